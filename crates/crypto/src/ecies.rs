@@ -43,10 +43,7 @@ impl DerivedKeys {
         let z = sender.ecdh(receiver);
         let mut k = [0u8; 32];
         concat_kdf_sha256(z.as_bytes(), &mut k);
-        let mut keys = Self {
-            enc: [0u8; 16],
-            mac: sha256(&k[16..]),
-        };
+        let mut keys = Self { enc: [0u8; 16], mac: sha256(&k[16..]) };
         keys.enc.copy_from_slice(&k[..16]);
         k.zeroize();
         keys
@@ -97,10 +94,7 @@ pub fn encrypt_with(
 /// anything is decrypted. Never panics.
 pub fn decrypt(key: &SecretKey, ciphertext: &[u8], shared_mac_data: &[u8]) -> Result<Vec<u8>> {
     if ciphertext.len() < OVERHEAD {
-        return Err(CryptoError::EciesTooShort {
-            len: ciphertext.len(),
-            min: OVERHEAD,
-        });
+        return Err(CryptoError::EciesTooShort { len: ciphertext.len(), min: OVERHEAD });
     }
     let (ephemeral, rest) = ciphertext.split_at(UNCOMPRESSED_PUBLIC_KEY_LEN);
     let (iv, rest) = rest.split_at(IV_LEN);

@@ -48,10 +48,7 @@ mod tests {
 
     #[test]
     fn keccak256_concat_equals_keccak256_of_concatenation() {
-        assert_eq!(
-            keccak256_concat(&[b"hello", b" ", b"world"]),
-            keccak256(b"hello world")
-        );
+        assert_eq!(keccak256_concat(&[b"hello", b" ", b"world"]), keccak256(b"hello world"));
         assert_eq!(keccak256_concat(&[]), keccak256(b""));
     }
 

@@ -20,8 +20,8 @@ pub const HKDF_SHA256_MAX_OUTPUT: usize = 255 * 32;
 
 /// HMAC-SHA256 of the concatenation of `parts` under `key` (any key length).
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .expect("HMAC accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
     for part in parts {
         mac.update(part);
     }
@@ -35,10 +35,7 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) -> Result<()> {
     Hkdf::<Sha256>::new(Some(salt), ikm)
         .expand(info, out)
-        .map_err(|_| CryptoError::HkdfOutputTooLong {
-            len: out.len(),
-            max: HKDF_SHA256_MAX_OUTPUT,
-        })
+        .map_err(|_| CryptoError::HkdfOutputTooLong { len: out.len(), max: HKDF_SHA256_MAX_OUTPUT })
 }
 
 /// PBKDF2-HMAC-SHA256 (RFC 8018) of `password` and `salt`, filling `out`.
@@ -63,12 +60,7 @@ pub fn concat_kdf_sha256(z: &[u8], out: &mut [u8]) {
 /// keys, and the mailserver key (`status-offline-inbox`).
 pub fn symmetric_key_from_password(password: &str) -> Zeroizing<[u8; SYMMETRIC_KEY_LEN]> {
     let mut key = Zeroizing::new([0u8; SYMMETRIC_KEY_LEN]);
-    pbkdf2_hmac_sha256(
-        password.as_bytes(),
-        b"",
-        SYMMETRIC_KEY_PBKDF2_ITERATIONS,
-        key.as_mut(),
-    );
+    pbkdf2_hmac_sha256(password.as_bytes(), b"", SYMMETRIC_KEY_PBKDF2_ITERATIONS, key.as_mut());
     key
 }
 

@@ -36,9 +36,7 @@ impl SecretKey {
     /// # Panics
     /// If the OS random number generator fails, which modern systems do not.
     pub fn random() -> Self {
-        Self {
-            inner: SigningKey::generate_from_rng(&mut UnwrapErr(SysRng)),
-        }
+        Self { inner: SigningKey::generate_from_rng(&mut UnwrapErr(SysRng)) }
     }
 
     /// A key from its 32-byte big-endian encoding, which must be non-zero and below the curve
@@ -50,7 +48,8 @@ impl SecretKey {
                 expected: SECRET_KEY_LEN,
                 got: bytes.len(),
             })?;
-        let inner = SigningKey::from_bytes(bytes.into()).map_err(|_| CryptoError::InvalidSecretKey)?;
+        let inner =
+            SigningKey::from_bytes(bytes.into()).map_err(|_| CryptoError::InvalidSecretKey)?;
         Ok(Self { inner })
     }
 
@@ -65,9 +64,7 @@ impl SecretKey {
 
     /// The public key `d·G`.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey {
-            inner: (*self.inner.verifying_key()).into(),
-        }
+        PublicKey { inner: (*self.inner.verifying_key()).into() }
     }
 
     /// Signs a 32-byte message hash: RFC 6979 deterministic nonce (HMAC-SHA256), low-s
@@ -80,11 +77,7 @@ impl SecretKey {
         let mut s = [0u8; 32];
         r.copy_from_slice(&bytes[..32]);
         s.copy_from_slice(&bytes[32..]);
-        RecoverableSignature {
-            r,
-            s,
-            v: recid.to_byte(),
-        }
+        RecoverableSignature { r, s, v: recid.to_byte() }
     }
 
     /// ECDH with `peer`: the raw 32-byte x-coordinate of `d·P`, not hashed (as RLPx, go-ethereum
@@ -100,9 +93,7 @@ impl SecretKey {
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretKey")
-            .field("public_key", &self.public_key())
-            .finish_non_exhaustive()
+        f.debug_struct("SecretKey").field("public_key", &self.public_key()).finish_non_exhaustive()
     }
 }
 
@@ -281,13 +272,10 @@ impl FromStr for NodeId {
     /// Parses exactly 128 hex characters (either case, no `0x` prefix).
     fn from_str(s: &str) -> Result<Self> {
         const WHAT: &str = "node id";
-        if let Some((index, character)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_hexdigit())
+        if let Some((index, character)) =
+            s.chars().enumerate().find(|(_, c)| !c.is_ascii_hexdigit())
         {
-            return Err(CryptoError::InvalidHexCharacter {
-                what: WHAT,
-                index,
-                character,
-            });
+            return Err(CryptoError::InvalidHexCharacter { what: WHAT, index, character });
         }
         // All characters are ASCII from here on, so bytes and chars coincide.
         if s.len() != 2 * NODE_ID_LEN {
@@ -319,23 +307,13 @@ mod tests {
     fn secret_key_validation() {
         assert_eq!(
             SecretKey::from_bytes(&[1u8; 31]).unwrap_err(),
-            CryptoError::InvalidLength {
-                what: "secret key",
-                expected: 32,
-                got: 31
-            }
+            CryptoError::InvalidLength { what: "secret key", expected: 32, got: 31 }
         );
         assert!(SecretKey::from_bytes(&[1u8; 33]).is_err());
-        assert_eq!(
-            SecretKey::from_bytes(&[0u8; 32]).unwrap_err(),
-            CryptoError::InvalidSecretKey
-        );
+        assert_eq!(SecretKey::from_bytes(&[0u8; 32]).unwrap_err(), CryptoError::InvalidSecretKey);
         let n = hex::decode(N).unwrap();
         assert_eq!(SecretKey::from_bytes(&n).unwrap_err(), CryptoError::InvalidSecretKey);
-        assert_eq!(
-            SecretKey::from_bytes(&[0xff; 32]).unwrap_err(),
-            CryptoError::InvalidSecretKey
-        );
+        assert_eq!(SecretKey::from_bytes(&[0xff; 32]).unwrap_err(), CryptoError::InvalidSecretKey);
         let mut n_minus_1 = n.clone();
         n_minus_1[31] -= 1;
         let key = SecretKey::from_bytes(&n_minus_1).unwrap();
@@ -382,30 +360,18 @@ mod tests {
         uncompressed[0] = 0x04;
         // y off the curve.
         uncompressed[64] ^= 1;
-        assert_eq!(
-            PublicKey::from_sec1(&uncompressed).unwrap_err(),
-            CryptoError::InvalidPublicKey
-        );
+        assert_eq!(PublicKey::from_sec1(&uncompressed).unwrap_err(), CryptoError::InvalidPublicKey);
         // x = 0 has no point on secp256k1 (0 + 7 is not a square), x = p is out of range.
         let mut compressed = [0u8; 33];
         compressed[0] = 0x02;
-        assert_eq!(
-            PublicKey::from_sec1(&compressed).unwrap_err(),
-            CryptoError::InvalidPublicKey
-        );
+        assert_eq!(PublicKey::from_sec1(&compressed).unwrap_err(), CryptoError::InvalidPublicKey);
         compressed[1..].copy_from_slice(
             &hex::decode("fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f")
                 .unwrap(),
         );
-        assert_eq!(
-            PublicKey::from_sec1(&compressed).unwrap_err(),
-            CryptoError::InvalidPublicKey
-        );
+        assert_eq!(PublicKey::from_sec1(&compressed).unwrap_err(), CryptoError::InvalidPublicKey);
         compressed[0] = 0x04;
-        assert_eq!(
-            PublicKey::from_sec1(&compressed).unwrap_err(),
-            CryptoError::InvalidPublicKey
-        );
+        assert_eq!(PublicKey::from_sec1(&compressed).unwrap_err(), CryptoError::InvalidPublicKey);
         // The point at infinity and odd lengths.
         for bytes in [&[0u8][..], &[], &[4u8; 64], &[4u8; 66]] {
             assert!(matches!(
@@ -413,10 +379,7 @@ mod tests {
                 Err(CryptoError::InvalidLength { got, .. }) if got == bytes.len()
             ));
         }
-        assert_eq!(
-            PublicKey::from_node_id(&[0u8; 64]).unwrap_err(),
-            CryptoError::InvalidPublicKey
-        );
+        assert_eq!(PublicKey::from_node_id(&[0u8; 64]).unwrap_err(), CryptoError::InvalidPublicKey);
         assert!(NodeId([0u8; 64]).public_key().is_err());
     }
 
@@ -430,30 +393,16 @@ mod tests {
         assert_eq!(text.to_uppercase().parse::<NodeId>().unwrap(), id);
 
         let err = text[..126].parse::<NodeId>().unwrap_err();
-        assert_eq!(
-            err,
-            CryptoError::InvalidHexLength {
-                what: "node id",
-                expected: 128,
-                got: 126
-            }
-        );
+        assert_eq!(err, CryptoError::InvalidHexLength { what: "node id", expected: 128, got: 126 });
         assert!(err.to_string().contains("expected 128 hex characters, got 126"));
 
         let err = format!("0x{}", &text[2..]).parse::<NodeId>().unwrap_err();
         assert_eq!(
             err,
-            CryptoError::InvalidHexCharacter {
-                what: "node id",
-                index: 1,
-                character: 'x'
-            }
+            CryptoError::InvalidHexCharacter { what: "node id", index: 1, character: 'x' }
         );
         let err = format!("{}é", &text[..127]).parse::<NodeId>().unwrap_err();
-        assert!(matches!(
-            err,
-            CryptoError::InvalidHexCharacter { index: 127, character: 'é', .. }
-        ));
+        assert!(matches!(err, CryptoError::InvalidHexCharacter { index: 127, character: 'é', .. }));
         assert!("".parse::<NodeId>().is_err());
     }
 
@@ -461,10 +410,7 @@ mod tests {
     fn ecdh_is_symmetric() {
         let a = SecretKey::from_bytes(&[0x44; 32]).unwrap();
         let b = SecretKey::from_bytes(&[0x55; 32]).unwrap();
-        assert_eq!(
-            a.ecdh(&b.public_key()).as_bytes(),
-            b.ecdh(&a.public_key()).as_bytes()
-        );
+        assert_eq!(a.ecdh(&b.public_key()).as_bytes(), b.ecdh(&a.public_key()).as_bytes());
     }
 
     proptest! {

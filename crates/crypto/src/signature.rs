@@ -65,7 +65,8 @@ impl RecoverableSignature {
     /// `crypto.Ecrecover`: high-s signatures are accepted here, as libsecp256k1 does).
     pub fn recover(&self, prehash: &[u8; 32]) -> Result<PublicKey> {
         let recid = RecoveryId::from_byte(self.v).ok_or(CryptoError::InvalidRecoveryId(self.v))?;
-        let sig = Signature::from_scalars(self.r, self.s).map_err(|_| CryptoError::InvalidSignature)?;
+        let sig =
+            Signature::from_scalars(self.r, self.s).map_err(|_| CryptoError::InvalidSignature)?;
         let key = VerifyingKey::recover_from_prehash(prehash, &sig, recid)
             .map_err(|_| CryptoError::InvalidSignature)?;
         Ok(PublicKey::from_k256(key.into()))
@@ -126,34 +127,18 @@ mod tests {
         }
         assert_eq!(
             RecoverableSignature::from_bytes(&plain[..64]).unwrap_err(),
-            CryptoError::InvalidLength {
-                what: "recoverable signature",
-                expected: 65,
-                got: 64
-            }
+            CryptoError::InvalidLength { what: "recoverable signature", expected: 65, got: 64 }
         );
     }
 
     #[test]
     fn invalid_signatures_rejected() {
         let hash = keccak256(b"x");
-        let zero = RecoverableSignature {
-            r: [0; 32],
-            s: [1; 32],
-            v: 0,
-        };
+        let zero = RecoverableSignature { r: [0; 32], s: [1; 32], v: 0 };
         assert_eq!(zero.recover(&hash).unwrap_err(), CryptoError::InvalidSignature);
-        let over = RecoverableSignature {
-            r: [0xff; 32],
-            s: [1; 32],
-            v: 0,
-        };
+        let over = RecoverableSignature { r: [0xff; 32], s: [1; 32], v: 0 };
         assert_eq!(over.recover(&hash).unwrap_err(), CryptoError::InvalidSignature);
-        let bad_v = RecoverableSignature {
-            r: [1; 32],
-            s: [1; 32],
-            v: 9,
-        };
+        let bad_v = RecoverableSignature { r: [1; 32], s: [1; 32], v: 9 };
         assert_eq!(bad_v.recover(&hash).unwrap_err(), CryptoError::InvalidRecoveryId(9));
         let key = SecretKey::from_bytes(&[0x77; 32]).unwrap();
         assert!(!zero.verify(&hash, &key.public_key()));

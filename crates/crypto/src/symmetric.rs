@@ -41,9 +41,7 @@ pub struct Aes256CtrStream {
 impl Aes256CtrStream {
     /// A stream at position 0 with `key` and initial counter block `iv`.
     pub fn new(key: &[u8; 32], iv: &[u8; 16]) -> Self {
-        Self {
-            cipher: Aes256Ctr::new(key.into(), iv.into()),
-        }
+        Self { cipher: Aes256Ctr::new(key.into(), iv.into()) }
     }
 
     /// XORs the next `data.len()` keystream bytes into `data` (encrypts or decrypts in place).
@@ -69,9 +67,7 @@ pub struct Aes256Block {
 impl Aes256Block {
     /// Expands `key`.
     pub fn new(key: &[u8; 32]) -> Self {
-        Self {
-            cipher: Aes256::new(key.into()),
-        }
+        Self { cipher: Aes256::new(key.into()) }
     }
 
     /// Encrypts one 16-byte block in place.
@@ -91,13 +87,7 @@ impl std::fmt::Debug for Aes256Block {
 /// Waku/Whisper symmetric envelopes then append the nonce themselves (`vectors/README.md`).
 pub fn aes256_gcm_seal(key: &[u8; 32], nonce: &[u8; 12], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     Aes256Gcm::new(key.into())
-        .encrypt(
-            nonce.into(),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
+        .encrypt(nonce.into(), Payload { msg: plaintext, aad })
         // Fails only for plaintexts over 2^36 - 32 bytes (64 GiB), which cannot reach here.
         .expect("AES-GCM plaintext within the 64 GiB limit")
 }
@@ -114,13 +104,7 @@ pub fn aes256_gcm_open(
         return Err(CryptoError::AeadOpen);
     }
     Aes256Gcm::new(key.into())
-        .decrypt(
-            nonce.into(),
-            Payload {
-                msg: ciphertext_and_tag,
-                aad,
-            },
-        )
+        .decrypt(nonce.into(), Payload { msg: ciphertext_and_tag, aad })
         .map_err(|_| CryptoError::AeadOpen)
 }
 
@@ -138,8 +122,7 @@ mod tests {
     fn sp800_38a_f51_aes128_ctr() {
         let key: [u8; 16] = unhex("2b7e151628aed2a6abf7158809cf4f3c").try_into().unwrap();
         let iv: [u8; 16] = unhex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff").try_into().unwrap();
-        let mut data =
-            unhex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51");
+        let mut data = unhex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51");
         aes128_ctr_apply(&key, &iv, &mut data);
         assert_eq!(
             hex::encode(&data),
@@ -155,8 +138,7 @@ mod tests {
                 .try_into()
                 .unwrap();
         let iv: [u8; 16] = unhex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff").try_into().unwrap();
-        let mut data =
-            unhex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51");
+        let mut data = unhex("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51");
         aes256_ctr_apply(&key, &iv, &mut data);
         assert_eq!(
             hex::encode(&data),
@@ -224,19 +206,10 @@ mod tests {
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x01;
-            assert_eq!(
-                aes256_gcm_open(&key, &nonce, &bad, b"aad"),
-                Err(CryptoError::AeadOpen)
-            );
+            assert_eq!(aes256_gcm_open(&key, &nonce, &bad, b"aad"), Err(CryptoError::AeadOpen));
         }
-        assert_eq!(
-            aes256_gcm_open(&key, &nonce, &sealed, b"other"),
-            Err(CryptoError::AeadOpen)
-        );
-        assert_eq!(
-            aes256_gcm_open(&key, &[2u8; 12], &sealed, b"aad"),
-            Err(CryptoError::AeadOpen)
-        );
+        assert_eq!(aes256_gcm_open(&key, &nonce, &sealed, b"other"), Err(CryptoError::AeadOpen));
+        assert_eq!(aes256_gcm_open(&key, &[2u8; 12], &sealed, b"aad"), Err(CryptoError::AeadOpen));
         assert_eq!(
             aes256_gcm_open(&[8u8; 32], &nonce, &sealed, b"aad"),
             Err(CryptoError::AeadOpen)

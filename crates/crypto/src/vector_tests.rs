@@ -11,26 +11,20 @@ use crate::{
 };
 
 fn shared_file(relative: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
-        .join(relative);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared").join(relative);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
 fn unhex(value: &Value) -> Vec<u8> {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a string: {value}"));
+    let text = value.as_str().unwrap_or_else(|| panic!("not a string: {value}"));
     hex::decode(text).unwrap_or_else(|e| panic!("bad hex {text:?}: {e}"))
 }
 
 fn unhex_array<const N: usize>(value: &Value) -> [u8; N] {
     let bytes = unhex(value);
-    bytes
-        .try_into()
-        .unwrap_or_else(|b: Vec<u8>| panic!("expected {N} bytes, got {}", b.len()))
+    bytes.try_into().unwrap_or_else(|b: Vec<u8>| panic!("expected {N} bytes, got {}", b.len()))
 }
 
 /// A decimal string as a 256-bit big-endian integer.
@@ -86,51 +80,76 @@ fn decimal_helpers() {
     assert_eq!(sub_be32(&N, &N), [0u8; 32]);
 }
 
-/// ethereum/tests `BasicTests/keyaddrtest.json`: key -> address, and the signature of
-/// keccak256("").
-///
-/// The file predates low-s normalisation (cpp-ethereum): its "horse" signature has a high s.
-/// go-ethereum's `crypto.Sign` (and ours) returns the same nonce point, so the same r, with
-/// s' = n - s and the recovery id flipped. Both forms recover the key.
+/// ethereum/tests `BasicTests/keyaddrtest.json`: key -> address; our signature of
+/// keccak256("") recovers the key. The file's own `sig_of_emptystring` is checked (and fails)
+/// in [`ethereum_tests_keyaddrtest_sig_of_emptystring`].
 #[test]
 fn ethereum_tests_keyaddrtest() {
     let entries = shared_file("specs/test-vectors/ethereum-tests/BasicTests/keyaddrtest.json");
     let entries = entries.as_array().unwrap();
     assert_eq!(entries.len(), 2);
     let hash = keccak256(b"");
-    let mut high_s_seen = 0;
     for entry in entries {
         let seed = entry["seed"].as_str().unwrap();
         let key = SecretKey::from_bytes(&unhex(&entry["key"])).unwrap();
+        // The key is the brain-wallet keccak256(seed).
+        assert_eq!(*key.to_bytes(), keccak256(seed.as_bytes()), "{seed}: key");
         assert_eq!(
             hex::encode(key.public_key().address()),
             entry["addr"].as_str().unwrap(),
             "{seed}: address"
         );
+        let ours = key.sign_prehash(&hash);
+        assert!(ours.s[0] < 0x80, "{seed}: low s");
+        assert_eq!(ours.recover(&hash).unwrap(), key.public_key(), "{seed}: recover");
+        assert!(ours.verify(&hash, &key.public_key()));
+        let eth = ours.to_bytes_eth();
+        assert_eq!(
+            RecoverableSignature::from_bytes(&eth).unwrap().recover(&hash).unwrap(),
+            key.public_key()
+        );
+    }
+}
 
+/// The `sig_of_emptystring` entries of `keyaddrtest.json`, compared with our deterministic
+/// signature of keccak256("") (allowing for low-s normalisation: same r, s' = n - s, v flipped)
+/// and recovered.
+///
+/// Ignored: these signatures do not belong to keccak256(""). Checked with an independent
+/// Python implementation: neither entry recovers its key (v = 0 or 1, r/s swapped or not), and
+/// plain ECDSA verification fails, for z = keccak256(""), sha256(""), sha3-256(""),
+/// keccak256(keccak256("")), sha256(keccak256("")), double sha256(""), the Bitcoin
+/// signed-message hash of "", the Ethereum signed-message hash of "", keccak256(seed), zero, and
+/// others; RFC 6979 / pybitcointools nonces for those hashes do not give the file's r either.
+/// Other clients disable the same check (Nethermind `KeyAddressTests.Signature_as_expected`
+/// is `[Ignore]`d as "test values seem wrong"; a Haskell client's recovery check is marked
+/// "FIXME: This is broken"). The addresses in the same file do pass (see above).
+#[test]
+#[ignore = "keyaddrtest.json sig_of_emptystring does not verify for keccak256(\"\") (nor any other \
+            hash tried) under either recovery id; other clients skip it too"]
+fn ethereum_tests_keyaddrtest_sig_of_emptystring() {
+    let entries = shared_file("specs/test-vectors/ethereum-tests/BasicTests/keyaddrtest.json");
+    let hash = keccak256(b"");
+    for entry in entries.as_array().unwrap() {
+        let seed = entry["seed"].as_str().unwrap();
+        let key = SecretKey::from_bytes(&unhex(&entry["key"])).unwrap();
         let expected = &entry["sig_of_emptystring"];
         let v: u8 = expected["v"].as_str().unwrap().parse().unwrap();
         let r = decimal_to_be32(expected["r"].as_str().unwrap());
         let s = decimal_to_be32(expected["s"].as_str().unwrap());
         let vector = RecoverableSignature { r, s, v: v - 27 };
-        // The vector's own signature recovers the key (high s accepted, as Ecrecover does).
-        assert_eq!(vector.recover(&hash).unwrap(), key.public_key(), "{seed}: recover");
+        assert_eq!(vector.recover(&hash).ok(), Some(key.public_key()), "{seed}: recover");
 
         let ours = key.sign_prehash(&hash);
         assert_eq!(ours.r, r, "{seed}: r (RFC 6979 nonce)");
-        let s_is_high = s[0] >= 0x80 || s > sub_be32(&N, &s);
-        if s_is_high {
-            high_s_seen += 1;
-            assert_eq!(ours.s, sub_be32(&N, &s), "{seed}: s normalised to n - s");
+        let n_minus_s = sub_be32(&N, &s);
+        if s > n_minus_s {
+            assert_eq!(ours.s, n_minus_s, "{seed}: s normalised to n - s");
             assert_eq!(ours.v, (v - 27) ^ 1, "{seed}: recovery id flipped with s");
         } else {
             assert_eq!(ours, vector, "{seed}: signature");
-            assert_eq!(ours.to_bytes_eth()[64], v);
         }
-        assert_eq!(ours.recover(&hash).unwrap(), key.public_key(), "{seed}: recover ours");
-        assert!(ours.verify(&hash, &key.public_key()));
     }
-    assert_eq!(high_s_seen, 1, "only \"horse\" has a high s");
 }
 
 /// ethereum/tests `BasicTests/crypto.json`.
@@ -159,10 +178,7 @@ fn ethereum_tests_crypto() {
     let payload = unhex(&ecies1["payload"]);
     assert_eq!(ecies::decrypt(&key, &cipher, b"").unwrap(), payload);
     // Any shared MAC data breaks it: the MAC covers iv || c only.
-    assert_eq!(
-        ecies::decrypt(&key, &cipher, b"\x00"),
-        Err(CryptoError::EciesMac)
-    );
+    assert_eq!(ecies::decrypt(&key, &cipher, b"\x00"), Err(CryptoError::EciesMac));
 }
 
 /// `vectors/waku/symkeys.json`: PBKDF2-HMAC-SHA256(password, "", 65356, 32) for every key
@@ -176,11 +192,7 @@ fn waku_symkeys_from_passwords() {
         let password = entry["password"].as_str().unwrap();
         assert_eq!(password.as_bytes(), unhex(&entry["password_utf8_hex"]));
         let key = symmetric_key_from_password(password);
-        assert_eq!(
-            hex::encode(*key),
-            entry["sym_key"].as_str().unwrap(),
-            "password {password:?}"
-        );
+        assert_eq!(hex::encode(*key), entry["sym_key"].as_str().unwrap(), "password {password:?}");
     }
 }
 
@@ -190,11 +202,7 @@ fn check_handshake_packet(packet: &Value, recipient: &SecretKey, what: &str) {
     let prefix = unhex(&packet["size_prefix"]);
     assert_eq!(prefix.len(), 2);
     assert_eq!(raw[..2], prefix[..], "{what}: prefix");
-    assert_eq!(
-        usize::from(u16::from_be_bytes([raw[0], raw[1]])),
-        raw.len() - 2,
-        "{what}: size"
-    );
+    assert_eq!(usize::from(u16::from_be_bytes([raw[0], raw[1]])), raw.len() - 2, "{what}: size");
     let ciphertext = &raw[2..];
     let plaintext = unhex(&packet["plaintext"]);
     assert_eq!(ciphertext.len(), ecies::encrypted_len(plaintext.len()));
@@ -205,10 +213,7 @@ fn check_handshake_packet(packet: &Value, recipient: &SecretKey, what: &str) {
         plaintext,
         "{what}: decrypt"
     );
-    assert_eq!(
-        ecies::decrypt(recipient, ciphertext, b""),
-        Err(CryptoError::EciesMac)
-    );
+    assert_eq!(ecies::decrypt(recipient, ciphertext, b""), Err(CryptoError::EciesMac));
 
     // The intermediate values.
     let ecies_values = &packet["ecies"];
@@ -220,24 +225,14 @@ fn check_handshake_packet(packet: &Value, recipient: &SecretKey, what: &str) {
     assert_eq!(ciphertext[..65], ephemeral.public_key().to_uncompressed());
     let z = recipient.ecdh(&ephemeral.public_key());
     assert_eq!(z.as_bytes()[..], unhex(&ecies_values["ecdh_z"])[..], "{what}: z");
-    assert_eq!(
-        ephemeral.ecdh(&recipient.public_key()).as_bytes(),
-        z.as_bytes()
-    );
+    assert_eq!(ephemeral.ecdh(&recipient.public_key()).as_bytes(), z.as_bytes());
     let mut k = [0u8; 32];
     concat_kdf_sha256(z.as_bytes(), &mut k);
     assert_eq!(k[..16], unhex(&ecies_values["aes128_key"])[..], "{what}: ke");
-    assert_eq!(
-        sha256(&k[16..])[..],
-        unhex(&ecies_values["hmac_key"])[..],
-        "{what}: sha256(km)"
-    );
+    assert_eq!(sha256(&k[16..])[..], unhex(&ecies_values["hmac_key"])[..], "{what}: sha256(km)");
     let iv: [u8; 16] = unhex_array(&ecies_values["iv"]);
     assert_eq!(ciphertext[65..81], iv);
-    assert_eq!(
-        ciphertext[ciphertext.len() - 32..],
-        unhex(&ecies_values["mac"])[..]
-    );
+    assert_eq!(ciphertext[ciphertext.len() - 32..], unhex(&ecies_values["mac"])[..]);
 
     // Re-encrypting with the captured ephemeral key and IV reproduces the packet.
     let again = ecies::encrypt_with(&recipient.public_key(), &plaintext, &prefix, &ephemeral, &iv);
@@ -266,20 +261,11 @@ fn rlpx_captured_handshake_ecies() {
 
     // Raw x-coordinate ECDH of the two static keys.
     let expected = unhex(&hs["auth"]["static_shared_secret"]);
-    assert_eq!(
-        initiator.ecdh(&recipient.public_key()).as_bytes()[..],
-        expected[..]
-    );
-    assert_eq!(
-        recipient.ecdh(&initiator.public_key()).as_bytes()[..],
-        expected[..]
-    );
+    assert_eq!(initiator.ecdh(&recipient.public_key()).as_bytes()[..], expected[..]);
+    assert_eq!(recipient.ecdh(&initiator.public_key()).as_bytes()[..], expected[..]);
 
     // The ephemeral-ephemeral ECDH of the session secrets.
     let ie = SecretKey::from_bytes(&unhex(&hs["initiator_ephemeral_priv"])).unwrap();
     let re = SecretKey::from_bytes(&unhex(&hs["recipient_ephemeral_priv"])).unwrap();
-    assert_eq!(
-        ie.ecdh(&re.public_key()).as_bytes()[..],
-        unhex(&hs["secrets"]["ecdhe_secret"])[..]
-    );
+    assert_eq!(ie.ecdh(&re.public_key()).as_bytes()[..], unhex(&hs["secrets"]["ecdhe_secret"])[..]);
 }

@@ -92,7 +92,8 @@ impl FromStr for NodeRecord {
             None => (rest, None),
         };
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or_else(|| EnodeError::Host(truncate(hostport)))?;
+            let (host, after) =
+                v6.split_once(']').ok_or_else(|| EnodeError::Host(truncate(hostport)))?;
             let port = after.strip_prefix(':').ok_or(EnodeError::MissingPort)?;
             (host, port)
         } else {
@@ -106,7 +107,8 @@ impl FromStr for NodeRecord {
         let udp_port = match query {
             None => tcp_port,
             Some(q) => {
-                let v = q.strip_prefix("discport=").ok_or_else(|| EnodeError::Query(truncate(q)))?;
+                let v =
+                    q.strip_prefix("discport=").ok_or_else(|| EnodeError::Query(truncate(q)))?;
                 v.parse().map_err(|_| EnodeError::DiscPort(truncate(v)))?
             }
         };
@@ -179,13 +181,17 @@ mod tests {
             (format!("enr://{id}@1.2.3.4:1"), |e| matches!(e, EnodeError::Scheme(_))),
             (format!("enode://{id}1.2.3.4:1"), |e| matches!(e, EnodeError::MissingAt)),
             ("enode://abcd@1.2.3.4:1".into(), |e| matches!(e, EnodeError::NodeId(_))),
-            (format!("enode://{}@1.2.3.4:1", "00".repeat(64)), |e| matches!(e, EnodeError::NotOnCurve)),
+            (format!("enode://{}@1.2.3.4:1", "00".repeat(64)), |e| {
+                matches!(e, EnodeError::NotOnCurve)
+            }),
             (format!("enode://{id}@example.org:1"), |e| matches!(e, EnodeError::Host(_))),
             (format!("enode://{id}@1.2.3.4"), |e| matches!(e, EnodeError::MissingPort)),
             (format!("enode://{id}@1.2.3.4:"), |e| matches!(e, EnodeError::MissingPort)),
             (format!("enode://{id}@1.2.3.4:70000"), |e| matches!(e, EnodeError::Port(_))),
             (format!("enode://{id}@1.2.3.4:1?foo=2"), |e| matches!(e, EnodeError::Query(_))),
-            (format!("enode://{id}@1.2.3.4:1?discport=x"), |e| matches!(e, EnodeError::DiscPort(_))),
+            (format!("enode://{id}@1.2.3.4:1?discport=x"), |e| {
+                matches!(e, EnodeError::DiscPort(_))
+            }),
         ];
         for (url, check) in cases {
             let err = url.parse::<NodeRecord>().unwrap_err();

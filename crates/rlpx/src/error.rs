@@ -181,7 +181,10 @@ impl P2PError {
             Self::PingTimeout(_) => Some(R::PingTimeout),
             Self::QueueFull(_) => Some(R::SubprotocolError),
             Self::HelloTimeout(_) => Some(R::TcpSubsystemError),
-            Self::Disconnected(_) | Self::WeDisconnected { .. } | Self::NotShared { .. } | Self::Closed => None,
+            Self::Disconnected(_)
+            | Self::WeDisconnected { .. }
+            | Self::NotShared { .. }
+            | Self::Closed => None,
         }
     }
 }

@@ -127,7 +127,10 @@ impl AuthMessage {
         id.copy_from_slice(&buf[97..161]);
         let mut nonce = [0u8; 32];
         nonce.copy_from_slice(&buf[161..193]);
-        Ok((Self { signature, initiator_id: NodeId(id), nonce, version: HANDSHAKE_VERSION }, eph_hash))
+        Ok((
+            Self { signature, initiator_id: NodeId(id), nonce, version: HANDSHAKE_VERSION },
+            eph_hash,
+        ))
     }
 }
 
@@ -246,14 +249,22 @@ fn seal(
     rnd: &HandshakeRandomness,
 ) -> Vec<u8> {
     match format {
-        HandshakeFormat::Legacy => ecies::encrypt_with(remote, body, &[], &rnd.ecies_key, &rnd.ecies_iv),
+        HandshakeFormat::Legacy => {
+            ecies::encrypt_with(remote, body, &[], &rnd.ecies_key, &rnd.ecies_iv)
+        }
         HandshakeFormat::Eip8 => {
             body.resize(body.len() + padding_len, 0);
             let size = ecies::encrypted_len(body.len());
             let prefix = u16::try_from(size).unwrap_or(u16::MAX).to_be_bytes();
             let mut out = Vec::with_capacity(2 + size);
             out.extend_from_slice(&prefix);
-            out.extend_from_slice(&ecies::encrypt_with(remote, body, &prefix, &rnd.ecies_key, &rnd.ecies_iv));
+            out.extend_from_slice(&ecies::encrypt_with(
+                remote,
+                body,
+                &prefix,
+                &rnd.ecies_key,
+                &rnd.ecies_iv,
+            ));
             out
         }
     }
@@ -271,11 +282,19 @@ fn open(
         }
     }
     if packet.len() < 2 {
-        return Err(HandshakeError::Length { what: "handshake packet", expected: 2, got: packet.len() });
+        return Err(HandshakeError::Length {
+            what: "handshake packet",
+            expected: 2,
+            got: packet.len(),
+        });
     }
     let expected = eip8_packet_len([packet[0], packet[1]]);
     if packet.len() != expected {
-        return Err(HandshakeError::Length { what: "EIP-8 handshake packet", expected, got: packet.len() });
+        return Err(HandshakeError::Length {
+            what: "EIP-8 handshake packet",
+            expected,
+            got: packet.len(),
+        });
     }
     let body = ecies::decrypt(key, &packet[2..], &packet[..2])?;
     Ok((HandshakeFormat::Eip8, body))
@@ -326,7 +345,8 @@ impl Initiator {
                 body.push(0);
             }
         }
-        self.auth_packet = seal(format, &mut body, self.rnd.padding_len, &self.remote_key, &self.rnd);
+        self.auth_packet =
+            seal(format, &mut body, self.rnd.padding_len, &self.remote_key, &self.rnd);
         self.auth_packet.clone()
     }
 
@@ -466,7 +486,8 @@ mod tests {
     const NONCE_A: &str = "7e968bba13b6c50e2c4cd7f241cc0d64d1ac25c7f5952df231ac6a2bda8ee5d6";
     const NONCE_B: &str = "559aead08264d5795d3909718cdd05abd49572e84fe55590eef31a88a08fdffd";
 
-    const AUTH1: &str = "048ca79ad18e4b0659fab4853fe5bc58eb83992980f4c9cc147d2aa31532efd29a3d3dc6a3d89eaf
+    const AUTH1: &str =
+        "048ca79ad18e4b0659fab4853fe5bc58eb83992980f4c9cc147d2aa31532efd29a3d3dc6a3d89eaf
 913150cfc777ce0ce4af2758bf4810235f6e6ceccfee1acc6b22c005e9e3a49d6448610a58e98744
 ba3ac0399e82692d67c1f58849050b3024e21a52c9d3b01d871ff5f210817912773e610443a9ef14
 2e91cdba0bd77b5fdf0769b05671fc35f83d83e4d3b0b000c6b2a1b1bba89e0fc51bf4e460df3105
@@ -474,7 +495,8 @@ c444f14be226458940d6061c296350937ffd5e3acaceeaaefd3c6f74be8e23e0f45163cc7ebd7622
 0f0128410fd05250273156d548a414444ae2f7dea4dfca2d43c057adb701a715bf59f6fb66b2d1d2
 0f2c703f851cbf5ac47396d9ca65b6260bd141ac4d53e2de585a73d1750780db4c9ee4cd4d225173
 a4592ee77e2bd94d0be3691f3b406f9bba9b591fc63facc016bfa8";
-    const AUTH2: &str = "01b304ab7578555167be8154d5cc456f567d5ba302662433674222360f08d5f1534499d3678b513b
+    const AUTH2: &str =
+        "01b304ab7578555167be8154d5cc456f567d5ba302662433674222360f08d5f1534499d3678b513b
 0fca474f3a514b18e75683032eb63fccb16c156dc6eb2c0b1593f0d84ac74f6e475f1b8d56116b84
 9634a8c458705bf83a626ea0384d4d7341aae591fae42ce6bd5c850bfe0b999a694a49bbbaf3ef6c
 da61110601d3b4c02ab6c30437257a6e0117792631a4b47c1d52fc0f8f89caadeb7d02770bf999cc
@@ -485,7 +507,8 @@ c001edaeb5f8a06d2b26fb6cb93c52a9fca51853b68193916982358fe1e5369e249875bb8d0d0ec3
 6f917bc5e1eafd5896d46bd61ff23f1a863a8a8dcd54c7b109b771c8e61ec9c8908c733c0263440e
 2aa067241aaa433f0bb053c7b31a838504b148f570c0ad62837129e547678c5190341e4f1693956c
 3bf7678318e2d5b5340c9e488eefea198576344afbdf66db5f51204a6961a63ce072c8926c";
-    const AUTH3: &str = "01b8044c6c312173685d1edd268aa95e1d495474c6959bcdd10067ba4c9013df9e40ff45f5bfd6f7
+    const AUTH3: &str =
+        "01b8044c6c312173685d1edd268aa95e1d495474c6959bcdd10067ba4c9013df9e40ff45f5bfd6f7
 2471f93a91b493f8e00abc4b80f682973de715d77ba3a005a242eb859f9a211d93a347fa64b597bf
 280a6b88e26299cf263b01b8dfdb712278464fd1c25840b995e84d367d743f66c0e54a586725b7bb
 f12acca27170ae3283c1073adda4b6d79f27656993aefccf16e0d0409fe07db2dc398a1b7e8ee93b
@@ -497,13 +520,15 @@ bfc7e23cf3357657455119d879c78d3cf8c8c06375f3f7d4861aa02a122467e069acaf513025ff19
 7ac044b55be0908ecb94d4ed172ece66fd31bfdadf2b97a8bc690163ee11f5b575a4b44e36e2bfb2
 f0fce91676fd64c7773bac6a003f481fddd0bae0a1f31aa27504e2a533af4cef3b623f4791b2cca6
 d490";
-    const ACK1: &str = "049f8abcfa9c0dc65b982e98af921bc0ba6e4243169348a236abe9df5f93aa69d99cadddaa387662
+    const ACK1: &str =
+        "049f8abcfa9c0dc65b982e98af921bc0ba6e4243169348a236abe9df5f93aa69d99cadddaa387662
 b0ff2c08e9006d5a11a278b1b3331e5aaabf0a32f01281b6f4ede0e09a2d5f585b26513cb794d963
 5a57563921c04a9090b4f14ee42be1a5461049af4ea7a7f49bf4c97a352d39c8d02ee4acc416388c
 1c66cec761d2bc1c72da6ba143477f049c9d2dde846c252c111b904f630ac98e51609b3b1f58168d
 dca6505b7196532e5f85b259a20c45e1979491683fee108e9660edbf38f3add489ae73e3dda2c71b
 d1497113d5c755e942d1";
-    const ACK2: &str = "01ea0451958701280a56482929d3b0757da8f7fbe5286784beead59d95089c217c9b917788989470
+    const ACK2: &str =
+        "01ea0451958701280a56482929d3b0757da8f7fbe5286784beead59d95089c217c9b917788989470
 b0e330cc6e4fb383c0340ed85fab836ec9fb8a49672712aeabbdfd1e837c1ff4cace34311cd7f4de
 05d59279e3524ab26ef753a0095637ac88f2b499b9914b5f64e143eae548a1066e14cd2f4bd7f814
 c4652f11b254f8a2d0191e2f5546fae6055694aed14d906df79ad3b407d94692694e259191cde171
@@ -516,7 +541,8 @@ e754d021bfca14dc989753d61c413d261934e1a9c67ee060a25eefb54e81a4d14baff922180c395d
 8000cdb6a912778426260c47f38919a91f25f4b5ffb455d6aaaf150f7e5529c100ce62d6d92826a7
 1778d809bdf60232ae21ce8a437eca8223f45ac37f6487452ce626f549b3b5fdee26afd2072e4bc7
 5833c2464c805246155289f4";
-    const ACK3: &str = "01f004076e58aae772bb101ab1a8e64e01ee96e64857ce82b1113817c6cdd52c09d26f7b90981cd7
+    const ACK3: &str =
+        "01f004076e58aae772bb101ab1a8e64e01ee96e64857ce82b1113817c6cdd52c09d26f7b90981cd7
 ae835aeac72e1573b8a0225dd56d157a010846d888dac7464baf53f2ad4e3d584531fa203658fab0
 3a06c9fd5e35737e417bc28c1cbf5e5dfc666de7090f69c3b29754725f84f75382891c561040ea1d
 dc0d8f381ed1b9d0d4ad2a0ec021421d847820d6fa0ba66eaf58175f1b235e851c7e2124069fbc20
@@ -579,9 +605,12 @@ c8c2c5098dbdd28fca547b3f58c01a424ac05f869f49c6a34672ea2cbbc558428aa1fe48bbfd6115
     fn eip8_ack_vectors_decode() {
         let eph_b = key(EPH_B).public_key().node_id();
         for (name, packet, version) in [("ack1", ACK1, 4), ("ack2", ACK2, 4), ("ack3", ACK3, 57)] {
-            let mut a =
-                Initiator::new(key(STATIC_A), key(STATIC_B).public_key().node_id(), rnd(EPH_A, NONCE_A))
-                    .unwrap();
+            let mut a = Initiator::new(
+                key(STATIC_A),
+                key(STATIC_B).public_key().node_id(),
+                rnd(EPH_A, NONCE_A),
+            )
+            .unwrap();
             a.auth_packet = h(AUTH2);
             let (_, ack) = a.read_ack(&h(packet)).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(ack.ephemeral_id, eph_b, "{name}");
@@ -596,8 +625,14 @@ c8c2c5098dbdd28fca547b3f58c01a424ac05f869f49c6a34672ea2cbbc558428aa1fe48bbfd6115
         let b = Recipient::new(key(STATIC_B), rnd(EPH_B, NONCE_B));
         let auth = b.read_auth(&h(AUTH2)).unwrap();
         let (_, secrets) = b.ack(&auth).unwrap();
-        assert_eq!(secrets.aes_secret, arr32("80e8632c05fed6fc2a13b0f8d31a3cf645366239170ea067065aba8e28bac487"));
-        assert_eq!(secrets.mac_secret, arr32("2ea74ec5dae199227dff1af715362700e989d889d7a493cb0639691efb8e5f98"));
+        assert_eq!(
+            secrets.aes_secret,
+            arr32("80e8632c05fed6fc2a13b0f8d31a3cf645366239170ea067065aba8e28bac487")
+        );
+        assert_eq!(
+            secrets.mac_secret,
+            arr32("2ea74ec5dae199227dff1af715362700e989d889d7a493cb0639691efb8e5f98")
+        );
         let mut ingress = secrets.ingress_mac.clone();
         ingress.update(b"foo");
         assert_eq!(
@@ -607,9 +642,12 @@ c8c2c5098dbdd28fca547b3f58c01a424ac05f869f49c6a34672ea2cbbc558428aa1fe48bbfd6115
 
         // A, reading Ack₂ after sending Auth₂, derives the same secrets, and its egress MAC
         // starts where B's ingress MAC does.
-        let mut a =
-            Initiator::new(key(STATIC_A), key(STATIC_B).public_key().node_id(), rnd(EPH_A, NONCE_A))
-                .unwrap();
+        let mut a = Initiator::new(
+            key(STATIC_A),
+            key(STATIC_B).public_key().node_id(),
+            rnd(EPH_A, NONCE_A),
+        )
+        .unwrap();
         a.auth_packet = h(AUTH2);
         let (a_secrets, _) = a.read_ack(&h(ACK2)).unwrap();
         assert_eq!(a_secrets.aes_secret, secrets.aes_secret);
@@ -622,9 +660,12 @@ c8c2c5098dbdd28fca547b3f58c01a424ac05f869f49c6a34672ea2cbbc558428aa1fe48bbfd6115
     fn handshake_round_trip_both_forms() {
         for format in [HandshakeFormat::Eip8, HandshakeFormat::Legacy] {
             let (ka, kb) = (SecretKey::random(), SecretKey::random());
-            let mut a =
-                Initiator::new(ka.clone(), kb.public_key().node_id(), HandshakeRandomness::generate())
-                    .unwrap();
+            let mut a = Initiator::new(
+                ka.clone(),
+                kb.public_key().node_id(),
+                HandshakeRandomness::generate(),
+            )
+            .unwrap();
             let auth = a.auth(format);
             if format == HandshakeFormat::Legacy {
                 assert_eq!(auth.len(), LEGACY_AUTH_LEN);

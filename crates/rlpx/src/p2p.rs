@@ -137,8 +137,8 @@ impl Hello {
             if name.len() > MAX_CAPABILITY_NAME {
                 return Err(alloy_rlp::Error::Custom("capability name too long"));
             }
-            let name =
-                std::str::from_utf8(name).map_err(|_| alloy_rlp::Error::Custom("capability name not UTF-8"))?;
+            let name = std::str::from_utf8(name)
+                .map_err(|_| alloy_rlp::Error::Custom("capability name not UTF-8"))?;
             let version: u32 = rlp::item(&mut c)?;
             capabilities.push(Capability::new(name, version));
         }
@@ -422,7 +422,10 @@ impl SharedCapabilities {
 
     /// The capability and relative code of an absolute message id (>= 0x10).
     pub fn resolve(&self, id: u64) -> Option<(&SharedCapability, u64)> {
-        self.0.iter().find(|c| id >= c.offset && id < c.offset + c.length).map(|c| (c, id - c.offset))
+        self.0
+            .iter()
+            .find(|c| id >= c.offset && id < c.offset + c.length)
+            .map(|c| (c, id - c.offset))
     }
 }
 
@@ -437,4 +440,14 @@ pub fn decode_frame_data(mut frame: &[u8]) -> Result<(u64, &[u8]), P2PError> {
     let id = <u64 as alloy_rlp::Decodable>::decode(&mut frame)
         .map_err(|source| P2PError::Malformed { what: "message id", source })?;
     Ok((id, frame))
+}
+
+/// Snappy-decompresses message data (raw block format), checking the declared length
+/// against `max` before allocating anything (EIP-706).
+pub fn decompress(data: &[u8], max: usize) -> Result<Vec<u8>, P2PError> {
+    let len = snap::raw::decompress_len(data)?;
+    if len > max {
+        return Err(P2PError::MessageTooBig { size: len, max });
+    }
+    Ok(snap::raw::Decoder::new().decompress_vec(data)?)
 }

@@ -21,9 +21,9 @@ use tokio::{
 use crate::{
     error::{P2PError, RlpxError},
     p2p::{
-        BASE_PROTOCOL_LENGTH, DISCONNECT_ID, DisconnectReason, HELLO_ID, Hello, P2PMessage, PING_ID,
-        PONG_ID, Protocol, SNAPPY_MIN_VERSION, SharedCapabilities, decode_frame_data,
-        encode_frame_data,
+        BASE_PROTOCOL_LENGTH, DISCONNECT_ID, DisconnectReason, HELLO_ID, Hello, P2PMessage,
+        PING_ID, PONG_ID, Protocol, SNAPPY_MIN_VERSION, SharedCapabilities, decode_frame_data,
+        decompress, encode_frame_data,
     },
     stream::RlpxStream,
 };
@@ -104,7 +104,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnauthedP2PStream<S> {
         };
         let remote_id = self.inner.remote_id();
         if theirs.id != remote_id {
-            let e = P2PError::UnexpectedIdentity { expected: Box::new(remote_id), got: Box::new(theirs.id) };
+            let e = P2PError::UnexpectedIdentity {
+                expected: Box::new(remote_id),
+                got: Box::new(theirs.id),
+            };
             return Err(fail_uncompressed(&mut self.inner, e).await);
         }
         let shared = match SharedCapabilities::negotiate(protocols, &theirs.capabilities) {
@@ -218,7 +221,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
     }
 
     /// Sends message `code` of capability `name`.
-    pub async fn send_capability(&mut self, name: &str, code: u64, data: &[u8]) -> Result<(), P2PError> {
+    pub async fn send_capability(
+        &mut self,
+        name: &str,
+        code: u64,
+        data: &[u8],
+    ) -> Result<(), P2PError> {
         let id = self
             .shared
             .message_id(name, code)
@@ -234,7 +242,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
 
     fn frame(&self, id: u64, data: &[u8]) -> Result<Bytes, P2PError> {
         if data.len() > self.config.max_message_size {
-            return Err(P2PError::MessageTooBig { size: data.len(), max: self.config.max_message_size });
+            return Err(P2PError::MessageTooBig {
+                size: data.len(),
+                max: self.config.max_message_size,
+            });
         }
         let mut frame = Vec::with_capacity(data.len() + 16);
         if self.snappy {
@@ -264,7 +275,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
                 match self.next_frame().await? {
                     Some(msg) => {
                         if self.queue.len() >= self.config.max_queued_messages {
-                            return Err(self.fail(P2PError::QueueFull(self.config.max_queued_messages)).await);
+                            return Err(self
+                                .fail(P2PError::QueueFull(self.config.max_queued_messages))
+                                .await);
                         }
                         self.queue.push_back(msg);
                     }
@@ -319,18 +332,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
                 tracing::debug!(target: "rlpx", peer = %self.inner.remote_id(), %reason, "peer disconnected");
                 Err(P2PError::Disconnected(reason))
             }
-            Ok(Decoded::Base(P2PMessage::Hello(_))) => {
-                Err(self.fail(P2PError::Malformed { what: "second Hello", source: alloy_rlp::Error::Custom("Hello after the handshake") }).await)
-            }
+            Ok(Decoded::Base(P2PMessage::Hello(_))) => Err(self
+                .fail(P2PError::Malformed {
+                    what: "second Hello",
+                    source: alloy_rlp::Error::Custom("Hello after the handshake"),
+                })
+                .await),
             Err(e) => Err(self.fail(e).await),
         }
     }
 
     fn decode(&self, frame: &[u8]) -> Result<Decoded, P2PError> {
         let (id, data) = decode_frame_data(frame)?;
-        let data = if self.snappy { self.decompress(data)? } else { Bytes::copy_from_slice(data) };
+        let data = if self.snappy {
+            Bytes::from(decompress(data, self.config.max_message_size)?)
+        } else {
+            Bytes::copy_from_slice(data)
+        };
         if data.len() > self.config.max_message_size {
-            return Err(P2PError::MessageTooBig { size: data.len(), max: self.config.max_message_size });
+            return Err(P2PError::MessageTooBig {
+                size: data.len(),
+                max: self.config.max_message_size,
+            });
         }
         if id < BASE_PROTOCOL_LENGTH {
             return Ok(Decoded::Base(P2PMessage::decode(id, &data)?));
@@ -339,14 +362,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
             return Err(P2PError::UnknownMessageId(id));
         }
         Ok(Decoded::Capability(CapabilityMessage { id, data }))
-    }
-
-    fn decompress(&self, data: &[u8]) -> Result<Bytes, P2PError> {
-        let len = snap::raw::decompress_len(data)?;
-        if len > self.config.max_message_size {
-            return Err(P2PError::MessageTooBig { size: len, max: self.config.max_message_size });
-        }
-        Ok(Bytes::from(snap::raw::Decoder::new().decompress_vec(data)?))
     }
 
     /// Sends Disconnect(`reason`) and closes the connection.

@@ -18,8 +18,8 @@ use crate::{
     error::RlpxError,
     frame::{FrameCipher, MAX_FRAME_SIZE},
     handshake::{
-        HandshakeFormat, HandshakeRandomness, Initiator, LEGACY_AUTH_LEN, Recipient,
-        Secrets, eip8_packet_len,
+        HandshakeFormat, HandshakeRandomness, Initiator, LEGACY_AUTH_LEN, Recipient, Secrets,
+        eip8_packet_len,
     },
 };
 
@@ -162,7 +162,9 @@ async fn read_packet<S: AsyncRead + Unpin>(
 async fn read_exact<S: AsyncRead + Unpin>(io: &mut S, buf: &mut [u8]) -> Result<(), RlpxError> {
     match io.read_exact(buf).await {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(RlpxError::ClosedDuringHandshake),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(RlpxError::ClosedDuringHandshake)
+        }
         Err(e) => Err(e.into()),
     }
 }
