@@ -177,7 +177,8 @@ mod tests {
     #[test]
     fn errors_name_the_part() {
         let id = valid_id();
-        let cases: Vec<(String, fn(&EnodeError) -> bool)> = vec![
+        type Check = fn(&EnodeError) -> bool;
+        let cases: Vec<(String, Check)> = vec![
             (format!("enr://{id}@1.2.3.4:1"), |e| matches!(e, EnodeError::Scheme(_))),
             (format!("enode://{id}1.2.3.4:1"), |e| matches!(e, EnodeError::MissingAt)),
             ("enode://abcd@1.2.3.4:1".into(), |e| matches!(e, EnodeError::NodeId(_))),

@@ -201,36 +201,39 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// The values the secrets are derived from, kept for tests and diagnostics.
-fn derive_secrets(
-    ephemeral_key: &SecretKey,
-    remote_ephemeral: &PublicKey,
-    initiator_nonce: &[u8; 32],
-    recipient_nonce: &[u8; 32],
-    our_nonce_is_initiator: bool,
-    our_packet: &[u8],
-    their_packet: &[u8],
+/// One side's view of a completed exchange, from which the secrets are derived.
+struct Exchange<'a> {
+    ephemeral_key: &'a SecretKey,
+    remote_ephemeral: &'a PublicKey,
+    initiator_nonce: &'a [u8; 32],
+    recipient_nonce: &'a [u8; 32],
+    we_initiated: bool,
+    our_packet: &'a [u8],
+    their_packet: &'a [u8],
     remote_id: NodeId,
-) -> Secrets {
-    let ecdhe = ephemeral_key.ecdh(remote_ephemeral);
-    let nonce_hash = keccak256_concat(&[recipient_nonce, initiator_nonce]);
+}
+
+/// `rlpx.md`: shared-secret, aes-secret, mac-secret and the two MAC states.
+fn derive_secrets(x: Exchange<'_>) -> Secrets {
+    let ecdhe = x.ephemeral_key.ecdh(x.remote_ephemeral);
+    let nonce_hash = keccak256_concat(&[x.recipient_nonce, x.initiator_nonce]);
     let mut shared = keccak256_concat(&[ecdhe.as_bytes(), &nonce_hash]);
     let aes_secret = keccak256_concat(&[ecdhe.as_bytes(), &shared]);
     let mac_secret = keccak256_concat(&[ecdhe.as_bytes(), &aes_secret]);
     shared.zeroize();
 
-    let (our_nonce, their_nonce) = if our_nonce_is_initiator {
-        (initiator_nonce, recipient_nonce)
+    let (our_nonce, their_nonce) = if x.we_initiated {
+        (x.initiator_nonce, x.recipient_nonce)
     } else {
-        (recipient_nonce, initiator_nonce)
+        (x.recipient_nonce, x.initiator_nonce)
     };
     let mut egress_mac = Keccak256::new();
     egress_mac.update(xor32(&mac_secret, their_nonce));
-    egress_mac.update(our_packet);
+    egress_mac.update(x.our_packet);
     let mut ingress_mac = Keccak256::new();
     ingress_mac.update(xor32(&mac_secret, our_nonce));
-    ingress_mac.update(their_packet);
-    Secrets { aes_secret, mac_secret, egress_mac, ingress_mac, remote_id }
+    ingress_mac.update(x.their_packet);
+    Secrets { aes_secret, mac_secret, egress_mac, ingress_mac, remote_id: x.remote_id }
 }
 
 fn xor32(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
@@ -276,10 +279,10 @@ fn open(
     packet: &[u8],
     legacy_len: usize,
 ) -> Result<(HandshakeFormat, Vec<u8>), HandshakeError> {
-    if packet.len() == legacy_len {
-        if let Ok(body) = ecies::decrypt(key, packet, &[]) {
-            return Ok((HandshakeFormat::Legacy, body));
-        }
+    if packet.len() == legacy_len
+        && let Ok(body) = ecies::decrypt(key, packet, &[])
+    {
+        return Ok((HandshakeFormat::Legacy, body));
     }
     if packet.len() < 2 {
         return Err(HandshakeError::Length {
@@ -359,16 +362,16 @@ impl Initiator {
         };
         let remote_ephemeral =
             ack.ephemeral_id.public_key().map_err(|_| HandshakeError::InvalidEphemeralKey)?;
-        let secrets = derive_secrets(
-            &self.rnd.ephemeral_key,
-            &remote_ephemeral,
-            &self.rnd.nonce,
-            &ack.nonce,
-            true,
-            &self.auth_packet,
-            packet,
-            self.remote_id,
-        );
+        let secrets = derive_secrets(Exchange {
+            ephemeral_key: &self.rnd.ephemeral_key,
+            remote_ephemeral: &remote_ephemeral,
+            initiator_nonce: &self.rnd.nonce,
+            recipient_nonce: &ack.nonce,
+            we_initiated: true,
+            our_packet: &self.auth_packet,
+            their_packet: packet,
+            remote_id: self.remote_id,
+        });
         Ok((secrets, ack))
     }
 }
@@ -422,10 +425,10 @@ impl Recipient {
         let signed = xor32(static_shared.as_bytes(), &message.nonce);
         let remote_ephemeral =
             message.signature.recover(&signed).map_err(|_| HandshakeError::InvalidSignature)?;
-        if let Some(h) = eph_hash {
-            if keccak256(remote_ephemeral.node_id().0) != h {
-                return Err(HandshakeError::InvalidSignature);
-            }
+        if let Some(h) = eph_hash
+            && keccak256(remote_ephemeral.node_id().0) != h
+        {
+            return Err(HandshakeError::InvalidSignature);
         }
         Ok(ReceivedAuth { message, format, remote_ephemeral, packet: packet.to_vec() })
     }
@@ -450,16 +453,16 @@ impl Recipient {
             }
         }
         let packet = seal(auth.format, &mut body, self.rnd.padding_len, &remote_key, &self.rnd);
-        let secrets = derive_secrets(
-            &self.rnd.ephemeral_key,
-            &auth.remote_ephemeral,
-            &auth.message.nonce,
-            &self.rnd.nonce,
-            false,
-            &packet,
-            &auth.packet,
-            auth.message.initiator_id,
-        );
+        let secrets = derive_secrets(Exchange {
+            ephemeral_key: &self.rnd.ephemeral_key,
+            remote_ephemeral: &auth.remote_ephemeral,
+            initiator_nonce: &auth.message.nonce,
+            recipient_nonce: &self.rnd.nonce,
+            we_initiated: false,
+            our_packet: &packet,
+            their_packet: &auth.packet,
+            remote_id: auth.message.initiator_id,
+        });
         Ok((packet, secrets))
     }
 }

@@ -59,3 +59,6 @@ pub use p2p::{
 pub use session::{CapabilityMessage, MAX_MESSAGE_SIZE, P2PConfig, P2PStream, UnauthedP2PStream};
 pub use stream::{RlpxConfig, RlpxStream};
 pub use wisp_crypto::{NodeId, SecretKey};
+
+#[cfg(test)]
+use {criterion as _, serde_json as _};

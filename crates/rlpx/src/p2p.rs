@@ -451,3 +451,134 @@ pub fn decompress(data: &[u8], max: usize) -> Result<Vec<u8>, P2PError> {
     }
     Ok(snap::raw::Decoder::new().decompress_vec(data)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn h(s: &str) -> Vec<u8> {
+        hex::decode(s.split_whitespace().collect::<String>()).unwrap()
+    }
+
+    /// `eips/eip-8.md` §"devp2p Base Protocol": a Hello with a future version and extra list
+    /// elements decodes, and the extras are ignored.
+    #[test]
+    fn eip8_hello() {
+        let bytes =
+            h("f87137916b6e6574682f76302e39312f706c616e39cdc5836574683dc6846d6f726b1682270fb840
+            fda1cff674c90c9a197539fe3dfb53086ace64f83ed7c6eabec741f7f381cc803e52ab2cd55d5569
+            bce4347107a310dfd5f88a010cd2ffd1005ca406f1842877c883666f6f836261720304");
+        let hello = Hello::decode(&mut &bytes[..]).unwrap();
+        assert_eq!(hello.protocol_version, 55);
+        assert_eq!(hello.client_id, "kneth/v0.91/plan9");
+        assert_eq!(
+            hello.capabilities,
+            vec![Capability::new("eth", 61), Capability::new("mork", 22)]
+        );
+        assert_eq!(hello.listen_port, 9999);
+        assert_eq!(hex::encode(&hello.id.0[..4]), "fda1cff6");
+    }
+
+    #[test]
+    fn every_disconnect_reason_round_trips() {
+        for r in DisconnectReason::ALL {
+            let mut out = Vec::new();
+            r.encode(&mut out);
+            assert_eq!(out, [0xc1, if r.code() == 0 { 0x80 } else { r.code() }]);
+            assert_eq!(DisconnectReason::decode(&mut &out[..]).unwrap(), r);
+            assert_eq!(DisconnectReason::from_code(r.code()), r);
+        }
+        // A bare integer and an empty list are accepted too.
+        assert_eq!(
+            DisconnectReason::decode(&mut &[0x04][..]).unwrap(),
+            DisconnectReason::TooManyPeers
+        );
+        assert_eq!(
+            DisconnectReason::decode(&mut &[0xc0][..]).unwrap(),
+            DisconnectReason::DisconnectRequested
+        );
+        assert!(DisconnectReason::decode(&mut &[0xc2, 0x81][..]).is_err());
+    }
+
+    #[test]
+    fn negotiation_takes_highest_shared_version_in_name_order() {
+        let ours = [
+            Protocol::new("waku", 0, 128),
+            Protocol::new("waku", 1, 128),
+            Protocol::new("shh", 6, 128),
+        ];
+        let theirs = [
+            Capability::new("waku", 1),
+            Capability::new("waku", 0),
+            Capability::new("shh", 6),
+            Capability::new("eth", 63),
+        ];
+        let s = SharedCapabilities::negotiate(&ours, &theirs).unwrap();
+        assert_eq!(s.message_id("shh", 0), Some(0x10));
+        assert_eq!(s.message_id("waku", 22), Some(0x90 + 22));
+        assert_eq!(s.message_id("waku", 128), None);
+        assert_eq!(s.get("waku").unwrap().cap.version, 1);
+        assert_eq!(s.resolve(0x8f).map(|(c, r)| (c.cap.name.as_str(), r)), Some(("shh", 127)));
+        assert_eq!(s.resolve(0x110), None);
+        assert!(matches!(
+            SharedCapabilities::negotiate(&ours, &[Capability::new("waku", 2)]),
+            Err(P2PError::NoSharedCapability { .. })
+        ));
+    }
+
+    #[test]
+    fn hostile_hellos_are_bounded() {
+        let id = NodeId([1; 64]);
+        let mut hello = Hello {
+            protocol_version: 5,
+            client_id: "x".repeat(MAX_CLIENT_ID + 1),
+            capabilities: vec![],
+            listen_port: 0,
+            id,
+        };
+        let mut out = Vec::new();
+        hello.encode(&mut out);
+        assert!(Hello::decode(&mut &out[..]).is_err());
+        hello.client_id = "x".into();
+        hello.capabilities =
+            (0..=MAX_CAPABILITIES as u32).map(|v| Capability::new("a", v)).collect();
+        out.clear();
+        hello.encode(&mut out);
+        assert!(Hello::decode(&mut &out[..]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn hello_round_trips(
+            version in any::<u64>(),
+            client in "[ -~]{0,64}",
+            caps in prop::collection::vec(("[a-z]{1,8}", any::<u32>()), 0..10),
+            port in any::<u16>(),
+            id in prop::array::uniform32(any::<u8>()),
+        ) {
+            let mut full = [0u8; 64];
+            full[..32].copy_from_slice(&id);
+            let hello = Hello {
+                protocol_version: version,
+                client_id: client,
+                capabilities: caps.into_iter().map(|(n, v)| Capability::new(n, v)).collect(),
+                listen_port: port,
+                id: NodeId(full),
+            };
+            let mut out = Vec::new();
+            hello.encode(&mut out);
+            prop_assert_eq!(out.len(), hello.encoded_len());
+            prop_assert_eq!(Hello::decode(&mut &out[..]).unwrap(), hello);
+        }
+
+        #[test]
+        fn decoders_never_panic(data in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Hello::decode(&mut &data[..]);
+            let _ = DisconnectReason::decode(&mut &data[..]);
+            let _ = decode_frame_data(&data);
+            let _ = decompress(&data, 1 << 16);
+        }
+    }
+}

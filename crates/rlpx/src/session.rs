@@ -1,13 +1,6 @@
 //! The `p2p` session over an RLPx stream, as a typestate: an [`UnauthedP2PStream`] can only
 //! exchange Hello; the [`P2PStream`] it becomes carries capability messages, answers Pings,
 //! compresses with snappy (EIP-706) and ends with a Disconnect.
-//!
-//! ```compile_fail
-//! # async fn f(s: wisp_rlpx::UnauthedP2PStream<tokio::net::TcpStream>) {
-//! // Not possible: capability messages need the Hello exchange first.
-//! s.send(0x10, b"\xc0").await;
-//! # }
-//! ```
 
 use std::{collections::VecDeque, time::Duration};
 
@@ -62,7 +55,14 @@ pub struct CapabilityMessage {
     pub data: Bytes,
 }
 
-/// An RLPx connection before the Hello exchange. It cannot send capability messages.
+/// An RLPx connection before the Hello exchange. It cannot send capability messages: only
+/// [`UnauthedP2PStream::handshake`] turns it into a [`P2PStream`] that can.
+///
+/// ```compile_fail
+/// # async fn f(mut s: wisp_rlpx::UnauthedP2PStream<tokio::net::TcpStream>) {
+/// s.send(0x10, b"\xc0").await; // no such method before the Hello exchange
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct UnauthedP2PStream<S> {
     inner: RlpxStream<S>,
@@ -283,7 +283,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
                     }
                     None => {
                         if self.ping_sent.is_none() {
-                            return Ok(sent.elapsed());
+                            return Ok(self.last_rtt.unwrap_or_else(|| sent.elapsed()));
                         }
                     }
                 }
@@ -345,7 +345,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
     fn decode(&self, frame: &[u8]) -> Result<Decoded, P2PError> {
         let (id, data) = decode_frame_data(frame)?;
         let data = if self.snappy {
-            Bytes::from(decompress(data, self.config.max_message_size)?)
+            match decompress(data, self.config.max_message_size) {
+                Ok(d) => Bytes::from(d),
+                // A peer that fails our Hello disconnects before it turns snappy on (as
+                // go-ethereum does), so a Disconnect may come uncompressed.
+                Err(_) if id == DISCONNECT_ID => Bytes::copy_from_slice(data),
+                Err(e) => return Err(e),
+            }
         } else {
             Bytes::copy_from_slice(data)
         };

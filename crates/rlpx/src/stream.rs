@@ -143,13 +143,13 @@ async fn read_packet<S: AsyncRead + Unpin>(
     let mut prefix = [0u8; 2];
     read_exact(io, &mut prefix).await?;
     let mut packet = prefix.to_vec();
-    if let Some(recipient) = legacy {
-        if prefix[0] == 0x04 {
-            packet.resize(LEGACY_AUTH_LEN, 0);
-            read_exact(io, &mut packet[2..]).await?;
-            if recipient.read_auth(&packet).is_ok() {
-                return Ok(packet);
-            }
+    if let Some(recipient) = legacy
+        && prefix[0] == 0x04
+    {
+        packet.resize(LEGACY_AUTH_LEN, 0);
+        read_exact(io, &mut packet[2..]).await?;
+        if recipient.read_auth(&packet).is_ok() {
+            return Ok(packet);
         }
     }
     // An EIP-8 prefix starting with 0x04 declares at least 1026 bytes, more than a legacy auth.

@@ -197,7 +197,7 @@ fn captured_frames_reproduce_both_directions() {
             );
             frames += 1;
         }
-        assert!(frames >= 8, "{name}: only {frames} frames replayed");
+        assert!(frames >= 7, "{name}: only {frames} frames replayed");
     }
 }
 
