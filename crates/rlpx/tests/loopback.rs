@@ -323,3 +323,44 @@ async fn hello_with_another_identity_is_rejected() {
     let got = liar.recv().await.unwrap_err();
     assert!(matches!(got, P2PError::Disconnected(DisconnectReason::UnexpectedIdentity)), "{got}");
 }
+
+/// A pre-EIP-8 initiator: the listener recognises the fixed-size legacy auth on the socket,
+/// answers with a legacy ack, and both sides derive the same frame keys.
+#[tokio::test]
+async fn legacy_auth_over_a_socket() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use wisp_rlpx::{
+        frame::{FrameCipher, MAX_FRAME_SIZE},
+        handshake::{
+            HandshakeFormat, HandshakeRandomness, Initiator, LEGACY_ACK_LEN, LEGACY_AUTH_LEN,
+        },
+    };
+
+    let (ka, kb) = (SecretKey::random(), SecretKey::random());
+    let b_id = kb.public_key().node_id();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accept = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut s = RlpxStream::accept(tcp, &kb, &RlpxConfig::default()).await.unwrap();
+        let frame = s.next().await.unwrap().unwrap();
+        (s.remote_id(), frame.to_vec())
+    });
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let mut init = Initiator::new(ka.clone(), b_id, HandshakeRandomness::generate()).unwrap();
+    let auth = init.auth(HandshakeFormat::Legacy);
+    assert_eq!(auth.len(), LEGACY_AUTH_LEN);
+    tcp.write_all(&auth).await.unwrap();
+    let mut ack = vec![0u8; LEGACY_ACK_LEN];
+    tcp.read_exact(&mut ack).await.unwrap();
+    let (secrets, _) = init.read_ack(&ack).unwrap();
+    let mut wire = bytes::BytesMut::new();
+    FrameCipher::new(&secrets, MAX_FRAME_SIZE)
+        .writer
+        .write_frame(b"legacy hello", &mut wire)
+        .unwrap();
+    tcp.write_all(&wire).await.unwrap();
+    let (remote, frame) = tokio::time::timeout(TIMEOUT, accept).await.unwrap().unwrap();
+    assert_eq!(remote, ka.public_key().node_id());
+    assert_eq!(frame, b"legacy hello");
+}
