@@ -1,0 +1,210 @@
+//! The errors of the command line. `main` prints each as one `error: ...` line and exits 1.
+
+use std::{io, net::SocketAddr, path::PathBuf, time::Duration};
+
+use wisp_rlpx::{EnodeError, NodeId, P2PError, RlpxError};
+
+/// Why a command failed; the `Display` text is the whole message the user sees.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    /// Neither `--data-dir`, `$WISP_DATA_DIR`, `$XDG_DATA_HOME` nor `$HOME` is set.
+    #[error("cannot find the data directory: $XDG_DATA_HOME and $HOME are unset; pass --data-dir")]
+    NoDataDir,
+    /// `keys new` without `--force` found a file.
+    #[error("key file {} already exists; pass --force to overwrite it", .0.display())]
+    KeyExists(PathBuf),
+    /// A key file could not be read.
+    #[error(
+        "cannot read key file {}: {} (a node key file holds 64 hex characters; create one with `wisp keys new`)",
+        path.display(),
+        io_reason(source)
+    )]
+    KeyRead {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// A key file does not hold a key.
+    #[error(
+        "invalid key file {}: expected 64 hex characters (a secp256k1 secret key), {problem}",
+        path.display()
+    )]
+    KeyFormat {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its content.
+        problem: String,
+    },
+    /// A key file could not be written.
+    #[error("cannot write key file {}: {}", path.display(), io_reason(source))]
+    KeyWrite {
+        /// The file (or its directory).
+        path: PathBuf,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// The ENODE argument does not parse.
+    #[error("invalid enode URL: {0}")]
+    Enode(#[from] EnodeError),
+    /// The TCP connection could not be made.
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect {
+        /// The address dialed.
+        addr: SocketAddr,
+        /// Why, in a few words.
+        reason: String,
+    },
+    /// The RLPx (ECIES) handshake failed.
+    #[error(
+        "handshake with {}… failed: {}{}",
+        short_id(peer),
+        handshake_reason(source),
+        dial_hint(source)
+    )]
+    Handshake {
+        /// The node dialed.
+        peer: NodeId,
+        /// What went wrong.
+        source: RlpxError,
+    },
+    /// The Hello exchange or the session failed.
+    #[error("{}", session_reason(.0))]
+    Session(P2PError),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {}", io_reason(source))]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// A signal handler could not be installed.
+    #[error("cannot handle {signal}: {source}")]
+    Signal {
+        /// The signal.
+        signal: &'static str,
+        /// What went wrong.
+        source: io::Error,
+    },
+    /// The tokio runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
+    /// Standard output is gone.
+    #[error("cannot write to stdout: {}", io_reason(.0))]
+    Stdout(io::Error),
+}
+
+/// The first 8 hex characters of a node id, as logs and messages show it.
+pub(crate) fn short_id(id: &NodeId) -> String {
+    let mut s = id.to_string();
+    s.truncate(8);
+    s
+}
+
+/// A duration as a person writes it: `5s`, `500ms`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    format!("{d:?}")
+}
+
+/// An I/O error in a few lowercase words, without the `(os error N)` tail.
+pub(crate) fn io_reason(e: &io::Error) -> String {
+    use io::ErrorKind as K;
+    let text = match e.kind() {
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset => "connection reset by peer",
+        K::ConnectionAborted => "connection aborted",
+        K::TimedOut => "timed out",
+        K::HostUnreachable => "host unreachable",
+        K::NetworkUnreachable => "network unreachable",
+        K::AddrInUse => "address already in use",
+        K::AddrNotAvailable => "address not available on this host",
+        K::PermissionDenied => "permission denied",
+        K::NotFound => "no such file or directory",
+        K::AlreadyExists => "file exists",
+        K::IsADirectory => "is a directory",
+        K::NotADirectory => "not a directory",
+        K::BrokenPipe => "broken pipe",
+        _ => return e.to_string(),
+    };
+    text.to_owned()
+}
+
+/// Why an RLPx handshake failed, without `HandshakeError`'s own "handshake failed: " prefix.
+pub(crate) fn handshake_reason(e: &RlpxError) -> String {
+    match e {
+        RlpxError::Handshake(h) => {
+            let text = h.to_string();
+            text.strip_prefix("handshake failed: ").map(str::to_owned).unwrap_or(text)
+        }
+        RlpxError::HandshakeTimeout(d) => format!("no answer within {}", human_duration(*d)),
+        RlpxError::ClosedDuringHandshake => "the peer closed the connection".into(),
+        RlpxError::Io(io) => io_reason(io),
+        RlpxError::Frame(f) => f.to_string(),
+    }
+}
+
+/// A hint for the dialer: a node that cannot open our auth (it was encrypted to the node id in
+/// the enode URL) just closes the connection, as go-ethereum and wisp do.
+fn dial_hint(e: &RlpxError) -> &'static str {
+    let closed = match e {
+        RlpxError::ClosedDuringHandshake => true,
+        RlpxError::Io(io) => io.kind() == io::ErrorKind::ConnectionReset,
+        _ => false,
+    };
+    if closed { " (is the node id in the enode URL right?)" } else { "" }
+}
+
+/// Why a `p2p` session (Hello exchange, Pings) failed.
+fn session_reason(e: &P2PError) -> String {
+    match e {
+        // The detail is the error that made us disconnect ("no shared capability: ...").
+        P2PError::WeDisconnected { detail, .. } => detail.clone(),
+        P2PError::Closed => "the peer closed the connection".into(),
+        P2PError::HelloTimeout(d) => {
+            format!("no Hello from the peer within {}", human_duration(*d))
+        }
+        P2PError::PingTimeout(d) => format!("no Pong from the peer within {}", human_duration(*d)),
+        P2PError::Rlpx(RlpxError::Io(io)) => format!("connection lost: {}", io_reason(io)),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wisp_rlpx::{DisconnectReason, HandshakeError};
+
+    use super::*;
+
+    #[test]
+    fn messages_say_what_failed() {
+        let refused = Error::Connect {
+            addr: "127.0.0.1:30303".parse().unwrap(),
+            reason: io_reason(&io::Error::from(io::ErrorKind::ConnectionRefused)),
+        };
+        assert_eq!(refused.to_string(), "cannot connect to 127.0.0.1:30303: connection refused");
+
+        let peer = wisp_crypto::SecretKey::from_bytes(&[0xaa; 32]).unwrap().public_key().node_id();
+        let bad_mac = Error::Handshake {
+            peer,
+            source: RlpxError::Handshake(HandshakeError::Crypto(
+                wisp_crypto::CryptoError::EciesMac,
+            )),
+        };
+        let text = bad_mac.to_string();
+        assert!(text.starts_with("handshake with "), "{text}");
+        assert!(text.ends_with("… failed: ECIES MAC mismatch"), "{text}");
+
+        let gone = Error::Session(P2PError::Disconnected(DisconnectReason::TooManyPeers));
+        assert_eq!(gone.to_string(), "peer disconnected: too many peers (0x04)");
+
+        let useless = Error::Session(P2PError::WeDisconnected {
+            reason: DisconnectReason::UselessPeer,
+            detail: "no shared capability: we offer [bar/1], the peer offers [foo/1]".into(),
+        });
+        assert_eq!(
+            useless.to_string(),
+            "no shared capability: we offer [bar/1], the peer offers [foo/1]"
+        );
+    }
+}
