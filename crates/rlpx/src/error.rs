@@ -11,13 +11,13 @@ use crate::p2p::DisconnectReason;
 pub enum HandshakeError {
     /// ECIES or signature failure (a bad MAC means the packet was not for our key or was
     /// corrupted).
-    #[error("handshake failed: {0}")]
+    #[error("{0}")]
     Crypto(#[from] CryptoError),
     /// The body is not valid RLP of the expected shape.
-    #[error("handshake failed: malformed message: {0}")]
+    #[error("malformed handshake message: {0}")]
     Rlp(#[from] alloy_rlp::Error),
     /// A packet or body has the wrong length.
-    #[error("handshake failed: {what} is {got} bytes, expected {expected}")]
+    #[error("{what} is {got} bytes, expected {expected}")]
     Length {
         /// What was measured.
         what: &'static str,
@@ -27,13 +27,13 @@ pub enum HandshakeError {
         got: usize,
     },
     /// The remote static key is not a valid public key.
-    #[error("handshake failed: remote node id is not a valid secp256k1 public key")]
+    #[error("remote node id is not a valid secp256k1 public key")]
     InvalidRemoteId,
     /// The remote ephemeral key is not a valid public key.
-    #[error("handshake failed: remote ephemeral key is not a valid secp256k1 public key")]
+    #[error("remote ephemeral key is not a valid secp256k1 public key")]
     InvalidEphemeralKey,
     /// The auth signature does not recover to a valid ephemeral key.
-    #[error("handshake failed: auth signature is invalid")]
+    #[error("auth signature is invalid")]
     InvalidSignature,
 }
 
@@ -71,7 +71,7 @@ pub enum RlpxError {
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
     /// The cryptographic handshake failed.
-    #[error(transparent)]
+    #[error("handshake failed: {0}")]
     Handshake(#[from] HandshakeError),
     /// A frame was rejected.
     #[error(transparent)]

@@ -125,7 +125,12 @@ impl Hello {
         if client_id_bytes.len() > MAX_CLIENT_ID {
             return Err(alloy_rlp::Error::Custom("client id too long"));
         }
+        // Invalid UTF-8 is replaced (3 bytes per bad byte), so check the length again: a
+        // decoded Hello must re-encode within the limit.
         let client_id = String::from_utf8_lossy(client_id_bytes).into_owned();
+        if client_id.len() > MAX_CLIENT_ID {
+            return Err(alloy_rlp::Error::Custom("client id too long"));
+        }
         let mut caps_payload = rlp::list_payload(&mut p)?;
         let mut capabilities = Vec::new();
         while !caps_payload.is_empty() {

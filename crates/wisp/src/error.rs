@@ -130,13 +130,10 @@ pub(crate) fn io_reason(e: &io::Error) -> String {
     text.to_owned()
 }
 
-/// Why an RLPx handshake failed, without `HandshakeError`'s own "handshake failed: " prefix.
+/// Why an RLPx handshake failed, without the "handshake failed: " that `RlpxError` adds.
 pub(crate) fn handshake_reason(e: &RlpxError) -> String {
     match e {
-        RlpxError::Handshake(h) => {
-            let text = h.to_string();
-            text.strip_prefix("handshake failed: ").map(str::to_owned).unwrap_or(text)
-        }
+        RlpxError::Handshake(h) => h.to_string(),
         RlpxError::HandshakeTimeout(d) => format!("no answer within {}", human_duration(*d)),
         RlpxError::ClosedDuringHandshake => "the peer closed the connection".into(),
         RlpxError::Io(io) => io_reason(io),
