@@ -174,7 +174,7 @@ impl Envelope {
         let mut best: Option<(u32, u64)> = None;
         let mut attempts = 0u64;
         while attempts < max_attempts {
-            if attempts > 0 && attempts % 4096 == 0 && !keep_going() {
+            if attempts > 0 && attempts.is_multiple_of(4096) && !keep_going() {
                 break;
             }
             let nonce = start.wrapping_add(attempts);

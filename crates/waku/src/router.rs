@@ -1,0 +1,1069 @@
+//! The Waku router: the per-peer protocol (`waku/1` and `shh/6`) and the envelope pool, as one
+//! sans-io state machine.
+//!
+//! Inputs: peers joining and leaving, their packets as `(code, payload)`, envelopes posted
+//! locally, and the time (milliseconds since the Unix epoch) with every call. Outputs, taken
+//! with [`Router::poll_output`]: packets to send, peers to disconnect with a reason, and events
+//! for the archive, filters and metrics. `wisp-node` binds this to RLPx; the simulator drives
+//! it on a virtual clock.
+//!
+//! Rules (6/WAKU1, EIP-627, DECISIONS 3, 4, 12, 21, 22):
+//! - the Status handshake comes first: other packets before it disconnect the peer, a
+//!   missing Status times out, a later Status is ignored;
+//! - an envelope is validated (TTL, future timestamp beyond the sync allowance, expiry, PoW at
+//!   least our minimum), deduplicated by hash until it expires, handed to local filters, and
+//!   relayed unless we are a light node;
+//! - a peer gets only what it asked for (topic interest wins over bloom; a full bloom means
+//!   everything; its PoW requirement), never an envelope it sent or was sent, in one Messages
+//!   batch per transmission cycle;
+//! - peers over their packet or byte rate are dropped; the others are served on;
+//! - confirmations (Message Response, then Batch Ack) when enabled;
+//! - `waku/1` and `shh/6` peers share the pool, so envelopes are bridged between them.
+
+use std::{
+    collections::{BTreeSet, HashMap, HashSet, VecDeque},
+    net::IpAddr,
+};
+
+use crate::{
+    envelope::Envelope,
+    filter::{FilterId, Filters},
+    packets::{
+        EnvelopeErrorReport, MessageResponse, PacketLimits, WakuPacket, WhisperPacket, batch_hash,
+    },
+    ratelimit::{Exceeded, RateLimitConfig, RateLimiter},
+    status::{RateLimits, StatusOptions, WhisperStatus},
+    topic::{Bloom, Topic},
+};
+
+/// The Status send/receive minimum PoW of status-go mobile clients (DECISIONS 4).
+pub const DEFAULT_MIN_POW: f64 = 0.000002;
+/// Envelopes dated this far in the future are still accepted (status-go's sync allowance).
+pub const DEFAULT_SYNC_ALLOWANCE_SECS: u32 = 10;
+/// How often queued envelopes are sent to peers (status-go: 300 ms).
+pub const DEFAULT_TRANSMISSION_CYCLE_MS: u64 = 300;
+/// How long a peer has to send its Status.
+pub const DEFAULT_STATUS_TIMEOUT_MS: u64 = 5_000;
+/// Outgoing Messages packets are split so that none exceeds this (6/WAKU1: 1.5 MB packets).
+pub const DEFAULT_MAX_PACKET_SIZE: usize = 1_500_000;
+/// Error code of a Message Response for an envelope out of time sync (6/WAKU1).
+pub const TIME_SYNC_ERROR: u64 = 1;
+/// Whisper's protocol version in its Status.
+pub const WHISPER_VERSION: u64 = 6;
+
+/// A peer, as the driver numbers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "peer#{}", self.0)
+    }
+}
+
+/// Which capability a peer speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// `waku/1`.
+    Waku,
+    /// `shh/6`.
+    Whisper,
+}
+
+/// Settings of the router. Every field has a documented default.
+#[derive(Clone, Debug)]
+pub struct RouterConfig {
+    /// Envelopes with less PoW are dropped; advertised to peers. Default: 0.000002.
+    pub min_pow: f64,
+    /// Largest envelope accepted. Default: 1 MiB.
+    pub max_envelope_size: usize,
+    /// Outgoing Messages packets are split at this size. Default: 1.5 MB.
+    pub max_packet_size: usize,
+    /// Seconds an envelope may be dated in the future. Default: 10.
+    pub sync_allowance_secs: u32,
+    /// Future-dated envelopes a peer may send before it is dropped; the first offences only
+    /// warn (DECISIONS 12). Default: 3.
+    pub max_future_offences: u32,
+    /// Light node: relay nothing but our own envelopes. Default: false.
+    pub light_node: bool,
+    /// As a light node, refuse peers that are light too (they would relay nothing).
+    /// Default: true.
+    pub refuse_light_peers: bool,
+    /// Send Message Response and Batch Ack for received batches. Default: false.
+    pub confirmations: bool,
+    /// The bloom filter we advertise. Default: full.
+    pub bloom: Bloom,
+    /// The topics we advertise instead of a bloom (light clients). Default: none.
+    pub topic_interest: Option<Vec<Topic>>,
+    /// Relay between `waku/1` and `shh/6` peers. Default: true.
+    pub bridge: bool,
+    /// Milliseconds between Messages batches. Default: 300.
+    pub transmission_cycle_ms: u64,
+    /// Milliseconds a peer has to send its Status. Default: 5000.
+    pub status_timeout_ms: u64,
+    /// Rate limits per peer. Default: 100 packets/s, 10 MB/s (tolerance 2 s).
+    pub peer_limits: RateLimitConfig,
+    /// Rate limits per IP address. Default: 200 packets/s, 20 MB/s (tolerance 2 s).
+    pub ip_limits: RateLimitConfig,
+    /// Decoding limits.
+    pub packet_limits: PacketLimits,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        use crate::ratelimit::Limit;
+        Self {
+            min_pow: DEFAULT_MIN_POW,
+            max_envelope_size: crate::envelope::DEFAULT_MAX_ENVELOPE_SIZE,
+            max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            sync_allowance_secs: DEFAULT_SYNC_ALLOWANCE_SECS,
+            max_future_offences: 3,
+            light_node: false,
+            refuse_light_peers: true,
+            confirmations: false,
+            bloom: Bloom::FULL,
+            topic_interest: None,
+            bridge: true,
+            transmission_cycle_ms: DEFAULT_TRANSMISSION_CYCLE_MS,
+            status_timeout_ms: DEFAULT_STATUS_TIMEOUT_MS,
+            peer_limits: RateLimitConfig {
+                packets: Limit::new(100),
+                bytes: Limit::new(10_000_000),
+            },
+            ip_limits: RateLimitConfig { packets: Limit::new(200), bytes: Limit::new(20_000_000) },
+            packet_limits: PacketLimits::default(),
+        }
+    }
+}
+
+/// Why the router wants a peer gone. `wisp-node` maps it to a devp2p Disconnect reason.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DropReason {
+    /// No Status within the timeout.
+    StatusTimeout,
+    /// A packet other than Status came first.
+    PacketBeforeStatus {
+        /// Its code.
+        code: u64,
+    },
+    /// A malformed packet.
+    BadPacket {
+        /// What was wrong.
+        detail: String,
+    },
+    /// Over a rate limit.
+    RateLimited {
+        /// Per peer or per IP.
+        scope: &'static str,
+        /// Packets or bytes.
+        exceeded: Exceeded,
+    },
+    /// Both ends are light nodes.
+    LightPeer,
+    /// Too many envelopes dated in the future.
+    FutureEnvelopes {
+        /// How many.
+        count: u32,
+    },
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::StatusTimeout => write!(f, "no Status within the timeout"),
+            Self::PacketBeforeStatus { code } => write!(f, "packet {code} before Status"),
+            Self::BadPacket { detail } => write!(f, "malformed packet: {detail}"),
+            Self::RateLimited { scope, exceeded } => {
+                write!(f, "{scope} rate limit exceeded ({exceeded:?})")
+            }
+            Self::LightPeer => write!(f, "light node refusing a light peer"),
+            Self::FutureEnvelopes { count } => write!(f, "{count} envelopes dated in the future"),
+        }
+    }
+}
+
+/// Why an envelope was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EnvelopeDrop {
+    /// Past its expiry.
+    Expired,
+    /// Dated further in the future than the sync allowance.
+    FutureDated,
+    /// PoW under our minimum.
+    LowPow,
+    /// TTL of zero, or expiry before TTL.
+    InvalidTtl,
+    /// Larger than the limit.
+    TooBig,
+    /// Already in the pool.
+    Duplicate,
+}
+
+/// Something for the layers around the router: archive, filters, metrics, mailserver.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A peer's Status arrived; the session is up.
+    PeerReady {
+        /// The peer.
+        peer: PeerId,
+        /// Whether it is a light node.
+        light: bool,
+    },
+    /// An envelope entered the pool (archive hook). `from` is `None` for local posts.
+    Accepted {
+        /// Its hash.
+        hash: [u8; 32],
+        /// The envelope.
+        envelope: Envelope,
+        /// The peer it came from.
+        from: Option<PeerId>,
+    },
+    /// An envelope was refused.
+    Dropped {
+        /// Its hash.
+        hash: [u8; 32],
+        /// The peer it came from.
+        from: Option<PeerId>,
+        /// Why.
+        reason: EnvelopeDrop,
+    },
+    /// A local filter received a message.
+    Matched {
+        /// The filter.
+        filter: FilterId,
+        /// The envelope hash.
+        hash: [u8; 32],
+    },
+    /// A peer was warned (not dropped) for a future-dated envelope.
+    Warned {
+        /// The peer.
+        peer: PeerId,
+        /// What it did.
+        reason: EnvelopeDrop,
+    },
+    /// A peer confirmed a batch we sent (Batch Ack or Message Response).
+    Confirmation {
+        /// The peer.
+        peer: PeerId,
+        /// The batch hash.
+        batch_hash: [u8; 32],
+        /// Per-envelope errors.
+        errors: Vec<EnvelopeErrorReport>,
+    },
+    /// A peer asks for history (mailserver hook): the request envelope.
+    P2PRequest {
+        /// The peer.
+        peer: PeerId,
+        /// The request.
+        envelope: Envelope,
+    },
+    /// A trusted peer (mailserver) delivered envelopes directly.
+    P2PMessages {
+        /// The peer.
+        peer: PeerId,
+        /// The envelopes.
+        envelopes: Vec<Envelope>,
+    },
+    /// A mailserver signalled the end of a history request.
+    P2PRequestComplete {
+        /// The peer.
+        peer: PeerId,
+        /// Its payload.
+        complete: crate::packets::P2PRequestComplete,
+    },
+}
+
+/// What the router asks its driver to do.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// Send a packet (`code` relative to the peer's capability).
+    Send {
+        /// To whom.
+        peer: PeerId,
+        /// The packet code.
+        code: u64,
+        /// The RLP payload.
+        payload: Vec<u8>,
+    },
+    /// Disconnect the peer.
+    Disconnect {
+        /// Whom.
+        peer: PeerId,
+        /// Why.
+        reason: DropReason,
+    },
+    /// Report an event.
+    Event(Event),
+}
+
+/// Why a local post was refused.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum PostError {
+    /// The envelope does not pass validation.
+    #[error("envelope refused: {0:?}")]
+    Refused(EnvelopeDrop),
+}
+
+/// What a peer told us about itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerStatus {
+    /// Its PoW requirement.
+    pub pow: f64,
+    /// Its bloom (used when it has no topic interest).
+    pub bloom: Bloom,
+    /// Its topic interest, which wins over the bloom.
+    pub topic_interest: Option<HashSet<Topic>>,
+    /// Light node.
+    pub light: bool,
+    /// It sends confirmations.
+    pub confirmations: bool,
+    /// Its advertised packet rate limits.
+    pub packet_limits: Option<RateLimits>,
+    /// Its advertised byte rate limits.
+    pub bytes_limits: Option<RateLimits>,
+}
+
+impl PeerStatus {
+    fn wants(&self, topic: &Topic, pow: f64) -> bool {
+        if pow < self.pow {
+            return false;
+        }
+        match &self.topic_interest {
+            Some(topics) => topics.contains(topic),
+            None => self.bloom.matches(topic),
+        }
+    }
+
+    fn apply(&mut self, o: &StatusOptions) {
+        if let Some(p) = o.pow_requirement {
+            self.pow = p;
+        }
+        match (&o.bloom, &o.topic_interest) {
+            // 6/WAKU1: topic interest wins over a bloom sent with it.
+            (_, Some(t)) => self.topic_interest = Some(t.iter().copied().collect()),
+            (Some(b), None) => {
+                self.bloom = *b;
+                self.topic_interest = None;
+            }
+            (None, None) => {}
+        }
+        if let Some(l) = o.light_node {
+            self.light = l;
+        }
+        if let Some(c) = o.confirmations_enabled {
+            self.confirmations = c;
+        }
+        if o.packet_rate_limits.is_some() {
+            self.packet_limits = o.packet_rate_limits;
+        }
+        if o.bytes_rate_limits.is_some() {
+            self.bytes_limits = o.bytes_rate_limits;
+        }
+    }
+}
+
+impl Default for PeerStatus {
+    fn default() -> Self {
+        Self {
+            pow: 0.0,
+            bloom: Bloom::FULL,
+            topic_interest: None,
+            light: false,
+            confirmations: false,
+            packet_limits: None,
+            bytes_limits: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Peer {
+    capability: Capability,
+    ip: Option<IpAddr>,
+    added_ms: u64,
+    status: Option<PeerStatus>,
+    trusted: bool,
+    /// Hashes this peer has: sent by it or to it. Pruned as envelopes expire.
+    known: HashSet<[u8; 32]>,
+    /// Pool envelopes to offer at the next cycle (all of the pool when it joins).
+    backlog: Vec<[u8; 32]>,
+    future_offences: u32,
+}
+
+#[derive(Debug)]
+struct Stored {
+    envelope: Envelope,
+    pow: f64,
+    from: Option<PeerId>,
+    from_capability: Option<Capability>,
+}
+
+/// Counters for metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouterStats {
+    /// Envelopes accepted into the pool.
+    pub accepted: u64,
+    /// Envelopes dropped, by reason.
+    pub dropped: HashMap<EnvelopeDrop, u64>,
+    /// Envelopes sent to peers.
+    pub relayed: u64,
+    /// Messages delivered to filters.
+    pub matched: u64,
+    /// Peers dropped for rate limits.
+    pub rate_limited_peers: u64,
+}
+
+/// The router. See the module docs.
+#[derive(Debug)]
+pub struct Router {
+    config: RouterConfig,
+    peers: HashMap<PeerId, Peer>,
+    pool: HashMap<[u8; 32], Stored>,
+    by_expiry: BTreeSet<(u32, [u8; 32])>,
+    fresh: Vec<[u8; 32]>,
+    filters: Filters,
+    peer_limiter: RateLimiter<PeerId>,
+    ip_limiter: RateLimiter<IpAddr>,
+    out: VecDeque<Output>,
+    next_cycle_ms: u64,
+    stats: RouterStats,
+}
+
+impl Router {
+    /// A router with no peers and an empty pool.
+    pub fn new(config: RouterConfig) -> Self {
+        Self {
+            peer_limiter: RateLimiter::new(config.peer_limits),
+            ip_limiter: RateLimiter::new(config.ip_limits),
+            config,
+            peers: HashMap::new(),
+            pool: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+            fresh: Vec::new(),
+            filters: Filters::default(),
+            out: VecDeque::new(),
+            next_cycle_ms: 0,
+            stats: RouterStats::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RouterConfig {
+        &self.config
+    }
+
+    /// The local filters.
+    pub fn filters(&self) -> &Filters {
+        &self.filters
+    }
+
+    /// The local filters, to install or remove one and to read messages.
+    pub fn filters_mut(&mut self) -> &mut Filters {
+        &mut self.filters
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &RouterStats {
+        &self.stats
+    }
+
+    /// Envelopes in the pool.
+    pub fn pool_len(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// An envelope of the pool.
+    pub fn envelope(&self, hash: &[u8; 32]) -> Option<&Envelope> {
+        self.pool.get(hash).map(|s| &s.envelope)
+    }
+
+    /// Connected peers (with or without Status).
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// A peer's status, once received.
+    pub fn peer_status(&self, peer: PeerId) -> Option<&PeerStatus> {
+        self.peers.get(&peer).and_then(|p| p.status.as_ref())
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Router::tick`] next has work (the next transmission cycle).
+    pub fn next_tick_ms(&self) -> u64 {
+        self.next_cycle_ms
+    }
+
+    /// A peer connected with `capability`: our Status is queued to it.
+    pub fn add_peer(
+        &mut self,
+        peer: PeerId,
+        capability: Capability,
+        ip: Option<IpAddr>,
+        now_ms: u64,
+    ) {
+        self.peers.insert(
+            peer,
+            Peer {
+                capability,
+                ip,
+                added_ms: now_ms,
+                status: None,
+                trusted: false,
+                known: HashSet::new(),
+                backlog: Vec::new(),
+                future_offences: 0,
+            },
+        );
+        let payload = match capability {
+            Capability::Waku => encode_waku(&WakuPacket::Status(self.waku_status())),
+            Capability::Whisper => encode_whisper(&WhisperPacket::Status(self.whisper_status())),
+        };
+        self.out.push_back(Output::Send { peer, code: 0, payload });
+    }
+
+    /// A peer left.
+    pub fn remove_peer(&mut self, peer: PeerId) {
+        self.peers.remove(&peer);
+        self.peer_limiter.remove(&peer);
+    }
+
+    /// Marks a peer trusted: its P2P messages (mailserver deliveries) are accepted.
+    pub fn mark_trusted(&mut self, peer: PeerId) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.trusted = true;
+        }
+    }
+
+    fn waku_status(&self) -> StatusOptions {
+        StatusOptions {
+            pow_requirement: Some(self.config.min_pow),
+            bloom: if self.config.topic_interest.is_some() {
+                None
+            } else {
+                Some(self.config.bloom)
+            },
+            light_node: Some(self.config.light_node),
+            confirmations_enabled: Some(self.config.confirmations),
+            packet_rate_limits: Some(advertised(&self.config.peer_limits.packets)),
+            topic_interest: self.config.topic_interest.clone(),
+            bytes_rate_limits: Some(advertised(&self.config.peer_limits.bytes)),
+        }
+    }
+
+    fn whisper_status(&self) -> WhisperStatus {
+        WhisperStatus {
+            version: WHISPER_VERSION,
+            pow_requirement: self.config.min_pow,
+            // Whisper peers send an empty bloom for a full node (DECISIONS 21).
+            bloom: if self.config.bloom.is_full() { None } else { Some(self.config.bloom) },
+            light_node: Some(self.config.light_node),
+            confirmations_enabled: Some(self.config.confirmations),
+            rate_limits: Some(advertised(&self.config.peer_limits.packets)),
+        }
+    }
+
+    fn broadcast_update(&mut self, waku: StatusOptions, whisper: Option<WhisperPacket>) {
+        let ready: Vec<(PeerId, Capability)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.status.is_some())
+            .map(|(id, p)| (*id, p.capability))
+            .collect();
+        for (peer, cap) in ready {
+            match cap {
+                Capability::Waku => {
+                    let payload = encode_waku(&WakuPacket::StatusUpdate(waku.clone()));
+                    self.out.push_back(Output::Send {
+                        peer,
+                        code: crate::packets::waku_codes::STATUS_UPDATE,
+                        payload,
+                    });
+                }
+                Capability::Whisper => {
+                    if let Some(p) = &whisper {
+                        self.out.push_back(Output::Send {
+                            peer,
+                            code: p.code(),
+                            payload: encode_whisper(p),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Changes our minimum PoW and tells the peers.
+    pub fn set_min_pow(&mut self, pow: f64) {
+        self.config.min_pow = pow;
+        let update = StatusOptions { pow_requirement: Some(pow), ..Default::default() };
+        self.broadcast_update(update, Some(WhisperPacket::PowRequirement(pow)));
+    }
+
+    /// Changes our bloom (dropping any topic interest) and tells the peers.
+    pub fn set_bloom(&mut self, bloom: Bloom) {
+        self.config.bloom = bloom;
+        self.config.topic_interest = None;
+        let update = StatusOptions { bloom: Some(bloom), ..Default::default() };
+        self.broadcast_update(update, Some(WhisperPacket::BloomFilter(bloom)));
+    }
+
+    /// Changes our topic interest and tells the peers (Whisper peers get the bloom of it).
+    pub fn set_topic_interest(&mut self, topics: Vec<Topic>) {
+        let bloom = Bloom::from_topics(&topics);
+        self.config.topic_interest = Some(topics.clone());
+        let update = StatusOptions { topic_interest: Some(topics), ..Default::default() };
+        self.broadcast_update(update, Some(WhisperPacket::BloomFilter(bloom)));
+    }
+
+    /// Switches light mode and tells the `waku/1` peers.
+    pub fn set_light_node(&mut self, light: bool) {
+        self.config.light_node = light;
+        let update = StatusOptions { light_node: Some(light), ..Default::default() };
+        self.broadcast_update(update, None);
+    }
+
+    fn disconnect(&mut self, peer: PeerId, reason: DropReason) {
+        if self.peers.remove(&peer).is_some() {
+            tracing::debug!(target: "waku::router", %peer, %reason, "dropping peer");
+            self.peer_limiter.remove(&peer);
+            self.out.push_back(Output::Disconnect { peer, reason });
+        }
+    }
+
+    /// A packet from a peer. Malformed packets, packets before Status and rate-limit
+    /// violations disconnect that peer; nothing here affects the other peers.
+    pub fn handle_packet(&mut self, peer: PeerId, code: u64, payload: &[u8], now_ms: u64) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        let (capability, ip) = (p.capability, p.ip);
+        let bytes = payload.len() as u64;
+        if let Err(exceeded) = self.peer_limiter.check(&peer, bytes, now_ms) {
+            self.stats.rate_limited_peers += 1;
+            return self.disconnect(peer, DropReason::RateLimited { scope: "peer", exceeded });
+        }
+        if let Some(ip) = ip
+            && let Err(exceeded) = self.ip_limiter.check(&ip, bytes, now_ms)
+        {
+            self.stats.rate_limited_peers += 1;
+            return self.disconnect(peer, DropReason::RateLimited { scope: "ip", exceeded });
+        }
+        let limits = PacketLimits {
+            max_envelope_size: self.config.max_envelope_size,
+            ..self.config.packet_limits
+        };
+        let packet = match capability {
+            Capability::Waku => WakuPacket::decode(code, payload, &limits).map(Packet::from_waku),
+            Capability::Whisper => {
+                WhisperPacket::decode(code, payload, &limits).map(Packet::from_whisper)
+            }
+        };
+        let packet = match packet {
+            Ok(p) => p,
+            Err(e) => {
+                return self.disconnect(peer, DropReason::BadPacket { detail: e.to_string() });
+            }
+        };
+        let has_status = self.peers.get(&peer).is_some_and(|p| p.status.is_some());
+        match packet {
+            Packet::Status(status) => {
+                if has_status {
+                    return; // 6/WAKU1: a Status after the handshake is ignored.
+                }
+                self.on_status(peer, status, now_ms);
+            }
+            Packet::Unknown => {}
+            _ if !has_status => self.disconnect(peer, DropReason::PacketBeforeStatus { code }),
+            Packet::Messages(envelopes) => {
+                let mut errors = Vec::new();
+                for env in envelopes {
+                    if let Some(err) = self.receive(env, Some(peer), capability, now_ms) {
+                        errors.push(err);
+                    }
+                    if !self.peers.contains_key(&peer) {
+                        return; // dropped for repeated future envelopes
+                    }
+                }
+                if self.config.confirmations {
+                    let hash = batch_hash(payload);
+                    let response = MessageResponse { version: 1, batch_hash: hash, errors };
+                    let (resp, ack) = match capability {
+                        Capability::Waku => {
+                            (WakuPacket::MessageResponse(response), WakuPacket::BatchAck(hash))
+                        }
+                        Capability::Whisper => {
+                            let r = WhisperPacket::MessageResponse(response);
+                            let a = WhisperPacket::BatchAck(hash);
+                            self.out.push_back(Output::Send {
+                                peer,
+                                code: r.code(),
+                                payload: encode_whisper(&r),
+                            });
+                            self.out.push_back(Output::Send {
+                                peer,
+                                code: a.code(),
+                                payload: encode_whisper(&a),
+                            });
+                            return;
+                        }
+                    };
+                    self.out.push_back(Output::Send {
+                        peer,
+                        code: resp.code(),
+                        payload: encode_waku(&resp),
+                    });
+                    self.out.push_back(Output::Send {
+                        peer,
+                        code: ack.code(),
+                        payload: encode_waku(&ack),
+                    });
+                }
+            }
+            Packet::StatusUpdate(o) => {
+                if let Some(s) = self.peers.get_mut(&peer).and_then(|p| p.status.as_mut()) {
+                    s.apply(&o);
+                }
+            }
+            Packet::PowRequirement(pow) => {
+                if let Some(s) = self.peers.get_mut(&peer).and_then(|p| p.status.as_mut()) {
+                    s.pow = pow;
+                }
+            }
+            Packet::Bloom(bloom) => {
+                if let Some(s) = self.peers.get_mut(&peer).and_then(|p| p.status.as_mut()) {
+                    s.bloom = bloom;
+                    s.topic_interest = None;
+                }
+            }
+            Packet::BatchAck(batch_hash) => {
+                self.out.push_back(Output::Event(Event::Confirmation {
+                    peer,
+                    batch_hash,
+                    errors: Vec::new(),
+                }))
+            }
+            Packet::MessageResponse(r) => self.out.push_back(Output::Event(Event::Confirmation {
+                peer,
+                batch_hash: r.batch_hash,
+                errors: r.errors,
+            })),
+            Packet::P2PRequest(envelope) => {
+                self.out.push_back(Output::Event(Event::P2PRequest { peer, envelope }))
+            }
+            Packet::P2PMessage(envelopes) => {
+                let trusted = self.peers.get(&peer).is_some_and(|p| p.trusted);
+                if !trusted {
+                    tracing::debug!(target: "waku::router", %peer, "P2P message from an untrusted peer ignored");
+                    return;
+                }
+                for env in &envelopes {
+                    let hash = env.hash();
+                    let pow = env.pow();
+                    for filter in self.filters.dispatch(env, &hash, pow, true) {
+                        self.stats.matched += 1;
+                        self.out.push_back(Output::Event(Event::Matched { filter, hash }));
+                    }
+                }
+                self.out.push_back(Output::Event(Event::P2PMessages { peer, envelopes }));
+            }
+            Packet::P2PRequestComplete(complete) => {
+                self.out.push_back(Output::Event(Event::P2PRequestComplete { peer, complete }))
+            }
+        }
+    }
+
+    fn on_status(&mut self, peer: PeerId, status: PeerStatus, now_ms: u64) {
+        if self.config.light_node && self.config.refuse_light_peers && status.light {
+            return self.disconnect(peer, DropReason::LightPeer);
+        }
+        let light = status.light;
+        let now_secs = secs(now_ms);
+        let backlog: Vec<[u8; 32]> = self
+            .pool
+            .iter()
+            .filter(|(_, s)| {
+                s.envelope.expiry >= now_secs && (!self.config.light_node || s.from.is_none())
+            })
+            .map(|(h, _)| *h)
+            .collect();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.status = Some(status);
+            p.backlog = backlog;
+        }
+        self.out.push_back(Output::Event(Event::PeerReady { peer, light }));
+    }
+
+    /// Validates and pools an envelope. Returns a time-sync error report for confirmations.
+    fn receive(
+        &mut self,
+        env: Envelope,
+        from: Option<PeerId>,
+        capability: Capability,
+        now_ms: u64,
+    ) -> Option<EnvelopeErrorReport> {
+        let hash = env.hash();
+        match self.validate(&env, &hash, now_ms) {
+            Ok(pow) => {
+                if let Some(peer) = from.and_then(|f| self.peers.get_mut(&f)) {
+                    peer.known.insert(hash);
+                }
+                self.admit(hash, env, pow, from, Some(capability));
+                None
+            }
+            Err(reason) => {
+                if reason == EnvelopeDrop::Duplicate {
+                    if let Some(peer) = from.and_then(|f| self.peers.get_mut(&f)) {
+                        peer.known.insert(hash);
+                    }
+                } else {
+                    *self.stats.dropped.entry(reason).or_default() += 1;
+                    self.out.push_back(Output::Event(Event::Dropped { hash, from, reason }));
+                }
+                if reason == EnvelopeDrop::FutureDated
+                    && let Some(peer_id) = from
+                    && let Some(peer) = self.peers.get_mut(&peer_id)
+                {
+                    peer.future_offences += 1;
+                    let count = peer.future_offences;
+                    if count > self.config.max_future_offences {
+                        self.disconnect(peer_id, DropReason::FutureEnvelopes { count });
+                    } else {
+                        self.out.push_back(Output::Event(Event::Warned { peer: peer_id, reason }));
+                    }
+                }
+                matches!(reason, EnvelopeDrop::FutureDated | EnvelopeDrop::Expired).then(|| {
+                    EnvelopeErrorReport {
+                        hash,
+                        code: TIME_SYNC_ERROR,
+                        description: format!("envelope {reason:?}: time sync error"),
+                    }
+                })
+            }
+        }
+    }
+
+    fn validate(&self, env: &Envelope, hash: &[u8; 32], now_ms: u64) -> Result<f64, EnvelopeDrop> {
+        let now = secs(now_ms);
+        if env.ttl == 0 || env.expiry < env.ttl {
+            return Err(EnvelopeDrop::InvalidTtl);
+        }
+        if env.encoded_len() > self.config.max_envelope_size {
+            return Err(EnvelopeDrop::TooBig);
+        }
+        if u64::from(env.sent()) > u64::from(now) + u64::from(self.config.sync_allowance_secs) {
+            return Err(EnvelopeDrop::FutureDated);
+        }
+        if env.expiry < now {
+            return Err(EnvelopeDrop::Expired);
+        }
+        if self.pool.contains_key(hash) {
+            return Err(EnvelopeDrop::Duplicate);
+        }
+        let pow = env.pow();
+        if pow < self.config.min_pow {
+            return Err(EnvelopeDrop::LowPow);
+        }
+        Ok(pow)
+    }
+
+    fn admit(
+        &mut self,
+        hash: [u8; 32],
+        env: Envelope,
+        pow: f64,
+        from: Option<PeerId>,
+        cap: Option<Capability>,
+    ) {
+        self.stats.accepted += 1;
+        for filter in self.filters.dispatch(&env, &hash, pow, false) {
+            self.stats.matched += 1;
+            self.out.push_back(Output::Event(Event::Matched { filter, hash }));
+        }
+        self.out.push_back(Output::Event(Event::Accepted { hash, envelope: env.clone(), from }));
+        self.by_expiry.insert((env.expiry, hash));
+        // A light node relays only its own envelopes.
+        if from.is_none() || !self.config.light_node {
+            self.fresh.push(hash);
+        }
+        self.pool.insert(hash, Stored { envelope: env, pow, from, from_capability: cap });
+    }
+
+    /// Posts a local envelope: validated as a received one (but never marked as coming from
+    /// a peer), handed to local filters, and queued to every interested peer.
+    pub fn post(&mut self, env: Envelope, now_ms: u64) -> Result<[u8; 32], PostError> {
+        let hash = env.hash();
+        let pow = self.validate(&env, &hash, now_ms).map_err(PostError::Refused)?;
+        self.admit(hash, env, pow, None, None);
+        Ok(hash)
+    }
+
+    /// Advances time: drops expired envelopes, times out silent peers, and at each
+    /// transmission cycle sends every peer a batch of what it wants and lacks.
+    pub fn tick(&mut self, now_ms: u64) {
+        self.expire(secs(now_ms));
+        let timeout = self.config.status_timeout_ms;
+        let silent: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.status.is_none() && now_ms.saturating_sub(p.added_ms) >= timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in silent {
+            self.disconnect(peer, DropReason::StatusTimeout);
+        }
+        if now_ms < self.next_cycle_ms {
+            return;
+        }
+        self.next_cycle_ms = now_ms + self.config.transmission_cycle_ms;
+        self.transmit();
+    }
+
+    fn expire(&mut self, now: u32) {
+        while let Some(&(expiry, hash)) = self.by_expiry.first() {
+            if expiry >= now {
+                break;
+            }
+            self.by_expiry.pop_first();
+            self.pool.remove(&hash);
+            for p in self.peers.values_mut() {
+                p.known.remove(&hash);
+            }
+        }
+    }
+
+    fn transmit(&mut self) {
+        let fresh = std::mem::take(&mut self.fresh);
+        let mut peer_ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        peer_ids.sort();
+        for id in peer_ids {
+            let Some(peer) = self.peers.get_mut(&id) else { continue };
+            let Some(status) = &peer.status else { continue };
+            let backlog = std::mem::take(&mut peer.backlog);
+            let mut batch: Vec<&Envelope> = Vec::new();
+            let mut size = 0usize;
+            let mut packets: Vec<Vec<&Envelope>> = Vec::new();
+            for hash in backlog.iter().chain(fresh.iter()) {
+                let Some(stored) = self.pool.get(hash) else { continue };
+                if peer.known.contains(hash) || !status.wants(&stored.envelope.topic, stored.pow) {
+                    continue;
+                }
+                if !self.config.bridge
+                    && stored.from_capability.is_some_and(|c| c != peer.capability)
+                {
+                    continue;
+                }
+                peer.known.insert(*hash);
+                let len = stored.envelope.encoded_len();
+                if !batch.is_empty() && size + len > self.config.max_packet_size {
+                    packets.push(std::mem::take(&mut batch));
+                    size = 0;
+                }
+                size += len;
+                batch.push(&stored.envelope);
+            }
+            if !batch.is_empty() {
+                packets.push(batch);
+            }
+            for envs in packets {
+                self.stats.relayed += envs.len() as u64;
+                let mut payload =
+                    Vec::with_capacity(envs.iter().map(|e| e.encoded_len()).sum::<usize>() + 4);
+                encode_envelope_list(&envs, &mut payload);
+                self.out.push_back(Output::Send {
+                    peer: id,
+                    code: crate::packets::waku_codes::MESSAGES,
+                    payload,
+                });
+            }
+        }
+    }
+}
+
+fn secs(now_ms: u64) -> u32 {
+    u32::try_from(now_ms / 1000).unwrap_or(u32::MAX)
+}
+
+fn advertised(limit: &crate::ratelimit::Limit) -> RateLimits {
+    RateLimits { ip: limit.per_second, peer_id: limit.per_second, topic: 0 }
+}
+
+fn encode_waku(p: &WakuPacket) -> Vec<u8> {
+    let mut out = Vec::new();
+    p.encode(&mut out);
+    out
+}
+
+fn encode_whisper(p: &WhisperPacket) -> Vec<u8> {
+    let mut out = Vec::new();
+    p.encode(&mut out);
+    out
+}
+
+/// The Messages payload: an RLP list of envelopes (the same in `waku/1` and `shh/6`).
+fn encode_envelope_list(envs: &[&Envelope], out: &mut Vec<u8>) {
+    let payload_length: usize = envs.iter().map(|e| e.encoded_len()).sum();
+    alloy_rlp::Header { list: true, payload_length }.encode(out);
+    for e in envs {
+        e.encode(out);
+    }
+}
+
+/// The packets of both capabilities, reduced to what the router acts on.
+enum Packet {
+    Status(PeerStatus),
+    Messages(Vec<Envelope>),
+    StatusUpdate(StatusOptions),
+    PowRequirement(f64),
+    Bloom(Bloom),
+    BatchAck([u8; 32]),
+    MessageResponse(MessageResponse),
+    P2PRequest(Envelope),
+    P2PMessage(Vec<Envelope>),
+    P2PRequestComplete(crate::packets::P2PRequestComplete),
+    Unknown,
+}
+
+impl Packet {
+    fn from_waku(p: WakuPacket) -> Self {
+        match p {
+            WakuPacket::Status(o) => {
+                let mut s = PeerStatus::default();
+                s.apply(&o);
+                Packet::Status(s)
+            }
+            WakuPacket::Messages(e) => Packet::Messages(e),
+            WakuPacket::StatusUpdate(o) => Packet::StatusUpdate(o),
+            WakuPacket::BatchAck(h) => Packet::BatchAck(h),
+            WakuPacket::MessageResponse(r) => Packet::MessageResponse(r),
+            WakuPacket::P2PRequest(e) => Packet::P2PRequest(e),
+            WakuPacket::P2PMessage(e) => Packet::P2PMessage(e),
+            WakuPacket::P2PRequestComplete(c) => Packet::P2PRequestComplete(c),
+            WakuPacket::Unknown { .. } => Packet::Unknown,
+        }
+    }
+
+    fn from_whisper(p: WhisperPacket) -> Self {
+        match p {
+            WhisperPacket::Status(w) => Packet::Status(PeerStatus {
+                pow: w.pow_requirement,
+                bloom: w.bloom.unwrap_or(Bloom::FULL),
+                topic_interest: None,
+                light: w.light_node.unwrap_or(false),
+                confirmations: w.confirmations_enabled.unwrap_or(false),
+                packet_limits: w.rate_limits,
+                bytes_limits: None,
+            }),
+            WhisperPacket::Messages(e) => Packet::Messages(e),
+            WhisperPacket::PowRequirement(p) => Packet::PowRequirement(p),
+            WhisperPacket::BloomFilter(b) => Packet::Bloom(b),
+            WhisperPacket::BatchAck(h) => Packet::BatchAck(h),
+            WhisperPacket::MessageResponse(r) => Packet::MessageResponse(r),
+            WhisperPacket::P2PRequest(e) => Packet::P2PRequest(e),
+            WhisperPacket::P2PMessage(e) => Packet::P2PMessage(e),
+            WhisperPacket::P2PRequestComplete(c) => Packet::P2PRequestComplete(c),
+            WhisperPacket::Unknown { .. } => Packet::Unknown,
+        }
+    }
+}
