@@ -662,6 +662,11 @@ impl Router {
         };
         let packet = match packet {
             Ok(p) => p,
+            // status-go ignores Message Responses of other versions; so do we.
+            Err(crate::packets::PacketError::UnsupportedResponseVersion { version }) => {
+                tracing::debug!(target: "waku::router", %peer, version, "ignoring Message Response");
+                return;
+            }
             Err(e) => {
                 return self.disconnect(peer, DropReason::BadPacket { detail: e.to_string() });
             }
