@@ -201,6 +201,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
         self.snappy
     }
 
+    /// Whether a Ping we sent is still waiting for its Pong.
+    pub fn awaiting_pong(&self) -> bool {
+        self.ping_sent.is_some()
+    }
+
     /// The round-trip time of the last answered Ping.
     pub fn last_rtt(&self) -> Option<Duration> {
         self.last_rtt

@@ -619,6 +619,11 @@ impl Router {
         self.broadcast_update(update, Some(WhisperPacket::BloomFilter(bloom)));
     }
 
+    /// Sets the largest envelope accepted (`waku_setMaxMessageSize`).
+    pub fn set_max_envelope_size(&mut self, size: usize) {
+        self.config.max_envelope_size = size;
+    }
+
     /// Switches light mode and tells the `waku/1` peers.
     pub fn set_light_node(&mut self, light: bool) {
         self.config.light_node = light;

@@ -1,0 +1,136 @@
+//! The node's configuration: a plain struct with documented defaults (STYLE item 10). The
+//! `wisp.toml` file maps onto it key for key; unknown keys are errors that name the key.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+use wisp_rlpx::NodeRecord;
+use wisp_waku::RouterConfig;
+
+/// What a node does (`status/1-client.md` §"Node discovery and roles").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A full Waku node that relays every envelope (the default).
+    #[default]
+    Relay,
+    /// A mobile/light client: light mode, topic interest, relays only its own envelopes.
+    Light,
+    /// Peers only, no Waku: a rendezvous point for other nodes.
+    Bootstrap,
+    /// A relay that also archives envelopes and serves history (the mailserver issue plugs in
+    /// through [`crate::NodeHandle::events`]).
+    Mailserver,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "relay" => Ok(Self::Relay),
+            "light" => Ok(Self::Light),
+            "bootstrap" => Ok(Self::Bootstrap),
+            "mailserver" => Ok(Self::Mailserver),
+            other => Err(format!(
+                "unknown role {other:?}: expected relay, light, bootstrap or mailserver"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Relay => "relay",
+            Self::Light => "light",
+            Self::Bootstrap => "bootstrap",
+            Self::Mailserver => "mailserver",
+        })
+    }
+}
+
+/// Waku settings of a node.
+#[derive(Clone, Debug)]
+pub struct WakuConfig {
+    /// The router's settings (min PoW, sizes, rate limits, light mode, confirmations...).
+    pub router: RouterConfig,
+}
+
+impl Default for WakuConfig {
+    fn default() -> Self {
+        Self { router: RouterConfig::default() }
+    }
+}
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Where `node.key` and the databases live. Default: `~/.local/share/wisp`.
+    pub data_dir: PathBuf,
+    /// The RLPx listen address; port 0 picks a free port. Default: `0.0.0.0:30303`.
+    pub listen: SocketAddr,
+    /// The node's role. Default: relay.
+    pub role: Role,
+    /// Also speak `shh/6` (Whisper) and bridge it with `waku/1`. Default: false.
+    pub whisper: bool,
+    /// Peers to dial and keep dialling (with backoff). Default: none.
+    pub static_nodes: Vec<NodeRecord>,
+    /// Peers trusted to deliver P2P messages (mailservers); also dialled. Default: none.
+    pub trusted_nodes: Vec<NodeRecord>,
+    /// Most peers at once. Default: 50.
+    pub max_peers: usize,
+    /// Most inbound peers at once (the rest of `max_peers` is kept for dialling out).
+    /// Default: 40.
+    pub max_inbound: usize,
+    /// JSON-RPC (HTTP and WebSocket) address; `None` disables it. Default: `127.0.0.1:8545`.
+    pub rpc: Option<SocketAddr>,
+    /// Prometheus metrics address; `None` disables it. Default: none.
+    pub metrics: Option<SocketAddr>,
+    /// Waku settings.
+    pub waku: WakuConfig,
+    /// Seconds between Pings to each peer. Default: 15 s (as go-ethereum).
+    pub ping_interval: Duration,
+    /// First redial delay of a static node; doubles per failure. Default: 1 s.
+    pub redial_min: Duration,
+    /// Longest redial delay. Default: 60 s.
+    pub redial_max: Duration,
+    /// How long a dial (TCP + handshake + Hello) may take. Default: 10 s.
+    pub dial_timeout: Duration,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            listen: "0.0.0.0:30303".parse().expect("valid address"),
+            role: Role::Relay,
+            whisper: false,
+            static_nodes: Vec::new(),
+            trusted_nodes: Vec::new(),
+            max_peers: 50,
+            max_inbound: 40,
+            rpc: Some("127.0.0.1:8545".parse().expect("valid address")),
+            metrics: None,
+            waku: WakuConfig::default(),
+            ping_interval: Duration::from_secs(15),
+            redial_min: Duration::from_secs(1),
+            redial_max: Duration::from_secs(60),
+            dial_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `$WISP_DATA_DIR`, else `$XDG_DATA_HOME/wisp`, else `~/.local/share/wisp`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("WISP_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(x) =
+        std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).filter(|p| p.is_absolute())
+    {
+        return x.join("wisp");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/wisp")
+}

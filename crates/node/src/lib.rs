@@ -1,0 +1,24 @@
+//! # wisp-node: a running Status node
+//!
+//! Turns the layers into a daemon (1/CLIENT): RLPx peers (listen, static and trusted nodes
+//! dialled and redialled with backoff, inbound/outbound slots, disconnect reasons), the Waku
+//! router as a service behind a cheap [`NodeHandle`], JSON-RPC over HTTP and WebSocket, and
+//! Prometheus metrics.
+//!
+//! The router is a sans-io state machine (`wisp_waku::Router`); this crate is its driver: one
+//! task owns it and feeds it packets, commands and the clock; one task per peer moves packets
+//! between its RLPx session and the router.
+
+mod config;
+pub mod metrics;
+mod node;
+mod peer;
+pub mod rpc;
+mod service;
+
+pub use config::{NodeConfig, Role, WakuConfig, default_data_dir};
+pub use node::{Node, NodeError, client_id, load_or_create_key};
+pub use service::{NodeHandle, NodeInfo, NodeStopped, PeerInfo};
+
+#[cfg(test)]
+use {base64 as _, proptest as _, serde as _, serde_json as _, toml as _};

@@ -1,0 +1,549 @@
+//! The router service: one task owns the [`Router`] state machine and feeds it peers'
+//! packets, local commands and the clock; a cheap, cloneable [`NodeHandle`] talks to it
+//! (STYLE item 4). Peer tasks get the packets the router wants sent.
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::metrics::NodeMetrics;
+use wisp_crypto::NodeId;
+use wisp_rlpx::{DisconnectReason, NodeRecord};
+use wisp_waku::{
+    Bloom, Capability, DropReason, Envelope, EnvelopeDrop, Event, Filter, FilterId, Output, PeerId,
+    PostError, ReceivedMessage, Router, RouterConfig, RouterStats, Topic,
+};
+
+/// How often the router's clock advances (transmission cycles are 300 ms by default).
+const TICK: Duration = Duration::from_millis(100);
+/// Packets queued to one peer before it is dropped as too slow.
+pub(crate) const PEER_QUEUE: usize = 1024;
+
+/// Milliseconds since the Unix epoch, the router's clock.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// What the service tells a peer task.
+#[derive(Debug)]
+pub(crate) enum PeerCommand {
+    /// Send packet `code` of `capability`.
+    Send { capability: Capability, code: u64, payload: Vec<u8> },
+    /// Disconnect with this reason.
+    Disconnect(DisconnectReason),
+}
+
+/// A connected peer, as `admin_peers` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's node id.
+    pub id: NodeId,
+    /// Its client id from Hello.
+    pub client_id: String,
+    /// Its address.
+    pub remote_addr: SocketAddr,
+    /// Whether it dialled us.
+    pub inbound: bool,
+    /// Whether it is trusted (mailserver).
+    pub trusted: bool,
+    /// The capabilities of the session, e.g. `waku/1`.
+    pub caps: Vec<String>,
+}
+
+/// This node, as `admin_nodeInfo` shows it.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    /// Our node id.
+    pub id: NodeId,
+    /// Our enode URL (with the bound listen address).
+    pub enode: NodeRecord,
+    /// Our client id.
+    pub client_id: String,
+    /// The RPC address, if serving.
+    pub rpc: Option<SocketAddr>,
+    /// The metrics address, if serving.
+    pub metrics: Option<SocketAddr>,
+    /// The role.
+    pub role: crate::Role,
+}
+
+pub(crate) enum Command {
+    PeerUp {
+        info: PeerInfo,
+        ids: Vec<(PeerId, Capability)>,
+        tx: mpsc::Sender<PeerCommand>,
+    },
+    PeerPacket {
+        id: PeerId,
+        code: u64,
+        payload: Bytes,
+    },
+    PeerDown {
+        node: NodeId,
+    },
+    Post {
+        envelope: Envelope,
+        reply: oneshot::Sender<Result<[u8; 32], PostError>>,
+    },
+    InstallFilter {
+        filter: Filter,
+        subscriber: Option<mpsc::Sender<ReceivedMessage>>,
+        reply: oneshot::Sender<FilterId>,
+    },
+    RemoveFilter {
+        id: FilterId,
+        reply: oneshot::Sender<bool>,
+    },
+    FilterMessages {
+        id: FilterId,
+        reply: oneshot::Sender<Option<Vec<ReceivedMessage>>>,
+    },
+    SetMinPow(f64),
+    SetBloom(Bloom),
+    SetLight(bool),
+    SetMaxMessageSize(usize),
+    MarkTrusted(NodeId),
+    Disconnect {
+        node: NodeId,
+        reason: DisconnectReason,
+    },
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Stats(oneshot::Sender<(RouterStats, usize)>),
+    Config(oneshot::Sender<RouterConfig>),
+}
+
+/// The service is gone (the node shut down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the node is shutting down")]
+pub struct NodeStopped;
+
+/// A cheap, cloneable handle to a running node's router service.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    pub(crate) tx: mpsc::Sender<Command>,
+    pub(crate) info: Arc<NodeInfo>,
+    pub(crate) events: broadcast::Sender<Event>,
+    pub(crate) dial: mpsc::UnboundedSender<NodeRecord>,
+    pub(crate) metrics: Arc<NodeMetrics>,
+}
+
+impl NodeHandle {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NodeStopped> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| NodeStopped)?;
+        rx.await.map_err(|_| NodeStopped)
+    }
+
+    async fn tell(&self, cmd: Command) -> Result<(), NodeStopped> {
+        self.tx.send(cmd).await.map_err(|_| NodeStopped)
+    }
+
+    /// This node's identity and addresses.
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// Posts a local envelope (already encrypted and sealed).
+    pub async fn post(
+        &self,
+        envelope: Envelope,
+    ) -> Result<Result<[u8; 32], PostError>, NodeStopped> {
+        self.ask(|reply| Command::Post { envelope, reply }).await
+    }
+
+    /// Installs a filter whose messages are read with [`NodeHandle::filter_messages`].
+    pub async fn install_filter(&self, filter: Filter) -> Result<FilterId, NodeStopped> {
+        self.ask(|reply| Command::InstallFilter { filter, subscriber: None, reply }).await
+    }
+
+    /// Installs a filter whose messages are pushed to the returned receiver.
+    pub async fn subscribe(
+        &self,
+        filter: Filter,
+    ) -> Result<(FilterId, mpsc::Receiver<ReceivedMessage>), NodeStopped> {
+        let (tx, rx) = mpsc::channel(1024);
+        let id = self
+            .ask(|reply| Command::InstallFilter { filter, subscriber: Some(tx), reply })
+            .await?;
+        Ok((id, rx))
+    }
+
+    /// Removes a filter; `false` if there was none.
+    pub async fn remove_filter(&self, id: FilterId) -> Result<bool, NodeStopped> {
+        self.ask(|reply| Command::RemoveFilter { id, reply }).await
+    }
+
+    /// Takes the messages a filter received since the last call (`None`: no such filter).
+    pub async fn filter_messages(
+        &self,
+        id: FilterId,
+    ) -> Result<Option<Vec<ReceivedMessage>>, NodeStopped> {
+        self.ask(|reply| Command::FilterMessages { id, reply }).await
+    }
+
+    /// Sets our minimum PoW and tells the peers.
+    pub async fn set_min_pow(&self, pow: f64) -> Result<(), NodeStopped> {
+        self.tell(Command::SetMinPow(pow)).await
+    }
+
+    /// Sets our bloom filter and tells the peers.
+    pub async fn set_bloom(&self, bloom: Bloom) -> Result<(), NodeStopped> {
+        self.tell(Command::SetBloom(bloom)).await
+    }
+
+    /// Switches light mode.
+    pub async fn set_light(&self, light: bool) -> Result<(), NodeStopped> {
+        self.tell(Command::SetLight(light)).await
+    }
+
+    /// Sets the largest envelope accepted.
+    pub async fn set_max_message_size(&self, size: usize) -> Result<(), NodeStopped> {
+        self.tell(Command::SetMaxMessageSize(size)).await
+    }
+
+    /// Trusts a peer (its P2P messages are accepted), now and when it reconnects.
+    pub async fn mark_trusted(&self, node: NodeId) -> Result<(), NodeStopped> {
+        self.tell(Command::MarkTrusted(node)).await
+    }
+
+    /// Dials a peer (once; static nodes from the config are redialled).
+    pub fn add_peer(&self, node: NodeRecord) -> Result<(), NodeStopped> {
+        self.dial.send(node).map_err(|_| NodeStopped)
+    }
+
+    /// Disconnects a peer with DisconnectRequested.
+    pub async fn remove_peer(&self, node: NodeId) -> Result<(), NodeStopped> {
+        self.tell(Command::Disconnect { node, reason: DisconnectReason::DisconnectRequested }).await
+    }
+
+    /// The connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeStopped> {
+        self.ask(Command::Peers).await
+    }
+
+    /// The router's counters and the number of pooled envelopes.
+    pub async fn stats(&self) -> Result<(RouterStats, usize), NodeStopped> {
+        self.ask(Command::Stats).await
+    }
+
+    /// The router's current settings.
+    pub async fn router_config(&self) -> Result<RouterConfig, NodeStopped> {
+        self.ask(Command::Config).await
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.metrics
+    }
+
+    /// Router events (accepted envelopes for an archive, P2P requests for a mailserver...).
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
+
+struct Connected {
+    info: PeerInfo,
+    ids: Vec<(PeerId, Capability)>,
+    tx: mpsc::Sender<PeerCommand>,
+}
+
+pub(crate) struct Service {
+    router: Router,
+    rx: mpsc::Receiver<Command>,
+    peers: HashMap<NodeId, Connected>,
+    by_peer_id: HashMap<PeerId, NodeId>,
+    subscribers: HashMap<FilterId, mpsc::Sender<ReceivedMessage>>,
+    trusted: std::collections::HashSet<NodeId>,
+    events: broadcast::Sender<Event>,
+    light_topics: bool,
+    metrics: Arc<NodeMetrics>,
+}
+
+impl Service {
+    pub(crate) fn new(
+        router: Router,
+        rx: mpsc::Receiver<Command>,
+        events: broadcast::Sender<Event>,
+        trusted: impl IntoIterator<Item = NodeId>,
+        metrics: Arc<NodeMetrics>,
+    ) -> Self {
+        let light_topics = router.config().light_node;
+        Self {
+            router,
+            rx,
+            peers: HashMap::new(),
+            by_peer_id: HashMap::new(),
+            subscribers: HashMap::new(),
+            trusted: trusted.into_iter().collect(),
+            events,
+            light_topics,
+            metrics,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                cmd = self.rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => break,
+                },
+                _ = tick.tick() => self.router.tick(now_ms()),
+            }
+            self.drain();
+        }
+        tracing::debug!(target: "node::service", "router service stopped");
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        let now = now_ms();
+        match cmd {
+            Command::PeerUp { info, ids, tx } => {
+                let node = info.id;
+                let trusted = self.trusted.contains(&node);
+                let ip = Some(info.remote_addr.ip()).filter(|ip: &IpAddr| !ip.is_loopback());
+                for (id, cap) in &ids {
+                    self.by_peer_id.insert(*id, node);
+                    self.router.add_peer(*id, *cap, ip, now);
+                    if trusted {
+                        self.router.mark_trusted(*id);
+                    }
+                }
+                for (_, cap) in &ids {
+                    self.metrics.add("wisp_peers", &peer_labels(*cap, info.inbound), 1);
+                }
+                self.peers.insert(node, Connected { info: PeerInfo { trusted, ..info }, ids, tx });
+            }
+            Command::PeerPacket { id, code, payload } => {
+                let cap = self.capability_of(id);
+                if let Some(cap) = cap {
+                    self.metrics.add("wisp_bytes_in_total", &cap_labels(cap), payload.len() as i64);
+                }
+                self.router.handle_packet(id, code, &payload, now);
+            }
+            Command::PeerDown { node } => {
+                if let Some(c) = self.peers.remove(&node) {
+                    for (id, cap) in c.ids {
+                        self.metrics.add("wisp_peers", &peer_labels(cap, c.info.inbound), -1);
+                        self.by_peer_id.remove(&id);
+                        self.router.remove_peer(id);
+                    }
+                }
+            }
+            Command::Post { envelope, reply } => {
+                let _ = reply.send(self.router.post(envelope, now));
+            }
+            Command::InstallFilter { filter, subscriber, reply } => {
+                let id = self.router.filters_mut().install(filter);
+                if let Some(s) = subscriber {
+                    self.subscribers.insert(id, s);
+                }
+                self.update_light_topics();
+                let _ = reply.send(id);
+            }
+            Command::RemoveFilter { id, reply } => {
+                self.subscribers.remove(&id);
+                let removed = self.router.filters_mut().remove(id);
+                self.update_light_topics();
+                let _ = reply.send(removed);
+            }
+            Command::FilterMessages { id, reply } => {
+                let _ = reply.send(self.router.filters_mut().take_messages(id));
+            }
+            Command::SetMinPow(pow) => self.router.set_min_pow(pow),
+            Command::SetBloom(bloom) => self.router.set_bloom(bloom),
+            Command::SetLight(light) => self.router.set_light_node(light),
+            Command::SetMaxMessageSize(size) => self.router.set_max_envelope_size(size),
+            Command::MarkTrusted(node) => {
+                self.trusted.insert(node);
+                if let Some(c) = self.peers.get_mut(&node) {
+                    c.info.trusted = true;
+                    for (id, _) in &c.ids {
+                        self.router.mark_trusted(*id);
+                    }
+                }
+            }
+            Command::Disconnect { node, reason } => {
+                if let Some(c) = self.peers.get(&node) {
+                    let _ = c.tx.try_send(PeerCommand::Disconnect(reason));
+                }
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peers.values().map(|c| c.info.clone()).collect());
+            }
+            Command::Stats(reply) => {
+                let _ = reply.send((self.router.stats().clone(), self.router.pool_len()));
+            }
+            Command::Config(reply) => {
+                let _ = reply.send(self.router.config().clone());
+            }
+        }
+    }
+
+    /// A light client tells its peers the topics of its filters (topic interest).
+    fn update_light_topics(&mut self) {
+        if self.light_topics {
+            let topics: Vec<Topic> = self.router.filters().topics();
+            self.router.set_topic_interest(topics);
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.router.poll_output() {
+            match out {
+                Output::Send { peer, code, payload } => self.send(peer, code, payload),
+                Output::Disconnect { peer, reason } => {
+                    tracing::info!(target: "node::service", %peer, %reason, "dropping peer");
+                    self.metrics.add(
+                        "wisp_peers_dropped_total",
+                        &format!("reason=\"{}\"", drop_label(&reason)),
+                        1,
+                    );
+                    if matches!(reason, DropReason::RateLimited { .. }) {
+                        self.metrics.add("wisp_rate_limited_peers_total", "", 1);
+                    }
+                    if let Some(c) = self.by_peer_id.get(&peer).and_then(|n| self.peers.get(n)) {
+                        let _ = c.tx.try_send(PeerCommand::Disconnect(disconnect_reason(&reason)));
+                    }
+                }
+                Output::Event(e) => self.event(e),
+            }
+        }
+    }
+
+    fn capability_of(&self, peer: PeerId) -> Option<Capability> {
+        let node = self.by_peer_id.get(&peer)?;
+        self.peers.get(node)?.ids.iter().find(|(id, _)| *id == peer).map(|(_, c)| *c)
+    }
+
+    fn send(&mut self, peer: PeerId, code: u64, payload: Vec<u8>) {
+        let Some(node) = self.by_peer_id.get(&peer).copied() else { return };
+        let Some(c) = self.peers.get(&node) else { return };
+        let Some(capability) = c.ids.iter().find(|(id, _)| *id == peer).map(|(_, cap)| *cap) else {
+            return;
+        };
+        self.metrics.add("wisp_bytes_out_total", &cap_labels(capability), payload.len() as i64);
+        if code == wisp_waku::packets::waku_codes::MESSAGES {
+            self.metrics.add("wisp_envelopes_relayed_total", "", count_envelopes(&payload));
+        }
+        if c.tx.try_send(PeerCommand::Send { capability, code, payload }).is_err() {
+            tracing::warn!(target: "node::service", peer = %node, "peer too slow: its queue is full");
+            let _ = c.tx.try_send(PeerCommand::Disconnect(DisconnectReason::SubprotocolError));
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        match &e {
+            Event::Accepted { from, .. } => {
+                let origin = if from.is_some() { "peer" } else { "local" };
+                self.metrics.add(
+                    "wisp_envelopes_received_total",
+                    &format!("origin=\"{origin}\""),
+                    1,
+                );
+            }
+            Event::Dropped { reason, .. } => {
+                let labels = format!("reason=\"{}\"", envelope_drop_label(*reason));
+                self.metrics.add("wisp_envelopes_dropped_total", &labels, 1);
+            }
+            Event::Matched { filter, .. } => {
+                self.metrics.add("wisp_filter_matches_total", "", 1);
+                if let Some(sub) = self.subscribers.get(filter) {
+                    let msgs = self.router.filters_mut().take_messages(*filter).unwrap_or_default();
+                    let mut closed = false;
+                    for m in msgs {
+                        if sub.try_send(m).is_err() {
+                            closed = sub.is_closed();
+                        }
+                    }
+                    if closed {
+                        self.subscribers.remove(filter);
+                        self.router.filters_mut().remove(*filter);
+                    }
+                }
+            }
+            _ => {}
+        }
+        let _ = self.events.send(e);
+    }
+}
+
+fn cap_label(c: Capability) -> &'static str {
+    match c {
+        Capability::Waku => "waku/1",
+        Capability::Whisper => "shh/6",
+    }
+}
+
+fn cap_labels(c: Capability) -> String {
+    format!("capability=\"{}\"", cap_label(c))
+}
+
+fn peer_labels(c: Capability, inbound: bool) -> String {
+    let dir = if inbound { "inbound" } else { "outbound" };
+    format!("capability=\"{}\",direction=\"{dir}\"", cap_label(c))
+}
+
+/// The number of envelopes in a Messages payload (an RLP list), without decoding them.
+fn count_envelopes(payload: &[u8]) -> i64 {
+    let mut buf = payload;
+    let Ok(mut items) = alloy_rlp::Header::decode_bytes(&mut buf, true) else { return 0 };
+    let mut n = 0;
+    while !items.is_empty() {
+        let Ok(h) = alloy_rlp::Header::decode(&mut items) else { break };
+        if h.payload_length > items.len() {
+            break;
+        }
+        items = &items[h.payload_length..];
+        n += 1;
+    }
+    n
+}
+
+/// The devp2p reason for a router drop.
+pub(crate) fn disconnect_reason(r: &DropReason) -> DisconnectReason {
+    match r {
+        DropReason::LightPeer => DisconnectReason::UselessPeer,
+        DropReason::StatusTimeout => DisconnectReason::SubprotocolError,
+        DropReason::RateLimited { .. } | DropReason::FutureEnvelopes { .. } => {
+            DisconnectReason::SubprotocolError
+        }
+        DropReason::PacketBeforeStatus { .. } | DropReason::BadPacket { .. } => {
+            DisconnectReason::BreachOfProtocol
+        }
+    }
+}
+
+fn drop_label(r: &DropReason) -> &'static str {
+    match r {
+        DropReason::StatusTimeout => "status_timeout",
+        DropReason::PacketBeforeStatus { .. } => "packet_before_status",
+        DropReason::BadPacket { .. } => "bad_packet",
+        DropReason::RateLimited { .. } => "rate_limited",
+        DropReason::LightPeer => "light_peer",
+        DropReason::FutureEnvelopes { .. } => "future_envelopes",
+    }
+}
+
+fn envelope_drop_label(r: EnvelopeDrop) -> &'static str {
+    match r {
+        EnvelopeDrop::Expired => "expired",
+        EnvelopeDrop::FutureDated => "future",
+        EnvelopeDrop::LowPow => "low_pow",
+        EnvelopeDrop::InvalidTtl => "invalid_ttl",
+        EnvelopeDrop::TooBig => "too_big",
+        EnvelopeDrop::Duplicate => "duplicate",
+    }
+}
