@@ -254,3 +254,103 @@ impl Encodable for Envelope {
         self.encoded_len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn arb_envelope() -> impl Strategy<Value = Envelope> {
+        (
+            any::<u32>(),
+            1u32..100_000,
+            any::<[u8; 4]>(),
+            prop::collection::vec(any::<u8>(), 0..2000),
+            any::<u64>(),
+        )
+            .prop_map(|(expiry, ttl, topic, data, nonce)| Envelope {
+                expiry,
+                ttl,
+                topic: Topic(topic),
+                data: data.into(),
+                nonce,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(env in arb_envelope()) {
+            let rlp = env.to_rlp();
+            prop_assert_eq!(rlp.len(), env.encoded_len());
+            let mut buf = &rlp[..];
+            let back = Envelope::decode(&mut buf).unwrap();
+            prop_assert!(buf.is_empty());
+            prop_assert_eq!(&back, &env);
+            prop_assert_eq!(back.hash(), keccak256(&rlp));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..600), max in 0usize..700) {
+            let _ = Envelope::decode_with_limit(&mut &data[..], max);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// A sealed envelope's PoW meets its target, and `seal` reports the PoW `pow` computes.
+        #[test]
+        fn sealed_pow_meets_target(mut env in arb_envelope(), target in 0.0f64..0.01) {
+            env.ttl = env.ttl.clamp(10, 120);
+            let mut go = || true;
+            let out = env.seal(target, SealBudget { max_attempts: 1 << 20, keep_going: &mut go });
+            prop_assert!(out.reached);
+            prop_assert!(env.pow() >= target);
+            prop_assert_eq!(out.pow.to_bits(), env.pow().to_bits());
+        }
+
+    }
+
+    #[test]
+    fn size_limit_is_checked_before_decoding() {
+        let env = Envelope {
+            expiry: 1,
+            ttl: 1,
+            topic: Topic([0; 4]),
+            data: vec![0; 1000].into(),
+            nonce: 0,
+        };
+        let rlp = env.to_rlp();
+        assert_eq!(
+            Envelope::decode_with_limit(&mut &rlp[..], 500),
+            Err(EnvelopeError::TooBig { size: rlp.len(), max: 500 })
+        );
+        // A header declaring 1 GiB is refused from its first bytes.
+        let huge = [0xfb, 0x40, 0x00, 0x00, 0x00];
+        assert!(matches!(
+            Envelope::decode(&mut &huge[..]),
+            Err(EnvelopeError::Rlp(_) | EnvelopeError::TooBig { .. })
+        ));
+    }
+
+    #[test]
+    fn seal_budget_is_respected() {
+        let mut env = Envelope {
+            expiry: 100,
+            ttl: 10,
+            topic: Topic([1; 4]),
+            data: vec![7; 64].into(),
+            nonce: 0,
+        };
+        let mut calls = 0;
+        let mut stop = || {
+            calls += 1;
+            false
+        };
+        let out = env.seal(1e9, SealBudget { max_attempts: 1_000_000, keep_going: &mut stop });
+        assert!(!out.reached);
+        assert_eq!(out.attempts, 4096, "stopped at the first deadline check");
+        assert_eq!(out.pow.to_bits(), env.pow().to_bits(), "the best nonce found is kept");
+    }
+}

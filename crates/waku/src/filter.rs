@@ -214,7 +214,8 @@ impl Filters {
             return Vec::new();
         }
         // Each distinct key is tried once per envelope.
-        let mut opened: HashMap<[u8; 32], Option<payload::OpenedMessage>> = HashMap::new();
+        let mut opened: HashMap<[u8; 32], Option<payload::OpenedMessage>> =
+            HashMap::with_capacity(candidates.len());
         let mut matched = Vec::new();
         for id in candidates {
             let Some(inst) = self.installed.get(&id) else { continue };

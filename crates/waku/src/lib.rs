@@ -36,4 +36,4 @@ pub use status::{RateLimits, StatusOptions, WhisperStatus};
 pub use topic::{BLOOM_LEN, Bloom, MAX_TOPIC_INTEREST, TOPIC_LEN, Topic};
 
 #[cfg(test)]
-use {proptest as _, serde_json as _, tracing as _};
+use {criterion as _, proptest as _, serde_json as _, tracing as _};

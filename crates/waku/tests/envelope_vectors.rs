@@ -8,8 +8,8 @@ use serde_json::Value;
 use wisp_waku::{Envelope, Topic};
 
 use {
-    alloy_rlp as _, bytes as _, hex as _, proptest as _, thiserror as _, tracing as _,
-    wisp_crypto as _,
+    alloy_rlp as _, bytes as _, criterion as _, hex as _, proptest as _, thiserror as _,
+    tracing as _, wisp_crypto as _,
 };
 
 fn load(rel: &str) -> Value {

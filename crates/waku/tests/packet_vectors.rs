@@ -18,7 +18,7 @@ use wisp_waku::{
     packets::{waku_codes, whisper_codes},
 };
 
-use {thiserror as _, tracing as _};
+use {criterion as _, thiserror as _, tracing as _};
 
 fn load(rel: &str) -> Value {
     let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/");

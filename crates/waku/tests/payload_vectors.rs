@@ -22,7 +22,7 @@ use wisp_waku::{
     },
 };
 
-use {alloy_rlp as _, bytes as _, thiserror as _, tracing as _};
+use {alloy_rlp as _, bytes as _, criterion as _, thiserror as _, tracing as _};
 
 const SIGNER_KEY: [u8; 32] = [0xa1; 32];
 const RECIPIENT_KEY: [u8; 32] = [0xb2; 32];
@@ -266,7 +266,8 @@ proptest! {
     fn seal_open_round_trip(
         payload in proptest::collection::vec(any::<u8>(), 0..5000),
         padding in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..600)),
-        signer_seed in proptest::option::of(1u8..=0xff),
+        // [0xff; 32] is above the curve order: not a key.
+        signer_seed in proptest::option::of(1u8..0xff),
         asymmetric in any::<bool>(),
     ) {
         let (sym, sk) = keys();

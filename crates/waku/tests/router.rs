@@ -14,8 +14,8 @@ use wisp_waku::{
 };
 
 use {
-    alloy_rlp as _, bytes as _, hex as _, proptest as _, serde_json as _, thiserror as _,
-    tracing as _,
+    alloy_rlp as _, bytes as _, criterion as _, hex as _, proptest as _, serde_json as _,
+    thiserror as _, tracing as _,
 };
 
 const T0: u64 = 1_800_000_000_000; // ms
