@@ -1,0 +1,158 @@
+//! Relay throughput: envelopes per second a node validates and forwards between two peers over
+//! loopback RLPx. One raw `waku/1` peer sends batches of 100 fresh envelopes; another raw peer
+//! (full bloom) counts what the node forwards to it. Run with `cargo bench -p wisp-node`.
+//!
+//! Not a criterion bench: one measurement is a whole network run (seconds), so it reports the
+//! median of a few runs itself.
+
+use std::{path::PathBuf, time::Instant};
+
+use tokio::net::TcpStream;
+use wisp_crypto::SecretKey;
+use wisp_node::{Node, NodeConfig, WakuConfig};
+use wisp_rlpx::{
+    Hello, P2P_VERSION, P2PConfig, P2PStream, Protocol, RlpxConfig, RlpxStream, UnauthedP2PStream,
+};
+use wisp_waku::{
+    Envelope, RouterConfig, SealBudget, StatusOptions, Topic, WakuPacket,
+    packets::{PacketLimits, WAKU_NAME, WAKU_PROTOCOL_LENGTH, WAKU_VERSION, waku_codes},
+    ratelimit::RateLimitConfig,
+};
+
+use {
+    alloy_rlp as _, base64 as _, bytes as _, futures as _, hex as _, jsonrpsee as _, proptest as _,
+    serde as _, serde_json as _, thiserror as _, toml as _, tracing as _,
+};
+
+const ENVELOPES: usize = 20_000;
+const BATCH: usize = 100;
+const RUNS: usize = 3;
+
+async fn raw_peer(node: &Node) -> P2PStream<TcpStream> {
+    let key = SecretKey::random();
+    let tcp = TcpStream::connect(node.enode().tcp_addr()).await.expect("connect");
+    let _ = tcp.set_nodelay(true);
+    let rlpx = RlpxStream::connect(tcp, &key, node.enode().id, &RlpxConfig::default())
+        .await
+        .expect("rlpx");
+    let protocols = [Protocol::new(WAKU_NAME, WAKU_VERSION, WAKU_PROTOCOL_LENGTH)];
+    let hello = Hello {
+        protocol_version: P2P_VERSION,
+        client_id: "relay-bench".into(),
+        capabilities: vec![protocols[0].cap.clone()],
+        listen_port: 0,
+        id: key.public_key().node_id(),
+    };
+    let (mut s, _) = UnauthedP2PStream::new(rlpx, P2PConfig::default())
+        .handshake(hello, &protocols)
+        .await
+        .expect("hello");
+    let mut status = Vec::new();
+    WakuPacket::Status(StatusOptions { pow_requirement: Some(0.0), ..Default::default() })
+        .encode(&mut status);
+    s.send_capability(WAKU_NAME, waku_codes::STATUS, &status).await.expect("status");
+    s
+}
+
+fn packets(now: u32) -> Vec<Vec<u8>> {
+    let mut go = || true;
+    let envs: Vec<Envelope> = (0..ENVELOPES)
+        .map(|i| {
+            let mut data = vec![0u8; 256];
+            data[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let mut e = Envelope {
+                expiry: now + 60,
+                ttl: 60,
+                topic: Topic([1, 2, 3, 4]),
+                data: data.into(),
+                nonce: 0,
+            };
+            e.seal(0.000002, SealBudget { max_attempts: 1 << 16, keep_going: &mut go });
+            e
+        })
+        .collect();
+    envs.chunks(BATCH)
+        .map(|c| {
+            let mut p = Vec::new();
+            WakuPacket::Messages(c.to_vec()).encode(&mut p);
+            p
+        })
+        .collect()
+}
+
+async fn run_once(run: usize) -> (f64, f64) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("relay-bench-{}-{run}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let router = RouterConfig {
+        peer_limits: RateLimitConfig::OFF,
+        ip_limits: RateLimitConfig::OFF,
+        ..Default::default()
+    };
+    let node = Node::start(NodeConfig {
+        data_dir: dir.clone(),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        rpc: None,
+        waku: WakuConfig { router },
+        ..Default::default()
+    })
+    .await
+    .expect("node");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as u32;
+    let packets = packets(now);
+    let bytes: usize = packets.iter().map(Vec::len).sum();
+    let mut sender = raw_peer(&node).await;
+    let mut target = raw_peer(&node).await;
+    // Let both Status handshakes finish.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let counter = tokio::spawn(async move {
+        let limits = PacketLimits::default();
+        let mut got = 0usize;
+        while got < ENVELOPES {
+            let msg = target.recv().await.expect("target recv");
+            let (_, code) = target.shared_capabilities().resolve(msg.id).expect("waku");
+            if code == waku_codes::MESSAGES
+                && let Ok(WakuPacket::Messages(envs)) = WakuPacket::decode(code, &msg.data, &limits)
+            {
+                got += envs.len();
+            }
+        }
+        got
+    });
+    let start = Instant::now();
+    for p in &packets {
+        sender.send_capability(WAKU_NAME, waku_codes::MESSAGES, p).await.expect("send");
+    }
+    let got = tokio::time::timeout(std::time::Duration::from_secs(120), counter)
+        .await
+        .expect("all envelopes forwarded in time")
+        .expect("counter");
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(got, ENVELOPES);
+    node.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    (ENVELOPES as f64 / secs, bytes as f64 / secs / 1e6)
+}
+
+fn main() {
+    // `cargo test --benches` runs benches with `--bench` absent: keep that quick.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut results: Vec<(f64, f64)> = (0..RUNS).map(|run| rt.block_on(run_once(run))).collect();
+    results.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (eps, mbs) = results[RUNS / 2];
+    println!(
+        "relay/loopback: {ENVELOPES} envelopes of 256 B data in batches of {BATCH}: median of {RUNS} runs {eps:.0} envelopes/s ({mbs:.1} MB/s in), all runs: {:?}",
+        results.iter().map(|r| r.0.round()).collect::<Vec<_>>()
+    );
+}
