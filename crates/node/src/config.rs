@@ -51,16 +51,10 @@ impl std::fmt::Display for Role {
 }
 
 /// Waku settings of a node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct WakuConfig {
     /// The router's settings (min PoW, sizes, rate limits, light mode, confirmations...).
     pub router: RouterConfig,
-}
-
-impl Default for WakuConfig {
-    fn default() -> Self {
-        Self { router: RouterConfig::default() }
-    }
 }
 
 /// Everything a node needs to start.

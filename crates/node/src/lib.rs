@@ -10,6 +10,7 @@
 //! between its RLPx session and the router.
 
 mod config;
+mod config_file;
 pub mod metrics;
 mod node;
 mod peer;
@@ -17,6 +18,10 @@ pub mod rpc;
 mod service;
 
 pub use config::{NodeConfig, Role, WakuConfig, default_data_dir};
+pub use config_file::{
+    CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, LogSection, MetricsSection, NodeSection,
+    RpcSection, WakuSection, load_config_file,
+};
 pub use node::{Node, NodeError, client_id, load_or_create_key};
 pub use service::{NodeHandle, NodeInfo, NodeStopped, PeerInfo};
 

@@ -116,6 +116,11 @@ pub(crate) enum Command {
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Stats(oneshot::Sender<(RouterStats, usize)>),
     Config(oneshot::Sender<RouterConfig>),
+    SendP2P {
+        node: NodeId,
+        envelopes: Vec<Envelope>,
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// The service is gone (the node shut down).
@@ -238,6 +243,16 @@ impl NodeHandle {
     /// The router's current settings.
     pub async fn router_config(&self) -> Result<RouterConfig, NodeStopped> {
         self.ask(Command::Config).await
+    }
+
+    /// Sends envelopes straight to one connected peer in a P2P Message packet (not relayed;
+    /// `waku_post` with `targetPeer`). `false`: the peer is not connected or its queue is full.
+    pub async fn send_p2p(
+        &self,
+        node: NodeId,
+        envelopes: Vec<Envelope>,
+    ) -> Result<bool, NodeStopped> {
+        self.ask(|reply| Command::SendP2P { node, envelopes, reply }).await
     }
 
     /// The node's metrics.
@@ -389,7 +404,30 @@ impl Service {
             Command::Config(reply) => {
                 let _ = reply.send(self.router.config().clone());
             }
+            Command::SendP2P { node, envelopes, reply } => {
+                let _ = reply.send(self.send_p2p(node, envelopes));
+            }
         }
+    }
+
+    /// A P2P Message packet to one peer, on its first capability.
+    fn send_p2p(&self, node: NodeId, envelopes: Vec<Envelope>) -> bool {
+        let Some(c) = self.peers.get(&node) else { return false };
+        let Some(&(_, capability)) = c.ids.first() else { return false };
+        let mut payload = Vec::new();
+        let code = match capability {
+            Capability::Waku => {
+                let packet = wisp_waku::WakuPacket::P2PMessage(envelopes);
+                packet.encode(&mut payload);
+                packet.code()
+            }
+            Capability::Whisper => {
+                let packet = wisp_waku::WhisperPacket::P2PMessage(envelopes);
+                packet.encode(&mut payload);
+                packet.code()
+            }
+        };
+        c.tx.try_send(PeerCommand::Send { capability, code, payload }).is_ok()
     }
 
     /// A light client tells its peers the topics of its filters (topic interest).

@@ -1,0 +1,1023 @@
+//! `wisp.toml`: the node's configuration file, loaded onto [`NodeConfig`].
+//!
+//! Every table and key is optional; an absent key keeps the built-in default of
+//! [`NodeConfig`] (or of [`wisp_waku::RouterConfig`]). An unknown key or a malformed value is
+//! an error that names the file, the line and column, the key (`node.listen`) and the form
+//! expected: status-go silently ignored unknown keys, and its operators paid for it.
+//!
+//! ```toml
+//! [node]
+//! listen = "0.0.0.0:30303"
+//! role = "relay"                # relay | light | bootstrap | mailserver
+//! static_nodes = ["enode://<128 hex node id>@203.0.113.7:30303"]
+//!
+//! [rpc]
+//! listen = "127.0.0.1:8545"
+//!
+//! [waku]
+//! min_pow = 0.000002
+//!
+//! [log]
+//! level = "info"
+//! format = "json"               # pretty | json
+//! ```
+//!
+//! ```
+//! # fn main() -> Result<(), wisp_node::ConfigError> {
+//! let file = wisp_node::FileConfig::parse("[node]\nmax_peers = 10\n")?;
+//! let mut config = wisp_node::NodeConfig::default();
+//! file.apply(&mut config);
+//! assert_eq!(config.max_peers, 10);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
+
+use serde::{
+    Deserialize, Deserializer,
+    de::{self, Unexpected, Visitor},
+};
+use wisp_rlpx::NodeRecord;
+use wisp_waku::ratelimit::Limit;
+
+use crate::config::{NodeConfig, Role};
+
+/// The file's name inside the data directory, read when no `--config` is given.
+pub const CONFIG_FILE_NAME: &str = "wisp.toml";
+
+/// How an address is written, in error messages.
+const ADDR_FORM: &str = "IP:PORT such as 0.0.0.0:30303 or [::1]:8545 (port 0 picks a free port)";
+/// How an enode URL is written, in error messages.
+const ENODE_FORM: &str = "enode://<128 hex node id>@<ip>:<port>";
+
+/// Why `wisp.toml` could not be used. Both kinds are configuration errors (`wisp` exits 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read (missing, unreadable, not UTF-8).
+    #[error("cannot read config file {}: {}", path.display(), read_reason(source))]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key is unknown, or a value is malformed.
+    #[error("{}", invalid_text(path, *position, key.as_deref(), message))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Line and column (from 1) of the offending key or value, when known.
+        position: Option<(usize, usize)>,
+        /// The dotted key, e.g. `node.listen`, when known.
+        key: Option<String>,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+}
+
+fn read_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn invalid_text(
+    path: &Path,
+    position: Option<(usize, usize)>,
+    key: Option<&str>,
+    message: &str,
+) -> String {
+    let mut text = path.display().to_string();
+    if let Some((line, column)) = position {
+        text.push_str(&format!(":{line}:{column}"));
+    }
+    if let Some(key) = key {
+        text.push_str(&format!(": key `{key}`"));
+    }
+    text.push_str(": ");
+    text.push_str(message);
+    text
+}
+
+/// Log output format (`[log] format`, `--log-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pretty" => Ok(Self::Pretty),
+            "json" => Ok(Self::Json),
+            other => Err(format!("unknown log format {other:?}: expected pretty or json")),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pretty => "pretty",
+            Self::Json => "json",
+        })
+    }
+}
+
+/// The whole of `wisp.toml`. Every field is optional: `None` keeps the default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a table")]
+pub struct FileConfig {
+    /// `[node]`: data directory, listener, role, peers.
+    pub node: NodeSection,
+    /// `[rpc]`: the JSON-RPC server (HTTP and WebSocket on one port).
+    pub rpc: RpcSection,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: MetricsSection,
+    /// `[waku]`: the Waku router.
+    pub waku: WakuSection,
+    /// `[log]`: logging (applied by the `wisp` binary, not by [`FileConfig::apply`]).
+    pub log: LogSection,
+}
+
+/// `[node]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a table of node settings")]
+pub struct NodeSection {
+    /// `data_dir`: where `node.key` and the databases live; a relative path is relative to the
+    /// file's directory, `~/` is the home directory. Default: `~/.local/share/wisp`.
+    #[serde(deserialize_with = "path")]
+    pub data_dir: Option<PathBuf>,
+    /// `listen`: the RLPx address. Default: `0.0.0.0:30303`.
+    #[serde(deserialize_with = "addr")]
+    pub listen: Option<SocketAddr>,
+    /// `role`: relay, light, bootstrap or mailserver. Default: relay.
+    #[serde(deserialize_with = "role")]
+    pub role: Option<Role>,
+    /// `whisper`: also speak `shh/6`. Default: false.
+    #[serde(deserialize_with = "boolean")]
+    pub whisper: Option<bool>,
+    /// `static_nodes`: enode URLs to dial and keep dialling. Default: none.
+    #[serde(deserialize_with = "enodes")]
+    pub static_nodes: Option<Vec<NodeRecord>>,
+    /// `trusted_nodes`: enode URLs trusted for P2P messages (mailservers); also dialled.
+    /// Default: none.
+    #[serde(deserialize_with = "enodes")]
+    pub trusted_nodes: Option<Vec<NodeRecord>>,
+    /// `max_peers`: most peers at once. Default: 50.
+    #[serde(deserialize_with = "count")]
+    pub max_peers: Option<usize>,
+    /// `max_inbound`: most inbound peers (at most `max_peers`). Default: 40.
+    #[serde(deserialize_with = "count")]
+    pub max_inbound: Option<usize>,
+    /// `ping_interval_secs`: seconds between Pings to each peer. Default: 15.
+    #[serde(deserialize_with = "secs")]
+    pub ping_interval_secs: Option<Duration>,
+    /// `redial_min_secs`: first redial delay of a static node, doubled per failure.
+    /// Default: 1.
+    #[serde(deserialize_with = "secs")]
+    pub redial_min_secs: Option<Duration>,
+    /// `redial_max_secs`: longest redial delay. Default: 60.
+    #[serde(deserialize_with = "secs")]
+    pub redial_max_secs: Option<Duration>,
+    /// `dial_timeout_secs`: how long a dial (TCP, handshake, Hello) may take. Default: 10.
+    #[serde(deserialize_with = "secs")]
+    pub dial_timeout_secs: Option<Duration>,
+}
+
+/// `[rpc]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a table of JSON-RPC settings")]
+pub struct RpcSection {
+    /// `enabled`: serve JSON-RPC. Default: true.
+    #[serde(deserialize_with = "boolean")]
+    pub enabled: Option<bool>,
+    /// `listen`: the HTTP and WebSocket address. Default: `127.0.0.1:8545`.
+    #[serde(deserialize_with = "addr")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[metrics]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a table of metrics settings")]
+pub struct MetricsSection {
+    /// `listen`: serve Prometheus metrics at `http://<listen>/metrics`. Default: absent (off).
+    #[serde(deserialize_with = "addr")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[waku]`: the operator-facing fields of [`wisp_waku::RouterConfig`].
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a table of Waku settings")]
+pub struct WakuSection {
+    /// `min_pow`: envelopes with less PoW are dropped; advertised to peers. Default: 0.000002.
+    #[serde(deserialize_with = "non_negative")]
+    pub min_pow: Option<f64>,
+    /// `max_message_size`: largest envelope accepted, in bytes. Default: 1048576 (1 MiB).
+    #[serde(deserialize_with = "positive_usize")]
+    pub max_message_size: Option<usize>,
+    /// `confirmations`: send Message Response and Batch Ack. Default: false.
+    #[serde(deserialize_with = "boolean")]
+    pub confirmations: Option<bool>,
+    /// `sync_allowance_secs`: seconds an envelope may be dated in the future. Default: 10.
+    #[serde(deserialize_with = "count_u32")]
+    pub sync_allowance_secs: Option<u32>,
+    /// `max_future_offences`: future-dated envelopes a peer may send before it is dropped.
+    /// Default: 3.
+    #[serde(deserialize_with = "count_u32")]
+    pub max_future_offences: Option<u32>,
+    /// `transmission_cycle_ms`: milliseconds between Messages batches. Default: 300.
+    #[serde(deserialize_with = "positive_u64")]
+    pub transmission_cycle_ms: Option<u64>,
+    /// `status_timeout_ms`: milliseconds a peer has to send its Status. Default: 5000.
+    #[serde(deserialize_with = "positive_u64")]
+    pub status_timeout_ms: Option<u64>,
+    /// `refuse_light_peers`: as a light node, refuse light peers. Default: true.
+    #[serde(deserialize_with = "boolean")]
+    pub refuse_light_peers: Option<bool>,
+    /// `bridge`: relay between `waku/1` and `shh/6` peers. Default: true.
+    #[serde(deserialize_with = "boolean")]
+    pub bridge: Option<bool>,
+    /// `peer_packets_per_sec`: packets per second from one peer; 0 is no limit. Default: 100.
+    #[serde(deserialize_with = "rate")]
+    pub peer_packets_per_sec: Option<u64>,
+    /// `peer_bytes_per_sec`: bytes per second from one peer; 0 is no limit.
+    /// Default: 10000000.
+    #[serde(deserialize_with = "rate")]
+    pub peer_bytes_per_sec: Option<u64>,
+    /// `ip_packets_per_sec`: packets per second from one IP address; 0 is no limit.
+    /// Default: 200.
+    #[serde(deserialize_with = "rate")]
+    pub ip_packets_per_sec: Option<u64>,
+    /// `ip_bytes_per_sec`: bytes per second from one IP address; 0 is no limit.
+    /// Default: 20000000.
+    #[serde(deserialize_with = "rate")]
+    pub ip_bytes_per_sec: Option<u64>,
+    /// `rate_limit_tolerance_secs`: seconds' worth of traffic that may arrive at once before a
+    /// rate limit bites (all four limits). Default: 2.
+    #[serde(deserialize_with = "positive")]
+    pub rate_limit_tolerance_secs: Option<f64>,
+}
+
+/// `[log]`. The binary applies it: a library does not install a logger.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a table of log settings")]
+pub struct LogSection {
+    /// `level`: a tracing filter (`info`, `node=debug,info`). Default: `info` for `wisp node`.
+    #[serde(deserialize_with = "string")]
+    pub level: Option<String>,
+    /// `format`: `pretty` or `json`. Default: pretty.
+    #[serde(deserialize_with = "log_format")]
+    pub format: Option<LogFormat>,
+}
+
+/// Reads and checks `path`. A relative `node.data_dir` is resolved against the file's
+/// directory.
+pub fn load_config_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let mut file = FileConfig::parse_named(&text, path)?;
+    if let Some(dir) = &mut file.node.data_dir
+        && dir.is_relative()
+    {
+        let base = path.parent().unwrap_or(Path::new(""));
+        *dir = base.join(&*dir);
+    }
+    Ok(file)
+}
+
+impl FileConfig {
+    /// Parses the text of a `wisp.toml`; errors name the file as `wisp.toml`.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        Self::parse_named(text, Path::new(CONFIG_FILE_NAME))
+    }
+
+    fn parse_named(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start);
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                position: offset.map(|o| line_column(text, o)),
+                key: offset.and_then(|o| key_at(text, o)),
+                message: operator_message(e.message()),
+            }
+        })
+    }
+
+    /// Writes every key the file sets onto `config`; the others keep their values. `[log]`
+    /// is left to the caller.
+    pub fn apply(&self, config: &mut NodeConfig) {
+        let node = &self.node;
+        set(&mut config.data_dir, &node.data_dir);
+        set(&mut config.listen, &node.listen);
+        set(&mut config.role, &node.role);
+        set(&mut config.whisper, &node.whisper);
+        set(&mut config.static_nodes, &node.static_nodes);
+        set(&mut config.trusted_nodes, &node.trusted_nodes);
+        set(&mut config.max_peers, &node.max_peers);
+        set(&mut config.max_inbound, &node.max_inbound);
+        set(&mut config.ping_interval, &node.ping_interval_secs);
+        set(&mut config.redial_min, &node.redial_min_secs);
+        set(&mut config.redial_max, &node.redial_max_secs);
+        set(&mut config.dial_timeout, &node.dial_timeout_secs);
+
+        if let Some(addr) = self.rpc.listen {
+            config.rpc = Some(addr);
+        }
+        if self.rpc.enabled == Some(false) {
+            config.rpc = None;
+        } else if self.rpc.enabled == Some(true) && config.rpc.is_none() {
+            config.rpc = NodeConfig::default().rpc;
+        }
+        if let Some(addr) = self.metrics.listen {
+            config.metrics = Some(addr);
+        }
+
+        let waku = &self.waku;
+        let router = &mut config.waku.router;
+        set(&mut router.min_pow, &waku.min_pow);
+        if let Some(size) = waku.max_message_size {
+            router.max_envelope_size = size;
+            router.packet_limits.max_envelope_size = size;
+        }
+        set(&mut router.confirmations, &waku.confirmations);
+        set(&mut router.sync_allowance_secs, &waku.sync_allowance_secs);
+        set(&mut router.max_future_offences, &waku.max_future_offences);
+        set(&mut router.transmission_cycle_ms, &waku.transmission_cycle_ms);
+        set(&mut router.status_timeout_ms, &waku.status_timeout_ms);
+        set(&mut router.refuse_light_peers, &waku.refuse_light_peers);
+        set(&mut router.bridge, &waku.bridge);
+        set(&mut router.peer_limits.packets.per_second, &waku.peer_packets_per_sec);
+        set(&mut router.peer_limits.bytes.per_second, &waku.peer_bytes_per_sec);
+        set(&mut router.ip_limits.packets.per_second, &waku.ip_packets_per_sec);
+        set(&mut router.ip_limits.bytes.per_second, &waku.ip_bytes_per_sec);
+        if let Some(tolerance) = waku.rate_limit_tolerance_secs {
+            let limits: [&mut Limit; 4] = [
+                &mut router.peer_limits.packets,
+                &mut router.peer_limits.bytes,
+                &mut router.ip_limits.packets,
+                &mut router.ip_limits.bytes,
+            ];
+            for limit in limits {
+                limit.tolerance = tolerance;
+            }
+        }
+    }
+}
+
+fn set<T: Clone>(field: &mut T, value: &Option<T>) {
+    if let Some(value) = value {
+        *field = value.clone();
+    }
+}
+
+/// Line and column (from 1, in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+/// The dotted key whose name or value covers `offset` (the deepest one).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    fn walk(
+        table: &toml::de::DeTable<'_>,
+        offset: usize,
+        path: &mut Vec<String>,
+        best: &mut Option<Vec<String>>,
+    ) {
+        let covers = |span: std::ops::Range<usize>| {
+            span.start <= offset && (offset < span.end || offset == span.start)
+        };
+        for (key, value) in table.iter() {
+            path.push(key.get_ref().to_string());
+            if (covers(key.span()) || covers(value.span()))
+                && best.as_ref().is_none_or(|b| b.len() < path.len())
+            {
+                *best = Some(path.clone());
+            }
+            if let Some(inner) = value.get_ref().as_table() {
+                walk(inner, offset, path, best);
+            }
+            path.pop();
+        }
+    }
+    let (doc, _errors) = toml::de::DeTable::parse_recoverable(text);
+    let mut best = None;
+    walk(doc.get_ref(), offset, &mut Vec::new(), &mut best);
+    best.map(|path| path.join(".")).or_else(|| bare_key_at(text, offset))
+}
+
+/// For what the parser dropped (a duplicate key): the bare key starting at `offset`, under the
+/// last `[table]` header above it.
+fn bare_key_at(text: &str, offset: usize) -> Option<String> {
+    let rest = text.get(offset..)?;
+    let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))?;
+    if len == 0 || !rest[len..].trim_start().starts_with('=') {
+        return None;
+    }
+    let header = text[..offset].lines().rev().find_map(|line| {
+        let line = line.trim();
+        let inner = line.strip_prefix('[')?.split(']').next()?;
+        (!inner.starts_with('[')).then(|| inner.trim().to_owned())
+    });
+    Some(match header {
+        Some(table) => format!("{table}.{}", &rest[..len]),
+        None => rest[..len].to_owned(),
+    })
+}
+
+/// serde's words to an operator's: a field is a key; a close unknown key gets a suggestion.
+fn operator_message(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_owned();
+    };
+    let Some((unknown, expected)) = rest.split_once("`, ") else {
+        return message.replace("unknown field", "unknown key");
+    };
+    let mut text = format!("unknown key; {expected}");
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    if let Some(close) = known.iter().copied().min_by_key(|k| edit_distance(unknown, k))
+        && edit_distance(unknown, close) <= 2.max(unknown.len() / 3)
+    {
+        text.push_str(&format!(" (did you mean `{close}`?)"));
+    }
+    text
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+// ---- value parsers: each says what form it expects -------------------------------------
+
+/// Accepts a string; any other type is an error that names `expecting`.
+struct Text(&'static str);
+
+impl Visitor<'_> for Text {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
+        Ok(s.to_owned())
+    }
+}
+
+/// A string parsed with `parse`; its error becomes the message.
+fn text_then<'de, D, T>(
+    d: D,
+    expecting: &'static str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let s = d.deserialize_str(Text(expecting))?;
+    parse(&s).map(Some).map_err(de::Error::custom)
+}
+
+fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    text_then(d, "a string", |s| Ok(s.to_owned()))
+}
+
+fn path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    text_then(d, "a directory path", |s| {
+        if s.is_empty() {
+            return Err("expected a directory path, got an empty string".into());
+        }
+        match s.strip_prefix("~/") {
+            Some(rest) => match std::env::var_os("HOME") {
+                Some(home) => Ok(PathBuf::from(home).join(rest)),
+                None => Err(format!("{s:?} starts with ~/ but $HOME is unset")),
+            },
+            None => Ok(PathBuf::from(s)),
+        }
+    })
+}
+
+fn addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    text_then(d, ADDR_FORM, |s| s.parse().map_err(|_| format!("expected {ADDR_FORM}, got {s:?}")))
+}
+
+fn role<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Role>, D::Error> {
+    text_then(d, "relay, light, bootstrap or mailserver", |s| s.parse())
+}
+
+fn log_format<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LogFormat>, D::Error> {
+    text_then(d, "pretty or json", |s| s.parse())
+}
+
+fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("true or false (without quotes)")
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+            Ok(v)
+        }
+    }
+    d.deserialize_bool(V).map(Some)
+}
+
+fn enodes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<NodeRecord>>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<NodeRecord>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a list of enode URLs such as [\"{ENODE_FORM}\"]")
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut nodes = Vec::new();
+            while let Some(text) = seq.next_element::<toml::Value>()? {
+                let n = nodes.len() + 1;
+                let Some(s) = text.as_str() else {
+                    return Err(de::Error::custom(format!(
+                        "entry {n} is {} {text}, expected a string {ENODE_FORM}",
+                        article(text.type_str())
+                    )));
+                };
+                let node = s.parse::<NodeRecord>().map_err(|e| {
+                    de::Error::custom(format!("entry {n} {s:?}: {e} (expected {ENODE_FORM})"))
+                })?;
+                nodes.push(node);
+            }
+            Ok(nodes)
+        }
+    }
+    d.deserialize_seq(V).map(Some)
+}
+
+fn article(type_name: &str) -> String {
+    match type_name.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {type_name}"),
+        _ => format!("a {type_name}"),
+    }
+}
+
+/// A TOML integer from `min` up; `expecting` says so.
+struct Whole {
+    min: u64,
+    expecting: &'static str,
+}
+
+impl Visitor<'_> for Whole {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(E::invalid_value(Unexpected::Signed(v), &self)),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+        if v < self.min {
+            return Err(E::invalid_value(Unexpected::Unsigned(v), &self));
+        }
+        Ok(v)
+    }
+}
+
+fn whole<'de, D: Deserializer<'de>>(
+    d: D,
+    min: u64,
+    expecting: &'static str,
+) -> Result<u64, D::Error> {
+    d.deserialize_u64(Whole { min, expecting })
+}
+
+fn count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let v = whole(d, 0, "a whole number, 0 or more")?;
+    usize::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("{v} is too large")))
+}
+
+fn count_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let v = whole(d, 0, "a whole number from 0 to 4294967295")?;
+    u32::try_from(v).map(Some).map_err(|_| {
+        de::Error::custom(format!("{v} is too large, expected a whole number from 0 to 4294967295"))
+    })
+}
+
+fn positive_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 1, "a whole number greater than 0").map(Some)
+}
+
+fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let v = whole(d, 1, "a whole number of bytes greater than 0")?;
+    usize::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("{v} is too large")))
+}
+
+fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    whole(d, 0, "a whole number per second, 0 or more (0 is no limit)").map(Some)
+}
+
+/// A finite TOML number (integer or float), at least `min` (or above it if `exclusive`).
+struct Number {
+    min: f64,
+    exclusive: bool,
+    expecting: &'static str,
+}
+
+impl Visitor<'_> for Number {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+        self.check(v, Unexpected::Float(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+        self.check(v as f64, Unexpected::Signed(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+        self.check(v as f64, Unexpected::Unsigned(v))
+    }
+}
+
+impl Number {
+    fn check<E: de::Error>(self, v: f64, as_written: Unexpected<'_>) -> Result<f64, E> {
+        let low = if self.exclusive { v <= self.min } else { v < self.min };
+        if !v.is_finite() || low {
+            return Err(E::invalid_value(as_written, &self));
+        }
+        Ok(v)
+    }
+}
+
+fn non_negative<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let expecting = "a number, 0 or more, such as 0.000002";
+    d.deserialize_f64(Number { min: 0.0, exclusive: false, expecting }).map(Some)
+}
+
+fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let expecting = "a number greater than 0, such as 2 or 0.5";
+    d.deserialize_f64(Number { min: 0.0, exclusive: true, expecting }).map(Some)
+}
+
+fn secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let expecting = "a number of seconds greater than 0, such as 15 or 0.5";
+    let v = d.deserialize_f64(Number { min: 0.0, exclusive: true, expecting })?;
+    Duration::try_from_secs_f64(v)
+        .map(Some)
+        .map_err(|_| de::Error::custom(format!("{v} seconds is too long")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enode(port: u16) -> String {
+        let id = wisp_crypto::SecretKey::from_bytes(&[7; 32]).unwrap().public_key().node_id();
+        format!("enode://{id}@127.0.0.1:{port}")
+    }
+
+    /// The error's text for a document.
+    fn error(doc: &str) -> String {
+        FileConfig::parse(doc).expect_err(doc).to_string()
+    }
+
+    fn applied(doc: &str) -> NodeConfig {
+        let mut config = NodeConfig::default();
+        FileConfig::parse(doc).unwrap_or_else(|e| panic!("{doc}: {e}")).apply(&mut config);
+        config
+    }
+
+    #[test]
+    fn an_empty_file_keeps_every_default() {
+        let config = applied("");
+        let default = NodeConfig::default();
+        assert_eq!(config.listen, default.listen);
+        assert_eq!(config.rpc, default.rpc);
+        assert_eq!(config.metrics, None);
+        assert_eq!(config.role, Role::Relay);
+        assert_eq!(config.max_peers, 50);
+        assert_eq!(config.waku.router.min_pow, wisp_waku::router::DEFAULT_MIN_POW);
+        let empty_tables = applied("[node]\n[rpc]\n[metrics]\n[waku]\n[log]\n");
+        assert_eq!(empty_tables.rpc, default.rpc);
+    }
+
+    #[test]
+    fn every_key_is_applied() {
+        let doc = format!(
+            r#"
+[node]
+data_dir = "/var/lib/wisp"
+listen = "127.0.0.1:0"
+role = "mailserver"
+whisper = true
+static_nodes = ["{a}", "{b}"]
+trusted_nodes = ["{b}"]
+max_peers = 7
+max_inbound = 3
+ping_interval_secs = 2.5
+redial_min_secs = 2
+redial_max_secs = 30
+dial_timeout_secs = 4
+
+[rpc]
+enabled = true
+listen = "[::1]:0"
+
+[metrics]
+listen = "127.0.0.1:9100"
+
+[waku]
+min_pow = 0.5
+max_message_size = 2048
+confirmations = true
+sync_allowance_secs = 20
+max_future_offences = 9
+transmission_cycle_ms = 100
+status_timeout_ms = 700
+refuse_light_peers = false
+bridge = false
+peer_packets_per_sec = 1
+peer_bytes_per_sec = 2
+ip_packets_per_sec = 3
+ip_bytes_per_sec = 0
+rate_limit_tolerance_secs = 4.5
+
+[log]
+level = "node=debug,info"
+format = "json"
+"#,
+            a = enode(1),
+            b = enode(2)
+        );
+        let file = FileConfig::parse(&doc).unwrap();
+        assert_eq!(file.log.level.as_deref(), Some("node=debug,info"));
+        assert_eq!(file.log.format, Some(LogFormat::Json));
+        let mut c = NodeConfig::default();
+        file.apply(&mut c);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/wisp"));
+        assert_eq!(c.listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(c.role, Role::Mailserver);
+        assert!(c.whisper);
+        assert_eq!(c.static_nodes.len(), 2);
+        assert_eq!(c.static_nodes[1].tcp_port, 2);
+        assert_eq!(c.trusted_nodes.len(), 1);
+        assert_eq!((c.max_peers, c.max_inbound), (7, 3));
+        assert_eq!(c.ping_interval, Duration::from_millis(2500));
+        assert_eq!(c.redial_min, Duration::from_secs(2));
+        assert_eq!(c.redial_max, Duration::from_secs(30));
+        assert_eq!(c.dial_timeout, Duration::from_secs(4));
+        assert_eq!(c.rpc, Some("[::1]:0".parse().unwrap()));
+        assert_eq!(c.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+        let r = &c.waku.router;
+        assert_eq!(r.min_pow, 0.5);
+        assert_eq!((r.max_envelope_size, r.packet_limits.max_envelope_size), (2048, 2048));
+        assert!(r.confirmations);
+        assert_eq!((r.sync_allowance_secs, r.max_future_offences), (20, 9));
+        assert_eq!((r.transmission_cycle_ms, r.status_timeout_ms), (100, 700));
+        assert!(!r.refuse_light_peers);
+        assert!(!r.bridge);
+        assert_eq!(r.peer_limits.packets.per_second, 1);
+        assert_eq!(r.peer_limits.bytes.per_second, 2);
+        assert_eq!(r.ip_limits.packets.per_second, 3);
+        assert_eq!(r.ip_limits.bytes.per_second, 0);
+        for limit in [r.peer_limits.packets, r.peer_limits.bytes, r.ip_limits.packets] {
+            assert_eq!(limit.tolerance, 4.5);
+        }
+    }
+
+    #[test]
+    fn rpc_can_be_turned_off_and_on() {
+        assert_eq!(applied("[rpc]\nenabled = false\n").rpc, None);
+        assert_eq!(applied("[rpc]\nenabled = false\nlisten = \"127.0.0.1:1\"\n").rpc, None);
+        let mut config = NodeConfig { rpc: None, ..NodeConfig::default() };
+        FileConfig::parse("[rpc]\nenabled = true\n").unwrap().apply(&mut config);
+        assert_eq!(config.rpc, NodeConfig::default().rpc);
+        assert_eq!(
+            applied("[rpc]\nlisten = \"0.0.0.0:8546\"\n").rpc,
+            Some("0.0.0.0:8546".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn dotted_keys_and_inline_tables_work_too() {
+        let c = applied("node.max_peers = 3\nrpc = { enabled = false }\n");
+        assert_eq!((c.max_peers, c.rpc), (3, None));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_table_and_place() {
+        let text = error("[node]\nlisten = \"0.0.0.0:1\"\nlisen = \"0.0.0.0:2\"\n");
+        assert!(text.starts_with("wisp.toml:3:1: key `node.lisen`: unknown key; "), "{text}");
+        assert!(text.contains("expected one of `data_dir`, `listen`"), "{text}");
+        assert!(text.ends_with("(did you mean `listen`?)"), "{text}");
+
+        let text = error("[nod]\nlisten = 1\n");
+        assert!(text.starts_with("wisp.toml:1:2: key `nod`: unknown key; "), "{text}");
+        assert!(text.contains("`node`, `rpc`, `metrics`, `waku`, `log`"), "{text}");
+        assert!(text.contains("did you mean `node`?"), "{text}");
+
+        let text = error("[waku]\nmin_pow = 1\nlight_client = true\n");
+        assert!(text.starts_with("wisp.toml:3:1: key `waku.light_client`"), "{text}");
+        assert!(!text.contains("did you mean"), "{text}");
+
+        let text = error("max_peers = 3\n");
+        assert!(text.starts_with("wisp.toml:1:1: key `max_peers`: unknown key"), "{text}");
+
+        let text = error("rpc = { enabld = false }\n");
+        assert!(text.contains("key `rpc.enabld`"), "{text}");
+        assert!(text.contains("did you mean `enabled`?"), "{text}");
+
+        let text = error("[log]\nformat = \"json\"\ncolour = true\n");
+        assert!(text.contains("key `log.colour`"), "{text}");
+    }
+
+    #[test]
+    fn addresses_name_the_key_and_the_form() {
+        for key in ["node.listen", "rpc.listen", "metrics.listen"] {
+            let (table, name) = key.split_once('.').unwrap();
+            for (value, got) in [("\"abc\"", "got \"abc\""), ("\"localhost:8545\"", "localhost")] {
+                let text = error(&format!("[{table}]\n{name} = {value}\n"));
+                assert!(text.starts_with("wisp.toml:2:"), "{text}");
+                assert!(text.contains(&format!("key `{key}`: expected IP:PORT")), "{text}");
+                assert!(text.contains(got), "{text}");
+            }
+            let text = error(&format!("[{table}]\n{name} = 8545\n"));
+            assert!(text.contains(&format!("key `{key}`: invalid type: integer `8545`")), "{text}");
+            assert!(text.contains("expected IP:PORT"), "{text}");
+        }
+        assert!(error("[node]\nlisten = \"1.2.3.4:70000\"\n").contains("expected IP:PORT"));
+    }
+
+    #[test]
+    fn enodes_name_the_key_the_entry_and_the_problem() {
+        let doc =
+            format!("[node]\nstatic_nodes = [\"{}\", \"enode://abcd@1.2.3.4:30303\"]\n", enode(1));
+        let text = error(&doc);
+        assert!(text.starts_with("wisp.toml:2:16: key `node.static_nodes`: entry 2 "), "{text}");
+        assert!(text.contains("node id must be 128 hex characters"), "{text}");
+        assert!(text.contains("expected enode://<128 hex node id>@<ip>:<port>"), "{text}");
+
+        let bad_host = enode(1).replace("127.0.0.1", "host");
+        let text = error(&format!("[node]\ntrusted_nodes = [\"{bad_host}\"]\n"));
+        assert!(text.contains("key `node.trusted_nodes`: entry 1 "), "{text}");
+        assert!(text.contains("host"), "{text}");
+
+        let text = error("[node]\nstatic_nodes = [1]\n");
+        assert!(text.contains("key `node.static_nodes`: entry 1 is an integer 1"), "{text}");
+
+        let text = error(&format!("[node]\nstatic_nodes = \"{}\"\n", enode(1)));
+        assert!(text.contains("key `node.static_nodes`: invalid type: string"), "{text}");
+        assert!(text.contains("expected a list of enode URLs"), "{text}");
+        assert!(applied("[node]\nstatic_nodes = []\n").static_nodes.is_empty());
+    }
+
+    #[test]
+    fn numbers_reject_negatives_zero_and_the_wrong_type() {
+        let cases = [
+            ("[node]\nmax_peers = -1\n", "node.max_peers", "a whole number, 0 or more"),
+            ("[node]\nmax_inbound = 1.5\n", "node.max_inbound", "floating point `1.5`"),
+            ("[node]\nmax_peers = \"50\"\n", "node.max_peers", "invalid type: string"),
+            ("[node]\nping_interval_secs = 0\n", "node.ping_interval_secs", "greater than 0"),
+            ("[node]\ndial_timeout_secs = -2\n", "node.dial_timeout_secs", "seconds"),
+            ("[node]\nredial_max_secs = 1e300\n", "node.redial_max_secs", "too long"),
+            ("[waku]\nmin_pow = -0.1\n", "waku.min_pow", "a number, 0 or more"),
+            ("[waku]\nmin_pow = nan\n", "waku.min_pow", "a number, 0 or more"),
+            ("[waku]\nmin_pow = \"high\"\n", "waku.min_pow", "invalid type: string"),
+            ("[waku]\nmax_message_size = 0\n", "waku.max_message_size", "greater than 0"),
+            ("[waku]\nsync_allowance_secs = 5000000000\n", "waku.sync_allowance_secs", "from 0 to"),
+            ("[waku]\nmax_future_offences = -3\n", "waku.max_future_offences", "from 0 to"),
+            ("[waku]\ntransmission_cycle_ms = 0\n", "waku.transmission_cycle_ms", "greater than 0"),
+            ("[waku]\nstatus_timeout_ms = -1\n", "waku.status_timeout_ms", "greater than 0"),
+            ("[waku]\npeer_packets_per_sec = -1\n", "waku.peer_packets_per_sec", "0 is no limit"),
+            ("[waku]\npeer_bytes_per_sec = 1.0\n", "waku.peer_bytes_per_sec", "per second"),
+            ("[waku]\nip_packets_per_sec = true\n", "waku.ip_packets_per_sec", "boolean"),
+            ("[waku]\nip_bytes_per_sec = -5\n", "waku.ip_bytes_per_sec", "0 or more"),
+            ("[waku]\nrate_limit_tolerance_secs = 0\n", "waku.rate_limit_tolerance_secs", "> 0"),
+        ];
+        for (doc, key, expected) in cases {
+            let text = error(doc);
+            assert!(text.contains(&format!("key `{key}`: ")), "{doc}: {text}");
+            let expected = expected.replace("> 0", "greater than 0");
+            assert!(text.contains(&expected), "{doc}: {text}");
+        }
+        assert_eq!(applied("[waku]\nmin_pow = 0\n").waku.router.min_pow, 0.0);
+        assert_eq!(applied("[waku]\nmin_pow = 2\n").waku.router.min_pow, 2.0);
+        assert_eq!(applied("[node]\nmax_peers = 0\n").max_peers, 0);
+    }
+
+    #[test]
+    fn booleans_roles_formats_and_paths() {
+        let text = error("[node]\nwhisper = \"yes\"\n");
+        assert!(text.contains("key `node.whisper`: invalid type: string \"yes\""), "{text}");
+        assert!(text.contains("expected true or false"), "{text}");
+        for key in ["rpc.enabled", "waku.confirmations", "waku.refuse_light_peers", "waku.bridge"] {
+            let (table, name) = key.split_once('.').unwrap();
+            let text = error(&format!("[{table}]\n{name} = 1\n"));
+            assert!(text.contains(&format!("key `{key}`: invalid type: integer")), "{text}");
+        }
+
+        let text = error("[node]\nrole = \"full\"\n");
+        assert!(text.contains("key `node.role`: unknown role \"full\""), "{text}");
+        assert!(text.contains("relay, light, bootstrap or mailserver"), "{text}");
+        for role in ["relay", "light", "bootstrap", "mailserver"] {
+            assert_eq!(applied(&format!("[node]\nrole = \"{role}\"\n")).role.to_string(), role);
+        }
+
+        let text = error("[log]\nformat = \"xml\"\n");
+        assert!(text.contains("key `log.format`: unknown log format \"xml\""), "{text}");
+        assert!(text.contains("pretty or json"), "{text}");
+        let text = error("[log]\nlevel = 3\n");
+        assert!(text.contains("key `log.level`: invalid type: integer"), "{text}");
+
+        let text = error("[node]\ndata_dir = \"\"\n");
+        assert!(text.contains("key `node.data_dir`: expected a directory path"), "{text}");
+        if let Some(home) = std::env::var_os("HOME") {
+            let c = applied("[node]\ndata_dir = \"~/w\"\n");
+            assert_eq!(c.data_dir, PathBuf::from(home).join("w"));
+        }
+    }
+
+    #[test]
+    fn malformed_toml_says_where() {
+        let text = error("[node]\nlisten = \n");
+        assert!(text.starts_with("wisp.toml:2:10: key `node.listen`: "), "{text}");
+        let text = error("[node]\nmax_peers = 1\nmax_peers = 2\n");
+        assert!(text.starts_with("wisp.toml:3:1: key `node.max_peers`: duplicate key"), "{text}");
+        let text = error("[node\n");
+        assert!(text.starts_with("wisp.toml:1:"), "{text}");
+        let text = error("node = 5\n");
+        assert!(text.contains("key `node`: invalid type: integer `5`, expected a table"), "{text}");
+    }
+
+    #[test]
+    fn load_reads_the_file_and_resolves_a_relative_data_dir() {
+        let dir = std::env::temp_dir().join(format!("wisp-config-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("wisp.toml");
+        std::fs::write(&path, "[node]\ndata_dir = \"data\"\n").unwrap();
+        let file = load_config_file(&path).unwrap();
+        assert_eq!(file.node.data_dir, Some(dir.join("data")));
+
+        std::fs::write(&path, "[node]\nlisen = 1\n").unwrap();
+        let text = load_config_file(&path).unwrap_err().to_string();
+        assert!(text.starts_with(&format!("{}:2:1: key `node.lisen`", path.display())), "{text}");
+
+        let missing = dir.join("missing.toml");
+        let err = load_config_file(&missing).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        assert_eq!(
+            err.to_string(),
+            format!("cannot read config file {}: no such file", missing.display())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn suggestions_need_a_close_name() {
+        assert_eq!(edit_distance("lisen", "listen"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(
+            operator_message("unknown field `x`, expected `node`"),
+            "unknown key; expected `node`"
+        );
+    }
+}
