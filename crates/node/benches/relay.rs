@@ -20,8 +20,8 @@ use wisp_waku::{
 };
 
 use {
-    alloy_rlp as _, base64 as _, bytes as _, hex as _, jsonrpsee as _, proptest as _,
-    serde as _, serde_json as _, thiserror as _, toml as _, tracing as _,
+    alloy_rlp as _, base64 as _, bytes as _, hex as _, jsonrpsee as _, proptest as _, serde as _,
+    serde_json as _, thiserror as _, toml as _, tracing as _,
 };
 
 const ENVELOPES: usize = 20_000;

@@ -1,7 +1,11 @@
 //! The node's configuration: a plain struct with documented defaults (STYLE item 10). The
 //! `wisp.toml` file maps onto it key for key; unknown keys are errors that name the key.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use serde::Deserialize;
 use wisp_rlpx::NodeRecord;
@@ -64,6 +68,9 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// The RLPx listen address; port 0 picks a free port. Default: `0.0.0.0:30303`.
     pub listen: SocketAddr,
+    /// The IP other nodes should dial, put in our enode. Default: none, which advertises the
+    /// listen IP (127.0.0.1 when listening on every interface).
+    pub external_ip: Option<IpAddr>,
     /// The node's role. Default: relay.
     pub role: Role,
     /// Also speak `shh/6` (Whisper) and bridge it with `waku/1`. Default: false.
@@ -98,6 +105,7 @@ impl Default for NodeConfig {
         Self {
             data_dir: default_data_dir(),
             listen: "0.0.0.0:30303".parse().expect("valid address"),
+            external_ip: None,
             role: Role::Relay,
             whisper: false,
             static_nodes: Vec::new(),

@@ -34,7 +34,7 @@
 
 use std::{
     fmt,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
     str::FromStr,
     time::Duration,
@@ -170,6 +170,10 @@ pub struct NodeSection {
     /// `role`: relay, light, bootstrap or mailserver. Default: relay.
     #[serde(deserialize_with = "role")]
     pub role: Option<Role>,
+    /// `external_ip`: the IP other nodes should dial, put in the enode. Default: the listen
+    /// IP (127.0.0.1 when listening on 0.0.0.0).
+    #[serde(deserialize_with = "ip")]
+    pub external_ip: Option<IpAddr>,
     /// `whisper`: also speak `shh/6`. Default: false.
     #[serde(deserialize_with = "boolean")]
     pub whisper: Option<bool>,
@@ -327,6 +331,9 @@ impl FileConfig {
         set(&mut config.data_dir, &node.data_dir);
         set(&mut config.listen, &node.listen);
         set(&mut config.role, &node.role);
+        if node.external_ip.is_some() {
+            config.external_ip = node.external_ip;
+        }
         set(&mut config.whisper, &node.whisper);
         set(&mut config.static_nodes, &node.static_nodes);
         set(&mut config.trusted_nodes, &node.trusted_nodes);
@@ -530,6 +537,12 @@ fn path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
 
 fn addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
     text_then(d, ADDR_FORM, |s| s.parse().map_err(|_| format!("expected {ADDR_FORM}, got {s:?}")))
+}
+
+fn ip<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IpAddr>, D::Error> {
+    text_then(d, "an IP address such as 203.0.113.7", |s| {
+        s.parse().map_err(|_| format!("expected an IP address such as 203.0.113.7, got {s:?}"))
+    })
 }
 
 fn role<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Role>, D::Error> {
@@ -746,6 +759,7 @@ mod tests {
 [node]
 data_dir = "/var/lib/wisp"
 listen = "127.0.0.1:0"
+external_ip = "203.0.113.7"
 role = "mailserver"
 whisper = true
 static_nodes = ["{a}", "{b}"]
@@ -795,6 +809,7 @@ format = "json"
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/wisp"));
         assert_eq!(c.listen, "127.0.0.1:0".parse().unwrap());
         assert_eq!(c.role, Role::Mailserver);
+        assert_eq!(c.external_ip, Some("203.0.113.7".parse().unwrap()));
         assert!(c.whisper);
         assert_eq!(c.static_nodes.len(), 2);
         assert_eq!(c.static_nodes[1].tcp_port, 2);

@@ -125,10 +125,13 @@ impl Node {
             addr: config.listen,
             source,
         })?;
-        let advertised = if bound.ip().is_unspecified() {
-            SocketAddr::new("127.0.0.1".parse().expect("valid"), bound.port())
-        } else {
-            bound
+        let advertised = match config.external_ip {
+            Some(ip) => SocketAddr::new(ip, bound.port()),
+            None if bound.ip().is_unspecified() => {
+                tracing::warn!(target: "node", "listening on every interface without external_ip: the enode names 127.0.0.1, which only local peers can dial");
+                SocketAddr::new("127.0.0.1".parse().expect("valid"), bound.port())
+            }
+            None => bound,
         };
 
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -2,12 +2,18 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{
+    Args, Parser, Subcommand,
+    builder::{PossibleValuesParser, TypedValueParser},
+};
+use wisp_node::LogFormat;
 use wisp_rlpx::Capability;
 
 /// Shown after the top-level `--help`.
 const EXAMPLES: &str = "\
 Examples:
+  Run a node (key, config and databases in <data-dir>; `wisp node --help` has more):
+    wisp node --listen 0.0.0.0:30303 --rpc 127.0.0.1:8545
   Create this node's key (<data-dir>/node.key) and print its enode URL:
     wisp keys new
   Print the enode URL of the key with the address other nodes should dial:
@@ -15,7 +21,12 @@ Examples:
   Accept RLPx peers and log them:
     wisp rlpx listen --addr 0.0.0.0:30303 --log-level info
   Handshake with a node, print what it speaks, ping it three times:
-    wisp rlpx ping enode://<128 hex node id>@127.0.0.1:30303 --count 3";
+    wisp rlpx ping enode://<128 hex node id>@127.0.0.1:30303 --count 3
+  Start three connected nodes, post on the first and watch it arrive at the last:
+    wisp devnet --nodes 3 --demo
+  Send and watch a Status public chat through a node's JSON-RPC:
+    wisp watch --rpc http://127.0.0.1:8545 --chat test
+    wisp post --rpc http://127.0.0.1:8545 --chat test hello";
 
 /// The help heading of the options every command takes.
 const GLOBAL_OPTIONS: &str = "Global options";
@@ -37,17 +48,27 @@ pub(crate) struct Cli {
     )]
     pub(crate) data_dir: Option<PathBuf>,
 
-    /// Log filter for stderr: error, warn, info, debug, trace, or directives such as "rlpx=debug"
+    /// Log filter for stderr: error, warn, info, debug, trace, or directives such as "rlpx=debug" [default: warn; for `wisp node`: [log] level in wisp.toml, or info]
     #[arg(
         long,
         global = true,
         env = "RUST_LOG",
-        default_value = "warn",
         value_name = "LEVEL",
         value_parser = parse_log_filter,
         help_heading = GLOBAL_OPTIONS
     )]
-    pub(crate) log_level: String,
+    pub(crate) log_level: Option<String>,
+
+    /// Log format on stderr: pretty lines, or one JSON object per line [default: pretty, or [log] format in wisp.toml for `wisp node`]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        value_parser = PossibleValuesParser::new(["pretty", "json"])
+            .map(|s| s.parse::<LogFormat>().expect("a listed format")),
+        help_heading = GLOBAL_OPTIONS
+    )]
+    pub(crate) log_format: Option<LogFormat>,
 
     /// What to do.
     #[command(subcommand)]
@@ -57,12 +78,20 @@ pub(crate) struct Cli {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Run a Status node (Waku relay, light client, bootstrap or mailserver) until SIGINT/SIGTERM
+    Node(crate::node_cmd::NodeArgs),
     /// Create and inspect node keys (the secp256k1 key behind an enode id)
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Speak RLPx to devp2p nodes: ping one, or accept connections
     #[command(subcommand)]
     Rlpx(RlpxCommand),
+    /// Run N connected nodes in this process on 127.0.0.1 (a local test network)
+    Devnet(crate::devnet::DevnetArgs),
+    /// Send a message on a topic through a running node's JSON-RPC
+    Post(crate::post_watch::PostArgs),
+    /// Print the messages on a topic as they arrive at a running node (JSON-RPC)
+    Watch(crate::post_watch::WatchArgs),
 }
 
 /// `wisp keys ...`
@@ -195,7 +224,7 @@ fn parse_pause(s: &str) -> Result<Duration, String> {
 }
 
 /// Checks a tracing filter (`info`, `rlpx=debug,warn`, ...).
-fn parse_log_filter(s: &str) -> Result<String, String> {
+pub(crate) fn parse_log_filter(s: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(s).map_err(|e| e.to_string())?;
     Ok(s.to_owned())
 }

@@ -25,6 +25,11 @@ impl DataDir {
         Self { explicit }
     }
 
+    /// The directory given by `--data-dir` / `$WISP_DATA_DIR`, without the default.
+    pub(crate) fn explicit(&self) -> Option<&Path> {
+        self.explicit.as_deref()
+    }
+
     /// The directory itself.
     pub(crate) fn path(&self) -> Result<PathBuf, Error> {
         if let Some(dir) = &self.explicit {

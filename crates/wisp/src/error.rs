@@ -93,6 +93,48 @@ pub(crate) enum Error {
     /// Standard output is gone.
     #[error("cannot write to stdout: {}", io_reason(.0))]
     Stdout(io::Error),
+    /// `wisp.toml` (or a setting taken from it) is wrong: exit code 2.
+    #[error(transparent)]
+    Config(#[from] wisp_node::ConfigError),
+    /// `wisp node` could not start its node.
+    #[error("{}", node_start_reason(.0))]
+    NodeStart(wisp_node::NodeError),
+    /// A second SIGINT or SIGTERM arrived while the node was shutting down.
+    #[error("interrupted again while shutting down; exiting without waiting for peers")]
+    Interrupted,
+    /// A JSON-RPC call to a node failed (`wisp post`, `wisp watch`).
+    #[error("{0}")]
+    Rpc(#[from] crate::rpc_client::RpcError),
+    /// `wisp devnet` failed.
+    #[error("{0}")]
+    Devnet(#[from] crate::devnet::DevnetError),
+}
+
+impl Error {
+    /// The process exit code: 2 for configuration errors (as clap's usage errors), else 1.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Why a node did not start; for a busy address, which one and what for.
+fn node_start_reason(e: &wisp_node::NodeError) -> String {
+    match e {
+        wisp_node::NodeError::Bind { what, addr, source } => {
+            let hint = match source.kind() {
+                io::ErrorKind::AddrInUse => {
+                    "; is another node running? pick another port, or port 0 for a free one"
+                }
+                io::ErrorKind::AddrNotAvailable => "; use an address of this host, or 0.0.0.0",
+                _ => "",
+            };
+            format!("cannot listen on {addr} ({what}): {}{hint}", io_reason(source))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The first 8 hex characters of a node id, as logs and messages show it.

@@ -1,15 +1,20 @@
 //! `wisp`: the command line of the wisp Status/devp2p node.
 //!
 //! This layer parses arguments ([`cli`]), sets up logging (tracing to stderr, filtered by
-//! `--log-level` or `RUST_LOG`), runs a command and turns its [`error::Error`] into one
-//! `error: ...` line on stderr and exit code 1 (clap's usage errors exit 2). Results go to
-//! stdout; logs and notes go to stderr.
+//! `--log-level` or `RUST_LOG`, as pretty lines or JSON), runs a command and turns its
+//! [`error::Error`] into one `error: ...` line on stderr and exit code 1, or 2 for
+//! configuration errors (as clap's usage errors). Results go to stdout; logs and notes go to
+//! stderr.
 
 mod cli;
 mod data_dir;
+mod devnet;
 mod error;
 mod keys;
+mod node_cmd;
+mod post_watch;
 mod rlpx_cmd;
+mod rpc_client;
 
 use std::{
     io::{IsTerminal, Write},
@@ -17,6 +22,7 @@ use std::{
 };
 
 use clap::Parser;
+use wisp_node::LogFormat;
 
 use crate::{
     cli::{Cli, Command, KeysCommand},
@@ -26,13 +32,19 @@ use crate::{
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.log_level);
+    // `wisp node` starts logging itself, once it has read `[log]` from its config file.
+    if !matches!(cli.command, Command::Node(_)) {
+        init_tracing(
+            cli.log_level.as_deref().unwrap_or("warn"),
+            cli.log_format.unwrap_or_default(),
+        );
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::debug!(error = ?e, "command failed");
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -40,6 +52,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Error> {
     let data_dir = DataDir::new(cli.data_dir);
     match cli.command {
+        Command::Node(args) => {
+            node_cmd::main(&args, &data_dir, cli.log_level.as_deref(), cli.log_format)
+        }
         Command::Keys(KeysCommand::New(args)) => keys::new(&args, &data_dir),
         Command::Keys(KeysCommand::Show(args)) => keys::show(&args, &data_dir),
         Command::Rlpx(cmd) => {
@@ -49,18 +64,22 @@ fn run(cli: Cli) -> Result<(), Error> {
                 .map_err(Error::Runtime)?;
             runtime.block_on(rlpx_cmd::run(cmd, &data_dir))
         }
+        Command::Devnet(args) => devnet::main(args, &data_dir),
+        Command::Post(args) => post_watch::post(args),
+        Command::Watch(args) => post_watch::watch(args),
     }
 }
 
-/// Logs go to stderr, coloured only on a terminal; `filter` was checked by the parser.
-fn init_tracing(filter: &str) {
+/// Logs go to stderr: pretty lines (coloured only on a terminal) or one JSON object per line;
+/// `filter` was checked by the parser.
+fn init_tracing(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
 }
 
 /// Writes `text` and a newline to stdout and flushes it (scripts and tests read it line by

@@ -1,0 +1,472 @@
+//! `wisp node`: run a Status node until SIGINT or SIGTERM.
+//!
+//! Settings come from three places, each overriding the one before: the built-in defaults
+//! (`wisp_node::NodeConfig`), `wisp.toml` (`--config FILE`, else `<data-dir>/wisp.toml` if it
+//! exists), and the flags. A bad file, key or flag is a configuration error: one `error: ...`
+//! line and exit code 2, before anything starts.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use clap::{
+    Args,
+    builder::{PossibleValuesParser, TypedValueParser},
+};
+use tokio::signal::unix::{SignalKind, signal};
+use wisp_node::{
+    CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, Node, NodeConfig, Role, load_config_file,
+};
+use wisp_rlpx::NodeRecord;
+
+use crate::{cli::parse_log_filter, data_dir::DataDir, error::Error, print_line};
+
+/// The log filter of `wisp node` when neither `--log-level`, `RUST_LOG` nor `[log] level` says.
+pub(crate) const DEFAULT_NODE_LOG_LEVEL: &str = "info";
+
+/// Shown after `wisp node --help`.
+const EXAMPLES: &str = "\
+Examples:
+  Run a relay with the defaults (RLPx on 0.0.0.0:30303, JSON-RPC on 127.0.0.1:8545):
+    wisp node
+  Two nodes on one machine, the second dialling the first (use the enode the first prints):
+    wisp node --data-dir /tmp/a --listen 127.0.0.1:30303 --rpc 127.0.0.1:8545
+    wisp node --data-dir /tmp/b --listen 127.0.0.1:30304 --rpc 127.0.0.1:8546 \\
+      --static enode://<128 hex node id>@127.0.0.1:30303
+  A light client without JSON-RPC, with JSON logs for a collector:
+    wisp node --role light --no-rpc --log-format json
+  Settings from a file, one of them overridden; metrics for Prometheus:
+    wisp node --config /etc/wisp/wisp.toml --max-peers 100 --metrics 127.0.0.1:9100
+
+On start the node prints, one per line: `enode: <url>`, `rpc: http://<addr>`, `ws: ws://<addr>`,
+`metrics: http://<addr>/metrics` (if on) and `role: <role>`. SIGINT or SIGTERM disconnects every
+peer (ClientQuitting) and exits 0. Exit codes: 0 stopped by a signal, 1 the node failed (e.g. an
+address in use), 2 a bad flag or config file (the message names the key).
+
+wisp.toml has the tables [node], [rpc], [metrics], [waku] and [log]; the README's
+Configuration section lists every key with its default. Unknown keys are errors.";
+
+/// How an address is written, in flag errors.
+const ADDR_FORM: &str = "IP:PORT such as 127.0.0.1:30303 or [::1]:8545 (port 0 picks a free port)";
+
+/// `wisp node`
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
+pub(crate) struct NodeArgs {
+    /// Config file; flags override its keys [default: <data-dir>/wisp.toml if it exists]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// RLPx address to listen on; port 0 picks a free port [default: 0.0.0.0:30303]
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_addr)]
+    pub(crate) listen: Option<SocketAddr>,
+
+    /// JSON-RPC address, HTTP and WebSocket on one port [default: 127.0.0.1:8545]
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_addr, conflicts_with = "no_rpc")]
+    pub(crate) rpc: Option<SocketAddr>,
+
+    /// Do not serve JSON-RPC
+    #[arg(long)]
+    pub(crate) no_rpc: bool,
+
+    /// Peer to dial and keep connected, redialled with backoff; repeatable; replaces the
+    /// file's static_nodes [default: none]
+    #[arg(long = "static", value_name = "ENODE", value_parser = parse_enode)]
+    pub(crate) static_nodes: Vec<NodeRecord>,
+
+    /// Trusted peer (a mailserver), also dialled; repeatable; replaces the file's
+    /// trusted_nodes [default: none]
+    #[arg(long = "trusted", value_name = "ENODE", value_parser = parse_enode)]
+    pub(crate) trusted_nodes: Vec<NodeRecord>,
+
+    /// What the node does: relay every envelope, light client, bootstrap (peers only, no
+    /// Waku), or mailserver [default: relay]
+    #[arg(
+        long,
+        value_name = "ROLE",
+        value_parser = PossibleValuesParser::new(["relay", "light", "bootstrap", "mailserver"])
+            .map(|s| s.parse::<Role>().expect("a listed role"))
+    )]
+    pub(crate) role: Option<Role>,
+
+    /// Also speak shh/6 (Whisper) and bridge it with waku/1 [default: off]
+    #[arg(long)]
+    pub(crate) whisper: bool,
+
+    /// The IP other nodes should dial, written into the printed enode
+    /// [default: the listen IP; 127.0.0.1 when listening on 0.0.0.0]
+    #[arg(long, value_name = "IP")]
+    pub(crate) external_ip: Option<std::net::IpAddr>,
+
+    /// Serve Prometheus metrics at http://IP:PORT/metrics [default: off]
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_addr)]
+    pub(crate) metrics: Option<SocketAddr>,
+
+    /// Most peers at once, inbound and outbound [default: 50]
+    #[arg(long, value_name = "N")]
+    pub(crate) max_peers: Option<usize>,
+
+    /// Envelopes with less proof of work are dropped; advertised to peers [default: 0.000002]
+    #[arg(long, value_name = "POW", value_parser = parse_min_pow)]
+    pub(crate) min_pow: Option<f64>,
+}
+
+/// Everything `wisp node` resolved before starting.
+#[derive(Debug)]
+struct Plan {
+    /// The node's settings.
+    config: NodeConfig,
+    /// The file read, if any.
+    file: Option<PathBuf>,
+    /// The log filter.
+    log_level: String,
+    /// The log format.
+    log_format: LogFormat,
+}
+
+/// Runs `wisp node`: resolves the settings (exit 2 on a config error), starts logging, runs
+/// the node until a signal.
+pub(crate) fn main(
+    args: &NodeArgs,
+    data_dir: &DataDir,
+    log_level: Option<&str>,
+    log_format: Option<LogFormat>,
+) -> Result<(), Error> {
+    let plan = plan(args, data_dir, log_level, log_format)?;
+    crate::init_tracing(&plan.log_level, plan.log_format);
+    match &plan.file {
+        Some(path) => tracing::info!(path = %path.display(), "read the config file"),
+        None => {
+            let looked_for = plan.config.data_dir.join(CONFIG_FILE_NAME);
+            tracing::info!(looked_for = %looked_for.display(), "no config file; defaults and flags")
+        }
+    }
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Runtime)?;
+    runtime.block_on(run(plan.config))
+}
+
+/// Defaults, then the file, then the flags.
+fn plan(
+    args: &NodeArgs,
+    data_dir: &DataDir,
+    log_level: Option<&str>,
+    log_format: Option<LogFormat>,
+) -> Result<Plan, Error> {
+    let path = match &args.config {
+        Some(path) => Some(path.clone()),
+        None => data_dir.path().ok().map(|dir| dir.join(CONFIG_FILE_NAME)).filter(|p| p.is_file()),
+    };
+    let file = match &path {
+        Some(path) => load_config_file(path)?,
+        None => FileConfig::default(),
+    };
+
+    let mut config = NodeConfig::default();
+    file.apply(&mut config);
+    config.data_dir = match (data_dir.explicit(), &file.node.data_dir) {
+        (Some(dir), _) => dir.to_owned(),
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => data_dir.path()?,
+    };
+    if let Some(addr) = args.listen {
+        config.listen = addr;
+    }
+    if let Some(addr) = args.rpc {
+        config.rpc = Some(addr);
+    }
+    if args.no_rpc {
+        config.rpc = None;
+    }
+    if !args.static_nodes.is_empty() {
+        config.static_nodes = args.static_nodes.clone();
+    }
+    if !args.trusted_nodes.is_empty() {
+        config.trusted_nodes = args.trusted_nodes.clone();
+    }
+    if let Some(role) = args.role {
+        config.role = role;
+    }
+    if args.whisper {
+        config.whisper = true;
+    }
+    if let Some(addr) = args.metrics {
+        config.metrics = Some(addr);
+    }
+    if let Some(ip) = args.external_ip {
+        config.external_ip = Some(ip);
+    }
+    if let Some(n) = args.max_peers {
+        config.max_peers = n;
+    }
+    if let Some(pow) = args.min_pow {
+        config.waku.router.min_pow = pow;
+    }
+
+    let log_level = match (log_level, &file.log.level) {
+        (Some(level), _) => level.to_owned(),
+        (None, Some(level)) => {
+            parse_log_filter(level).map_err(|problem| {
+                invalid_key(
+                    path.as_deref(),
+                    "log.level",
+                    format!(
+                        "{problem}; expected a level (error, warn, info, debug, trace) or \
+                         directives such as \"node=debug,info\""
+                    ),
+                )
+            })?;
+            level.clone()
+        }
+        (None, None) => DEFAULT_NODE_LOG_LEVEL.to_owned(),
+    };
+    let log_format = log_format.or(file.log.format).unwrap_or_default();
+    Ok(Plan { config, file: path, log_level, log_format })
+}
+
+/// A config error about a key the node crate cannot check (it has no log filter parser).
+fn invalid_key(path: Option<&Path>, key: &str, message: String) -> Error {
+    Error::Config(ConfigError::Invalid {
+        path: path.unwrap_or(Path::new(CONFIG_FILE_NAME)).to_owned(),
+        position: None,
+        key: Some(key.to_owned()),
+        message,
+    })
+}
+
+/// Starts the node, prints where it is, and waits for SIGINT or SIGTERM.
+async fn run(config: NodeConfig) -> Result<(), Error> {
+    // Handlers first: a signal that arrives after the printed lines must not kill us.
+    let mut sigint = signal(SignalKind::interrupt())
+        .map_err(|source| Error::Signal { signal: "SIGINT", source })?;
+    let mut sigterm = signal(SignalKind::terminate())
+        .map_err(|source| Error::Signal { signal: "SIGTERM", source })?;
+
+    let role = config.role;
+    tracing::info!(data_dir = %config.data_dir.display(), "starting");
+    let node = Node::start(config).await.map_err(Error::NodeStart)?;
+    let mut lines = vec![format!("enode: {}", node.enode())];
+    if let Some(addr) = node.rpc_addr() {
+        lines.push(format!("rpc: http://{addr}"));
+        lines.push(format!("ws: ws://{addr}"));
+    }
+    if let Some(addr) = node.metrics_addr() {
+        lines.push(format!("metrics: http://{addr}/metrics"));
+    }
+    lines.push(format!("role: {role}"));
+    if let Err(e) = print_line(&lines.join("\n")) {
+        node.shutdown().await;
+        return Err(e);
+    }
+
+    let signal = tokio::select! {
+        _ = sigint.recv() => "SIGINT",
+        _ = sigterm.recv() => "SIGTERM",
+    };
+    tracing::info!("{signal}: disconnecting peers and shutting down");
+    tokio::select! {
+        () = node.shutdown() => {}
+        _ = sigint.recv() => return Err(Error::Interrupted),
+        _ = sigterm.recv() => return Err(Error::Interrupted),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `IP:PORT`, with a message that shows the form.
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| format!("expected {ADDR_FORM}"))
+}
+
+/// An enode URL; the error says which part is wrong.
+fn parse_enode(s: &str) -> Result<NodeRecord, String> {
+    s.parse().map_err(|e: wisp_rlpx::EnodeError| e.to_string())
+}
+
+/// A minimum PoW: a finite number, 0 or more.
+fn parse_min_pow(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(pow) if pow.is_finite() && pow >= 0.0 => Ok(pow),
+        _ => Err("expected a number, 0 or more, such as 0.000002".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    /// A scratch directory, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("wisp-node-cmd-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Parses `wisp node ARGS...` (with `--data-dir dir`) and plans it.
+    fn plan_of(dir: &Path, args: &[&str]) -> Result<Plan, Error> {
+        let mut argv = vec!["wisp", "node", "--data-dir", dir.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let Command::Node(node_args) = &cli.command else { panic!("not node") };
+        plan(
+            node_args,
+            &DataDir::new(cli.data_dir.clone()),
+            cli.log_level.as_deref(),
+            cli.log_format,
+        )
+    }
+
+    #[test]
+    fn defaults_then_file_then_flags() {
+        let scratch = Scratch::new("precedence");
+        let plan = plan_of(&scratch.0, &[]).unwrap();
+        assert_eq!(plan.file, None);
+        assert_eq!(plan.config.listen, NodeConfig::default().listen);
+        assert_eq!(plan.config.data_dir, scratch.0);
+        assert_eq!((plan.log_level.as_str(), plan.log_format), ("info", LogFormat::Pretty));
+
+        // <data-dir>/wisp.toml is read without --config.
+        let file = scratch.0.join("wisp.toml");
+        fs::write(
+            &file,
+            "[node]\nlisten = \"127.0.0.1:1\"\nmax_peers = 5\nrole = \"light\"\n\
+             [rpc]\nenabled = false\n[log]\nlevel = \"debug\"\nformat = \"json\"\n",
+        )
+        .unwrap();
+        let plan = plan_of(&scratch.0, &[]).unwrap();
+        assert_eq!(plan.file.as_deref(), Some(file.as_path()));
+        assert_eq!(plan.config.listen, "127.0.0.1:1".parse().unwrap());
+        assert_eq!(
+            (plan.config.max_peers, plan.config.role, plan.config.rpc),
+            (5, Role::Light, None)
+        );
+        assert_eq!((plan.log_level.as_str(), plan.log_format), ("debug", LogFormat::Json));
+
+        let plan = plan_of(
+            &scratch.0,
+            &[
+                "--listen",
+                "127.0.0.1:2",
+                "--rpc",
+                "127.0.0.1:3",
+                "--role",
+                "relay",
+                "--log-level",
+                "warn",
+                "--log-format",
+                "pretty",
+                "--max-peers",
+                "9",
+                "--min-pow",
+                "0.5",
+                "--whisper",
+                "--metrics",
+                "127.0.0.1:0",
+            ],
+        )
+        .unwrap();
+        let c = &plan.config;
+        assert_eq!(c.listen, "127.0.0.1:2".parse().unwrap());
+        assert_eq!(c.rpc, Some("127.0.0.1:3".parse().unwrap()));
+        assert_eq!((c.role, c.max_peers, c.whisper), (Role::Relay, 9, true));
+        assert_eq!(c.metrics, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(c.waku.router.min_pow, 0.5);
+        assert_eq!((plan.log_level.as_str(), plan.log_format), ("warn", LogFormat::Pretty));
+    }
+
+    #[test]
+    fn flags_replace_the_files_peer_lists_and_no_rpc_wins() {
+        let scratch = Scratch::new("lists");
+        let id = |b| wisp_crypto::SecretKey::from_bytes(&[b; 32]).unwrap().public_key().node_id();
+        let (a, b) =
+            (format!("enode://{}@127.0.0.1:1", id(1)), format!("enode://{}@127.0.0.1:2", id(2)));
+        let file = scratch.0.join("custom.toml");
+        fs::write(&file, format!("[node]\nstatic_nodes = [\"{a}\"]\ntrusted_nodes = [\"{a}\"]\n"))
+            .unwrap();
+        let path = file.to_str().unwrap();
+        let plan = plan_of(&scratch.0, &["--config", path]).unwrap();
+        assert_eq!(plan.config.static_nodes[0].to_string(), a);
+        let plan =
+            plan_of(&scratch.0, &["--config", path, "--static", &b, "--trusted", &b, "--no-rpc"])
+                .unwrap();
+        assert_eq!(plan.config.static_nodes.len(), 1);
+        assert_eq!(plan.config.static_nodes[0].to_string(), b);
+        assert_eq!(plan.config.trusted_nodes[0].to_string(), b);
+        assert_eq!(plan.config.rpc, None);
+    }
+
+    #[test]
+    fn the_files_data_dir_applies_unless_a_flag_says_otherwise() {
+        let scratch = Scratch::new("data-dir");
+        let file = scratch.0.join("w.toml");
+        fs::write(&file, "[node]\ndata_dir = \"sub\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        let cli = Cli::try_parse_from(["wisp", "node", "--config", path]).unwrap();
+        let Command::Node(args) = &cli.command else { panic!() };
+        let plan = plan(args, &DataDir::new(None), None, None).unwrap();
+        assert_eq!(plan.config.data_dir, scratch.0.join("sub"));
+        let plan = plan_of(&scratch.0.join("flag"), &["--config", path]).unwrap();
+        assert_eq!(plan.config.data_dir, scratch.0.join("flag"));
+    }
+
+    #[test]
+    fn config_errors_exit_2_and_name_the_key_or_file() {
+        let scratch = Scratch::new("errors");
+        let missing = scratch.0.join("missing.toml");
+        let err = plan_of(&scratch.0, &["--config", missing.to_str().unwrap()]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
+
+        fs::write(scratch.0.join("wisp.toml"), "[log]\nlevel = \"node=lots\"\n").unwrap();
+        let err = plan_of(&scratch.0, &[]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("key `log.level`"), "{err}");
+        // A flag wins over the bad file value without reading it.
+        assert_eq!(plan_of(&scratch.0, &["--log-level", "info"]).unwrap().log_level, "info");
+    }
+
+    #[test]
+    fn flag_values_are_checked_by_the_parser() {
+        for args in [
+            &["--listen", "abc"][..],
+            &["--rpc", "localhost:1"],
+            &["--metrics", "1.2.3.4"],
+            &["--static", "enode://abcd@1.2.3.4:1"],
+            &["--trusted", "x"],
+            &["--role", "full"],
+            &["--max-peers=-1"],
+            &["--min-pow=-1"],
+            &["--min-pow", "inf"],
+            &["--log-format", "xml"],
+            &["--rpc", "127.0.0.1:1", "--no-rpc"],
+        ] {
+            let mut argv = vec!["wisp", "node"];
+            argv.extend_from_slice(args);
+            let err = Cli::try_parse_from(argv).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+            let text = err.to_string();
+            let flag = args[0].split('=').next().unwrap();
+            assert!(text.contains(flag), "{args:?}: {text}");
+        }
+        assert_eq!(parse_min_pow("0").unwrap(), 0.0);
+        assert!(parse_addr("[::1]:0").is_ok());
+    }
+}
