@@ -1,0 +1,1 @@
+//! wisp-accounts (placeholder)

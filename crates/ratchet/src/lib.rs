@@ -1,0 +1,1 @@
+//! wisp-ratchet (placeholder)
