@@ -15,6 +15,7 @@ pub mod metrics;
 mod node;
 mod peer;
 pub mod rpc;
+mod scores;
 mod service;
 
 pub use config::{NodeConfig, Role, WakuConfig, default_data_dir};

@@ -22,7 +22,9 @@ use tokio::{
 
 /// Descriptions of every metric, in exposition order.
 const HELP: &[(&str, &str, &str)] = &[
-    ("wisp_peers", "gauge", "Connected peers, by capability and role (inbound/outbound)."),
+    ("wisp_peers", "gauge", "Connected peers, by capability and direction (inbound/outbound)."),
+    ("wisp_light_peers", "gauge", "Connected peers that are light nodes (their Status says so)."),
+    ("wisp_peers_banned_total", "counter", "Node ids banned for repeated misbehaviour."),
     (
         "wisp_envelopes_received_total",
         "counter",

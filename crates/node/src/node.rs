@@ -158,8 +158,15 @@ impl Node {
         let (events, _) = broadcast::channel(4096);
         let (dial_tx, mut dial_rx) = mpsc::unbounded_channel::<NodeRecord>();
         let trusted: Vec<_> = config.trusted_nodes.iter().map(|n| n.id).collect();
-        let service =
-            Service::new(Router::new(router_config), rx, events.clone(), trusted, metrics.clone());
+        let scores = Arc::new(crate::scores::Scores::default());
+        let service = Service::new(
+            Router::new(router_config),
+            rx,
+            events.clone(),
+            trusted,
+            metrics.clone(),
+            scores.clone(),
+        );
 
         let ctx = Arc::new(Ctx {
             key,
@@ -175,6 +182,7 @@ impl Node {
             max_inbound: config.max_inbound.min(config.max_peers),
             ping_interval: config.ping_interval,
             next_peer_id: AtomicU64::new(1),
+            scores,
         });
 
         let mut info = NodeInfo {

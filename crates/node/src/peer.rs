@@ -44,6 +44,7 @@ pub(crate) struct Ctx {
     pub(crate) max_inbound: usize,
     pub(crate) ping_interval: Duration,
     pub(crate) next_peer_id: AtomicU64,
+    pub(crate) scores: Arc<crate::scores::Scores>,
 }
 
 /// The capabilities a node advertises: `waku/1`, and `shh/6` with Whisper on; none for a
@@ -96,6 +97,8 @@ pub(crate) async fn run_session(
         let total = ctx.inbound.load(Ordering::Relaxed) + ctx.outbound.load(Ordering::Relaxed);
         if node == ctx.id {
             Some(DisconnectReason::ConnectedToSelf)
+        } else if ctx.scores.banned(&node, std::time::Instant::now()).is_some() {
+            Some(DisconnectReason::UselessPeer)
         } else if connected.contains(&node) {
             Some(DisconnectReason::AlreadyConnected)
         } else if total >= ctx.max_peers

@@ -12,7 +12,7 @@ use std::{
 use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::metrics::NodeMetrics;
+use crate::{metrics::NodeMetrics, scores::Scores};
 use wisp_crypto::NodeId;
 use wisp_rlpx::{DisconnectReason, NodeRecord};
 use wisp_waku::{
@@ -282,6 +282,8 @@ pub(crate) struct Service {
     events: broadcast::Sender<Event>,
     light_topics: bool,
     metrics: Arc<NodeMetrics>,
+    scores: Arc<Scores>,
+    light_peers: std::collections::HashSet<PeerId>,
 }
 
 impl Service {
@@ -291,6 +293,7 @@ impl Service {
         events: broadcast::Sender<Event>,
         trusted: impl IntoIterator<Item = NodeId>,
         metrics: Arc<NodeMetrics>,
+        scores: Arc<Scores>,
     ) -> Self {
         let light_topics = router.config().light_node;
         Self {
@@ -303,6 +306,8 @@ impl Service {
             events,
             light_topics,
             metrics,
+            scores,
+            light_peers: std::collections::HashSet::new(),
         }
     }
 
@@ -352,6 +357,9 @@ impl Service {
                 if let Some(c) = self.peers.remove(&node) {
                     for (id, cap) in c.ids {
                         self.metrics.add("wisp_peers", &peer_labels(cap, c.info.inbound), -1);
+                        if self.light_peers.remove(&id) {
+                            self.metrics.add("wisp_light_peers", "", -1);
+                        }
                         self.by_peer_id.remove(&id);
                         self.router.remove_peer(id);
                     }
@@ -454,6 +462,15 @@ impl Service {
                     }
                     if let Some(c) = self.by_peer_id.get(&peer).and_then(|n| self.peers.get(n)) {
                         let _ = c.tx.try_send(PeerCommand::Disconnect(disconnect_reason(&reason)));
+                        let node = c.info.id;
+                        if self.scores.penalize(
+                            node,
+                            crate::scores::penalty(&reason),
+                            std::time::Instant::now(),
+                        ) {
+                            tracing::warn!(target: "node::service", peer = %node, "peer banned for repeated misbehaviour");
+                            self.metrics.add("wisp_peers_banned_total", "", 1);
+                        }
                     }
                 }
                 Output::Event(e) => self.event(e),
@@ -495,6 +512,11 @@ impl Service {
             Event::Dropped { reason, .. } => {
                 let labels = format!("reason=\"{}\"", envelope_drop_label(*reason));
                 self.metrics.add("wisp_envelopes_dropped_total", &labels, 1);
+            }
+            Event::PeerReady { peer, light: true } => {
+                if self.light_peers.insert(*peer) {
+                    self.metrics.add("wisp_light_peers", "", 1);
+                }
             }
             Event::Matched { filter, .. } => {
                 self.metrics.add("wisp_filter_matches_total", "", 1);

@@ -198,10 +198,13 @@ async fn light_client_gets_only_its_topics_and_bloom_is_honoured() {
 
 /// A raw `waku/1` peer: RLPx + Hello + Status by hand.
 async fn raw_peer(node: &Node) -> P2PStream<TcpStream> {
-    let key = SecretKey::random();
+    raw_peer_with(node, &SecretKey::random()).await
+}
+
+async fn raw_peer_with(node: &Node, key: &SecretKey) -> P2PStream<TcpStream> {
     let tcp = TcpStream::connect(node.enode().tcp_addr()).await.unwrap();
     let rlpx =
-        RlpxStream::connect(tcp, &key, node.enode().id, &RlpxConfig::default()).await.unwrap();
+        RlpxStream::connect(tcp, key, node.enode().id, &RlpxConfig::default()).await.unwrap();
     let protocols = [Protocol::new(WAKU_NAME, WAKU_VERSION, WAKU_PROTOCOL_LENGTH)];
     let hello = Hello {
         protocol_version: P2P_VERSION,
@@ -263,14 +266,14 @@ async fn invalid_envelopes_are_dropped_and_counted() {
             "{reason}"
         );
     }
-    // An oversized envelope breaks the packet limits: the peer is dropped, the node lives on.
+    // An oversized envelope is dropped and counted; its sender stays connected.
     peer.send_capability(WAKU_NAME, waku_codes::MESSAGES, &messages(vec![big])).await.unwrap();
-    wait_until("the oversized peer dropped", || async { h.peers().await.unwrap().is_empty() })
-        .await;
-    assert_eq!(m.get("wisp_peers_dropped_total", "reason=\"bad_packet\""), 1);
-    let mut peer2 = raw_peer(&a).await;
-    wait_peers(&h, 1).await;
-    let _ = peer2.send_ping().await;
+    wait_until("the oversized envelope counted", || async {
+        m.get("wisp_envelopes_dropped_total", "reason=\"too_big\"") == 1
+    })
+    .await;
+    assert_eq!(h.peers().await.unwrap().len(), 1);
+    assert_eq!(accepted(&h).await, 1);
     a.shutdown().await;
 }
 
@@ -319,4 +322,48 @@ async fn a_flooding_peer_is_dropped_and_the_others_keep_receiving() {
     for n in [a, b] {
         n.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_offender_is_banned() {
+    let a = Node::start(config(RouterConfig::default())).await.unwrap();
+    let h = a.handle();
+    let key = SecretKey::random();
+    // Twice: a malformed Messages packet is a breach of protocol (60 points each).
+    for round in 1..=2 {
+        let mut p = raw_peer_with(&a, &key).await;
+        wait_peers(&h, 1).await;
+        // The Status already went out in raw_peer; send garbage as Messages instead.
+        p.send_capability(WAKU_NAME, waku_codes::MESSAGES, &[0xc3, 0x01, 0x02, 0x03])
+            .await
+            .unwrap();
+        let err = tokio::time::timeout(WAIT, async {
+            loop {
+                if let Err(e) = p.recv().await {
+                    return e;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert!(err.to_string().contains("breach of protocol"), "round {round}: {err}");
+        wait_until("the peer gone", || async { h.peers().await.unwrap().is_empty() }).await;
+    }
+    assert_eq!(h.metrics().total("wisp_peers_banned_total"), 1, "{}", h.metrics().render());
+    // The third time the node refuses it right after Hello.
+    let mut p = raw_peer_with(&a, &key).await;
+    let err = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Err(e) = p.recv().await {
+                return e;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(err.to_string().contains("useless peer"), "{err}");
+    // Others are still welcome.
+    let _other = raw_peer(&a).await;
+    wait_peers(&h, 1).await;
+    a.shutdown().await;
 }

@@ -105,7 +105,8 @@ pub struct RouterConfig {
     pub peer_limits: RateLimitConfig,
     /// Rate limits per IP address. Default: 200 packets/s, 20 MB/s (tolerance 2 s).
     pub ip_limits: RateLimitConfig,
-    /// Decoding limits.
+    /// Decoding limits. Its envelope size (default 16 MiB, the RLPx message limit) bounds what
+    /// is decoded at all; `max_envelope_size` is what is accepted.
     pub packet_limits: PacketLimits,
 }
 
@@ -131,7 +132,10 @@ impl Default for RouterConfig {
                 bytes: Limit::new(10_000_000),
             },
             ip_limits: RateLimitConfig { packets: Limit::new(200), bytes: Limit::new(20_000_000) },
-            packet_limits: PacketLimits::default(),
+            packet_limits: PacketLimits {
+                max_envelope_size: 16 * 1024 * 1024,
+                ..PacketLimits::default()
+            },
         }
     }
 }
@@ -655,8 +659,14 @@ impl Router {
             self.stats.rate_limited_peers += 1;
             return self.disconnect(peer, DropReason::RateLimited { scope: "ip", exceeded });
         }
+        // Envelopes over our size limit but within the packet limits are decoded, then
+        // dropped and counted one by one (EnvelopeDrop::TooBig), so that one oversized
+        // envelope costs its sender that envelope, not the connection.
         let limits = PacketLimits {
-            max_envelope_size: self.config.max_envelope_size,
+            max_envelope_size: self
+                .config
+                .max_envelope_size
+                .max(self.config.packet_limits.max_envelope_size),
             ..self.config.packet_limits
         };
         let packet = match capability {
