@@ -513,10 +513,8 @@ impl Service {
                 let labels = format!("reason=\"{}\"", envelope_drop_label(*reason));
                 self.metrics.add("wisp_envelopes_dropped_total", &labels, 1);
             }
-            Event::PeerReady { peer, light: true } => {
-                if self.light_peers.insert(*peer) {
-                    self.metrics.add("wisp_light_peers", "", 1);
-                }
+            Event::PeerReady { peer, light: true } if self.light_peers.insert(*peer) => {
+                self.metrics.add("wisp_light_peers", "", 1);
             }
             Event::Matched { filter, .. } => {
                 self.metrics.add("wisp_filter_matches_total", "", 1);
