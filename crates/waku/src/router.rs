@@ -254,12 +254,14 @@ pub enum Event {
         /// Per-envelope errors.
         errors: Vec<EnvelopeErrorReport>,
     },
-    /// A peer asks for history (mailserver hook): the request envelope.
+    /// A peer asks for history (mailserver hook). The payload is kept as received: an
+    /// envelope (8/WAKU-MAIL) or, from status-go's messenger, a bare unencrypted request
+    /// list; the mailserver decodes both.
     P2PRequest {
         /// The peer.
         peer: PeerId,
-        /// The request.
-        envelope: Envelope,
+        /// The P2P Request payload.
+        payload: Vec<u8>,
     },
     /// A trusted peer (mailserver) delivered envelopes directly.
     P2PMessages {
@@ -669,6 +671,17 @@ impl Router {
                 .max(self.config.packet_limits.max_envelope_size),
             ..self.config.packet_limits
         };
+        // P2P Request (126, both capabilities) is passed on undecoded: its payload is not
+        // always an envelope, and only a mailserver knows how to read it.
+        if code == crate::packets::waku_codes::P2P_REQUEST {
+            if self.peers.get(&peer).is_some_and(|p| p.status.is_some()) {
+                let payload = payload.to_vec();
+                self.out.push_back(Output::Event(Event::P2PRequest { peer, payload }));
+            } else {
+                self.disconnect(peer, DropReason::PacketBeforeStatus { code });
+            }
+            return;
+        }
         let packet = match capability {
             Capability::Waku => WakuPacket::decode(code, payload, &limits).map(Packet::from_waku),
             Capability::Whisper => {
@@ -769,9 +782,8 @@ impl Router {
                 batch_hash: r.batch_hash,
                 errors: r.errors,
             })),
-            Packet::P2PRequest(envelope) => {
-                self.out.push_back(Output::Event(Event::P2PRequest { peer, envelope }))
-            }
+            // Handled before decoding (see above).
+            Packet::P2PRequest => {}
             Packet::P2PMessage(envelopes) => {
                 let trusted = self.peers.get(&peer).is_some_and(|p| p.trusted);
                 if !trusted {
@@ -1039,7 +1051,7 @@ enum Packet {
     Bloom(Bloom),
     BatchAck([u8; 32]),
     MessageResponse(MessageResponse),
-    P2PRequest(Envelope),
+    P2PRequest,
     P2PMessage(Vec<Envelope>),
     P2PRequestComplete(crate::packets::P2PRequestComplete),
     Unknown,
@@ -1057,7 +1069,7 @@ impl Packet {
             WakuPacket::StatusUpdate(o) => Packet::StatusUpdate(o),
             WakuPacket::BatchAck(h) => Packet::BatchAck(h),
             WakuPacket::MessageResponse(r) => Packet::MessageResponse(r),
-            WakuPacket::P2PRequest(e) => Packet::P2PRequest(e),
+            WakuPacket::P2PRequest(_) => Packet::P2PRequest,
             WakuPacket::P2PMessage(e) => Packet::P2PMessage(e),
             WakuPacket::P2PRequestComplete(c) => Packet::P2PRequestComplete(c),
             WakuPacket::Unknown { .. } => Packet::Unknown,
@@ -1080,7 +1092,7 @@ impl Packet {
             WhisperPacket::BloomFilter(b) => Packet::Bloom(b),
             WhisperPacket::BatchAck(h) => Packet::BatchAck(h),
             WhisperPacket::MessageResponse(r) => Packet::MessageResponse(r),
-            WhisperPacket::P2PRequest(e) => Packet::P2PRequest(e),
+            WhisperPacket::P2PRequest(_) => Packet::P2PRequest,
             WhisperPacket::P2PMessage(e) => Packet::P2PMessage(e),
             WhisperPacket::P2PRequestComplete(c) => Packet::P2PRequestComplete(c),
             WhisperPacket::Unknown { .. } => Packet::Unknown,

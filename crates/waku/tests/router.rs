@@ -459,3 +459,27 @@ fn our_status_is_what_status_go_sends() {
     assert!(status.packet_rate_limits.is_some() && status.bytes_rate_limits.is_some());
     assert!(status.topic_interest.is_none());
 }
+
+#[test]
+fn p2p_requests_are_passed_on_undecoded() {
+    let mut net = Net::new(vec![RouterConfig::default(), RouterConfig::default()]);
+    net.link(0, 1, Capability::Waku);
+    // status-go's messenger sends a bare request list, not an envelope.
+    let direct = [0xc5, 0x01, 0x02, 0x03, 0x80, 0xc0];
+    net.nodes[0].handle_packet(PeerId(1), waku_codes::P2P_REQUEST, &direct, net.now);
+    net.run();
+    let got: Vec<&Vec<u8>> = net.events[0]
+        .iter()
+        .filter_map(|e| match e {
+            Event::P2PRequest { payload, .. } => Some(payload),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, vec![&direct.to_vec()]);
+    assert!(net.dropped[0].is_empty());
+    // Before its Status a peer may not ask.
+    net.nodes[0].add_peer(PeerId(50), Capability::Waku, None, net.now);
+    net.nodes[0].handle_packet(PeerId(50), waku_codes::P2P_REQUEST, &direct, net.now);
+    net.run();
+    assert_eq!(net.dropped[0], vec![(PeerId(50), DropReason::PacketBeforeStatus { code: 126 })]);
+}
