@@ -90,6 +90,8 @@ pub struct NodeConfig {
     pub metrics: Option<SocketAddr>,
     /// Waku settings.
     pub waku: WakuConfig,
+    /// Mailserver settings (used with the mailserver role).
+    pub mailserver: crate::MailserverConfig,
     /// Seconds between Pings to each peer. Default: 15 s (as go-ethereum).
     pub ping_interval: Duration,
     /// First redial delay of a static node; doubles per failure. Default: 1 s.
@@ -115,6 +117,7 @@ impl Default for NodeConfig {
             rpc: Some("127.0.0.1:8545".parse().expect("valid address")),
             metrics: None,
             waku: WakuConfig::default(),
+            mailserver: crate::MailserverConfig::default(),
             ping_interval: Duration::from_secs(15),
             redial_min: Duration::from_secs(1),
             redial_max: Duration::from_secs(60),

@@ -11,6 +11,8 @@
 
 mod config;
 mod config_file;
+mod history;
+mod mailserver;
 pub mod metrics;
 mod node;
 mod peer;
@@ -23,8 +25,11 @@ pub use config_file::{
     CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, LogSection, MetricsSection, NodeSection,
     RpcSection, WakuSection, load_config_file,
 };
+pub use history::{HistoryError, HistoryOutcome};
+pub use mailserver::MailserverConfig;
 pub use node::{Node, NodeError, client_id, load_or_create_key};
 pub use service::{NodeHandle, NodeInfo, NodeStopped, PeerInfo};
+pub use wisp_mailserver::{ArchiveSpec, client::HistoryQuery};
 
 #[cfg(test)]
 use {base64 as _, proptest as _, serde as _, serde_json as _, toml as _};

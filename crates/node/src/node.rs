@@ -60,6 +60,9 @@ pub enum NodeError {
         /// The error.
         source: io::Error,
     },
+    /// The mailserver archive could not be opened.
+    #[error("mailserver archive: {0}")]
+    Archive(String),
     /// The JSON-RPC server could not start.
     #[error("JSON-RPC server: {0}")]
     Rpc(String),
@@ -158,6 +161,21 @@ impl Node {
         let (events, _) = broadcast::channel(4096);
         let (dial_tx, mut dial_rx) = mpsc::unbounded_channel::<NodeRecord>();
         let trusted: Vec<_> = config.trusted_nodes.iter().map(|n| n.id).collect();
+        let mut tasks = JoinSet::new();
+        let mailserver = if config.role == Role::Mailserver {
+            let m = crate::mailserver::Mailserver::start(
+                &config.mailserver,
+                &config.data_dir,
+                key.clone(),
+                metrics.clone(),
+                &mut tasks,
+            )
+            .await
+            .map_err(|e| NodeError::Archive(e.to_string()))?;
+            Some(m)
+        } else {
+            None
+        };
         let scores = Arc::new(crate::scores::Scores::default());
         let service = Service::new(
             Router::new(router_config),
@@ -166,6 +184,7 @@ impl Node {
             trusted,
             metrics.clone(),
             scores.clone(),
+            mailserver,
         );
 
         let ctx = Arc::new(Ctx {
@@ -193,7 +212,6 @@ impl Node {
             metrics: metrics_addr,
             role: config.role,
         };
-        let mut tasks = JoinSet::new();
         tasks.spawn(service.run());
         tasks.spawn(accept_loop(listener, ctx.clone()));
 

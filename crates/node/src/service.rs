@@ -12,7 +12,7 @@ use std::{
 use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::{metrics::NodeMetrics, scores::Scores};
+use crate::{mailserver::Mailserver, metrics::NodeMetrics, scores::Scores};
 use wisp_crypto::NodeId;
 use wisp_rlpx::{DisconnectReason, NodeRecord};
 use wisp_waku::{
@@ -112,6 +112,16 @@ pub(crate) enum Command {
     Disconnect {
         node: NodeId,
         reason: DisconnectReason,
+    },
+    SendPacket {
+        node: NodeId,
+        code: u64,
+        payload: Vec<u8>,
+        reply: oneshot::Sender<bool>,
+    },
+    PeerIds {
+        node: NodeId,
+        reply: oneshot::Sender<Vec<PeerId>>,
     },
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Stats(oneshot::Sender<(RouterStats, usize)>),
@@ -230,6 +240,22 @@ impl NodeHandle {
         self.tell(Command::Disconnect { node, reason: DisconnectReason::DisconnectRequested }).await
     }
 
+    /// Sends a raw packet of the peer's `waku/1` (or `shh/6`) capability; `false` if the peer
+    /// is not connected or its queue is full.
+    pub async fn send_packet(
+        &self,
+        node: NodeId,
+        code: u64,
+        payload: Vec<u8>,
+    ) -> Result<bool, NodeStopped> {
+        self.ask(|reply| Command::SendPacket { node, code, payload, reply }).await
+    }
+
+    /// The router's ids of a connected peer (one per shared capability).
+    pub(crate) async fn peer_ids(&self, node: NodeId) -> Result<Vec<PeerId>, NodeStopped> {
+        self.ask(|reply| Command::PeerIds { node, reply }).await
+    }
+
     /// The connected peers.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, NodeStopped> {
         self.ask(Command::Peers).await
@@ -284,6 +310,8 @@ pub(crate) struct Service {
     metrics: Arc<NodeMetrics>,
     scores: Arc<Scores>,
     light_peers: std::collections::HashSet<PeerId>,
+    archive: Option<mpsc::UnboundedSender<Envelope>>,
+    mailserver: Option<Arc<Mailserver>>,
 }
 
 impl Service {
@@ -294,7 +322,12 @@ impl Service {
         trusted: impl IntoIterator<Item = NodeId>,
         metrics: Arc<NodeMetrics>,
         scores: Arc<Scores>,
+        mailserver: Option<(Arc<Mailserver>, mpsc::UnboundedSender<Envelope>)>,
     ) -> Self {
+        let (mailserver, archive) = match mailserver {
+            Some((m, tx)) => (Some(m), Some(tx)),
+            None => (None, None),
+        };
         let light_topics = router.config().light_node;
         Self {
             router,
@@ -308,6 +341,8 @@ impl Service {
             metrics,
             scores,
             light_peers: std::collections::HashSet::new(),
+            archive,
+            mailserver,
         }
     }
 
@@ -354,6 +389,9 @@ impl Service {
                 self.router.handle_packet(id, code, &payload, now);
             }
             Command::PeerDown { node } => {
+                if let Some(m) = &self.mailserver {
+                    m.forget(node);
+                }
                 if let Some(c) = self.peers.remove(&node) {
                     for (id, cap) in c.ids {
                         self.metrics.add("wisp_peers", &peer_labels(cap, c.info.inbound), -1);
@@ -402,6 +440,25 @@ impl Service {
                 if let Some(c) = self.peers.get(&node) {
                     let _ = c.tx.try_send(PeerCommand::Disconnect(reason));
                 }
+            }
+            Command::SendPacket { node, code, payload, reply } => {
+                let sent = self.peers.get(&node).is_some_and(|c| {
+                    // Prefer waku/1 when the peer speaks both.
+                    let cap = c
+                        .ids
+                        .iter()
+                        .map(|(_, cap)| *cap)
+                        .find(|cap| *cap == Capability::Waku)
+                        .or_else(|| c.ids.first().map(|(_, cap)| *cap));
+                    cap.is_some_and(|capability| {
+                        c.tx.try_send(PeerCommand::Send { capability, code, payload }).is_ok()
+                    })
+                });
+                let _ = reply.send(sent);
+            }
+            Command::PeerIds { node, reply } => {
+                let ids = self.peers.get(&node).map(|c| c.ids.iter().map(|(id, _)| *id).collect());
+                let _ = reply.send(ids.unwrap_or_default());
             }
             Command::Peers(reply) => {
                 let _ = reply.send(self.peers.values().map(|c| c.info.clone()).collect());
@@ -501,7 +558,19 @@ impl Service {
 
     fn event(&mut self, e: Event) {
         match &e {
-            Event::Accepted { from, .. } => {
+            Event::P2PRequest { peer, payload } => {
+                if let Some(m) = &self.mailserver
+                    && let Some(node) = self.by_peer_id.get(peer)
+                    && let Some(c) = self.peers.get(node)
+                    && let Some(capability) = self.capability_of(*peer)
+                {
+                    m.handle_request(*node, capability, payload.clone(), c.tx.clone());
+                }
+            }
+            Event::Accepted { from, envelope, .. } => {
+                if let Some(archive) = &self.archive {
+                    let _ = archive.send(envelope.clone());
+                }
                 let origin = if from.is_some() { "peer" } else { "local" };
                 self.metrics.add(
                     "wisp_envelopes_received_total",

@@ -25,7 +25,7 @@ use wisp_waku::{
 
 use {
     alloy_rlp as _, base64 as _, hex as _, jsonrpsee as _, proptest as _, serde as _,
-    serde_json as _, thiserror as _, toml as _, tracing as _,
+    serde_json as _, thiserror as _, toml as _, tracing as _, wisp_mailserver as _,
 };
 
 const WAIT: Duration = Duration::from_secs(20);

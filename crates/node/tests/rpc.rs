@@ -25,7 +25,7 @@ use wisp_node::{Node, NodeConfig};
 
 use {
     alloy_rlp as _, bytes as _, proptest as _, serde as _, thiserror as _, toml as _, tracing as _,
-    wisp_crypto as _, wisp_rlpx as _, wisp_waku as _,
+    wisp_crypto as _, wisp_mailserver as _, wisp_rlpx as _, wisp_waku as _,
 };
 
 /// The longest any wait may take.

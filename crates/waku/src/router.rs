@@ -433,6 +433,10 @@ pub struct Router {
     out: VecDeque<Output>,
     next_cycle_ms: u64,
     stats: RouterStats,
+    /// Hashes handed to local filters, kept until `max(expiry, now + 10 min)`, so that an
+    /// envelope that arrives both relayed and from a mailserver reaches a filter once.
+    delivered: HashMap<[u8; 32], u32>,
+    now_secs: u32,
 }
 
 impl Router {
@@ -450,6 +454,8 @@ impl Router {
             out: VecDeque::new(),
             next_cycle_ms: 0,
             stats: RouterStats::default(),
+            delivered: HashMap::new(),
+            now_secs: 0,
         }
     }
 
@@ -648,6 +654,7 @@ impl Router {
     /// A packet from a peer. Malformed packets, packets before Status and rate-limit
     /// violations disconnect that peer; nothing here affects the other peers.
     pub fn handle_packet(&mut self, peer: PeerId, code: u64, payload: &[u8], now_ms: u64) {
+        self.now_secs = secs(now_ms);
         let Some(p) = self.peers.get(&peer) else { return };
         let (capability, ip) = (p.capability, p.ip);
         let bytes = payload.len() as u64;
@@ -790,13 +797,10 @@ impl Router {
                     tracing::debug!(target: "waku::router", %peer, "P2P message from an untrusted peer ignored");
                     return;
                 }
+                self.now_secs = secs(now_ms);
                 for env in &envelopes {
                     let hash = env.hash();
-                    let pow = env.pow();
-                    for filter in self.filters.dispatch(env, &hash, pow, true) {
-                        self.stats.matched += 1;
-                        self.out.push_back(Output::Event(Event::Matched { filter, hash }));
-                    }
+                    self.deliver(env, hash, true);
                 }
                 self.out.push_back(Output::Event(Event::P2PMessages { peer, envelopes }));
             }
@@ -909,10 +913,7 @@ impl Router {
         cap: Option<Capability>,
     ) {
         self.stats.accepted += 1;
-        for filter in self.filters.dispatch(&env, &hash, pow, false) {
-            self.stats.matched += 1;
-            self.out.push_back(Output::Event(Event::Matched { filter, hash }));
-        }
+        self.deliver_with_pow(&env, hash, pow, false);
         self.out.push_back(Output::Event(Event::Accepted { hash, envelope: env.clone(), from }));
         self.by_expiry.insert((env.expiry, hash));
         // A light node relays only its own envelopes.
@@ -922,9 +923,35 @@ impl Router {
         self.pool.insert(hash, Stored { envelope: env, pow, from, from_capability: cap });
     }
 
+    fn deliver(&mut self, env: &Envelope, hash: [u8; 32], p2p: bool) {
+        if self.delivered.contains_key(&hash) {
+            return;
+        }
+        let pow = env.pow();
+        self.deliver_with_pow(env, hash, pow, p2p);
+    }
+
+    /// Hands an envelope to the local filters, once per hash.
+    fn deliver_with_pow(&mut self, env: &Envelope, hash: [u8; 32], pow: f64, p2p: bool) {
+        if self.delivered.contains_key(&hash) {
+            return;
+        }
+        let matched = self.filters.dispatch(env, &hash, pow, p2p);
+        if matched.is_empty() {
+            return;
+        }
+        let keep_until = env.expiry.max(self.now_secs.saturating_add(600));
+        self.delivered.insert(hash, keep_until);
+        for filter in matched {
+            self.stats.matched += 1;
+            self.out.push_back(Output::Event(Event::Matched { filter, hash }));
+        }
+    }
+
     /// Posts a local envelope: validated as a received one (but never marked as coming from
     /// a peer), handed to local filters, and queued to every interested peer.
     pub fn post(&mut self, env: Envelope, now_ms: u64) -> Result<[u8; 32], PostError> {
+        self.now_secs = secs(now_ms);
         let hash = env.hash();
         let pow = self.validate(&env, &hash, now_ms).map_err(PostError::Refused)?;
         self.admit(hash, env, pow, None, None);
@@ -953,6 +980,10 @@ impl Router {
     }
 
     fn expire(&mut self, now: u32) {
+        self.now_secs = now;
+        if !self.delivered.is_empty() {
+            self.delivered.retain(|_, keep_until| *keep_until >= now);
+        }
         while let Some(&(expiry, hash)) = self.by_expiry.first() {
             if expiry >= now {
                 break;

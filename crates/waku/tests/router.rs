@@ -483,3 +483,20 @@ fn p2p_requests_are_passed_on_undecoded() {
     net.run();
     assert_eq!(net.dropped[0], vec![(PeerId(50), DropReason::PacketBeforeStatus { code: 126 })]);
 }
+
+#[test]
+fn an_envelope_reaches_a_filter_once_whether_relayed_or_from_a_mailserver() {
+    let mut net = Net::new(vec![RouterConfig::default(), RouterConfig::default()]);
+    net.link(0, 1, Capability::Waku);
+    net.nodes[1].mark_trusted(PeerId(2));
+    let f = net.nodes[1].filters_mut().install(Filter { allow_p2p: true, ..filter(TA) });
+    let env = envelope(TA, "twice", net.now, 60, 0.002);
+    net.nodes[0].post(env.clone(), net.now).unwrap();
+    net.advance(1000);
+    // Now the same envelope again as a mailserver delivery (P2P Message, code 127).
+    let mut p = Vec::new();
+    WakuPacket::P2PMessage(vec![env]).encode(&mut p);
+    net.nodes[1].handle_packet(PeerId(2), waku_codes::P2P_MESSAGE, &p, net.now);
+    net.run();
+    assert_eq!(net.nodes[1].filters_mut().take_messages(f).unwrap().len(), 1);
+}
