@@ -24,6 +24,9 @@ Examples:
     wisp rlpx ping enode://<128 hex node id>@127.0.0.1:30303 --count 3
   Start three connected nodes, post on the first and watch it arrive at the last:
     wisp devnet --nodes 3 --demo
+  Create a Status chat identity (mnemonic, keystore, 3-word alias) and show it:
+    wisp account new
+    wisp account show
   Send and watch a Status public chat through a node's JSON-RPC:
     wisp watch --rpc http://127.0.0.1:8545 --chat test
     wisp post --rpc http://127.0.0.1:8545 --chat test hello";
@@ -92,6 +95,11 @@ pub(crate) enum Command {
     Post(crate::post_watch::PostArgs),
     /// Print the messages on a topic as they arrive at a running node (JSON-RPC)
     Watch(crate::post_watch::WatchArgs),
+    /// Fetch a topic's history from a mailserver through a running node's JSON-RPC
+    History(crate::history_cmd::HistoryArgs),
+    /// Status chat identities: create or import from a mnemonic, show, draw identicons
+    #[command(subcommand)]
+    Account(crate::account_cmd::AccountCommand),
 }
 
 /// `wisp keys ...`

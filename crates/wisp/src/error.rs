@@ -108,6 +108,12 @@ pub(crate) enum Error {
     /// `wisp devnet` failed.
     #[error("{0}")]
     Devnet(#[from] crate::devnet::DevnetError),
+    /// `wisp account` failed.
+    #[error("{0}")]
+    Account(#[from] crate::account_cmd::AccountError),
+    /// `wisp history` failed (the mailserver did not connect, or the request failed).
+    #[error("{0}")]
+    History(String),
 }
 
 impl Error {

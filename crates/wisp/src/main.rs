@@ -6,10 +6,12 @@
 //! configuration errors (as clap's usage errors). Results go to stdout; logs and notes go to
 //! stderr.
 
+mod account_cmd;
 mod cli;
 mod data_dir;
 mod devnet;
 mod error;
+mod history_cmd;
 mod keys;
 mod node_cmd;
 mod post_watch;
@@ -67,6 +69,8 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Devnet(args) => devnet::main(args, &data_dir),
         Command::Post(args) => post_watch::post(args),
         Command::Watch(args) => post_watch::watch(args),
+        Command::History(args) => history_cmd::run(args),
+        Command::Account(cmd) => account_cmd::run(cmd, &data_dir),
     }
 }
 

@@ -16,7 +16,7 @@ use clap::{
 };
 use tokio::signal::unix::{SignalKind, signal};
 use wisp_node::{
-    CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, Node, NodeConfig, Role, load_config_file,
+    ArchiveSpec, CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, Node, NodeConfig, Role, load_config_file,
 };
 use wisp_rlpx::NodeRecord;
 
@@ -44,7 +44,10 @@ On start the node prints, one per line: `enode: <url>`, `rpc: http://<addr>`, `w
 peer (ClientQuitting) and exits 0. Exit codes: 0 stopped by a signal, 1 the node failed (e.g. an
 address in use), 2 a bad flag or config file (the message names the key).
 
-wisp.toml has the tables [node], [rpc], [metrics], [waku] and [log]; the README's
+A mailserver archives what it relays and serves history (`wisp history`):
+    wisp node --role mailserver --archive sqlite --retention-days 30
+
+wisp.toml has the tables [node], [rpc], [metrics], [waku], [mailserver] and [log]; the README's
 Configuration section lists every key with its default. Unknown keys are errors.";
 
 /// How an address is written, in flag errors.
@@ -110,6 +113,15 @@ pub(crate) struct NodeArgs {
     /// Envelopes with less proof of work are dropped; advertised to peers [default: 0.000002]
     #[arg(long, value_name = "POW", value_parser = parse_min_pow)]
     pub(crate) min_pow: Option<f64>,
+
+    /// Mailserver archive: memory, sqlite (<data-dir>/archive.sqlite), sqlite:PATH or
+    /// postgres://user@host:port/db; only opened with --role mailserver [default: sqlite]
+    #[arg(long, value_name = "SPEC", value_parser = parse_archive)]
+    pub(crate) archive: Option<ArchiveSpec>,
+
+    /// Mailserver: delete archived envelopes older than N days [default: 30]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) retention_days: Option<u32>,
 }
 
 /// Everything `wisp node` resolved before starting.
@@ -203,6 +215,12 @@ fn plan(
     if let Some(pow) = args.min_pow {
         config.waku.router.min_pow = pow;
     }
+    if let Some(archive) = &args.archive {
+        config.mailserver.archive = archive.clone();
+    }
+    if let Some(days) = args.retention_days {
+        config.mailserver.retention_days = days;
+    }
 
     let log_level = match (log_level, &file.log.level) {
         (Some(level), _) => level.to_owned(),
@@ -282,6 +300,11 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
 /// An enode URL; the error says which part is wrong.
 fn parse_enode(s: &str) -> Result<NodeRecord, String> {
     s.parse().map_err(|e: wisp_rlpx::EnodeError| e.to_string())
+}
+
+/// A mailserver archive: `memory`, `sqlite`, `sqlite:PATH` or a PostgreSQL URL.
+fn parse_archive(s: &str) -> Result<ArchiveSpec, String> {
+    s.parse().map_err(|e: wisp_node::ArchiveSpecError| e.to_string())
 }
 
 /// A minimum PoW: a finite number, 0 or more.
@@ -444,6 +467,32 @@ mod tests {
     }
 
     #[test]
+    fn archive_flags_override_the_mailserver_table() {
+        let scratch = Scratch::new("archive");
+        fs::write(
+            scratch.0.join("wisp.toml"),
+            "[mailserver]\narchive = \"memory\"\nretention_days = 7\n",
+        )
+        .unwrap();
+        let plan = plan_of(&scratch.0, &[]).unwrap();
+        assert_eq!(plan.config.mailserver.archive, ArchiveSpec::Memory);
+        assert_eq!(plan.config.mailserver.retention_days, 7);
+        let plan = plan_of(
+            &scratch.0,
+            &["--role", "mailserver", "--archive", "sqlite:/tmp/x.db", "--retention-days", "2"],
+        )
+        .unwrap();
+        assert_eq!(plan.config.role, Role::Mailserver);
+        assert_eq!(plan.config.mailserver.archive, ArchiveSpec::SqliteAt("/tmp/x.db".into()));
+        assert_eq!(plan.config.mailserver.retention_days, 2);
+
+        fs::write(scratch.0.join("wisp.toml"), "[mailserver]\narchve = \"memory\"\n").unwrap();
+        let err = plan_of(&scratch.0, &[]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("key `mailserver.archve`"), "{err}");
+    }
+
+    #[test]
     fn flag_values_are_checked_by_the_parser() {
         for args in [
             &["--listen", "abc"][..],
@@ -457,6 +506,8 @@ mod tests {
             &["--min-pow", "inf"],
             &["--log-format", "xml"],
             &["--rpc", "127.0.0.1:1", "--no-rpc"],
+            &["--archive", "mysql"],
+            &["--retention-days", "0"],
         ] {
             let mut argv = vec!["wisp", "node"];
             argv.extend_from_slice(args);
