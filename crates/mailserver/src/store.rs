@@ -4,6 +4,11 @@
 //! `mailserver_db_row`): `uint32_be(sent) || hash(32) || topic(4)`, where `sent = expiry - ttl`.
 //! Queries return envelopes in (sent, hash) order; a page ends with a [`Cursor`] (the key of its
 //! last envelope) so the next page starts after it, even while new envelopes arrive.
+//!
+//! Backends: [`crate::memory::MemoryStore`], [`crate::sqlite::SqliteStore`] (the default) and
+//! `crate::postgres::PostgresStore` (feature `postgres`), and [`AnyStore`] to pick one at run
+//! time from an [`ArchiveSpec`]. Every backend caps pages at [`MAX_LIMIT`], bounds the work of
+//! one query (see [`MAX_QUERY_TOPICS`], [`BLOOM_SCAN_LIMIT`]) and never panics on a query.
 
 use std::{
     future::Future,
@@ -360,7 +365,7 @@ impl Hit {
 /// Where a page starts (exclusive lower key) and ends (inclusive highest sent time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Range {
-    /// Rows with `(sent, hash) > after` (`after.1` empty meaning all of `after.0`).
+    /// Rows with `(sent, hash) > (after_sent, after_hash)`.
     pub(crate) after_sent: u32,
     /// `None`: every hash of `after_sent` is included (`sent >= after_sent`).
     pub(crate) after_hash: Option<[u8; 32]>,
