@@ -8,8 +8,8 @@ pub mod client;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-pub mod retention;
 pub mod request;
+pub mod retention;
 pub mod server;
 pub mod sqlite;
 pub mod store;
@@ -21,19 +21,19 @@ pub use client::{
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresConfig, PostgresStore};
-pub use retention::{DEFAULT_RETENTION_DAYS, RetentionConfig};
 pub use request::{
     DEFAULT_MAILSERVER_PASSWORD, DirectRequest, MessagesRequest, OpenedRequest, P2PRequest,
     PayloadForm, RequestError, RequestSealing, build_request, open_request,
 };
+pub use retention::{DEFAULT_RETENTION_DAYS, RetentionConfig};
 pub use server::{
     Admitted, HistoryServer, Outcome, P2PMessageBatch, RejectReason, Rejection, Reply,
     ServerConfig, ServerKeys, serve_request,
 };
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use store::{
-    AnyStore, ArchiveSpec, ArchiveSpecError, ArchivedEnvelope, Cursor, MAX_LIMIT, Page, Query, Store,
-    StoreError,
+    AnyStore, ArchiveSpec, ArchiveSpecError, ArchivedEnvelope, Cursor, MAX_LIMIT, Page, Query,
+    Store, StoreError,
 };
 
 use wisp_crypto as _;

@@ -17,6 +17,10 @@
 //! [waku]
 //! min_pow = 0.000002
 //!
+//! [mailserver]                 # used with role = "mailserver"
+//! archive = "sqlite"            # memory | sqlite | sqlite:PATH | postgres://user@host:port/db
+//! retention_days = 30
+//!
 //! [log]
 //! level = "info"
 //! format = "json"               # pretty | json
@@ -154,6 +158,25 @@ pub struct FileConfig {
     pub waku: WakuSection,
     /// `[log]`: logging (applied by the `wisp` binary, not by [`FileConfig::apply`]).
     pub log: LogSection,
+    /// `[mailserver]`: the archive and history service of the mailserver role.
+    pub mailserver: MailserverSection,
+}
+
+/// `[mailserver]`: settings of the mailserver role (ignored by the other roles).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a table of mailserver settings")]
+pub struct MailserverSection {
+    /// `archive`: `memory`, `sqlite` (`<data-dir>/archive.sqlite`), `sqlite:PATH` or
+    /// `postgres://user@host:port/db`. Default: sqlite.
+    #[serde(deserialize_with = "archive")]
+    pub archive: Option<wisp_mailserver::ArchiveSpec>,
+    /// `retention_days`: envelopes older than this many days are deleted. Default: 30.
+    #[serde(deserialize_with = "positive_u32")]
+    pub retention_days: Option<u32>,
+    /// `password`: the password whose key opens history requests.
+    /// Default: `status-offline-inbox`.
+    #[serde(deserialize_with = "string")]
+    pub password: Option<String>,
 }
 
 /// `[node]`.
@@ -355,6 +378,11 @@ impl FileConfig {
         if let Some(addr) = self.metrics.listen {
             config.metrics = Some(addr);
         }
+
+        let ms = &self.mailserver;
+        set(&mut config.mailserver.archive, &ms.archive);
+        set(&mut config.mailserver.retention_days, &ms.retention_days);
+        set(&mut config.mailserver.password, &ms.password);
 
         let waku = &self.waku;
         let router = &mut config.waku.router;
@@ -647,6 +675,21 @@ fn count_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     let v = whole(d, 0, "a whole number from 0 to 4294967295")?;
     u32::try_from(v).map(Some).map_err(|_| {
         de::Error::custom(format!("{v} is too large, expected a whole number from 0 to 4294967295"))
+    })
+}
+
+fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let v = whole(d, 1, "a whole number from 1 to 4294967295")?;
+    u32::try_from(v).map(Some).map_err(|_| {
+        de::Error::custom(format!("{v} is too large, expected a whole number from 1 to 4294967295"))
+    })
+}
+
+fn archive<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<wisp_mailserver::ArchiveSpec>, D::Error> {
+    text_then(d, "memory, sqlite, sqlite:PATH or postgres://user@host:port/db", |s| {
+        s.parse().map_err(|e: wisp_mailserver::ArchiveSpecError| e.to_string())
     })
 }
 
@@ -1023,6 +1066,46 @@ format = "json"
             format!("cannot read config file {}: no such file", missing.display())
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_mailserver_table() {
+        use wisp_mailserver::ArchiveSpec;
+        let default = applied("[mailserver]\n").mailserver;
+        assert_eq!(default.archive, ArchiveSpec::Sqlite);
+        assert_eq!(default.retention_days, 30);
+        assert_eq!(default.password, "status-offline-inbox");
+        let c = applied(
+            "[mailserver]\narchive = \"sqlite:/var/lib/wisp/a.db\"\nretention_days = 7\n\
+             password = \"secret\"\n",
+        )
+        .mailserver;
+        assert_eq!(c.archive, ArchiveSpec::SqliteAt("/var/lib/wisp/a.db".into()));
+        assert_eq!((c.retention_days, c.password.as_str()), (7, "secret"));
+        assert_eq!(
+            applied("[mailserver]\narchive = \"memory\"\n").mailserver.archive,
+            ArchiveSpec::Memory
+        );
+        let pg = "postgres://wisp@127.0.0.1:5432/wisp";
+        assert_eq!(
+            applied(&format!("[mailserver]\narchive = \"{pg}\"\n")).mailserver.archive,
+            ArchiveSpec::Postgres(pg.into())
+        );
+
+        for (doc, key, says) in [
+            ("[mailserver]\narchive = \"mysql\"\n", "mailserver.archive", "sqlite:PATH"),
+            ("[mailserver]\narchive = \"sqlite:\"\n", "mailserver.archive", "sqlite:PATH"),
+            ("[mailserver]\narchive = 1\n", "mailserver.archive", "memory, sqlite"),
+            ("[mailserver]\nretention_days = 0\n", "mailserver.retention_days", "from 1"),
+            ("[mailserver]\nretention_days = -3\n", "mailserver.retention_days", "from 1"),
+            ("[mailserver]\nretention_days = \"30\"\n", "mailserver.retention_days", "whole"),
+            ("[mailserver]\npassword = 5\n", "mailserver.password", "a string"),
+            ("[mailserver]\nretention = 5\n", "mailserver.retention", "retention_days"),
+        ] {
+            let text = error(doc);
+            assert!(text.contains(&format!("key `{key}`")), "{doc}: {text}");
+            assert!(text.contains(says), "{doc}: {text}");
+        }
     }
 
     #[test]

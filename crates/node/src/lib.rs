@@ -22,14 +22,14 @@ mod service;
 
 pub use config::{NodeConfig, Role, WakuConfig, default_data_dir};
 pub use config_file::{
-    CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, LogSection, MetricsSection, NodeSection,
-    RpcSection, WakuSection, load_config_file,
+    CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, LogSection, MailserverSection,
+    MetricsSection, NodeSection, RpcSection, WakuSection, load_config_file,
 };
 pub use history::{HistoryError, HistoryOutcome};
 pub use mailserver::MailserverConfig;
 pub use node::{Node, NodeError, client_id, load_or_create_key};
 pub use service::{NodeHandle, NodeInfo, NodeStopped, PeerInfo};
-pub use wisp_mailserver::{ArchiveSpec, client::HistoryQuery};
+pub use wisp_mailserver::{ArchiveSpec, ArchiveSpecError, client::HistoryQuery};
 
 #[cfg(test)]
 use {base64 as _, proptest as _, serde as _, serde_json as _, toml as _};

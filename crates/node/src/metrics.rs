@@ -37,6 +37,10 @@ const HELP: &[(&str, &str, &str)] = &[
     ("wisp_peers_dropped_total", "counter", "Peers dropped by the router, by reason."),
     ("wisp_rate_limited_peers_total", "counter", "Peers dropped for exceeding a rate limit."),
     ("wisp_filter_matches_total", "counter", "Messages delivered to local filters."),
+    ("wisp_archived_envelopes_total", "counter", "Envelopes written to the mailserver archive."),
+    ("wisp_archive_errors_total", "counter", "Failed archive writes."),
+    ("wisp_history_requests_total", "counter", "History requests, by outcome."),
+    ("wisp_history_envelopes_served_total", "counter", "Envelopes sent in answer to history requests."),
 ];
 
 /// One node's metrics.

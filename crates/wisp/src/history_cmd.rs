@@ -225,7 +225,9 @@ async fn fetch(rpc: &RpcClient, args: &HistoryArgs, cleanup: &mut Cleanup) -> Re
             answer.pointer("/gap/from").and_then(Value::as_u64),
             answer.pointer("/gap/to").and_then(Value::as_u64),
         ) {
-            (Some(from), Some(to)) => format!("; not covered: {} to {}", rfc3339(from), rfc3339(to)),
+            (Some(from), Some(to)) => {
+                format!("; not covered: {} to {}", rfc3339(from), rfc3339(to))
+            }
             _ => String::new(),
         };
         return Err(Error::History(format!(

@@ -16,7 +16,8 @@ use clap::{
 };
 use tokio::signal::unix::{SignalKind, signal};
 use wisp_node::{
-    ArchiveSpec, CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, Node, NodeConfig, Role, load_config_file,
+    ArchiveSpec, CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, Node, NodeConfig, Role,
+    load_config_file,
 };
 use wisp_rlpx::NodeRecord;
 

@@ -156,6 +156,9 @@ pub(crate) enum RpcError {
     /// The peer to deliver to is not connected.
     #[error("target peer {0} is not connected")]
     PeerNotConnected(String),
+    /// A mailserver (`wakuext_requestMessages`) is not a connected peer.
+    #[error("mailserver {0} is not a connected peer: add it with admin_addPeer")]
+    MailserverNotConnected(String),
     /// The node is shutting down.
     #[error(transparent)]
     Stopped(#[from] NodeStopped),
@@ -182,6 +185,7 @@ impl RpcError {
             Self::PowNotReached { .. }
             | Self::Refused(_)
             | Self::PeerNotConnected(_)
+            | Self::MailserverNotConnected(_)
             | Self::Stopped(_)
             | Self::Internal(_) => SERVER_ERROR_CODE,
             _ => INVALID_PARAMS_CODE,

@@ -3,7 +3,8 @@
 //! - `waku_*`: node settings, the key store (symmetric keys and key pairs under random ids),
 //!   `waku_post`, polled message filters, and the `messages` subscription (`waku_subscribe`,
 //!   WebSocket only);
-//! - `admin_*` and `web3_clientVersion`: node info and peers, as go-ethereum shows them.
+//! - `admin_*` and `web3_clientVersion`: node info and peers, as go-ethereum shows them;
+//! - `wakuext_requestMessages`: history from a connected mailserver (see `wakuext.rs`).
 //!
 //! Parameters and results have status-go's shapes. Byte strings come back as `0x`-hex;
 //! `payload`, `padding`, `pubKey` and a criteria `sig` are also accepted as standard base64
@@ -25,6 +26,7 @@ mod error;
 mod keys;
 mod types;
 mod waku;
+mod wakuext;
 
 use std::{collections::HashMap, future::Future, net::SocketAddr, sync::Arc, sync::Mutex};
 
@@ -144,6 +146,7 @@ impl RpcServer {
         let mut module = RpcModule::new(state);
         waku::register(&mut module)?;
         admin::register(&mut module)?;
+        wakuext::register(&mut module)?;
         Ok(module)
     }
 
