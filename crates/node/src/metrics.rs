@@ -40,7 +40,11 @@ const HELP: &[(&str, &str, &str)] = &[
     ("wisp_archived_envelopes_total", "counter", "Envelopes written to the mailserver archive."),
     ("wisp_archive_errors_total", "counter", "Failed archive writes."),
     ("wisp_history_requests_total", "counter", "History requests, by outcome."),
-    ("wisp_history_envelopes_served_total", "counter", "Envelopes sent in answer to history requests."),
+    (
+        "wisp_history_envelopes_served_total",
+        "counter",
+        "Envelopes sent in answer to history requests.",
+    ),
 ];
 
 /// One node's metrics.

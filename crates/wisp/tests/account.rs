@@ -4,16 +4,17 @@
 // The binary's dependencies are linked into this test crate too; it uses only some of them.
 #![allow(unused_crate_dependencies)]
 
+mod common;
+
 use std::{
     fs,
-    io::{Read, Write},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
-    thread,
-    time::{Duration, Instant},
+    process::Command,
+    time::Duration,
 };
 
+use common::{Output, Scratch};
 use serde_json::Value;
 
 /// Longest wait for one `wisp account` command (standard scrypt takes about a second).
@@ -25,35 +26,10 @@ const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon a
 /// Its first wallet address (m/44'/60'/0'/0/0), as every Ethereum wallet shows it.
 const ABANDON_WALLET: &str = "0x9858EfFD232B4033E47d90003D41EC34EcaEda94";
 
-/// A scratch directory under cargo's per-target temp dir, removed on drop.
-struct Scratch(PathBuf);
-
 impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("wisp-account")
-            .join(format!("{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
     /// Writes `content` to a file in the scratch dir and returns its path.
     fn file(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.path(name);
-        fs::write(&path, content).unwrap();
-        path
-    }
-
-    /// `wisp` with its data directory inside the scratch dir and logs at the default level.
-    fn wisp(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wisp"));
-        cmd.env("WISP_DATA_DIR", self.path("data")).env_remove("RUST_LOG");
-        cmd
+        self.write(name, content)
     }
 
     fn keystore_files(&self) -> Vec<PathBuf> {
@@ -63,19 +39,6 @@ impl Scratch {
         files.sort();
         files
     }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// What a finished command printed.
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
 }
 
 impl Output {
@@ -114,52 +77,12 @@ impl Output {
 /// Runs a command with `stdin` as its standard input (a pipe, so not a terminal), killing it
 /// after [`COMMAND_TIMEOUT`].
 fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child =
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_owned();
-    let writer = thread::spawn(move || {
-        let _ = pipe.write_all(input.as_bytes());
-    });
-    let stdout = collect(child.stdout.take().unwrap());
-    let stderr = collect(child.stderr.take().unwrap());
-    let status = wait_with_timeout(&mut child, COMMAND_TIMEOUT);
-    let _ = writer.join();
-    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    let Some(status) = status else {
-        panic!(
-            "{cmd:?} did not finish within {COMMAND_TIMEOUT:?}\nstdout: {stdout}\nstderr: {stderr}"
-        );
-    };
-    Output { status, stdout, stderr }
+    common::run_with_stdin(cmd, Some(stdin), COMMAND_TIMEOUT)
 }
 
 /// Runs a command with an empty standard input.
 fn run(cmd: &mut Command) -> Output {
     run_with_stdin(cmd, "")
-}
-
-fn collect(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
-}
-
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn identity_vectors() -> Value {

@@ -4,17 +4,18 @@
 // The binary's dependencies are linked into this test crate too; it uses only some of them.
 #![allow(unused_crate_dependencies)]
 
+mod common;
+
 use std::{
     fs,
-    io::{BufRead, BufReader, Read},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, mpsc},
+    process::Command,
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
+use common::{Output, Running, Scratch};
 use wisp_crypto::SecretKey;
 use wisp_rlpx::NodeRecord;
 
@@ -25,30 +26,7 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest wait for a listener to exit after a signal.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A scratch directory under cargo's per-target temp dir, removed on drop.
-struct Scratch(PathBuf);
-
 impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("wisp-cli")
-            .join(format!("{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// `wisp` with its data directory inside the scratch dir and logs at the default level.
-    fn wisp(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wisp"));
-        cmd.env("WISP_DATA_DIR", self.path("data")).env_remove("RUST_LOG");
-        cmd
-    }
-
     /// Writes a key file with `wisp keys new` and returns its path.
     fn new_key(&self, name: &str) -> PathBuf {
         let path = self.path(name);
@@ -58,136 +36,42 @@ impl Scratch {
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// What a finished command printed.
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Collects a pipe on a thread.
-fn collect(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
-}
-
 /// Runs a command to completion, killing it after [`COMMAND_TIMEOUT`].
 fn run(cmd: &mut Command) -> Output {
-    let mut child =
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let stdout = collect(child.stdout.take().unwrap());
-    let stderr = collect(child.stderr.take().unwrap());
-    let status = wait_with_timeout(&mut child, COMMAND_TIMEOUT);
-    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    let Some(status) = status else {
-        panic!(
-            "{cmd:?} did not finish within {COMMAND_TIMEOUT:?}\nstdout: {stdout}\nstderr: {stderr}"
-        );
-    };
-    Output { status, stdout, stderr }
-}
-
-/// Waits for `child` up to `limit`; kills it and returns `None` if it is still running.
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+    common::run(cmd, COMMAND_TIMEOUT)
 }
 
 /// A running `wisp rlpx listen`, killed on drop (also when an assertion fails).
 struct Listener {
-    child: Child,
+    proc: Running,
     enode: String,
-    stderr: Arc<Mutex<String>>,
 }
 
 impl Listener {
     /// Starts `wisp rlpx listen --addr 127.0.0.1:0 ARGS...` and waits for its enode line.
     fn start(scratch: &Scratch, args: &[&str]) -> Self {
-        let mut child = scratch
-            .wisp()
-            .args(["rlpx", "listen", "--addr", "127.0.0.1:0", "--log-level", "info"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Drain stderr for the whole run, so the listener never blocks on a full pipe.
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err_pipe = BufReader::new(child.stderr.take().unwrap());
-        let sink = stderr.clone();
-        thread::spawn(move || {
-            let mut line = String::new();
-            while matches!(err_pipe.read_line(&mut line), Ok(n) if n > 0) {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let out_pipe = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(out_pipe).lines();
-            let _ = tx.send(lines.next());
-            // Keep reading so later output cannot block the listener.
-            for _ in lines {}
-        });
-        let mut listener = Self { child, enode: String::new(), stderr };
-        let line = match rx.recv_timeout(LISTEN_TIMEOUT) {
-            Ok(Some(Ok(line))) => line,
-            other => panic!(
-                "no 'listening' line within {LISTEN_TIMEOUT:?} ({other:?}); stderr:\n{}",
-                listener.stderr()
-            ),
-        };
+        let mut proc = Running::spawn(
+            scratch
+                .wisp()
+                .args(["rlpx", "listen", "--addr", "127.0.0.1:0", "--log-level", "info"])
+                .args(args),
+        );
+        let line = proc.read_until(LISTEN_TIMEOUT, "'listening' line", |_| true);
         let enode = line.strip_prefix("listening ").unwrap_or_else(|| panic!("odd line {line:?}"));
         let record: NodeRecord = enode.parse().unwrap();
         assert_eq!(record.address.to_string(), "127.0.0.1");
         assert_ne!(record.tcp_port, 0, "the enode must show the bound port");
-        listener.enode = enode.to_owned();
-        listener
+        let enode = enode.to_owned();
+        Self { proc, enode }
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.proc.stderr()
     }
 
     /// Sends `signal` (e.g. "TERM") and checks that the listener exits with status 0.
     fn stop_with(mut self, signal: &str) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
-        assert!(sent.success(), "kill -{signal} {pid} failed");
-        let status = wait_with_timeout(&mut self.child, EXIT_TIMEOUT);
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "listener did not exit cleanly on SIG{signal}: {status:?}; stderr:\n{}",
-            self.stderr()
-        );
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.stop_with(signal, EXIT_TIMEOUT, "listener");
     }
 }
 

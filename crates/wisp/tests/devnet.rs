@@ -5,15 +5,11 @@
 // The binary's dependencies are linked into this test crate too; it uses only some of them.
 #![allow(unused_crate_dependencies)]
 
-use std::{
-    fs,
-    io::{BufRead, BufReader, Read},
-    path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, mpsc},
-    thread,
-    time::{Duration, Instant},
-};
+mod common;
+
+use std::{process::Command, time::Duration};
+
+use common::{Output, Running, Scratch};
 
 /// Longest wait for a command that should finish (the demo included).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -24,184 +20,9 @@ const WATCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for a process to exit after a signal or its last message.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A scratch directory under cargo's per-target temp dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("wisp-devnet")
-            .join(format!("{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    /// `wisp` with its data directory inside the scratch dir and logs at the default level.
-    fn wisp(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wisp"));
-        cmd.env("WISP_DATA_DIR", self.0.join("data")).env_remove("RUST_LOG");
-        cmd
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// What a finished command printed.
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-fn collect(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
-}
-
 /// Runs a command to completion, killing it after [`COMMAND_TIMEOUT`].
 fn run(cmd: &mut Command) -> Output {
-    let mut child =
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let stdout = collect(child.stdout.take().unwrap());
-    let stderr = collect(child.stderr.take().unwrap());
-    let status = wait_with_timeout(&mut child, COMMAND_TIMEOUT);
-    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    let Some(status) = status else {
-        panic!(
-            "{cmd:?} did not finish within {COMMAND_TIMEOUT:?}\nstdout: {stdout}\nstderr: {stderr}"
-        );
-    };
-    Output { status, stdout, stderr }
-}
-
-/// Waits for `child` up to `limit`; kills it and returns `None` if it is still running.
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A running `wisp` whose stdout lines and stderr are collected on threads; killed on drop
-/// (also when an assertion fails).
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stdout: Vec<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Running {
-    fn spawn(cmd: &mut Command) -> Self {
-        let mut child =
-            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err_pipe = BufReader::new(child.stderr.take().unwrap());
-        let sink = stderr.clone();
-        thread::spawn(move || {
-            let mut line = String::new();
-            while matches!(err_pipe.read_line(&mut line), Ok(n) if n > 0) {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
-        let (tx, lines) = mpsc::channel();
-        let out_pipe = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(out_pipe).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines, stdout: Vec::new(), stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Reads stdout lines until one satisfies `done`; panics after `limit`.
-    fn read_until(&mut self, limit: Duration, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.stdout.push(line.clone());
-                    if done(&line) {
-                        return line;
-                    }
-                }
-                Err(e) => panic!(
-                    "no {what} within {limit:?} ({e}); stdout:\n{}\nstderr:\n{}",
-                    self.stdout.join("\n"),
-                    self.stderr()
-                ),
-            }
-        }
-    }
-
-    /// Waits until stderr contains `text`; panics after `limit`.
-    fn stderr_until(&self, limit: Duration, text: &str) {
-        let deadline = Instant::now() + limit;
-        while !self.stderr().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "no {text:?} on stderr within {limit:?}:\n{}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits for the process to exit; panics after `limit`.
-    fn wait(&mut self, limit: Duration) -> ExitStatus {
-        match wait_with_timeout(&mut self.child, limit) {
-            Some(status) => {
-                // The reader thread ends with the pipe; take what is left.
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(1)) {
-                    self.stdout.push(line);
-                }
-                status
-            }
-            None => panic!(
-                "did not exit within {limit:?}; stdout:\n{}\nstderr:\n{}",
-                self.stdout.join("\n"),
-                self.stderr()
-            ),
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
-        assert!(sent.success(), "kill -{signal} {pid} failed");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    common::run(cmd, COMMAND_TIMEOUT)
 }
 
 /// The `(enode, rpc URL)` rows of a devnet's table.

@@ -4,228 +4,44 @@
 // The binary's dependencies are linked into this test crate too; it uses only some of them.
 #![allow(unused_crate_dependencies)]
 
-use std::{
-    fs,
-    io::{BufRead, BufReader, Read},
-    os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, mpsc},
-    thread,
-    time::{Duration, Instant},
-};
+mod common;
 
+use std::{fs, os::unix::fs::PermissionsExt, path::Path, process::Command, thread, time::Duration};
+
+use common::{Output, RunningNode, START_TIMEOUT, Scratch, wisp, wisp_node};
 use wisp_crypto::SecretKey;
 use wisp_rlpx::NodeRecord;
 
 /// Longest wait for a command that should fail at once (a config error).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest wait for a node's start-up lines.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest wait for a node to exit after a signal.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for two nodes to connect.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A scratch directory under cargo's per-target temp dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("wisp-node")
-            .join(format!("{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Writes `text` to `name` and returns its path.
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path(name);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `wisp` with no inherited data directory or log settings.
-fn wisp() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wisp"));
-    cmd.env_remove("WISP_DATA_DIR").env_remove("RUST_LOG");
-    cmd
-}
-
-/// `wisp node --data-dir DIR ARGS...`
-fn wisp_node(data_dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = wisp();
-    cmd.arg("node").arg("--data-dir").arg(data_dir).args(args);
-    cmd
-}
-
-/// What a finished command printed.
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Collects a pipe on a thread.
-fn collect(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
-}
-
 /// Runs a command to completion, killing it after [`COMMAND_TIMEOUT`].
 fn run(cmd: &mut Command) -> Output {
-    let mut child =
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let stdout = collect(child.stdout.take().unwrap());
-    let stderr = collect(child.stderr.take().unwrap());
-    let status = wait_with_timeout(&mut child, COMMAND_TIMEOUT);
-    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    let Some(status) = status else {
-        panic!(
-            "{cmd:?} did not finish within {COMMAND_TIMEOUT:?}\nstdout: {stdout}\nstderr: {stderr}"
-        );
-    };
-    Output { status, stdout, stderr }
-}
-
-/// Waits for `child` up to `limit`; kills it and returns `None` if it is still running.
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A running `wisp node`, killed on drop (also when an assertion fails).
-struct RunningNode {
-    child: Child,
-    /// The start-up lines, `key: value`.
-    lines: Vec<(String, String)>,
-    stderr: Arc<Mutex<String>>,
+    common::run(cmd, COMMAND_TIMEOUT)
 }
 
 impl RunningNode {
-    /// Runs `cmd` and waits for its start-up lines (up to `role: ...`).
-    fn start(mut cmd: Command) -> Self {
-        let mut child =
-            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        // Drain stderr for the whole run, so the node never blocks on a full pipe.
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err_pipe = BufReader::new(child.stderr.take().unwrap());
-        let sink = stderr.clone();
-        thread::spawn(move || {
-            let mut line = String::new();
-            while matches!(err_pipe.read_line(&mut line), Ok(n) if n > 0) {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let out_pipe = child.stdout.take().unwrap();
-        thread::spawn(move || {
-            for line in BufReader::new(out_pipe).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut node = Self { child, lines: Vec::new(), stderr };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = match rx.recv_timeout(left) {
-                Ok(line) => line,
-                Err(e) => panic!(
-                    "no start-up lines within {START_TIMEOUT:?} ({e}); so far {:?}; stderr:\n{}",
-                    node.lines,
-                    node.stderr()
-                ),
-            };
-            let (key, value) =
-                line.split_once(": ").unwrap_or_else(|| panic!("odd start-up line {line:?}"));
-            node.lines.push((key.to_owned(), value.to_owned()));
-            if key == "role" {
-                return node;
-            }
-        }
-    }
-
-    /// The value of a start-up line.
-    fn line(&self, key: &str) -> Option<&str> {
-        self.lines.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-
     fn enode(&self) -> NodeRecord {
         let text = self.line("enode").unwrap_or_else(|| panic!("no enode line: {:?}", self.lines));
         text.parse().unwrap_or_else(|e| panic!("bad enode {text:?}: {e}"))
     }
 
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
     /// Waits until stderr contains every one of `words` on one line.
     fn wait_for_log(&self, words: &[&str], limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let log = self.stderr();
-            if let Some(line) = log.lines().find(|l| words.iter().all(|w| l.contains(w))) {
-                return line.to_owned();
-            }
-            assert!(Instant::now() < deadline, "no log line with {words:?} in {limit:?}:\n{log}");
-            thread::sleep(Duration::from_millis(50));
-        }
+        self.proc.wait_for_log(words, limit)
     }
 
     /// Sends `signal` (e.g. "TERM") and checks that the node exits with status 0.
     fn stop_with(mut self, signal: &str) -> String {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
-        assert!(sent.success(), "kill -{signal} {pid} failed");
-        let started = Instant::now();
-        let status = wait_with_timeout(&mut self.child, EXIT_TIMEOUT);
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "node did not exit cleanly on SIG{signal}: {status:?}; stderr:\n{}",
-            self.stderr()
-        );
-        assert!(started.elapsed() < Duration::from_secs(5), "slow exit: {:?}", started.elapsed());
+        let elapsed = self.proc.stop_with(signal, EXIT_TIMEOUT, "node");
+        assert!(elapsed < Duration::from_secs(5), "slow exit: {elapsed:?}");
         // Give the stderr reader a moment to take the last lines.
         thread::sleep(Duration::from_millis(100));
         self.stderr()
-    }
-}
-
-impl Drop for RunningNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
