@@ -129,6 +129,9 @@ impl Mailserver {
 
 /// Writes accepted envelopes to the archive in batches (each `put` is durable before it
 /// returns).
+/// Attempts per archive batch before it is given up (waits 0.1 s, 0.4 s, 1.6 s, 6.4 s between).
+const ARCHIVE_ATTEMPTS: u32 = 5;
+
 async fn archiver(
     store: AnyStore,
     mut rx: mpsc::UnboundedReceiver<Envelope>,
@@ -147,11 +150,25 @@ async fn archiver(
                 _ => break,
             }
         }
-        match store.put(&batch).await {
-            Ok(new) => metrics.add("wisp_archived_envelopes_total", "", new as i64),
-            Err(e) => {
-                metrics.add("wisp_archive_errors_total", "", 1);
-                tracing::error!(target: "mailserver", error = %e, lost = batch.len(), "archive write failed");
+        // A failed write (a busy or restarting database) is retried with backoff before the
+        // batch is given up; each failure is counted.
+        let mut delay = Duration::from_millis(100);
+        for attempt in 1..=ARCHIVE_ATTEMPTS {
+            match store.put(&batch).await {
+                Ok(new) => {
+                    metrics.add("wisp_archived_envelopes_total", "", new as i64);
+                    break;
+                }
+                Err(e) => {
+                    metrics.add("wisp_archive_errors_total", "", 1);
+                    if attempt == ARCHIVE_ATTEMPTS {
+                        tracing::error!(target: "mailserver", error = %e, lost = batch.len(), "archive write failed; batch dropped");
+                    } else {
+                        tracing::warn!(target: "mailserver", error = %e, attempt, retry_in = ?delay, "archive write failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay *= 4;
+                    }
+                }
             }
         }
         batch.clear();
