@@ -3,11 +3,7 @@
 //! and reads exactly that topic's messages from a filter that allows P2P. Bad requests are
 //! errors that name the field.
 
-use std::{
-    path::PathBuf,
-    sync::atomic::{AtomicUsize, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
 use jsonrpsee::{
     core::{ClientError, client::ClientT, params::ArrayParams},
@@ -23,25 +19,17 @@ use {
     tokio as _, toml as _, tracing as _, wisp_mailserver as _, wisp_rlpx as _,
 };
 
+mod common;
+use common::{now_secs, temp_dir, wait_until};
+
 const WAIT: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "wisp-history-rpc";
 const MINE: Topic = Topic([0xaa, 0xbb, 0xcc, 0xdd]);
 const OTHER: Topic = Topic([0x11, 0x22, 0x33, 0x44]);
 
-fn temp_dir() -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "history-rpc-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
 fn config(role: Role, rpc: bool) -> NodeConfig {
     NodeConfig {
-        data_dir: temp_dir(),
+        data_dir: temp_dir("history-rpc"),
         listen: "127.0.0.1:0".parse().unwrap(),
         rpc: rpc.then(|| "127.0.0.1:0".parse().unwrap()),
         role,
@@ -51,31 +39,16 @@ fn config(role: Role, rpc: bool) -> NodeConfig {
     }
 }
 
-fn now() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as u32
-}
-
 fn envelope(topic: Topic, text: &str) -> Envelope {
     let key = symmetric_key_from_password(PASSWORD);
     let data =
         seal_payload(&MessageParams::new(text.as_bytes().to_vec()), &Encryption::Symmetric(key))
             .unwrap();
-    let mut env = Envelope { expiry: now() + 120, ttl: 120, topic, data: data.into(), nonce: 0 };
+    let mut env =
+        Envelope { expiry: now_secs() + 120, ttl: 120, topic, data: data.into(), nonce: 0 };
     let mut go = || true;
     assert!(env.seal(0.002, SealBudget { max_attempts: 1 << 22, keep_going: &mut go }).reached);
     env
-}
-
-async fn wait_until<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn call(client: &HttpClient, method: &str, params: Vec<Value>) -> Result<Value, String> {
@@ -123,8 +96,8 @@ async fn a_client_fetches_one_topics_history_over_json_rpc() {
     let request = |extra: Value| {
         let mut r = json!({
             "mailServerPeer": enode,
-            "from": now() - 3600,
-            "to": now() + 60,
+            "from": now_secs() - 3600,
+            "to": now_secs() + 60,
             "topics": [hex_topic(MINE)],
             "timeout": 10,
         });

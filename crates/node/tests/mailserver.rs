@@ -2,11 +2,7 @@
 //! flow (some expire meanwhile), comes back, asks the mailserver for history and receives all
 //! of them and only its topics.
 
-use std::{
-    path::PathBuf,
-    sync::atomic::{AtomicUsize, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
 use wisp_crypto::{Zeroizing, symmetric_key_from_password};
 use wisp_node::{ArchiveSpec, HistoryQuery, MailserverConfig, Node, NodeConfig, NodeHandle, Role};
@@ -21,24 +17,15 @@ use {
     wisp_rlpx as _,
 };
 
-const WAIT: Duration = Duration::from_secs(20);
+mod common;
+use common::{now_secs, temp_dir, wait_until};
+
 const MINE: Topic = Topic([0xaa, 0xbb, 0xcc, 0xdd]);
 const OTHER: Topic = Topic([0x11, 0x22, 0x33, 0x44]);
 
-fn temp_dir() -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "mailserver-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
 fn config(role: Role, archive: ArchiveSpec) -> NodeConfig {
     NodeConfig {
-        data_dir: temp_dir(),
+        data_dir: temp_dir("mailserver"),
         listen: "127.0.0.1:0".parse().unwrap(),
         rpc: None,
         role,
@@ -52,32 +39,16 @@ fn chat_key() -> Zeroizing<[u8; 32]> {
     Zeroizing::new([0x77; 32])
 }
 
-fn now() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as u32
-}
-
 fn envelope(topic: Topic, text: &str, ttl: u32) -> Envelope {
     let data = seal_payload(
         &MessageParams::new(text.as_bytes().to_vec()),
         &Encryption::Symmetric(chat_key()),
     )
     .unwrap();
-    let mut env = Envelope { expiry: now() + ttl, ttl, topic, data: data.into(), nonce: 0 };
+    let mut env = Envelope { expiry: now_secs() + ttl, ttl, topic, data: data.into(), nonce: 0 };
     let mut go = || true;
     assert!(env.seal(0.002, SealBudget { max_attempts: 1 << 22, keep_going: &mut go }).reached);
     env
-}
-
-async fn wait_until<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn link(a: &NodeHandle, b: &Node) {
@@ -125,7 +96,7 @@ async fn offline_light_node_catches_up(archive: ArchiveSpec) {
     let outcome = l
         .request_history(
             mailserver.enode().id,
-            HistoryQuery::topics(vec![MINE], now() - 3600, now() + 60),
+            HistoryQuery::topics(vec![MINE], now_secs() - 3600, now_secs() + 60),
             symmetric_key_from_password(wisp_mailserver::request::DEFAULT_MAILSERVER_PASSWORD),
             Duration::from_secs(10),
             |received, pages| pages_seen.push((received, pages)),

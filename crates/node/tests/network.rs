@@ -2,11 +2,7 @@
 //! client, bloom and topic interest, relay-once, dropped envelopes in the metrics, and a
 //! flooding peer that is dropped while the others keep receiving.
 
-use std::{
-    path::PathBuf,
-    sync::atomic::{AtomicUsize, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
@@ -28,24 +24,16 @@ use {
     serde_json as _, thiserror as _, toml as _, tracing as _, wisp_mailserver as _,
 };
 
+mod common;
+use common::{now_secs, temp_dir, wait_until};
+
 const WAIT: Duration = Duration::from_secs(20);
 const TA: Topic = Topic([0x12, 0x34, 0x56, 0x78]);
 const TB: Topic = Topic([0xde, 0xad, 0xbe, 0xef]);
 
-fn temp_dir() -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "network-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
 fn config(router: RouterConfig) -> NodeConfig {
     NodeConfig {
-        data_dir: temp_dir(),
+        data_dir: temp_dir("network"),
         listen: "127.0.0.1:0".parse().unwrap(),
         rpc: None,
         waku: wisp_node::WakuConfig { router },
@@ -56,10 +44,6 @@ fn config(router: RouterConfig) -> NodeConfig {
 
 fn sym_key() -> Zeroizing<[u8; 32]> {
     Zeroizing::new([0x42; 32])
-}
-
-fn now_secs() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as u32
 }
 
 fn envelope(topic: Topic, text: &str, sent: u32, ttl: u32, pow: f64) -> Envelope {
@@ -81,18 +65,6 @@ fn filter(topic: Topic) -> Filter {
         min_pow: 0.0,
         signer: None,
         allow_p2p: false,
-    }
-}
-
-async fn wait_until<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

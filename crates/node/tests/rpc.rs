@@ -3,12 +3,7 @@
 //! (symmetric, asymmetric and signed, direct P2P), base64 inputs, the `messages` subscription,
 //! bad inputs (each an error, the node serving on), and the shapes of the info methods.
 
-use std::{
-    future::Future,
-    path::PathBuf,
-    sync::atomic::{AtomicUsize, Ordering},
-    time::Duration,
-};
+use std::{future::Future, time::Duration};
 
 use base64::Engine as _;
 use jsonrpsee::{
@@ -28,6 +23,9 @@ use {
     wisp_crypto as _, wisp_mailserver as _, wisp_rlpx as _, wisp_waku as _,
 };
 
+mod common;
+use common::temp_dir;
+
 /// The longest any wait may take.
 const WAIT: Duration = Duration::from_secs(20);
 /// PBKDF2("refpeers-test") (shared/vectors/README.md, "test symmetric key").
@@ -37,21 +35,10 @@ const SIGNER_SECRET: &str = "0xa1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a
 const SIGNER_PUBLIC: &str = "0x04ab5d2e79cfd621b1b027ffb24e2453ed7fb571ba9a841ff0e2473466cabd168d240d1103860d4901da953cc7021d4d62f3f95691ac7cd434cbf9fc9e8b8d871d";
 const TOPIC: &str = "0x12345678";
 
-fn temp_dir() -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "rpc-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
 /// A node with RPC on a free port, and an HTTP client for it.
 async fn start() -> (Node, HttpClient) {
     let node = Node::start(NodeConfig {
-        data_dir: temp_dir(),
+        data_dir: temp_dir("rpc"),
         listen: "127.0.0.1:0".parse().unwrap(),
         rpc: Some("127.0.0.1:0".parse().unwrap()),
         redial_min: Duration::from_millis(200),
