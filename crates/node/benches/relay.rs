@@ -9,13 +9,11 @@ use std::{path::PathBuf, time::Instant};
 
 use tokio::net::TcpStream;
 use wisp_crypto::SecretKey;
-use wisp_node::{Node, NodeConfig, WakuConfig};
-use wisp_rlpx::{
-    Hello, P2P_VERSION, P2PConfig, P2PStream, Protocol, RlpxConfig, RlpxStream, UnauthedP2PStream,
-};
+use wisp_node::{Node, NodeConfig, WakuConfig, test_utils::raw_waku_peer};
+use wisp_rlpx::P2PStream;
 use wisp_waku::{
-    Envelope, RouterConfig, SealBudget, StatusOptions, Topic, WakuPacket,
-    packets::{PacketLimits, WAKU_NAME, WAKU_PROTOCOL_LENGTH, WAKU_VERSION, waku_codes},
+    Envelope, RouterConfig, SealBudget, Topic, WakuPacket,
+    packets::{PacketLimits, WAKU_NAME, waku_codes},
     ratelimit::RateLimitConfig,
 };
 
@@ -29,29 +27,7 @@ const BATCH: usize = 100;
 const RUNS: usize = 3;
 
 async fn raw_peer(node: &Node) -> P2PStream<TcpStream> {
-    let key = SecretKey::random();
-    let tcp = TcpStream::connect(node.enode().tcp_addr()).await.expect("connect");
-    let _ = tcp.set_nodelay(true);
-    let rlpx = RlpxStream::connect(tcp, &key, node.enode().id, &RlpxConfig::default())
-        .await
-        .expect("rlpx");
-    let protocols = [Protocol::new(WAKU_NAME, WAKU_VERSION, WAKU_PROTOCOL_LENGTH)];
-    let hello = Hello {
-        protocol_version: P2P_VERSION,
-        client_id: "relay-bench".into(),
-        capabilities: vec![protocols[0].cap.clone()],
-        listen_port: 0,
-        id: key.public_key().node_id(),
-    };
-    let (mut s, _) = UnauthedP2PStream::new(rlpx, P2PConfig::default())
-        .handshake(hello, &protocols)
-        .await
-        .expect("hello");
-    let mut status = Vec::new();
-    WakuPacket::Status(StatusOptions { pow_requirement: Some(0.0), ..Default::default() })
-        .encode(&mut status);
-    s.send_capability(WAKU_NAME, waku_codes::STATUS, &status).await.expect("status");
-    s
+    raw_waku_peer(node.enode(), &SecretKey::random(), "relay-bench").await.expect("raw peer")
 }
 
 fn packets(now: u32) -> Vec<Vec<u8>> {

@@ -19,6 +19,8 @@ mod peer;
 pub mod rpc;
 mod scores;
 mod service;
+#[cfg(feature = "test-utils")]
+pub mod test_utils;
 
 pub use config::{NodeConfig, Role, WakuConfig, default_data_dir};
 pub use config_file::{
@@ -32,4 +34,4 @@ pub use service::{NodeHandle, NodeInfo, NodeStopped, PeerInfo};
 pub use wisp_mailserver::{ArchiveSpec, ArchiveSpecError, client::HistoryQuery};
 
 #[cfg(test)]
-use {base64 as _, proptest as _, serde as _, serde_json as _, toml as _};
+use {base64 as _, proptest as _, serde as _, serde_json as _, toml as _, wisp_node as _};

@@ -7,14 +7,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::net::TcpStream;
 use wisp_crypto::{SecretKey, Zeroizing};
-use wisp_node::{Node, NodeConfig, NodeHandle, Role};
-use wisp_rlpx::{
-    Hello, P2P_VERSION, P2PConfig, P2PStream, Protocol, RlpxConfig, RlpxStream, UnauthedP2PStream,
+use wisp_node::{
+    Node, NodeConfig, NodeHandle, Role,
+    test_utils::{raw_waku_peer, session_end},
 };
+use wisp_rlpx::P2PStream;
 use wisp_waku::{
     Bloom, Encryption, Envelope, Filter, FilterKey, MessageParams, RouterConfig, SealBudget,
     StatusOptions, Topic, WakuPacket,
-    packets::{WAKU_NAME, WAKU_PROTOCOL_LENGTH, WAKU_VERSION, waku_codes},
+    packets::{WAKU_NAME, waku_codes},
     ratelimit::{Limit, RateLimitConfig},
     seal_payload,
 };
@@ -174,26 +175,7 @@ async fn raw_peer(node: &Node) -> P2PStream<TcpStream> {
 }
 
 async fn raw_peer_with(node: &Node, key: &SecretKey) -> P2PStream<TcpStream> {
-    let tcp = TcpStream::connect(node.enode().tcp_addr()).await.unwrap();
-    let rlpx =
-        RlpxStream::connect(tcp, key, node.enode().id, &RlpxConfig::default()).await.unwrap();
-    let protocols = [Protocol::new(WAKU_NAME, WAKU_VERSION, WAKU_PROTOCOL_LENGTH)];
-    let hello = Hello {
-        protocol_version: P2P_VERSION,
-        client_id: "raw-test-peer".into(),
-        capabilities: vec![protocols[0].cap.clone()],
-        listen_port: 0,
-        id: key.public_key().node_id(),
-    };
-    let (mut s, _) = UnauthedP2PStream::new(rlpx, P2PConfig::default())
-        .handshake(hello, &protocols)
-        .await
-        .unwrap();
-    let mut status = Vec::new();
-    WakuPacket::Status(StatusOptions { pow_requirement: Some(0.0), ..Default::default() })
-        .encode(&mut status);
-    s.send_capability(WAKU_NAME, waku_codes::STATUS, &status).await.unwrap();
-    s
+    raw_waku_peer(node.enode(), key, "raw-test-peer").await.unwrap()
 }
 
 fn messages(envs: Vec<Envelope>) -> Vec<u8> {
@@ -277,15 +259,7 @@ async fn a_flooding_peer_is_dropped_and_the_others_keep_receiving() {
     })
     .await;
     // The flooder hears why, and the node keeps serving B.
-    let err = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Err(e) = flooder.recv().await {
-                return e;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let err = tokio::time::timeout(WAIT, session_end(&mut flooder)).await.unwrap();
     assert!(err.to_string().contains("subprotocol"), "{err}");
     h.post(envelope(TA, "still here", now_secs(), 60, 0.002)).await.unwrap().unwrap();
     let hb = b.handle();
@@ -309,30 +283,14 @@ async fn a_repeat_offender_is_banned() {
         p.send_capability(WAKU_NAME, waku_codes::MESSAGES, &[0xc3, 0x01, 0x02, 0x03])
             .await
             .unwrap();
-        let err = tokio::time::timeout(WAIT, async {
-            loop {
-                if let Err(e) = p.recv().await {
-                    return e;
-                }
-            }
-        })
-        .await
-        .unwrap();
+        let err = tokio::time::timeout(WAIT, session_end(&mut p)).await.unwrap();
         assert!(err.to_string().contains("breach of protocol"), "round {round}: {err}");
         wait_until("the peer gone", || async { h.peers().await.unwrap().is_empty() }).await;
     }
     assert_eq!(h.metrics().total("wisp_peers_banned_total"), 1, "{}", h.metrics().render());
     // The third time the node refuses it right after Hello.
     let mut p = raw_peer_with(&a, &key).await;
-    let err = tokio::time::timeout(WAIT, async {
-        loop {
-            if let Err(e) = p.recv().await {
-                return e;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let err = tokio::time::timeout(WAIT, session_end(&mut p)).await.unwrap();
     assert!(err.to_string().contains("useless peer"), "{err}");
     // Others are still welcome.
     let _other = raw_peer(&a).await;

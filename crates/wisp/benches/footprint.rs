@@ -13,10 +13,8 @@ use std::{
 
 use tokio::net::TcpStream;
 use wisp_crypto::SecretKey;
-use wisp_rlpx::{
-    Hello, NodeRecord, P2P_VERSION, P2PConfig, P2PStream, Protocol, RlpxConfig, RlpxStream,
-    UnauthedP2PStream,
-};
+use wisp_node::test_utils::raw_waku_peer;
+use wisp_rlpx::{NodeRecord, P2PStream};
 
 const PEERS: usize = 50;
 
@@ -40,24 +38,7 @@ fn rss_mib(pid: u32) -> f64 {
 }
 
 async fn peer(node: NodeRecord) -> P2PStream<TcpStream> {
-    let key = SecretKey::random();
-    let tcp = TcpStream::connect(node.tcp_addr()).await.expect("connect");
-    let rlpx = RlpxStream::connect(tcp, &key, node.id, &RlpxConfig::default()).await.expect("rlpx");
-    let protocols = [Protocol::new("waku", 1, 128)];
-    let hello = Hello {
-        protocol_version: P2P_VERSION,
-        client_id: "footprint-bench".into(),
-        capabilities: vec![protocols[0].cap.clone()],
-        listen_port: 0,
-        id: key.public_key().node_id(),
-    };
-    let (mut s, _) = UnauthedP2PStream::new(rlpx, P2PConfig::default())
-        .handshake(hello, &protocols)
-        .await
-        .expect("hello");
-    // waku/1 Status: [[0, pow 0]] is enough for a handshake.
-    s.send_capability("waku", 0, &[0xc3, 0xc2, 0x80, 0x80]).await.expect("status");
-    s
+    raw_waku_peer(node, &SecretKey::random(), "footprint-bench").await.expect("raw peer")
 }
 
 fn main() {
