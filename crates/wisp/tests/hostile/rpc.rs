@@ -1,0 +1,1 @@
+//! Hostile input on the rpc surface (see main.rs).

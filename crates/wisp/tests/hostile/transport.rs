@@ -1,0 +1,1 @@
+//! Hostile input on the transport surface (see main.rs).

@@ -1,0 +1,1 @@
+//! Hostile input on the waku surface (see main.rs).
