@@ -449,7 +449,7 @@ struct CipherParamsJson {
 
 #[cfg(test)]
 mod tests {
-    use std::{path::PathBuf, time::Duration};
+    use std::time::Duration;
 
     use super::*;
 
@@ -457,12 +457,9 @@ mod tests {
     const TEST_SCRYPT: Kdf = Kdf::Scrypt(ScryptParams { n: 16, r: 8, p: 1 });
 
     fn basic_tests() -> Value {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(
-            "../../../shared/specs/test-vectors/ethereum-tests/KeyStoreTests/basic_tests.json",
-        );
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        serde_json::from_str(&text).unwrap()
+        crate::vector_tests::testdata_file(
+            "specs/test-vectors/ethereum-tests/KeyStoreTests/basic_tests.json",
+        )
     }
 
     /// ethereum-tests `KeyStoreTests/basic_tests.json`: every file opens with its password to

@@ -1,4 +1,4 @@
-//! The shared test vectors: BIP39 (`specs/test-vectors/bip39/vectors.json`, passphrase
+//! The test vectors in `testdata/`: BIP39 (`specs/test-vectors/bip39/vectors.json`, passphrase
 //! "TREZOR") and every vector of `data/identity/vectors.json` (alias, identicon, compressed
 //! key). BIP32, EIP-55 and keystore vectors sit beside their modules.
 
@@ -19,15 +19,17 @@ use crate::{
     png::decode_rgba,
 };
 
-fn shared_file(relative: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared").join(relative);
+/// `testdata/<relative>` at the repository root (see `testdata/README.md`): the only place this
+/// crate's tests read files from.
+pub(crate) fn testdata_file(relative: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(relative);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
 fn identity_vectors() -> Value {
-    shared_file("data/identity/vectors.json")
+    testdata_file("data/identity/vectors.json")
 }
 
 fn str_of(v: &Value) -> &str {
@@ -42,7 +44,7 @@ fn u64_of_hex(v: &Value) -> u64 {
 /// languages (whose lists this crate does not carry) the NFKD seed and the master xprv.
 #[test]
 fn bip39_vectors_trezor() {
-    let vectors = shared_file("specs/test-vectors/bip39/vectors.json");
+    let vectors = testdata_file("specs/test-vectors/bip39/vectors.json");
     let mut english = 0;
     let mut other = 0;
     for (language, list) in vectors.as_object().unwrap() {

@@ -1,4 +1,4 @@
-//! status-go v0.79.11 captures (`shared/vectors/chat/one-to-one.json` and `group.json`): every
+//! status-go v0.79.11 captures (`testdata/vectors/chat/one-to-one.json` and `group.json`): every
 //! MVDS payload decodes to the recorded fields, re-encodes byte for byte, its messages
 //! reproduce their recorded ids, each ack acknowledges an earlier message of the other party,
 //! and the group is `GroupId::one_to_one(alice, bob)`.
@@ -17,9 +17,10 @@ use std::path::PathBuf;
 use serde_json::Value;
 use wisp_mvds::{GroupId, MessageId, Payload};
 
+/// `testdata/vectors/chat/<name>` at the repository root (see `testdata/README.md`).
 fn load(name: &str) -> Value {
     let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/chat").join(name);
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors/chat").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
@@ -32,12 +33,27 @@ fn id(v: &Value) -> MessageId {
     MessageId::from_slice(&h(v)).unwrap()
 }
 
-/// Checks every `mvds` block of a file; returns (message ids, acked ids) in order.
-fn check_file(file: &Value) -> (Vec<MessageId>, Vec<MessageId>) {
+/// What [`check_file`] went through.
+struct Checked {
+    /// Envelopes in the file.
+    envelopes: usize,
+    /// MVDS payloads decoded and checked.
+    payloads: usize,
+    /// Message ids, in order.
+    messages: Vec<MessageId>,
+    /// Acknowledged ids, in order.
+    acks: Vec<MessageId>,
+}
+
+/// Checks every `mvds` block of a file.
+fn check_file(file: &Value) -> Checked {
     let mut messages = Vec::new();
     let mut acks = Vec::new();
-    for (i, env) in file["envelopes"].as_array().unwrap().iter().enumerate() {
+    let envelopes = file["envelopes"].as_array().unwrap();
+    let mut payloads = 0;
+    for (i, env) in envelopes.iter().enumerate() {
         let Some(mvds) = env.get("mvds").filter(|m| !m.is_null()) else { continue };
+        payloads += 1;
         let bytes = h(&mvds["payload"]);
         let mut buf = &bytes[..];
         let p = Payload::decode(&mut buf).unwrap_or_else(|e| panic!("envelope {i}: {e}"));
@@ -76,13 +92,14 @@ fn check_file(file: &Value) -> (Vec<MessageId>, Vec<MessageId>) {
         }
         acks.extend(p.acks);
     }
-    (messages, acks)
+    Checked { envelopes: envelopes.len(), payloads, messages, acks }
 }
 
 #[test]
 fn one_to_one_payloads_and_ids() {
     let file = load("one-to-one.json");
-    let (messages, acks) = check_file(&file);
+    let Checked { envelopes, payloads, messages, acks } = check_file(&file);
+    assert_eq!((envelopes, payloads), (10, 6), "envelopes, MVDS payloads checked");
     assert_eq!(messages.len(), 3);
     // Envelopes 2, 5 and 7 acknowledge 0, 3 and 6: every message is acked, in order.
     assert_eq!(acks, messages);
@@ -97,7 +114,8 @@ fn one_to_one_payloads_and_ids() {
 
 #[test]
 fn group_chat_payloads_and_ids() {
-    let (messages, acks) = check_file(&load("group.json"));
+    let Checked { envelopes, payloads, messages, acks } = check_file(&load("group.json"));
+    assert_eq!((envelopes, payloads), (6, 4), "envelopes, MVDS payloads checked");
     assert_eq!(messages.len(), 2);
     assert_eq!(acks, messages);
 }
