@@ -1,7 +1,9 @@
 //! Replays the six RLPx sessions captured between status-go and go-ethereum nodes
-//! (`shared/vectors/rlpx/`, tests 1-5 of `shared/vectors/README.md`): from the recorded keys and
-//! randomness, the handshake, the secrets and every frame reproduce the wire bytes exactly, in
-//! both directions, and the decrypted content decodes as recorded.
+//! (`testdata/vectors/rlpx/`, tests 1-5 of the team's `shared/vectors/README.md`, see
+//! `testdata/README.md`): from the recorded keys and randomness, the handshake, the secrets and
+//! every frame reproduce the wire bytes exactly, in both directions, and the decrypted content
+//! decodes as recorded. Every test pins the number of sessions and frames it went through, so a
+//! shortened file fails.
 
 use std::{fs, path::PathBuf};
 
@@ -21,8 +23,24 @@ use wisp_rlpx::{
 
 use {alloy_rlp as _, criterion as _, proptest as _, thiserror as _, tracing as _, zeroize as _};
 
+/// `testdata/vectors/rlpx` at the repository root: the only place these tests read files from.
 fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/rlpx")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors/rlpx")
+}
+
+/// Per captured session: (complete frames, frames whose sender was the initiator, truncated
+/// frames at the end). The totals over the six sessions: 61 frames (32 from initiators, 29 from
+/// recipients), 6 truncated.
+fn expected_frames(name: &str) -> (usize, usize, usize) {
+    match name {
+        "s1-waku1-default.json" => (12, 6, 1),
+        "s2-waku1-lightclient-topic-interest.json" => (7, 4, 1),
+        "s3-waku1-lightclient-bloom-mode.json" => (8, 4, 1),
+        "s4-waku1-confirmations-ratelimits.json" => (8, 4, 1),
+        "s5-shh6-statusd078-geth195.json" => (15, 8, 1),
+        "s6-shh6-and-waku-statusd078.json" => (11, 6, 1),
+        other => panic!("unexpected session file {other}"),
+    }
 }
 
 /// Every captured session, by file name.
@@ -145,20 +163,25 @@ fn is_initiator_frame(w: &Value) -> bool {
 /// Test 1: the handshake from the recorded randomness, byte for byte, and the secrets.
 #[test]
 fn captured_handshakes_reproduce() {
+    let mut checked = 0;
     for (name, v) in sessions() {
         handshake(&name, &v["handshake"]);
+        checked += 1;
     }
+    assert_eq!(checked, 6, "handshakes replayed");
 }
 
 /// Test 2: encrypting every frame reproduces its wire bytes; decrypting them gives the
 /// recorded plaintext with both MACs valid. The truncated echo's header reproduces too.
 #[test]
 fn captured_frames_reproduce_both_directions() {
+    let mut total = 0;
     for (name, v) in sessions() {
         let (si, sr) = handshake(&name, &v["handshake"]);
         let mut init = FrameCipher::new(&si, MAX_FRAME_SIZE);
         let mut rec = FrameCipher::new(&sr, MAX_FRAME_SIZE);
         let mut frames = 0;
+        let mut truncated = 0;
         for w in v["wire"].as_array().unwrap() {
             let kind = w["kind"].as_str().unwrap();
             if kind != "frame" && kind != "truncated_frame" {
@@ -178,6 +201,7 @@ fn captured_frames_reproduce_both_directions() {
                 assert_eq!(out[..32], raw[..32], "{name} #{idx}: truncated header");
                 let got = receiver.reader.read_header(&raw[..32].try_into().unwrap()).unwrap();
                 assert_eq!(got, size);
+                truncated += 1;
                 continue;
             }
             let frame_plain = h(&w["frame_plain"]);
@@ -197,15 +221,20 @@ fn captured_frames_reproduce_both_directions() {
             );
             frames += 1;
         }
-        assert!(frames >= 7, "{name}: only {frames} frames replayed");
+        let (want_frames, _, want_truncated) = expected_frames(&name);
+        assert_eq!((frames, truncated), (want_frames, want_truncated), "{name}: frames replayed");
+        total += frames;
     }
+    assert_eq!(total, 61, "frames replayed in all sessions");
 }
 
 /// Tests 2 and 5 through the codec: decrypting each direction's whole TCP stream yields the
 /// recorded frames, and a stream that ends inside a frame ends quietly.
 #[test]
 fn captured_streams_decode_and_end_cleanly() {
+    let (mut streams, mut frames, mut truncated_streams) = (0, 0, 0);
     for (name, v) in sessions() {
+        let mut session_frames = 0;
         let (si, sr) = handshake(&name, &v["handshake"]);
         let hs = &v["handshake"];
         let i_role = hs["initiator"].as_str().unwrap();
@@ -244,8 +273,14 @@ fn captured_streams_decode_and_end_cleanly() {
             assert!(codec.decode_eof(&mut buf).unwrap().is_none());
             assert_eq!(got, expected, "{name} {dir}: frames");
             assert_eq!(codec.truncated_at_eof(), truncated, "{name} {dir}: truncated frame at EOF");
+            streams += 1;
+            session_frames += got.len();
+            truncated_streams += usize::from(truncated);
         }
+        assert_eq!(session_frames, expected_frames(&name).0, "{name}: frames decoded");
+        frames += session_frames;
     }
+    assert_eq!((streams, frames, truncated_streams), (12, 61, 6), "streams, frames, truncated");
 }
 
 fn protocol_length(name: &str) -> u64 {
@@ -269,6 +304,8 @@ fn caps(v: &Value) -> Vec<Capability> {
 /// Tests 3 and 4: snappy, message ids, and the base-protocol codecs byte for byte.
 #[test]
 fn captured_messages_decode_and_reencode() {
+    // Frames checked; of them snappy-compressed; of them base-protocol messages re-encoded.
+    let (mut frames, mut snappy, mut base) = (0, 0, 0);
     for (name, v) in sessions() {
         // Capability matching from both Hellos gives the recorded offsets.
         let roles: Vec<&String> = v["hello"].as_object().unwrap().keys().collect();
@@ -296,7 +333,9 @@ fn captured_messages_decode_and_reencode() {
             assert_eq!(code, w["code"].as_u64().unwrap(), "{name} #{idx}");
             assert_eq!(body, h(&w["body_wire"]), "{name} #{idx}");
             let plain = h(&w["body_plain"]);
+            frames += 1;
             if w["snappy"] == true {
+                snappy += 1;
                 assert_eq!(decompress(body, 16 << 20).unwrap(), plain, "{name} #{idx}: snappy");
                 let ours = snap::raw::Encoder::new().compress_vec(&plain).unwrap();
                 assert_eq!(decompress(&ours, 16 << 20).unwrap(), plain);
@@ -311,6 +350,7 @@ fn captured_messages_decode_and_reencode() {
                 continue;
             }
             let msg = P2PMessage::decode(code, &plain).unwrap();
+            base += 1;
             let mut re = Vec::new();
             msg.encode_data(&mut re);
             assert_eq!(hex::encode(&re), hex::encode(&plain), "{name} #{idx}: {msg:?} re-encodes");
@@ -331,6 +371,7 @@ fn captured_messages_decode_and_reencode() {
             }
         }
     }
+    assert_eq!((frames, snappy, base), (61, 49, 26), "frames, snappy frames, base messages");
 }
 
 /// The recipient side through the real async stream: fed the initiator's recorded bytes, our
@@ -338,6 +379,7 @@ fn captured_messages_decode_and_reencode() {
 /// as the recorded wire bytes.
 #[tokio::test]
 async fn captured_session_replays_through_async_stream() {
+    let (mut sent, mut received) = (0, 0);
     for (name, v) in sessions() {
         let hs = &v["handshake"];
         let i_role = hs["initiator"].as_str().unwrap();
@@ -389,7 +431,12 @@ async fn captured_session_replays_through_async_stream() {
             .filter(|w| w["kind"] == "frame" && is_initiator_frame(w))
             .count();
         assert_eq!(n, expected_in, "{name}: incoming frames");
+        let (all, from_initiator, _) = expected_frames(&name);
+        assert_eq!((frames.len(), n), (all - from_initiator, from_initiator), "{name}: frames");
+        sent += frames.len();
+        received += n;
     }
+    assert_eq!((sent, received), (29, 32), "frames sent, frames received");
 }
 
 /// The Disconnect reasons of the captures (`c1 08`, `c1 80`) decode and re-encode.
