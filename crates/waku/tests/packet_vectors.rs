@@ -1,8 +1,10 @@
-//! `shared/vectors/waku/packets.json` (17 `waku/1` packets from statusd v0.79.11 and v0.78.0)
-//! and `shared/vectors/shh/packets.json` (10 `shh/6` packets from geth 1.9.5 and statusd
+//! `testdata/vectors/waku/packets.json` (17 `waku/1` packets from statusd v0.79.11 and v0.78.0)
+//! and `testdata/vectors/shh/packets.json` (10 `shh/6` packets from geth 1.9.5 and statusd
 //! v0.78.0): every payload decodes into the recorded content and re-encodes byte for byte;
 //! confirmations carry keccak256 of the Messages payload they confirm (DECISIONS 22). Then
 //! the corner cases of the codecs, and proptest round trips.
+
+mod testdata;
 
 use std::collections::HashMap;
 
@@ -21,9 +23,7 @@ use wisp_waku::{
 use {criterion as _, thiserror as _, tracing as _};
 
 fn load(rel: &str) -> Value {
-    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/");
-    let p = format!("{p}{rel}");
-    serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))).unwrap()
+    testdata::json(&format!("vectors/{rel}"))
 }
 
 fn h(v: &Value) -> Vec<u8> {

@@ -1,10 +1,10 @@
-//! Payload encryption (7/WAKU-DATA) against `shared/vectors/waku/envelopes.json` (statusd
-//! v0.79.11) and `shared/vectors/shh/envelopes.json` (geth 1.9.5, statusd v0.78.0): every
+//! Payload encryption (7/WAKU-DATA) against `testdata/vectors/waku/envelopes.json` (statusd
+//! v0.79.11) and `testdata/vectors/shh/envelopes.json` (geth 1.9.5, statusd v0.78.0): every
 //! envelope opens to the recorded plaintext and parts, re-encrypts byte for byte with the
 //! recorded randomness, and its plaintext rebuilds from payload, padding and signing key; plus
 //! round-trip, robustness and tampering properties.
 
-use std::path::PathBuf;
+mod testdata;
 
 use proptest::prelude::*;
 use serde_json::Value;
@@ -28,10 +28,7 @@ const SIGNER_KEY: [u8; 32] = [0xa1; 32];
 const RECIPIENT_KEY: [u8; 32] = [0xb2; 32];
 
 fn load(rel: &str) -> Value {
-    let p =
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors")).join(rel);
-    serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap()
+    testdata::json(&format!("vectors/{rel}"))
 }
 
 fn h(v: &Value) -> Vec<u8> {
@@ -197,6 +194,7 @@ fn vectors_with_wrong_keys() {
     let doc = load("waku/envelopes.json");
     let other_sym = [0x11u8; 32];
     let other_sk = SecretKey::from_bytes(&[0x22; 32]).unwrap();
+    let (mut symmetric, mut asymmetric) = (0, 0);
     for v in doc["vectors"].as_array().unwrap() {
         let data = h(&v["fields"]["data"]);
         if v["encryption"] == "symmetric" {
@@ -204,13 +202,16 @@ fn vectors_with_wrong_keys() {
                 open_payload(&data, OpeningKey::Symmetric(&other_sym)),
                 Err(PayloadError::Gcm(_))
             ));
+            symmetric += 1;
         } else {
             assert!(matches!(
                 open_payload(&data, OpeningKey::Asymmetric(&other_sk)),
                 Err(PayloadError::Ecies(_))
             ));
+            asymmetric += 1;
         }
     }
+    assert_eq!((symmetric, asymmetric), (8, 2), "symmetric and asymmetric vectors tried");
 }
 
 /// `seal_payload_with` draws padding, then nonce or ephemeral key and IV, from the source.

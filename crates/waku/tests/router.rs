@@ -2,6 +2,8 @@
 //! Covers the Status handshake, relay, light mode, topic interest, bloom, rate-limit drops,
 //! confirmations, bridging between `waku/1` and `shh/6`, and envelope validation.
 
+mod testdata;
+
 use std::collections::{HashMap, VecDeque};
 
 use wisp_crypto::{Zeroizing, symmetric_key_from_password};
@@ -423,8 +425,7 @@ fn handshake_rules() {
 
 #[test]
 fn captured_status_packets_set_the_peer_status() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/waku/packets.json");
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let doc = testdata::json("vectors/waku/packets.json");
     let mut checked = 0;
     for p in doc["packets"].as_array().unwrap() {
         if p["relative_code"].as_u64() != Some(0) {

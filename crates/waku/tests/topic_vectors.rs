@@ -1,5 +1,7 @@
-//! `shared/vectors/topics.json`: the topics status-go used (keccak256(input)[0..4]), their
+//! `testdata/vectors/topics.json`: the topics status-go used (keccak256(input)[0..4]), their
 //! PBKDF2 symmetric keys, and the blooms its mailserver stored for them.
+
+mod testdata;
 
 use serde_json::Value;
 use wisp_crypto::symmetric_key_from_password;
@@ -8,23 +10,25 @@ use wisp_waku::{Bloom, Topic};
 use {alloy_rlp as _, bytes as _, criterion as _, proptest as _, thiserror as _, tracing as _};
 
 fn doc() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/topics.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    testdata::json("vectors/topics.json")
 }
 
 #[test]
 fn topics_and_keys() {
     let d = doc();
     let topics = d["topics"].as_array().unwrap();
-    assert!(topics.len() >= 10);
+    assert_eq!(topics.len(), 15, "topics in topics.json");
+    let mut keys = 0;
     for t in topics {
         let input = t["input_string"].as_str().unwrap();
         let want: Topic = t["topic"].as_str().unwrap().parse().unwrap();
         assert_eq!(Topic::from_name(input), want, "{}", t["name"]);
         if let Some(key) = t["sym_key"].as_str() {
             assert_eq!(hex::encode(*symmetric_key_from_password(input)), key, "{}", t["name"]);
+            keys += 1;
         }
     }
+    assert_eq!(keys, 11, "symmetric keys checked");
 }
 
 #[test]
