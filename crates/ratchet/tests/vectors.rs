@@ -1,7 +1,8 @@
-//! status-go v0.79.11 captures (`shared/vectors/chat/one-to-one.json`, `group.json`,
+//! status-go v0.79.11 captures (`testdata/vectors/chat/one-to-one.json`, `group.json`,
 //! `public.json`): every envelope decrypts as its recipient down to the `ProtocolMessage`
 //! payload, every recorded intermediate value is reproduced, and two `SecureTransport`s fed the
-//! recorded keys rebuild every `ProtocolMessage` byte for byte.
+//! recorded keys rebuild every `ProtocolMessage` byte for byte. Each test pins the number of
+//! checks it made, so a shortened file fails.
 
 mod common;
 
@@ -298,6 +299,7 @@ fn one_to_one_layers() {
     checks.hex(negotiated.topic().0, &n["topic"], "negotiated topic");
     checks.hex(*negotiated.waku_key(), &n["sym_key"], "negotiated Waku key");
     eprintln!("one-to-one.json: {} checks", checks.count);
+    assert_eq!(checks.count, 395, "checks against one-to-one.json");
 }
 
 #[test]
@@ -306,6 +308,7 @@ fn group_layers() {
     let mut checks = Checks::default();
     check_layers(&mut checks, &file);
     eprintln!("group.json: {} checks", checks.count);
+    assert_eq!(checks.count, 302, "checks against group.json");
 }
 
 /// One party of the replay: its transport, fed the keys status-go drew in the run.
@@ -511,12 +514,14 @@ fn replay<S: Store>(make_store: impl Fn(&str) -> S) -> usize {
 fn replay_with_memory_store() {
     let count = replay(|_| MemoryStore::new());
     eprintln!("replay (memory store): {count} checks");
+    assert_eq!(count, 134, "replay checks (memory store)");
 }
 
 #[test]
 fn replay_with_sqlite_store() {
     let count = replay(|_| SqliteStore::open_in_memory().unwrap());
     eprintln!("replay (sqlite store): {count} checks");
+    assert_eq!(count, 134, "replay checks (sqlite store)");
 }
 
 #[test]
@@ -559,4 +564,5 @@ fn public_chat_messages() {
         checks.eq(received.payload, Some(pm.public_message.clone()), "public payload");
     }
     eprintln!("public.json: {} checks", checks.count);
+    assert_eq!(checks.count, 12, "checks against public.json");
 }

@@ -14,19 +14,14 @@ use {
 use serde_json::Value;
 use wisp_crypto::{PublicKey, SecretKey};
 
-/// `shared/vectors/chat/<name>`, found from the crate directory (`../../../shared` in the
-/// workspace checkout, `../shared` beside it in CI).
+/// `testdata/vectors/chat/<name>` at the repository root (copied from the team's `shared/`,
+/// provenance in `testdata/README.md`): the only place these tests read files from.
 pub fn load(name: &str) -> Value {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("../../../shared/vectors/chat").join(name),
-        manifest.join("../../shared/vectors/chat").join(name),
-    ];
-    let path = candidates
-        .iter()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("vector file {name} not found near {}", manifest.display()));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors/chat").join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
 pub fn hx(value: &Value) -> Vec<u8> {
