@@ -500,6 +500,143 @@ fn skip_limit_and_key_retention() {
     assert_eq!(deliver(&alice, &mut bob, &messages[6]), [6]);
 }
 
+/// Alice (memory store) and Bob (`bob_store`, `config`) after DH mode, Bob's X3DH reply and
+/// Alice's answer, as [`established`].
+fn established_with<S: Store>(
+    bob_store: S,
+    config: Config,
+) -> (SecureTransport<MemoryStore>, SecureTransport<S>) {
+    let mut alice = party(0xa1, "alice-1", MemoryStore::new());
+    let mut bob = party(0xb2, "bob-1", bob_store).with_config(config);
+    let first = alice.build_direct_message(&key(0xb2).public_key(), b"hello", t0()).unwrap();
+    deliver(&alice, &mut bob, &first);
+    let reply = bob.build_direct_message(&key(0xa1).public_key(), b"reply", t0()).unwrap();
+    deliver(&bob, &mut alice, &reply);
+    let answer = alice.build_direct_message(&key(0xb2).public_key(), b"answer", t0()).unwrap();
+    deliver(&alice, &mut bob, &answer);
+    (alice, bob)
+}
+
+/// MaxKeep (status-go `encryptorConfig.MaxKeep`, [`Config::max_keep`]): a skipped key is
+/// dropped once the session has derived `max_keep` receiving keys counting from it (it is
+/// deleted when `keys_count - max_keep >= its seq`), whatever the per-session cap. Run with a
+/// small `max_keep` and the default per-session cap (2000), which never bites here, so only
+/// MaxKeep can prune. The oldest keys go, the newer ones still decrypt.
+fn max_keep_prunes_the_oldest_skipped_keys<S: Store>(bob_store: S) {
+    const MAX_KEEP: u64 = 10;
+    let config = Config { max_skip: 8, max_keep: MAX_KEEP, ..Config::default() };
+    assert_eq!(config.max_message_keys_per_session, 2000);
+    let (mut alice, mut bob) = established_with(bob_store, config);
+    let (alice_pub, bob_pub) = (*alice.public_key(), *bob.public_key());
+    let id = only_session(&bob, &alice_pub, "alice-1").id;
+    let skipped = |bob: &SecureTransport<S>| bob.store().skipped_key_count(&id).unwrap();
+    assert_eq!(skipped(&bob), 0);
+    // One sending chain: message i has n = n0 + i.
+    let messages: Vec<_> =
+        (0..12u8).map(|i| alice.build_direct_message(&bob_pub, &[i], t0()).unwrap()).collect();
+
+    // Message 4 first: the keys of 0..=3 are stored (seq s..s+3), message 4 used seq s+4.
+    assert_eq!(deliver(&alice, &mut bob, &messages[4]), [4]);
+    assert_eq!(skipped(&bob), 4);
+    // 5..=8 in order: keys_count reaches s+9; no key has MAX_KEEP derivations yet.
+    for i in 5..=8u8 {
+        assert_eq!(deliver(&alice, &mut bob, &messages[usize::from(i)]), [i]);
+        assert_eq!(skipped(&bob), 4, "after message {i}");
+    }
+    // 9: keys_count = s+10 = seq(0) + MAX_KEEP, message 0's key goes; 10: message 1's.
+    assert_eq!(deliver(&alice, &mut bob, &messages[9]), [9]);
+    assert_eq!(skipped(&bob), 3, "after message 9");
+    assert_eq!(deliver(&alice, &mut bob, &messages[10]), [10]);
+    assert_eq!(skipped(&bob), 2, "after message 10");
+
+    // The pruned keys are gone for good: a typed error, the session unchanged.
+    for i in [0, 1] {
+        let before = fingerprint(&bob, &id);
+        assert!(
+            matches!(
+                bob.handle_message(&alice_pub, &messages[i].message, t0()),
+                Err(Error::Replay { .. })
+            ),
+            "message {i} after its key was pruned"
+        );
+        assert_eq!(fingerprint(&bob, &id), before, "message {i}");
+    }
+    // The newer skipped keys were kept and still open their messages, once each.
+    assert_eq!(deliver(&alice, &mut bob, &messages[3]), [3]);
+    assert_eq!(deliver(&alice, &mut bob, &messages[2]), [2]);
+    assert_eq!(skipped(&bob), 0);
+    assert!(matches!(
+        bob.handle_message(&alice_pub, &messages[2].message, t0()),
+        Err(Error::Replay { .. })
+    ));
+    assert_eq!(deliver(&alice, &mut bob, &messages[11]), [11]);
+}
+
+#[test]
+fn max_keep_prunes_the_oldest_skipped_keys_memory_store() {
+    max_keep_prunes_the_oldest_skipped_keys(MemoryStore::new());
+}
+
+#[test]
+fn max_keep_prunes_the_oldest_skipped_keys_sqlite_store() {
+    max_keep_prunes_the_oldest_skipped_keys(SqliteStore::open_in_memory().unwrap());
+}
+
+/// MaxKeep at status-go's defaults (skip at most 1000 per message, keep 2000 per session,
+/// drop after 3000 derivations): 1000 keys skipped at once, then 2000 messages in order; the
+/// two oldest skipped keys reach 3000 derivations and go, the other 998 still decrypt.
+fn max_keep_at_the_default_limits<S: Store>(bob_store: S) {
+    let config = Config::default();
+    assert_eq!(
+        (config.max_skip, config.max_keep, config.max_message_keys_per_session),
+        (1000, 3000, 2000)
+    );
+    let (mut alice, mut bob) = established_with(bob_store, config);
+    let (alice_pub, bob_pub) = (*alice.public_key(), *bob.public_key());
+    let id = only_session(&bob, &alice_pub, "alice-1").id;
+    let skipped = |bob: &SecureTransport<S>| bob.store().skipped_key_count(&id).unwrap();
+    let text = |i: usize| (i as u32).to_be_bytes();
+    let messages: Vec<_> =
+        (0..=3000).map(|i| alice.build_direct_message(&bob_pub, &text(i), t0()).unwrap()).collect();
+
+    // 1000 skipped at once: keys of 0..=999 stored with seq s..s+999.
+    assert_eq!(deliver(&alice, &mut bob, &messages[1000]), text(1000));
+    assert_eq!(skipped(&bob), 1000);
+    // In order up to 2998: keys_count = s+2999, every skipped key kept.
+    for i in 1001..=2998 {
+        assert_eq!(deliver(&alice, &mut bob, &messages[i]), text(i));
+    }
+    assert_eq!(skipped(&bob), 1000);
+    // 2999 and 3000: keys_count reaches s+3000 and s+3001; the keys of 0 and 1 go.
+    assert_eq!(deliver(&alice, &mut bob, &messages[2999]), text(2999));
+    assert_eq!(skipped(&bob), 999);
+    assert_eq!(deliver(&alice, &mut bob, &messages[3000]), text(3000));
+    assert_eq!(skipped(&bob), 998);
+    for i in [0, 1] {
+        assert!(
+            matches!(
+                bob.handle_message(&alice_pub, &messages[i].message, t0()),
+                Err(Error::Replay { .. })
+            ),
+            "message {i} after its key was pruned"
+        );
+    }
+    // The newest and the oldest kept key still open their messages.
+    assert_eq!(deliver(&alice, &mut bob, &messages[999]), text(999));
+    assert_eq!(deliver(&alice, &mut bob, &messages[2]), text(2));
+    assert_eq!(skipped(&bob), 996);
+}
+
+#[test]
+fn max_keep_at_the_default_limits_memory_store() {
+    max_keep_at_the_default_limits(MemoryStore::new());
+}
+
+#[test]
+fn max_keep_at_the_default_limits_sqlite_store() {
+    max_keep_at_the_default_limits(SqliteStore::open_in_memory().unwrap());
+}
+
 fn temp_db(name: &str) -> std::path::PathBuf {
     let path =
         std::env::temp_dir().join(format!("wisp-ratchet-{}-{name}.sqlite", std::process::id()));
