@@ -86,6 +86,8 @@ pub struct NodeConfig {
     pub max_inbound: usize,
     /// JSON-RPC (HTTP and WebSocket) address; `None` disables it. Default: `127.0.0.1:8545`.
     pub rpc: Option<SocketAddr>,
+    /// Limits of the JSON-RPC server (connections, timeouts, batch size, filters).
+    pub rpc_limits: crate::rpc::RpcLimits,
     /// Prometheus metrics address; `None` disables it. Default: none.
     pub metrics: Option<SocketAddr>,
     /// Waku settings.
@@ -115,6 +117,7 @@ impl Default for NodeConfig {
             max_peers: 50,
             max_inbound: 40,
             rpc: Some("127.0.0.1:8545".parse().expect("valid address")),
+            rpc_limits: crate::rpc::RpcLimits::default(),
             metrics: None,
             waku: WakuConfig::default(),
             mailserver: crate::MailserverConfig::default(),

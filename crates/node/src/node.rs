@@ -219,7 +219,12 @@ impl Node {
             NodeHandle { tx, info: Arc::new(info.clone()), events, dial: dial_tx, metrics };
         let rpc = match config.rpc {
             Some(addr) => {
-                let server = crate::rpc::RpcServer::start(addr, handle.clone()).await?;
+                let server = crate::rpc::RpcServer::start_with(
+                    addr,
+                    config.rpc_limits.clone(),
+                    handle.clone(),
+                )
+                .await?;
                 info.rpc = Some(server.local_addr());
                 handle.info = Arc::new(info);
                 Some(server)

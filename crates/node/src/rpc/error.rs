@@ -63,6 +63,14 @@ pub(crate) enum RpcError {
     /// No message filter has this id.
     #[error("filter not found: no message filter with id {0:?}")]
     UnknownFilter(String),
+    /// [`super::RpcLimits::max_filters`] filters and subscriptions are open.
+    #[error(
+        "too many message filters: at most {max} filters and subscriptions may be open at once; delete unused ones (waku_deleteMessageFilter, waku_unsubscribe)"
+    )]
+    TooManyFilters {
+        /// The limit.
+        max: usize,
+    },
     /// Both keys, or neither, were given.
     #[error(
         "specify either a symmetric or an asymmetric key: exactly one of {sym} and {asym} ({given})"
@@ -186,6 +194,7 @@ impl RpcError {
             | Self::Refused(_)
             | Self::PeerNotConnected(_)
             | Self::MailserverNotConnected(_)
+            | Self::TooManyFilters { .. }
             | Self::Stopped(_)
             | Self::Internal(_) => SERVER_ERROR_CODE,
             _ => INVALID_PARAMS_CODE,
