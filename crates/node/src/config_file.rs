@@ -13,6 +13,8 @@
 //!
 //! [rpc]
 //! listen = "127.0.0.1:8545"
+//! max_connections = 256
+//! max_filters = 1000
 //!
 //! [waku]
 //! min_pow = 0.000002
@@ -238,6 +240,23 @@ pub struct RpcSection {
     /// `listen`: the HTTP and WebSocket address. Default: `127.0.0.1:8545`.
     #[serde(deserialize_with = "addr")]
     pub listen: Option<SocketAddr>,
+    /// `max_connections`: most connections at once; the next get 503. Default: 256.
+    #[serde(deserialize_with = "positive_u32")]
+    pub max_connections: Option<u32>,
+    /// `header_timeout_secs`: seconds to send a request's headers, and the longest a
+    /// keep-alive connection may sit idle. Default: 10.
+    #[serde(deserialize_with = "secs")]
+    pub header_timeout_secs: Option<Duration>,
+    /// `body_timeout_secs`: seconds to send a request's body; then 408 and the connection is
+    /// closed. Default: 30.
+    #[serde(deserialize_with = "secs")]
+    pub body_timeout_secs: Option<Duration>,
+    /// `max_batch`: most calls in one batch request. Default: 100.
+    #[serde(deserialize_with = "positive_u32")]
+    pub max_batch: Option<u32>,
+    /// `max_filters`: most message filters and subscriptions open at once. Default: 1000.
+    #[serde(deserialize_with = "positive_usize_count")]
+    pub max_filters: Option<usize>,
 }
 
 /// `[metrics]`.
@@ -375,6 +394,12 @@ impl FileConfig {
         } else if self.rpc.enabled == Some(true) && config.rpc.is_none() {
             config.rpc = NodeConfig::default().rpc;
         }
+        let limits = &mut config.rpc_limits;
+        set(&mut limits.max_connections, &self.rpc.max_connections);
+        set(&mut limits.header_timeout, &self.rpc.header_timeout_secs);
+        set(&mut limits.body_timeout, &self.rpc.body_timeout_secs);
+        set(&mut limits.max_batch, &self.rpc.max_batch);
+        set(&mut limits.max_filters, &self.rpc.max_filters);
         if let Some(addr) = self.metrics.listen {
             config.metrics = Some(addr);
         }
@@ -702,6 +727,11 @@ fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::E
     usize::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("{v} is too large")))
 }
 
+fn positive_usize_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let v = whole(d, 1, "a whole number greater than 0")?;
+    usize::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("{v} is too large")))
+}
+
 fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     whole(d, 0, "a whole number per second, 0 or more (0 is no limit)").map(Some)
 }
@@ -817,6 +847,11 @@ dial_timeout_secs = 4
 [rpc]
 enabled = true
 listen = "[::1]:0"
+max_connections = 12
+header_timeout_secs = 3
+body_timeout_secs = 4.5
+max_batch = 5
+max_filters = 6
 
 [metrics]
 listen = "127.0.0.1:9100"
@@ -863,6 +898,16 @@ format = "json"
         assert_eq!(c.redial_max, Duration::from_secs(30));
         assert_eq!(c.dial_timeout, Duration::from_secs(4));
         assert_eq!(c.rpc, Some("[::1]:0".parse().unwrap()));
+        assert_eq!(
+            c.rpc_limits,
+            crate::rpc::RpcLimits {
+                max_connections: 12,
+                header_timeout: Duration::from_secs(3),
+                body_timeout: Duration::from_millis(4500),
+                max_batch: 5,
+                max_filters: 6,
+            }
+        );
         assert_eq!(c.metrics, Some("127.0.0.1:9100".parse().unwrap()));
         let r = &c.waku.router;
         assert_eq!(r.min_pow, 0.5);
@@ -989,6 +1034,11 @@ format = "json"
             ("[waku]\nip_packets_per_sec = true\n", "waku.ip_packets_per_sec", "boolean"),
             ("[waku]\nip_bytes_per_sec = -5\n", "waku.ip_bytes_per_sec", "0 or more"),
             ("[waku]\nrate_limit_tolerance_secs = 0\n", "waku.rate_limit_tolerance_secs", "> 0"),
+            ("[rpc]\nmax_connections = 0\n", "rpc.max_connections", "from 1"),
+            ("[rpc]\nheader_timeout_secs = 0\n", "rpc.header_timeout_secs", "> 0"),
+            ("[rpc]\nbody_timeout_secs = -1\n", "rpc.body_timeout_secs", "seconds"),
+            ("[rpc]\nmax_batch = 0\n", "rpc.max_batch", "from 1"),
+            ("[rpc]\nmax_filters = 0\n", "rpc.max_filters", "> 0"),
         ];
         for (doc, key, expected) in cases {
             let text = error(doc);
