@@ -27,6 +27,7 @@ pub use config_file::{
     CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, LogSection, MailserverSection,
     MetricsSection, NodeSection, RpcSection, WakuSection, load_config_file,
 };
+pub use config_file::{MAX_MAX_MESSAGE_SIZE, MAX_MIN_POW, MIN_MAX_MESSAGE_SIZE};
 pub use history::{HistoryError, HistoryOutcome};
 pub use mailserver::MailserverConfig;
 pub use node::{Node, NodeError, client_id, load_or_create_key};

@@ -352,8 +352,12 @@ async fn bad_inputs_are_errors_and_the_node_keeps_serving() {
         (("waku_info", vec![json!(1)]), "too many parameters"),
         (("waku_setMinPoW", vec![json!(-0.5)]), "non-negative"),
         (("waku_setMinPoW", vec![json!("NaN")]), "must be a number"),
-        (("waku_setMaxMessageSize", vec![json!(0)]), "between 1 and 10485760"),
-        (("waku_setMaxMessageSize", vec![json!(11 << 20)]), "between 1 and 10485760"),
+        (("waku_setMinPoW", vec![json!(1e308)]), "minimum PoW 1e308 is above 100"),
+        (("waku_setMinPoW", vec![json!(100.5)]), "expected a number from 0 to 100"),
+        (("waku_setMaxMessageSize", vec![json!(0)]), "between 1024 and 10485760"),
+        (("waku_setMaxMessageSize", vec![json!(1023)]), "between 1024 and 10485760"),
+        (("waku_setMaxMessageSize", vec![json!(11 << 20)]), "between 1024 and 10485760"),
+        (("waku_setMaxMessageSize", vec![json!(1u64 << 40)]), "between 1024 and 10485760"),
         (("waku_setBloomFilter", vec![json!("0x00")]), "bloom must be 64 bytes"),
         (("waku_addSymKey", vec![json!("0x0102")]), "symmetric key must be 32 bytes"),
         (
@@ -403,6 +407,7 @@ async fn info_version_settings_and_key_pairs() {
     let version = ok(&c, "web3_clientVersion", vec![]).await;
     assert_eq!(version, json!(wisp_node::client_id()));
 
+    assert_eq!(ok(&c, "waku_setMinPoW", vec![json!(100)]).await, json!(true));
     assert_eq!(ok(&c, "waku_setMinPoW", vec![json!(0.001)]).await, json!(true));
     assert_eq!(ok(&c, "waku_setMaxMessageSize", vec![json!(4096)]).await, json!(true));
     assert_eq!(

@@ -105,6 +105,16 @@ pub(crate) enum RpcError {
         /// The value.
         value: f64,
     },
+    /// A minimum PoW no envelope could reach in reasonable time.
+    #[error(
+        "minimum PoW {value:?} is above {max}: no peer could seal an envelope for it and every post would be refused; expected a number from 0 to {max}"
+    )]
+    MinPowTooHigh {
+        /// The value.
+        value: f64,
+        /// The ceiling.
+        max: f64,
+    },
     /// The payload cannot fit in an envelope the node accepts.
     #[error(
         "message too large: the envelope would be at least {size} bytes, the maximum is {max} (see waku_info.maxMessageSize)"

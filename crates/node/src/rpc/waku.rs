@@ -19,6 +19,7 @@ use wisp_waku::{
 };
 
 use super::{
+    super::config_file::{MAX_MIN_POW, MIN_MAX_MESSAGE_SIZE},
     MAX_MESSAGE_SIZE_LIMIT, Module, State,
     error::RpcError,
     keys::{KeyStore, new_id},
@@ -47,10 +48,10 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     })?;
     method(m, "waku_setMaxMessageSize", 1, |args, st| async move {
         let size = args.uint(0, "size in bytes")?;
-        if size == 0 || size > u64::from(MAX_MESSAGE_SIZE_LIMIT) {
+        if size < u64::from(MIN_MAX_MESSAGE_SIZE) || size > u64::from(MAX_MESSAGE_SIZE_LIMIT) {
             return Err(RpcError::OutOfRange {
                 field: "size",
-                min: 1,
+                min: MIN_MAX_MESSAGE_SIZE.into(),
                 max: MAX_MESSAGE_SIZE_LIMIT.into(),
                 value: size,
             });
@@ -62,6 +63,9 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     method(m, "waku_setMinPoW", 1, |args, st| async move {
         let pow = args.number(0, "minimum PoW")?;
         check_pow("pow", pow)?;
+        if pow > MAX_MIN_POW {
+            return Err(RpcError::MinPowTooHigh { value: pow, max: MAX_MIN_POW });
+        }
         st.node.set_min_pow(pow).await?;
         Ok(true)
     })?;
