@@ -334,7 +334,8 @@ async fn bad_inputs_are_errors_and_the_node_keeps_serving() {
     let cases: Vec<((&str, Vec<Value>), &str)> = vec![
         (post(json!({"payload": "0xzz"})), "NewMessage.payload: invalid hex"),
         (post(json!({"payload": "0x123"})), "odd number of hex digits"),
-        (post(json!({"payload": "not base64!"})), "not valid standard base64"),
+        (post(json!({"payload": "not base64!"})), "not padded standard base64"),
+        (post(json!({"payload": "abc"})), "it looks like hex: write hex with the 0x prefix"),
         (post(json!({"symKeyID": "feed"})), "no symmetric key with id \"feed\""),
         (post(json!({"pubKey": SIGNER_PUBLIC})), "exactly one of symKeyID and pubKey"),
         (post(json!({"symKeyID": null})), "neither was given"),

@@ -26,8 +26,10 @@ pub(crate) enum RpcError {
         /// What is wrong with it.
         detail: String,
     },
-    /// A value without `0x` is not valid standard base64 either.
-    #[error("{field}: not 0x-prefixed hex, and not valid standard base64 either: {detail}")]
+    /// A value without `0x` is not valid padded standard base64 either.
+    #[error(
+        "{field}: not 0x-prefixed hex, and not padded standard base64 (status-go's form) either: {detail}"
+    )]
     BadBase64 {
         /// The parameter or field.
         field: String,

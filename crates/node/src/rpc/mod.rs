@@ -7,8 +7,10 @@
 //! - `wakuext_requestMessages`: history from a connected mailserver (see `wakuext.rs`).
 //!
 //! Parameters and results have status-go's shapes. Byte strings come back as `0x`-hex;
-//! `payload`, `padding`, `pubKey` and a criteria `sig` are also accepted as standard base64
-//! when they lack the `0x` prefix, because status-go's Waku API used base64 there. Every bad
+//! `payload`, `padding`, `pubKey` and a criteria `sig` are `0x`-hex or, without the prefix,
+//! padded standard base64, because status-go's Waku API used base64 there; a string that is
+//! neither is an error naming the field (and, if it is made of hex digits, asking for the
+//! `0x` prefix). Every bad
 //! input is a JSON-RPC error whose message says what is wrong; no input stops the node.
 //!
 //! The server is bounded by [`RpcLimits`]: connections, the time to send a request, the
