@@ -124,6 +124,18 @@ pub(crate) enum Error {
     History(String),
 }
 
+impl From<wisp_node::node_key::NodeKeyError> for Error {
+    fn from(e: wisp_node::node_key::NodeKeyError) -> Self {
+        use wisp_node::node_key::NodeKeyError as K;
+        match e {
+            K::Read { path, source } => Self::KeyRead { path, source },
+            K::Format { path, problem } => Self::KeyFormat { path, problem },
+            K::Write { path, source } => Self::KeyWrite { path, source },
+            K::Exists(path) => Self::KeyExists(path),
+        }
+    }
+}
+
 impl Error {
     /// The process exit code: 2 for configuration errors (as clap's usage errors), else 1.
     pub(crate) fn exit_code(&self) -> u8 {

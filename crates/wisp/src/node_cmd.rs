@@ -317,9 +317,15 @@ impl Setting {
     }
 }
 
-/// Creates `dir` if needed and checks that a file can be created in it.
+/// Creates `dir` if needed (mode 0700, as the node would: it holds the node key) and checks
+/// that a file can be created in it.
 fn writable_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| crate::error::io_reason(&e))?;
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| crate::error::io_reason(&e))?;
     if !dir.is_dir() {
         return Err("it is not a directory".into());
     }

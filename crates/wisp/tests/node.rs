@@ -386,3 +386,32 @@ fn max_peers_zero_starts_with_a_warning() {
     node.wait_for_log(&["WARN", "node.max_peers is 0"], START_TIMEOUT);
     node.stop_with("TERM");
 }
+
+#[test]
+fn node_and_keys_share_one_key_file_format() {
+    let scratch = Scratch::new("shared-key-file");
+    let data = scratch.path("data");
+    // A key file both reject, with the same words.
+    scratch.write("data/node.key", "abcd\n");
+    let out = run(&mut wisp_node(&data, &["--listen", "127.0.0.1:0", "--no-rpc"]));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let words = "expected 64 hex characters (a secp256k1 secret key), got 4 characters";
+    assert!(out.stderr.contains(words), "{}", out.stderr);
+    let out = run(scratch.wisp().args(["keys", "show"]));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains(words), "{}", out.stderr);
+
+    // A key the node creates is 0600 in a 0700 directory, as `wisp keys new` writes it, and
+    // `wisp keys show` prints the node's enode from it.
+    fs::remove_dir_all(&data).unwrap();
+    let node = RunningNode::start(wisp_node(&data, &["--listen", "127.0.0.1:0", "--no-rpc"]));
+    let enode = node.enode();
+    node.stop_with("TERM");
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data.join("node.key")), 0o600);
+    assert_eq!(mode(&data), 0o700);
+    let out = run(scratch.wisp().args(["keys", "show"]));
+    assert!(out.status.success(), "{}", out.stderr);
+    let shown: NodeRecord = out.stdout.trim().parse().unwrap();
+    assert_eq!(shown.id, enode.id);
+}
