@@ -232,6 +232,7 @@ impl RpcServer {
             methods: module.into(),
             stop,
             max_body: MAX_REQUEST_BODY,
+            body_budget: serve::Shared::body_budget(),
             limits,
         };
         tokio::spawn(serve::accept_loop(listener, shared));

@@ -3,7 +3,8 @@
 //! `503 Service Unavailable` and are closed), a request's headers must arrive within
 //! [`RpcLimits::header_timeout`] (which is also how long a keep-alive connection may sit idle)
 //! and its body within [`RpcLimits::body_timeout`] (else `408 Request Timeout` and the
-//! connection is closed). Bodies over the size limit get `413` before they are read whole.
+//! connection is closed). Bodies over the size limit get `413` before they are read whole,
+//! and the bodies being read share one memory budget ([`BODY_BUDGET`]).
 //!
 //! Each connection is served by hyper (HTTP/1.1, upgraded to WebSocket on request) around a
 //! jsonrpsee tower service; WebSocket connections are then bounded by jsonrpsee's pings.
@@ -34,7 +35,7 @@ use jsonrpsee::{
 use tokio::{
     io::AsyncWriteExt as _,
     net::{TcpListener, TcpStream},
-    sync::Semaphore,
+    sync::{OwnedSemaphorePermit, Semaphore},
 };
 use tower::{Service, layer::util::Identity};
 
@@ -43,6 +44,14 @@ use super::RpcLimits;
 /// Largest buffer hyper keeps for a request's head (bytes): the request line and headers of
 /// an honest JSON-RPC call are well under 1 KiB.
 const MAX_HEAD_BUFFER: usize = 64 * 1024;
+
+/// Bytes of request bodies the server holds at once, across connections, beyond the first
+/// [`FREE_BODY_BYTES`] of each: a body that needs more waits (within its body timeout) for
+/// others to finish. 128 MiB: four bodies at the size limit.
+const BODY_BUDGET: usize = 128 * 1024 * 1024;
+/// The first bytes of every body do not count against [`BODY_BUDGET`], so that the calls of
+/// honest clients (a few KiB) never wait behind large ones.
+const FREE_BODY_BYTES: usize = 64 * 1024;
 
 /// What is said to a connection over [`RpcLimits::max_connections`] before it is closed.
 const BUSY: &str = "too many JSON-RPC connections; try again later\n";
@@ -55,6 +64,15 @@ pub(super) struct Shared {
     pub(super) stop: StopHandle,
     pub(super) limits: RpcLimits,
     pub(super) max_body: u32,
+    /// [`BODY_BUDGET`], shared by every connection.
+    pub(super) body_budget: Arc<Semaphore>,
+}
+
+impl Shared {
+    /// A fresh body budget for a server.
+    pub(super) fn body_budget() -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(BODY_BUDGET))
+    }
 }
 
 /// Accepts connections until the server stops.
@@ -102,11 +120,12 @@ async fn refuse(mut socket: TcpStream) {
 }
 
 async fn serve_connection(socket: TcpStream, shared: Shared) {
-    let Shared { builder, methods, stop, limits, max_body } = shared;
+    let Shared { builder, methods, stop, limits, max_body, body_budget } = shared;
     let service = BoundedBody {
         inner: builder.build(methods, stop.clone()),
         max_body,
         body_timeout: limits.body_timeout,
+        budget: body_budget,
     };
     let mut http = auto::Builder::new(TokioExecutor::new()).http1_only();
     http.http1()
@@ -136,6 +155,7 @@ struct BoundedBody<S> {
     inner: S,
     max_body: u32,
     body_timeout: Duration,
+    budget: Arc<Semaphore>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -158,7 +178,7 @@ where
 
     fn call(&mut self, request: HttpRequest<Incoming>) -> Self::Future {
         let mut inner = self.inner.clone();
-        let (max, timeout) = (self.max_body, self.body_timeout);
+        let (max, timeout, budget) = (self.max_body, self.body_timeout, self.budget.clone());
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             // Only a POST carries a call; the rest (the WebSocket upgrade, wrong methods) go
@@ -174,8 +194,9 @@ where
             if declared.is_some_and(|len| len > u64::from(max)) {
                 return Ok(closing(jsonrpsee::server::http::response::too_large(max)));
             }
-            let bytes = match tokio::time::timeout(timeout, read_body(body, max)).await {
-                Ok(Ok(bytes)) => bytes,
+            let read = tokio::time::timeout(timeout, read_body(body, max, &budget)).await;
+            let (bytes, _held) = match read {
+                Ok(Ok(read)) => read,
                 Ok(Err(BodyError::TooLarge)) => {
                     return Ok(closing(jsonrpsee::server::http::response::too_large(max)));
                 }
@@ -207,19 +228,40 @@ enum BodyError {
     Read(hyper::Error),
 }
 
-/// The whole body, refused as soon as it passes `max` bytes.
-async fn read_body(mut body: Incoming, max: u32) -> Result<Bytes, BodyError> {
+/// The whole body, refused as soon as it passes `max` bytes, and the share of `budget` it
+/// holds (to be kept until the call is done with the body).
+async fn read_body(
+    mut body: Incoming,
+    max: u32,
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BodyError> {
     let mut buf = Vec::new();
+    let mut held: Option<OwnedSemaphorePermit> = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(BodyError::Read)?;
         if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > max as usize {
+            let len = buf.len() + data.len();
+            if len > max as usize {
                 return Err(BodyError::TooLarge);
+            }
+            let counted = len.saturating_sub(FREE_BODY_BYTES);
+            let have = held.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
+            if counted > have {
+                // Fits: `counted` is at most `max` (a u32).
+                let more = budget
+                    .clone()
+                    .acquire_many_owned((counted - have) as u32)
+                    .await
+                    .map_err(|_| BodyError::TooLarge)?;
+                match &mut held {
+                    Some(permit) => permit.merge(more),
+                    None => held = Some(more),
+                }
             }
             buf.extend_from_slice(&data);
         }
     }
-    Ok(buf.into())
+    Ok((buf.into(), held))
 }
 
 fn plain(status: StatusCode, text: &str) -> HttpResponse {

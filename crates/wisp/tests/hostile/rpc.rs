@@ -6,6 +6,11 @@
 use std::{
     io::{ErrorKind, Read, Write},
     net::{SocketAddr, TcpStream},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    thread,
     time::{Duration, Instant},
 };
 
@@ -255,4 +260,56 @@ fn filters_never_deleted_are_capped() {
     let peak = memory(&node, "VmHWM:");
     eprintln!("VmRSS before {} KiB, VmHWM after {} KiB", before >> 10, peak >> 10);
     assert!(peak < before + RSS_GROWTH, "peak RSS {peak} grew from {before}");
+}
+
+#[test]
+fn concurrent_large_bodies_share_a_bounded_budget() {
+    let scratch = Scratch::new("rpc-big-bodies");
+    let (node, addr) = node(&scratch, "");
+    let before = memory(&node, "VmRSS:");
+    // Ten clients each send 30 MiB of a 30 MiB + 1 body and stall: 300 MiB if the server
+    // buffered them all; it holds at most its 128 MiB budget (and 64 KiB per body).
+    let sent = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..10)
+        .map(|_| {
+            let sent = sent.clone();
+            thread::spawn(move || {
+                let mut s = connect(addr);
+                s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+                let len = 30 << 20;
+                if s.write_all(head(len + 1).as_bytes()).is_err() {
+                    return s;
+                }
+                let piece = vec![b' '; 1 << 16];
+                for _ in 0..len / piece.len() {
+                    if s.write_all(&piece).is_err() {
+                        break;
+                    }
+                    sent.fetch_add(piece.len() as u64, Ordering::Relaxed);
+                }
+                s
+            })
+        })
+        .collect();
+    // Wait until the writers are done or blocked (no progress for 3 s), within WAIT.
+    let deadline = Instant::now() + WAIT;
+    let mut last = (0, Instant::now());
+    while Instant::now() < deadline && last.1.elapsed() < Duration::from_secs(3) {
+        let now = sent.load(Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, Instant::now());
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    // Honest (small) calls are answered meanwhile.
+    assert_eq!(call(addr, "waku_version", json!([]))["result"], json!("1"));
+    let peak = memory(&node, "VmHWM:");
+    eprintln!(
+        "{} MiB sent; VmRSS before {} KiB, VmHWM after {} KiB",
+        sent.load(Ordering::Relaxed) >> 20,
+        before >> 10,
+        peak >> 10
+    );
+    assert!(peak < before + RSS_GROWTH, "peak RSS {peak} grew from {before}");
+    drop(writers.into_iter().map(|w| w.join().unwrap()).collect::<Vec<_>>());
 }
