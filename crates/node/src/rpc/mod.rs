@@ -77,9 +77,10 @@ pub const MAX_MESSAGE_SIZE_LIMIT: u32 = 10 * 1024 * 1024;
 /// can make the node hold: connections, time, request sizes, filters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RpcLimits {
-    /// Most connections (HTTP and WebSocket) at once; the next ones are answered
-    /// `503 Service Unavailable` and closed. Default: 256 (a client needs a few; jsonrpsee's
-    /// own 100 was filled by 100 stalled connections).
+    /// Most HTTP connections at once; the next ones are answered `503 Service Unavailable`
+    /// and closed. WebSocket sessions (once upgraded) are counted apart, by jsonrpsee, with the
+    /// same limit (beyond it an upgrade gets `429`). Default: 256 (a client needs a few;
+    /// jsonrpsee's own 100 was filled by 100 stalled connections).
     pub max_connections: u32,
     /// How long a client may take to send a request's headers; also how long a keep-alive
     /// connection may sit idle between requests. Default: 10 s.
