@@ -654,3 +654,18 @@ async fn batches_bodies_and_filters_are_bounded() {
     .await;
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn websocket_sessions_are_capped_too() {
+    let limits = RpcLimits { max_connections: 2, ..RpcLimits::default() };
+    let (node, _) = start_limited(limits).await;
+    let url = format!("ws://{}", node.rpc_addr().unwrap());
+    let ws = || WsClientBuilder::default().request_timeout(WAIT).build(url.clone());
+    let (a, b) = (ws().await.expect("first session"), ws().await.expect("second session"));
+    let e = ws().await.expect_err("a third session is over the cap");
+    assert!(e.to_string().contains("429"), "{e}");
+    drop(a);
+    eventually("a session after one closed", || async { ws().await.ok() }).await;
+    assert!(ok(&b, "waku_version", vec![]).await.is_string());
+    node.shutdown().await;
+}
