@@ -21,6 +21,8 @@ use {
     alloy_rlp as _, base64 as _, bytes as _, hex as _, jsonrpsee as _, proptest as _, serde as _,
     serde_json as _, thiserror as _, toml as _, tracing as _, wisp_mailserver as _,
 };
+// wisp-node serves JSON-RPC connections itself (rpc/serve.rs).
+use {http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
 const ENVELOPES: usize = 20_000;
 const BATCH: usize = 100;

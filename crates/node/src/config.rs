@@ -2,8 +2,9 @@
 //! `wisp.toml` file maps onto it key for key; unknown keys are errors that name the key.
 
 use std::{
+    ffi::OsString,
     net::{IpAddr, SocketAddr},
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
@@ -86,6 +87,8 @@ pub struct NodeConfig {
     pub max_inbound: usize,
     /// JSON-RPC (HTTP and WebSocket) address; `None` disables it. Default: `127.0.0.1:8545`.
     pub rpc: Option<SocketAddr>,
+    /// Limits of the JSON-RPC server (connections, timeouts, batch size, filters).
+    pub rpc_limits: crate::rpc::RpcLimits,
     /// Prometheus metrics address; `None` disables it. Default: none.
     pub metrics: Option<SocketAddr>,
     /// Waku settings.
@@ -115,6 +118,7 @@ impl Default for NodeConfig {
             max_peers: 50,
             max_inbound: 40,
             rpc: Some("127.0.0.1:8545".parse().expect("valid address")),
+            rpc_limits: crate::rpc::RpcLimits::default(),
             metrics: None,
             waku: WakuConfig::default(),
             mailserver: crate::MailserverConfig::default(),
@@ -126,16 +130,45 @@ impl Default for NodeConfig {
     }
 }
 
-/// `$WISP_DATA_DIR`, else `$XDG_DATA_HOME/wisp`, else `~/.local/share/wisp`.
+/// `$WISP_DATA_DIR`, else `$XDG_DATA_HOME/wisp`, else `~/.local/share/wisp` ([`xdg_data_dir`]),
+/// else (no `$HOME`) `./.local/share/wisp`.
 pub fn default_data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("WISP_DATA_DIR") {
         return PathBuf::from(d);
     }
-    if let Some(x) =
-        std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).filter(|p| p.is_absolute())
-    {
-        return x.join("wisp");
+    xdg_data_dir(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"))
+        .unwrap_or_else(|| Path::new(".").join(".local").join("share").join("wisp"))
+}
+
+/// The XDG base-directory rule for wisp's data: `$XDG_DATA_HOME/wisp` if that variable is an
+/// absolute path, else `$HOME/.local/share/wisp`; `None` without a (non-empty) `$HOME`.
+pub fn xdg_data_dir(xdg_data_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
+    let xdg = xdg_data_home.map(PathBuf::from).filter(|p| p.is_absolute());
+    let base = match xdg {
+        Some(base) => base,
+        None => {
+            let home = home.filter(|h| !h.is_empty())?;
+            Path::new(&home).join(".local").join("share")
+        }
+    };
+    Some(base.join("wisp"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_follows_the_xdg_rule() {
+        let os = |s: &str| Some(OsString::from(s));
+        assert_eq!(xdg_data_dir(os("/x/data"), os("/home/a")), Some("/x/data/wisp".into()));
+        assert_eq!(
+            xdg_data_dir(os("relative"), os("/home/a")),
+            Some("/home/a/.local/share/wisp".into())
+        );
+        assert_eq!(xdg_data_dir(os(""), os("/home/a")), Some("/home/a/.local/share/wisp".into()));
+        assert_eq!(xdg_data_dir(None, os("/home/a")), Some("/home/a/.local/share/wisp".into()));
+        assert_eq!(xdg_data_dir(None, None), None);
+        assert_eq!(xdg_data_dir(None, os("")), None);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    home.join(".local/share/wisp")
 }

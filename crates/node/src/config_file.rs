@@ -13,6 +13,8 @@
 //!
 //! [rpc]
 //! listen = "127.0.0.1:8545"
+//! max_connections = 256
+//! max_filters = 1000
 //!
 //! [waku]
 //! min_pow = 0.000002
@@ -41,6 +43,7 @@ use std::{
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
     str::FromStr,
+    sync::Arc,
     time::Duration,
 };
 
@@ -55,6 +58,19 @@ use crate::config::{NodeConfig, Role};
 
 /// The file's name inside the data directory, read when no `--config` is given.
 pub const CONFIG_FILE_NAME: &str = "wisp.toml";
+
+/// Highest minimum PoW (`waku.min_pow`, `--min-pow`, `waku_setMinPoW`). PoW is
+/// 2^(leading zero bits of the hash) / (size × TTL): at 100, a 1 KiB envelope with a 10 s TTL
+/// already takes about 2^20 hashes to seal, and every higher value only makes posting (and
+/// accepting peers' envelopes) impossible sooner.
+pub const MAX_MIN_POW: f64 = 100.0;
+/// Smallest `waku.max_message_size` (and `waku_setMaxMessageSize`): below 1 KiB not even a
+/// short signed message fits in an envelope.
+pub const MIN_MAX_MESSAGE_SIZE: u32 = 1024;
+/// Largest `waku.max_message_size`: the ceiling of 9/WAKU-RPC and status-go,
+/// [`crate::rpc::MAX_MESSAGE_SIZE_LIMIT`] (10 MiB), which keeps the largest envelope inside
+/// one 16 MiB RLPx frame with its packet overhead.
+pub const MAX_MAX_MESSAGE_SIZE: u32 = crate::rpc::MAX_MESSAGE_SIZE_LIMIT;
 
 /// How an address is written, in error messages.
 const ADDR_FORM: &str = "IP:PORT such as 0.0.0.0:30303 or [::1]:8545 (port 0 picks a free port)";
@@ -160,6 +176,9 @@ pub struct FileConfig {
     pub log: LogSection,
     /// `[mailserver]`: the archive and history service of the mailserver role.
     pub mailserver: MailserverSection,
+    /// The file and text this was parsed from, to place errors found later.
+    #[serde(skip)]
+    origin: Option<Arc<(PathBuf, String)>>,
 }
 
 /// `[mailserver]`: settings of the mailserver role (ignored by the other roles).
@@ -238,6 +257,23 @@ pub struct RpcSection {
     /// `listen`: the HTTP and WebSocket address. Default: `127.0.0.1:8545`.
     #[serde(deserialize_with = "addr")]
     pub listen: Option<SocketAddr>,
+    /// `max_connections`: most connections at once; the next get 503. Default: 256.
+    #[serde(deserialize_with = "positive_u32")]
+    pub max_connections: Option<u32>,
+    /// `header_timeout_secs`: seconds to send a request's headers, and the longest a
+    /// keep-alive connection may sit idle. Default: 10.
+    #[serde(deserialize_with = "secs")]
+    pub header_timeout_secs: Option<Duration>,
+    /// `body_timeout_secs`: seconds to send a request's body; then 408 and the connection is
+    /// closed. Default: 30.
+    #[serde(deserialize_with = "secs")]
+    pub body_timeout_secs: Option<Duration>,
+    /// `max_batch`: most calls in one batch request. Default: 100.
+    #[serde(deserialize_with = "positive_u32")]
+    pub max_batch: Option<u32>,
+    /// `max_filters`: most message filters and subscriptions open at once. Default: 1000.
+    #[serde(deserialize_with = "positive_usize_count")]
+    pub max_filters: Option<usize>,
 }
 
 /// `[metrics]`.
@@ -254,10 +290,12 @@ pub struct MetricsSection {
 #[serde(default, deny_unknown_fields, expecting = "a table of Waku settings")]
 pub struct WakuSection {
     /// `min_pow`: envelopes with less PoW are dropped; advertised to peers. Default: 0.000002.
-    #[serde(deserialize_with = "non_negative")]
+    /// From 0 to [`MAX_MIN_POW`].
+    #[serde(deserialize_with = "min_pow")]
     pub min_pow: Option<f64>,
-    /// `max_message_size`: largest envelope accepted, in bytes. Default: 1048576 (1 MiB).
-    #[serde(deserialize_with = "positive_usize")]
+    /// `max_message_size`: largest envelope accepted, in bytes, from [`MIN_MAX_MESSAGE_SIZE`]
+    /// to [`MAX_MAX_MESSAGE_SIZE`]. Default: 1048576 (1 MiB).
+    #[serde(deserialize_with = "message_size")]
     pub max_message_size: Option<usize>,
     /// `confirmations`: send Message Response and Batch Ack. Default: false.
     #[serde(deserialize_with = "boolean")]
@@ -336,7 +374,7 @@ impl FileConfig {
     }
 
     fn parse_named(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| {
+        let mut file: Self = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start);
             ConfigError::Invalid {
                 path: path.to_owned(),
@@ -344,7 +382,45 @@ impl FileConfig {
                 key: offset.and_then(|o| key_at(text, o)),
                 message: operator_message(e.message()),
             }
-        })
+        })?;
+        file.origin = Some(Arc::new((path.to_owned(), text.to_owned())));
+        file.check()?;
+        Ok(file)
+    }
+
+    /// The checks that involve more than one key.
+    fn check(&self) -> Result<(), ConfigError> {
+        let defaults = NodeConfig::default();
+        let node = &self.node;
+        let min = node.redial_min_secs.unwrap_or(defaults.redial_min);
+        let max = node.redial_max_secs.unwrap_or(defaults.redial_max);
+        if min > max {
+            let key = if node.redial_min_secs.is_some() {
+                "node.redial_min_secs"
+            } else {
+                "node.redial_max_secs"
+            };
+            return Err(self.invalid(
+                key,
+                format!(
+                    "the first redial delay ({} s) is longer than the longest (node.redial_max_secs, {} s); \
+                     expected redial_min_secs <= redial_max_secs",
+                    min.as_secs_f64(),
+                    max.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A config error about `key` (dotted), placed at its value in the file this came from
+    /// (`wisp.toml` without a position when it was not parsed from text).
+    pub fn invalid(&self, key: &str, message: String) -> ConfigError {
+        let (path, position) = match self.origin.as_deref() {
+            Some((path, text)) => (path.clone(), position_of(text, key)),
+            None => (PathBuf::from(CONFIG_FILE_NAME), None),
+        };
+        ConfigError::Invalid { path, position, key: Some(key.to_owned()), message }
     }
 
     /// Writes every key the file sets onto `config`; the others keep their values. `[log]`
@@ -375,6 +451,12 @@ impl FileConfig {
         } else if self.rpc.enabled == Some(true) && config.rpc.is_none() {
             config.rpc = NodeConfig::default().rpc;
         }
+        let limits = &mut config.rpc_limits;
+        set(&mut limits.max_connections, &self.rpc.max_connections);
+        set(&mut limits.header_timeout, &self.rpc.header_timeout_secs);
+        set(&mut limits.body_timeout, &self.rpc.body_timeout_secs);
+        set(&mut limits.max_batch, &self.rpc.max_batch);
+        set(&mut limits.max_filters, &self.rpc.max_filters);
         if let Some(addr) = self.metrics.listen {
             config.metrics = Some(addr);
         }
@@ -429,6 +511,21 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
     (line, column)
+}
+
+/// Line and column of the value of the dotted `key`, if the text sets it.
+fn position_of(text: &str, key: &str) -> Option<(usize, usize)> {
+    let (doc, _errors) = toml::de::DeTable::parse_recoverable(text);
+    let mut table = doc.get_ref();
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let value = table.get(part)?;
+        if parts.peek().is_none() {
+            return Some(line_column(text, value.span().start));
+        }
+        table = value.get_ref().as_table()?;
+    }
+    None
 }
 
 /// The dotted key whose name or value covers `offset` (the deepest one).
@@ -697,8 +794,17 @@ fn positive_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error
     whole(d, 1, "a whole number greater than 0").map(Some)
 }
 
-fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
-    let v = whole(d, 1, "a whole number of bytes greater than 0")?;
+fn message_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let expecting = "a whole number of bytes from 1024 to 10485760 (10 MiB)";
+    let v = whole(d, MIN_MAX_MESSAGE_SIZE.into(), expecting)?;
+    if v > u64::from(MAX_MAX_MESSAGE_SIZE) {
+        return Err(de::Error::invalid_value(Unexpected::Unsigned(v), &expecting));
+    }
+    usize::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("{v} is too large")))
+}
+
+fn positive_usize_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let v = whole(d, 1, "a whole number greater than 0")?;
     usize::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("{v} is too large")))
 }
 
@@ -706,10 +812,12 @@ fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     whole(d, 0, "a whole number per second, 0 or more (0 is no limit)").map(Some)
 }
 
-/// A finite TOML number (integer or float), at least `min` (or above it if `exclusive`).
+/// A finite TOML number (integer or float), at least `min` (or above it if `exclusive`), at
+/// most `max`.
 struct Number {
     min: f64,
     exclusive: bool,
+    max: f64,
     expecting: &'static str,
 }
 
@@ -736,26 +844,27 @@ impl Visitor<'_> for Number {
 impl Number {
     fn check<E: de::Error>(self, v: f64, as_written: Unexpected<'_>) -> Result<f64, E> {
         let low = if self.exclusive { v <= self.min } else { v < self.min };
-        if !v.is_finite() || low {
+        if !v.is_finite() || low || v > self.max {
             return Err(E::invalid_value(as_written, &self));
         }
         Ok(v)
     }
 }
 
-fn non_negative<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    let expecting = "a number, 0 or more, such as 0.000002";
-    d.deserialize_f64(Number { min: 0.0, exclusive: false, expecting }).map(Some)
+fn min_pow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let expecting = "a number from 0 to 100, such as 0.000002";
+    d.deserialize_f64(Number { min: 0.0, exclusive: false, max: MAX_MIN_POW, expecting }).map(Some)
 }
 
 fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     let expecting = "a number greater than 0, such as 2 or 0.5";
-    d.deserialize_f64(Number { min: 0.0, exclusive: true, expecting }).map(Some)
+    d.deserialize_f64(Number { min: 0.0, exclusive: true, max: f64::INFINITY, expecting }).map(Some)
 }
 
 fn secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let expecting = "a number of seconds greater than 0, such as 15 or 0.5";
-    let v = d.deserialize_f64(Number { min: 0.0, exclusive: true, expecting })?;
+    let v =
+        d.deserialize_f64(Number { min: 0.0, exclusive: true, max: f64::INFINITY, expecting })?;
     Duration::try_from_secs_f64(v)
         .map(Some)
         .map_err(|_| de::Error::custom(format!("{v} seconds is too long")))
@@ -817,6 +926,11 @@ dial_timeout_secs = 4
 [rpc]
 enabled = true
 listen = "[::1]:0"
+max_connections = 12
+header_timeout_secs = 3
+body_timeout_secs = 4.5
+max_batch = 5
+max_filters = 6
 
 [metrics]
 listen = "127.0.0.1:9100"
@@ -863,6 +977,16 @@ format = "json"
         assert_eq!(c.redial_max, Duration::from_secs(30));
         assert_eq!(c.dial_timeout, Duration::from_secs(4));
         assert_eq!(c.rpc, Some("[::1]:0".parse().unwrap()));
+        assert_eq!(
+            c.rpc_limits,
+            crate::rpc::RpcLimits {
+                max_connections: 12,
+                header_timeout: Duration::from_secs(3),
+                body_timeout: Duration::from_millis(4500),
+                max_batch: 5,
+                max_filters: 6,
+            }
+        );
         assert_eq!(c.metrics, Some("127.0.0.1:9100".parse().unwrap()));
         let r = &c.waku.router;
         assert_eq!(r.min_pow, 0.5);
@@ -976,10 +1100,19 @@ format = "json"
             ("[node]\nping_interval_secs = 0\n", "node.ping_interval_secs", "greater than 0"),
             ("[node]\ndial_timeout_secs = -2\n", "node.dial_timeout_secs", "seconds"),
             ("[node]\nredial_max_secs = 1e300\n", "node.redial_max_secs", "too long"),
-            ("[waku]\nmin_pow = -0.1\n", "waku.min_pow", "a number, 0 or more"),
-            ("[waku]\nmin_pow = nan\n", "waku.min_pow", "a number, 0 or more"),
+            ("[waku]\nmin_pow = -0.1\n", "waku.min_pow", "a number from 0 to 100"),
+            ("[waku]\nmin_pow = nan\n", "waku.min_pow", "a number from 0 to 100"),
+            ("[waku]\nmin_pow = 1e308\n", "waku.min_pow", "expected a number from 0 to 100"),
+            ("[waku]\nmin_pow = 100.5\n", "waku.min_pow", "from 0 to 100"),
             ("[waku]\nmin_pow = \"high\"\n", "waku.min_pow", "invalid type: string"),
-            ("[waku]\nmax_message_size = 0\n", "waku.max_message_size", "greater than 0"),
+            ("[waku]\nmax_message_size = 0\n", "waku.max_message_size", "from 1024 to 10485760"),
+            ("[waku]\nmax_message_size = 1023\n", "waku.max_message_size", "from 1024"),
+            (
+                "[waku]\nmax_message_size = 1099511627776\n",
+                "waku.max_message_size",
+                "invalid value: integer `1099511627776`, expected a whole number of bytes from 1024 to 10485760",
+            ),
+            ("[waku]\nmax_message_size = 10485761\n", "waku.max_message_size", "10 MiB"),
             ("[waku]\nsync_allowance_secs = 5000000000\n", "waku.sync_allowance_secs", "from 0 to"),
             ("[waku]\nmax_future_offences = -3\n", "waku.max_future_offences", "from 0 to"),
             ("[waku]\ntransmission_cycle_ms = 0\n", "waku.transmission_cycle_ms", "greater than 0"),
@@ -989,6 +1122,11 @@ format = "json"
             ("[waku]\nip_packets_per_sec = true\n", "waku.ip_packets_per_sec", "boolean"),
             ("[waku]\nip_bytes_per_sec = -5\n", "waku.ip_bytes_per_sec", "0 or more"),
             ("[waku]\nrate_limit_tolerance_secs = 0\n", "waku.rate_limit_tolerance_secs", "> 0"),
+            ("[rpc]\nmax_connections = 0\n", "rpc.max_connections", "from 1"),
+            ("[rpc]\nheader_timeout_secs = 0\n", "rpc.header_timeout_secs", "> 0"),
+            ("[rpc]\nbody_timeout_secs = -1\n", "rpc.body_timeout_secs", "seconds"),
+            ("[rpc]\nmax_batch = 0\n", "rpc.max_batch", "from 1"),
+            ("[rpc]\nmax_filters = 0\n", "rpc.max_filters", "> 0"),
         ];
         for (doc, key, expected) in cases {
             let text = error(doc);
@@ -998,7 +1136,38 @@ format = "json"
         }
         assert_eq!(applied("[waku]\nmin_pow = 0\n").waku.router.min_pow, 0.0);
         assert_eq!(applied("[waku]\nmin_pow = 2\n").waku.router.min_pow, 2.0);
+        assert_eq!(applied("[waku]\nmin_pow = 100\n").waku.router.min_pow, MAX_MIN_POW);
+        let sizes = applied("[waku]\nmax_message_size = 10485760\n").waku.router;
+        assert_eq!(sizes.max_envelope_size, 10 << 20);
+        assert_eq!(
+            applied("[waku]\nmax_message_size = 1024\n").waku.router.max_envelope_size,
+            1024
+        );
         assert_eq!(applied("[node]\nmax_peers = 0\n").max_peers, 0);
+    }
+
+    #[test]
+    fn redial_min_must_not_exceed_redial_max() {
+        let text = error("[node]\nredial_min_secs = 30\nredial_max_secs = 5\n");
+        assert!(text.starts_with("wisp.toml:2:19: key `node.redial_min_secs`: "), "{text}");
+        assert!(text.contains("(30 s) is longer than the longest"), "{text}");
+        assert!(text.contains("expected redial_min_secs <= redial_max_secs"), "{text}");
+        // Against the other key's default (60 s, 1 s).
+        let text = error("[node]\nredial_min_secs = 61\n");
+        assert!(text.starts_with("wisp.toml:2:19: key `node.redial_min_secs`"), "{text}");
+        let text = error("[node]\nredial_max_secs = 0.5\n");
+        assert!(text.starts_with("wisp.toml:2:19: key `node.redial_max_secs`"), "{text}");
+        let c = applied("[node]\nredial_min_secs = 5\nredial_max_secs = 5\n");
+        assert_eq!((c.redial_min, c.redial_max), (Duration::from_secs(5), Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn errors_found_after_parsing_are_placed_in_the_file() {
+        let file = FileConfig::parse("[log]\n\nlevel   = \"x\"\n").unwrap();
+        let text = file.invalid("log.level", "bad".into()).to_string();
+        assert_eq!(text, "wisp.toml:3:11: key `log.level`: bad");
+        let text = FileConfig::default().invalid("log.level", "bad".into()).to_string();
+        assert_eq!(text, "wisp.toml: key `log.level`: bad");
     }
 
     #[test]

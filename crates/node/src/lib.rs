@@ -15,6 +15,7 @@ mod history;
 mod mailserver;
 pub mod metrics;
 mod node;
+pub mod node_key;
 mod peer;
 pub mod rpc;
 mod scores;
@@ -22,11 +23,12 @@ mod service;
 #[cfg(feature = "test-utils")]
 pub mod test_utils;
 
-pub use config::{NodeConfig, Role, WakuConfig, default_data_dir};
+pub use config::{NodeConfig, Role, WakuConfig, default_data_dir, xdg_data_dir};
 pub use config_file::{
     CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, LogSection, MailserverSection,
     MetricsSection, NodeSection, RpcSection, WakuSection, load_config_file,
 };
+pub use config_file::{MAX_MAX_MESSAGE_SIZE, MAX_MIN_POW, MIN_MAX_MESSAGE_SIZE};
 pub use history::{HistoryError, HistoryOutcome};
 pub use mailserver::MailserverConfig;
 pub use node::{Node, NodeError, client_id, load_or_create_key};

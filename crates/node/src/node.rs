@@ -84,33 +84,21 @@ impl std::fmt::Debug for Node {
     }
 }
 
-/// Reads `<data_dir>/node.key`, or creates it (mode 0600) on first start.
+/// Reads `<data_dir>/node.key`, or creates it (mode 0600, in a 0700 directory) on first start
+/// (see [`crate::node_key`]).
 pub fn load_or_create_key(data_dir: &Path) -> Result<SecretKey, NodeError> {
-    let path = data_dir.join("node.key");
-    let err = |detail: String| NodeError::Key { path: path.clone(), detail };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let bytes = hex::decode(text.trim())
-                .map_err(|_| err("expected 64 hex characters (a go-ethereum nodekey)".into()))?;
-            SecretKey::from_bytes(&bytes)
-                .map_err(|e| err(format!("not a valid secp256k1 key: {e}")))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir)
-                .map_err(|e| err(format!("cannot create {}: {e}", data_dir.display())))?;
+    use crate::node_key::{NODE_KEY_FILE, NodeKeyError, read_key_file, write_key_file};
+    let path = data_dir.join(NODE_KEY_FILE);
+    let err = |e: NodeKeyError| NodeError::Key { path: path.clone(), detail: e.to_string() };
+    match read_key_file(&path) {
+        Ok(key) => Ok(key),
+        Err(NodeKeyError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
             let key = SecretKey::random();
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(&path).map_err(|e| err(e.to_string()))?;
-            use std::io::Write;
-            writeln!(f, "{}", hex::encode(*key.to_bytes())).map_err(|e| err(e.to_string()))?;
-            f.sync_all().map_err(|e| err(e.to_string()))?;
+            write_key_file(&path, &key, false).map_err(err)?;
             tracing::info!(target: "node", path = %path.display(), "generated a node key");
             Ok(key)
         }
-        Err(e) => Err(err(e.to_string())),
+        Err(e) => Err(err(e)),
     }
 }
 
@@ -219,7 +207,12 @@ impl Node {
             NodeHandle { tx, info: Arc::new(info.clone()), events, dial: dial_tx, metrics };
         let rpc = match config.rpc {
             Some(addr) => {
-                let server = crate::rpc::RpcServer::start(addr, handle.clone()).await?;
+                let server = crate::rpc::RpcServer::start_with(
+                    addr,
+                    config.rpc_limits.clone(),
+                    handle.clone(),
+                )
+                .await?;
                 info.rpc = Some(server.local_addr());
                 handle.info = Arc::new(info);
                 Some(server)

@@ -16,6 +16,8 @@ use {
     serde_json as _, thiserror as _, tokio as _, toml as _, tracing as _, wisp_mailserver as _,
     wisp_rlpx as _,
 };
+// wisp-node serves JSON-RPC connections itself (rpc/serve.rs).
+use {http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
 mod common;
 use common::{now_secs, temp_dir, wait_until};

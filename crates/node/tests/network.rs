@@ -24,6 +24,8 @@ use {
     alloy_rlp as _, base64 as _, hex as _, jsonrpsee as _, proptest as _, serde as _,
     serde_json as _, thiserror as _, toml as _, tracing as _, wisp_mailserver as _,
 };
+// wisp-node serves JSON-RPC connections itself (rpc/serve.rs).
+use {http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
 mod common;
 use common::{now_secs, temp_dir, wait_until};

@@ -1,7 +1,9 @@
 //! The JSON-RPC API against real nodes on loopback (ports from :0), through jsonrpsee's HTTP
 //! and WebSocket clients: keys, posting and filters on one node, relay between two nodes
 //! (symmetric, asymmetric and signed, direct P2P), base64 inputs, the `messages` subscription,
-//! bad inputs (each an error, the node serving on), and the shapes of the info methods.
+//! bad inputs (each an error, the node serving on), the shapes of the info methods, and the
+//! server's bounds (stalled requests timed out, connections capped, batch, body and filter
+//! limits).
 
 use std::{future::Future, time::Duration};
 
@@ -16,12 +18,18 @@ use jsonrpsee::{
     ws_client::WsClientBuilder,
 };
 use serde_json::{Value, json};
-use wisp_node::{Node, NodeConfig};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+};
+use wisp_node::{Node, NodeConfig, rpc::RpcLimits};
 
 use {
     alloy_rlp as _, bytes as _, proptest as _, serde as _, thiserror as _, toml as _, tracing as _,
     wisp_crypto as _, wisp_mailserver as _, wisp_rlpx as _, wisp_waku as _,
 };
+// wisp-node serves JSON-RPC connections itself (rpc/serve.rs).
+use {http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
 mod common;
 use common::temp_dir;
@@ -326,7 +334,8 @@ async fn bad_inputs_are_errors_and_the_node_keeps_serving() {
     let cases: Vec<((&str, Vec<Value>), &str)> = vec![
         (post(json!({"payload": "0xzz"})), "NewMessage.payload: invalid hex"),
         (post(json!({"payload": "0x123"})), "odd number of hex digits"),
-        (post(json!({"payload": "not base64!"})), "not valid standard base64"),
+        (post(json!({"payload": "not base64!"})), "not padded standard base64"),
+        (post(json!({"payload": "abc"})), "it looks like hex: write hex with the 0x prefix"),
         (post(json!({"symKeyID": "feed"})), "no symmetric key with id \"feed\""),
         (post(json!({"pubKey": SIGNER_PUBLIC})), "exactly one of symKeyID and pubKey"),
         (post(json!({"symKeyID": null})), "neither was given"),
@@ -344,8 +353,12 @@ async fn bad_inputs_are_errors_and_the_node_keeps_serving() {
         (("waku_info", vec![json!(1)]), "too many parameters"),
         (("waku_setMinPoW", vec![json!(-0.5)]), "non-negative"),
         (("waku_setMinPoW", vec![json!("NaN")]), "must be a number"),
-        (("waku_setMaxMessageSize", vec![json!(0)]), "between 1 and 10485760"),
-        (("waku_setMaxMessageSize", vec![json!(11 << 20)]), "between 1 and 10485760"),
+        (("waku_setMinPoW", vec![json!(1e308)]), "minimum PoW 1e308 is above 100"),
+        (("waku_setMinPoW", vec![json!(100.5)]), "expected a number from 0 to 100"),
+        (("waku_setMaxMessageSize", vec![json!(0)]), "between 1024 and 10485760"),
+        (("waku_setMaxMessageSize", vec![json!(1023)]), "between 1024 and 10485760"),
+        (("waku_setMaxMessageSize", vec![json!(11 << 20)]), "between 1024 and 10485760"),
+        (("waku_setMaxMessageSize", vec![json!(1u64 << 40)]), "between 1024 and 10485760"),
         (("waku_setBloomFilter", vec![json!("0x00")]), "bloom must be 64 bytes"),
         (("waku_addSymKey", vec![json!("0x0102")]), "symmetric key must be 32 bytes"),
         (
@@ -395,6 +408,7 @@ async fn info_version_settings_and_key_pairs() {
     let version = ok(&c, "web3_clientVersion", vec![]).await;
     assert_eq!(version, json!(wisp_node::client_id()));
 
+    assert_eq!(ok(&c, "waku_setMinPoW", vec![json!(100)]).await, json!(true));
     assert_eq!(ok(&c, "waku_setMinPoW", vec![json!(0.001)]).await, json!(true));
     assert_eq!(ok(&c, "waku_setMaxMessageSize", vec![json!(4096)]).await, json!(true));
     assert_eq!(
@@ -424,5 +438,234 @@ async fn info_version_settings_and_key_pairs() {
     assert_eq!(ok(&c, "waku_hasKeyPair", vec![id]).await, json!(false));
     let sym = ok(&c, "waku_addSymKey", vec![json!(format!("0x{REFPEERS_TEST_KEY}"))]).await;
     assert_eq!(ok(&c, "waku_getSymKey", vec![sym]).await, json!(format!("0x{REFPEERS_TEST_KEY}")));
+    node.shutdown().await;
+}
+
+/// A node whose JSON-RPC server has `limits`.
+async fn start_limited(limits: RpcLimits) -> (Node, HttpClient) {
+    let node = Node::start(NodeConfig {
+        data_dir: temp_dir("rpc-limits"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rpc: Some("127.0.0.1:0".parse().unwrap()),
+        rpc_limits: limits,
+        ..Default::default()
+    })
+    .await
+    .expect("node starts");
+    let addr = node.rpc_addr().expect("RPC is serving");
+    let client = HttpClientBuilder::default()
+        .request_timeout(WAIT)
+        .build(format!("http://{addr}"))
+        .expect("HTTP client");
+    (node, client)
+}
+
+/// Request headers of a JSON POST whose body is `len` bytes.
+fn post_head(len: usize) -> String {
+    format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {len}\r\n\r\n"
+    )
+}
+
+/// Everything the server sends until it closes the connection (bounded by [`WAIT`]).
+async fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    match tokio::time::timeout(WAIT, stream.read_to_end(&mut out)).await {
+        Ok(Ok(_)) => {}
+        // A reset after the response is a close too.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Ok(Err(e)) => panic!("read failed: {e}"),
+        Err(_) => panic!("the server kept the connection open past {WAIT:?}"),
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Sends a whole POST and reads the response (the server closes or the body is complete).
+async fn raw_post(addr: std::net::SocketAddr, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(post_head(body.len()).as_bytes()).await.unwrap();
+    // The server may answer (413) and close before the body is all written.
+    let _ = s.write_all(body).await;
+    let _ = s.write_all(b"").await;
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut chunk = [0u8; 65536];
+        let n = match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) => 0,
+            Err(_) => panic!("no complete response within {WAIT:?}"),
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head.lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap())
+            });
+            if n == 0 || len.is_some_and(|len| body.len() >= len) {
+                let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+                return (status, body.to_owned());
+            }
+        } else if n == 0 {
+            panic!("connection closed without a response: {text:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn stalled_requests_are_timed_out_while_honest_calls_are_answered() {
+    let limits = RpcLimits {
+        header_timeout: Duration::from_secs(2),
+        body_timeout: Duration::from_secs(2),
+        ..RpcLimits::default()
+    };
+    let (node, c) = start_limited(limits).await;
+    let addr = node.rpc_addr().unwrap();
+    // 150 connections stall mid-body (more than jsonrpsee's own cap of 100, which they used
+    // to fill), 20 mid-headers.
+    let mut mid_body = Vec::new();
+    for _ in 0..150 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(post_head(100).as_bytes()).await.unwrap();
+        s.write_all(br#"{"jsonrpc":"2.0","#).await.unwrap();
+        mid_body.push(s);
+    }
+    let mut mid_headers = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\nHost: loc").await.unwrap();
+        mid_headers.push(s);
+    }
+    // Honest calls are answered meanwhile.
+    for _ in 0..3 {
+        assert_eq!(ok(&c, "waku_version", vec![]).await, json!("1"));
+    }
+    // The stalled ones are answered 408 (mid-body) or closed (mid-headers).
+    for s in &mut mid_body {
+        let response = read_to_close(s).await;
+        assert!(response.starts_with("HTTP/1.1 408 "), "{response:?}");
+        assert!(response.contains("not received within 2 s"), "{response:?}");
+    }
+    for s in &mut mid_headers {
+        let response = read_to_close(s).await;
+        assert!(!response.contains("200 OK"), "{response:?}");
+    }
+    assert_eq!(ok(&c, "waku_version", vec![]).await, json!("1"));
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_refused_with_503() {
+    let limits = RpcLimits { max_connections: 4, ..RpcLimits::default() };
+    let (node, c) = start_limited(limits).await;
+    let addr = node.rpc_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\n").await.unwrap();
+        held.push(s);
+    }
+    // The accept loop counts a connection once it has taken it: wait until all four are in.
+    let mut extra = eventually("a refused connection", || async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut buf = [0u8; 12];
+        match tokio::time::timeout(Duration::from_millis(500), s.read_exact(&mut buf)).await {
+            Ok(Ok(_)) => Some((s, buf)),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(&extra.1, b"HTTP/1.1 503");
+    let rest = read_to_close(&mut extra.0).await;
+    assert!(rest.contains("too many JSON-RPC connections"), "{rest:?}");
+    drop(held);
+    // Once they are gone, calls are served again.
+    eventually("a call after the held connections closed", || async {
+        call(&c, "waku_version", vec![]).await.ok()
+    })
+    .await;
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn batches_bodies_and_filters_are_bounded() {
+    let limits = RpcLimits { max_batch: 10, max_filters: 3, ..RpcLimits::default() };
+    let (node, c) = start_limited(limits).await;
+    let addr = node.rpc_addr().unwrap();
+
+    let batch = |n: usize| {
+        let calls: Vec<Value> = (0..n)
+            .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "waku_version", "params": []}))
+            .collect();
+        serde_json::to_vec(&calls).unwrap()
+    };
+    let (status, body) = raw_post(addr, &batch(10)).await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap().as_array().unwrap().len(), 10);
+    let (status, body) = raw_post(addr, &batch(11)).await;
+    assert_eq!(status, 200, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["code"], json!(-32010), "{body}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("batch request was too large"));
+
+    // A body over the limit is refused from its Content-Length, before it is read.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(post_head(wisp_node::rpc::MAX_REQUEST_BODY as usize + 1).as_bytes()).await.unwrap();
+    let response = read_to_close(&mut s).await;
+    assert!(response.starts_with("HTTP/1.1 413 "), "{response:?}");
+
+    let key = ok(&c, "waku_newSymKey", vec![]).await;
+    let criteria = json!({"symKeyID": key, "topics": [TOPIC]});
+    let mut filters = Vec::new();
+    for _ in 0..3 {
+        filters.push(ok(&c, "waku_newMessageFilter", vec![criteria.clone()]).await);
+    }
+    let e = call(&c, "waku_newMessageFilter", vec![criteria.clone()]).await.unwrap_err();
+    assert!(e.contains("too many message filters: at most 3"), "{e}");
+    // Subscriptions count too.
+    let ws = WsClientBuilder::default()
+        .request_timeout(WAIT)
+        .build(format!("ws://{addr}"))
+        .await
+        .expect("WebSocket client");
+    let mut params = ArrayParams::new();
+    params.insert("messages").unwrap();
+    params.insert(criteria.clone()).unwrap();
+    let e = ws
+        .subscribe::<Value, _>("waku_subscribe", params.clone(), "waku_unsubscribe")
+        .await
+        .expect_err("over the filter cap");
+    assert!(e.to_string().contains("too many message filters"), "{e}");
+    // Deleting one makes room.
+    assert_eq!(ok(&c, "waku_deleteMessageFilter", vec![filters.pop().unwrap()]).await, json!(true));
+    let sub = ws
+        .subscribe::<Value, _>("waku_subscribe", params, "waku_unsubscribe")
+        .await
+        .expect("a place was freed");
+    let e = call(&c, "waku_newMessageFilter", vec![criteria.clone()]).await.unwrap_err();
+    assert!(e.contains("too many message filters"), "{e}");
+    sub.unsubscribe().await.unwrap();
+    eventually("the unsubscribed place to be free", || async {
+        call(&c, "waku_newMessageFilter", vec![criteria.clone()]).await.ok()
+    })
+    .await;
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn websocket_sessions_are_capped_too() {
+    let limits = RpcLimits { max_connections: 2, ..RpcLimits::default() };
+    let (node, _) = start_limited(limits).await;
+    let url = format!("ws://{}", node.rpc_addr().unwrap());
+    let ws = || WsClientBuilder::default().request_timeout(WAIT).build(url.clone());
+    let (a, b) = (ws().await.expect("first session"), ws().await.expect("second session"));
+    let e = ws().await.expect_err("a third session is over the cap");
+    assert!(e.to_string().contains("429"), "{e}");
+    drop(a);
+    eventually("a session after one closed", || async { ws().await.ok() }).await;
+    assert!(ok(&b, "waku_version", vec![]).await.is_string());
     node.shutdown().await;
 }

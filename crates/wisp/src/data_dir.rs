@@ -3,14 +3,12 @@
 
 use std::{
     env,
-    ffi::OsString,
     path::{Path, PathBuf},
 };
 
-use crate::error::Error;
+use wisp_node::node_key::NODE_KEY_FILE;
 
-/// The node key's file name inside the data directory.
-pub(crate) const NODE_KEY_FILE: &str = "node.key";
+use crate::error::Error;
 
 /// The data directory, resolved only when a command needs it (so `keys new --out` works without
 /// `$HOME`).
@@ -35,44 +33,14 @@ impl DataDir {
         if let Some(dir) = &self.explicit {
             return Ok(dir.clone());
         }
-        default_dir(env::var_os("XDG_DATA_HOME"), env::var_os("HOME")).ok_or(Error::NoDataDir)
+        // The node's rule (`wisp_node::default_data_dir` without its `.` fallback: a command
+        // that needs the directory says so rather than writing under the working directory).
+        wisp_node::xdg_data_dir(env::var_os("XDG_DATA_HOME"), env::var_os("HOME"))
+            .ok_or(Error::NoDataDir)
     }
 
     /// `<data-dir>/node.key`.
     pub(crate) fn node_key(&self) -> Result<PathBuf, Error> {
         Ok(self.path()?.join(NODE_KEY_FILE))
-    }
-}
-
-/// The XDG base-directory rule: `$XDG_DATA_HOME` if set to an absolute path, else
-/// `$HOME/.local/share`.
-fn default_dir(xdg_data_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
-    let xdg = xdg_data_home.map(PathBuf::from).filter(|p| p.is_absolute());
-    let base = match xdg {
-        Some(base) => base,
-        None => {
-            let home = home.filter(|h| !h.is_empty())?;
-            Path::new(&home).join(".local").join("share")
-        }
-    };
-    Some(base.join("wisp"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn follows_the_xdg_rule() {
-        let os = |s: &str| Some(OsString::from(s));
-        assert_eq!(default_dir(os("/x/data"), os("/home/a")), Some("/x/data/wisp".into()));
-        assert_eq!(
-            default_dir(os("relative"), os("/home/a")),
-            Some("/home/a/.local/share/wisp".into())
-        );
-        assert_eq!(default_dir(os(""), os("/home/a")), Some("/home/a/.local/share/wisp".into()));
-        assert_eq!(default_dir(None, os("/home/a")), Some("/home/a/.local/share/wisp".into()));
-        assert_eq!(default_dir(None, None), None);
-        assert_eq!(default_dir(None, os("")), None);
     }
 }

@@ -96,6 +96,14 @@ pub(crate) enum Error {
     /// `wisp.toml` (or a setting taken from it) is wrong: exit code 2.
     #[error(transparent)]
     Config(#[from] wisp_node::ConfigError),
+    /// A flag (or the default it stands for) names something unusable: exit code 2.
+    #[error("{name}: {message}")]
+    Setting {
+        /// The flag, e.g. `--archive`.
+        name: &'static str,
+        /// What is wrong and what was expected.
+        message: String,
+    },
     /// `wisp node` could not start its node.
     #[error("{}", node_start_reason(.0))]
     NodeStart(wisp_node::NodeError),
@@ -116,11 +124,23 @@ pub(crate) enum Error {
     History(String),
 }
 
+impl From<wisp_node::node_key::NodeKeyError> for Error {
+    fn from(e: wisp_node::node_key::NodeKeyError) -> Self {
+        use wisp_node::node_key::NodeKeyError as K;
+        match e {
+            K::Read { path, source } => Self::KeyRead { path, source },
+            K::Format { path, problem } => Self::KeyFormat { path, problem },
+            K::Write { path, source } => Self::KeyWrite { path, source },
+            K::Exists(path) => Self::KeyExists(path),
+        }
+    }
+}
+
 impl Error {
     /// The process exit code: 2 for configuration errors (as clap's usage errors), else 1.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) => 2,
+            Self::Config(_) | Self::Setting { .. } => 2,
             _ => 1,
         }
     }

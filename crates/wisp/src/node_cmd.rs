@@ -16,8 +16,7 @@ use clap::{
 };
 use tokio::signal::unix::{SignalKind, signal};
 use wisp_node::{
-    ArchiveSpec, CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, Node, NodeConfig, Role,
-    load_config_file,
+    ArchiveSpec, CONFIG_FILE_NAME, FileConfig, LogFormat, Node, NodeConfig, Role, load_config_file,
 };
 use wisp_rlpx::NodeRecord;
 
@@ -107,12 +106,15 @@ pub(crate) struct NodeArgs {
     #[arg(long, value_name = "IP:PORT", value_parser = parse_addr)]
     pub(crate) metrics: Option<SocketAddr>,
 
-    /// Most peers at once, inbound and outbound [default: 50]
-    #[arg(long, value_name = "N")]
+    /// Most peers at once, inbound and outbound; 0 connects to no one [default: 50]
+    // `allow_negative_numbers`: `--max-peers -1` is a bad value of --max-peers, not an
+    // unknown flag `-1`.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub(crate) max_peers: Option<usize>,
 
-    /// Envelopes with less proof of work are dropped; advertised to peers [default: 0.000002]
-    #[arg(long, value_name = "POW", value_parser = parse_min_pow)]
+    /// Envelopes with less proof of work are dropped; advertised to peers; 0 to 100
+    /// [default: 0.000002]
+    #[arg(long, value_name = "POW", value_parser = parse_min_pow, allow_negative_numbers = true)]
     pub(crate) min_pow: Option<f64>,
 
     /// Mailserver archive: memory, sqlite (<data-dir>/archive.sqlite), sqlite:PATH or
@@ -121,7 +123,12 @@ pub(crate) struct NodeArgs {
     pub(crate) archive: Option<ArchiveSpec>,
 
     /// Mailserver: delete archived envelopes older than N days [default: 30]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..),
+        allow_negative_numbers = true
+    )]
     pub(crate) retention_days: Option<u32>,
 }
 
@@ -136,6 +143,8 @@ struct Plan {
     log_level: String,
     /// The log format.
     log_format: LogFormat,
+    /// Settings that are allowed but probably not meant, logged once logging is up.
+    warnings: Vec<String>,
 }
 
 /// Runs `wisp node`: resolves the settings (exit 2 on a config error), starts logging, runs
@@ -148,6 +157,9 @@ pub(crate) fn main(
 ) -> Result<(), Error> {
     let plan = plan(args, data_dir, log_level, log_format)?;
     crate::init_tracing(&plan.log_level, plan.log_format);
+    for warning in &plan.warnings {
+        tracing::warn!("{warning}");
+    }
     match &plan.file {
         Some(path) => tracing::info!(path = %path.display(), "read the config file"),
         None => {
@@ -227,9 +239,8 @@ fn plan(
         (Some(level), _) => level.to_owned(),
         (None, Some(level)) => {
             parse_log_filter(level).map_err(|problem| {
-                invalid_key(
-                    path.as_deref(),
-                    "log.level",
+                Setting::Key("log.level").error(
+                    &file,
                     format!(
                         "{problem}; expected a level (error, warn, info, debug, trace) or \
                          directives such as \"node=debug,info\""
@@ -241,17 +252,116 @@ fn plan(
         (None, None) => DEFAULT_NODE_LOG_LEVEL.to_owned(),
     };
     let log_format = log_format.or(file.log.format).unwrap_or_default();
-    Ok(Plan { config, file: path, log_level, log_format })
+
+    // Where the node will write: checked now, so that a bad directory is a configuration
+    // error naming its setting (exit 2), not a start failure (exit 1).
+    let data_dir_setting = match (data_dir.explicit(), &file.node.data_dir) {
+        (Some(_), _) => Setting::Flag("--data-dir (or $WISP_DATA_DIR)"),
+        (None, Some(_)) => Setting::Key("node.data_dir"),
+        (None, None) => Setting::Flag("the default data directory (set --data-dir)"),
+    };
+    if let Err(problem) = writable_dir(&config.data_dir) {
+        return Err(data_dir_setting.error(
+            &file,
+            format!(
+                "{} is not usable: {problem}; expected a directory this user can write",
+                config.data_dir.display()
+            ),
+        ));
+    }
+    if config.role == Role::Mailserver
+        && let ArchiveSpec::SqliteAt(db) = &config.mailserver.archive
+    {
+        let setting = if args.archive.is_some() {
+            Setting::Flag("--archive")
+        } else {
+            Setting::Key("mailserver.archive")
+        };
+        if let Err(problem) = writable_file(db) {
+            return Err(setting.error(
+                &file,
+                format!(
+                    "sqlite:{} is not usable: {problem}; expected sqlite:PATH of a file this user \
+                     can create or write, in an existing directory",
+                    db.display()
+                ),
+            ));
+        }
+    }
+
+    let mut warnings = Vec::new();
+    if config.max_peers == 0 {
+        let source = if args.max_peers.is_some() { "--max-peers" } else { "node.max_peers" };
+        warnings.push(format!(
+            "{source} is 0: the node will neither accept nor dial peers, so it relays nothing"
+        ));
+    }
+    Ok(Plan { config, file: path, log_level, log_format, warnings })
 }
 
-/// A config error about a key the node crate cannot check (it has no log filter parser).
-fn invalid_key(path: Option<&Path>, key: &str, message: String) -> Error {
-    Error::Config(ConfigError::Invalid {
-        path: path.unwrap_or(Path::new(CONFIG_FILE_NAME)).to_owned(),
-        position: None,
-        key: Some(key.to_owned()),
-        message,
-    })
+/// Where a setting came from, to name it in an error.
+#[derive(Clone, Copy, Debug)]
+enum Setting {
+    /// A command-line flag (or what stands in for one).
+    Flag(&'static str),
+    /// A `wisp.toml` key, placed in the file.
+    Key(&'static str),
+}
+
+impl Setting {
+    fn error(self, file: &FileConfig, message: String) -> Error {
+        match self {
+            Self::Flag(flag) => Error::Setting { name: flag, message },
+            Self::Key(key) => Error::Config(file.invalid(key, message)),
+        }
+    }
+}
+
+/// Creates `dir` if needed (mode 0700, as the node would: it holds the node key) and checks
+/// that a file can be created in it.
+fn writable_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| crate::error::io_reason(&e))?;
+    if !dir.is_dir() {
+        return Err("it is not a directory".into());
+    }
+    let probe = dir.join(format!(".wisp-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| format!("cannot create a file in it: {}", crate::error::io_reason(&e)))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Checks that the database file `path` can be opened for writing, or created.
+fn writable_file(path: &Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err("it is a directory".into());
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| crate::error::io_reason(&e));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(format!("its directory {} does not exist", parent.display()));
+    }
+    let probe = parent.join(format!(".wisp-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).map_err(|e| {
+        format!("cannot create a file in {}: {}", parent.display(), crate::error::io_reason(&e))
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// Starts the node, prints where it is, and waits for SIGINT or SIGTERM.
@@ -308,11 +418,11 @@ fn parse_archive(s: &str) -> Result<ArchiveSpec, String> {
     s.parse().map_err(|e: wisp_node::ArchiveSpecError| e.to_string())
 }
 
-/// A minimum PoW: a finite number, 0 or more.
+/// A minimum PoW: a number from 0 to [`wisp_node::MAX_MIN_POW`].
 fn parse_min_pow(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(pow) if pow.is_finite() && pow >= 0.0 => Ok(pow),
-        _ => Err("expected a number, 0 or more, such as 0.000002".into()),
+        Ok(pow) if (0.0..=wisp_node::MAX_MIN_POW).contains(&pow) => Ok(pow),
+        _ => Err("expected a number from 0 to 100, such as 0.000002".into()),
     }
 }
 
@@ -503,7 +613,11 @@ mod tests {
             &["--trusted", "x"],
             &["--role", "full"],
             &["--max-peers=-1"],
+            &["--max-peers", "-1"],
             &["--min-pow=-1"],
+            &["--min-pow", "-1"],
+            &["--min-pow", "1e308"],
+            &["--retention-days", "-1"],
             &["--min-pow", "inf"],
             &["--log-format", "xml"],
             &["--rpc", "127.0.0.1:1", "--no-rpc"],

@@ -312,3 +312,106 @@ fn help_documents_every_flag_with_its_default_and_examples() {
     let out = run(wisp().arg("--help"));
     assert!(out.stdout.contains("node"), "{}", out.stdout);
 }
+
+#[test]
+fn useless_values_exit_2_naming_the_key_or_flag_and_its_place() {
+    let scratch = Scratch::new("useless-values");
+    let data = scratch.path("data");
+    let config = |name: &str, text: &str| scratch.write(name, text).to_str().unwrap().to_owned();
+
+    // Values that would leave the node unable to relay anything.
+    for (text, words) in [
+        ("[waku]\nmin_pow = 1e308\n", &["v.toml:2:11: key `waku.min_pow`", "from 0 to 100"][..]),
+        (
+            "[waku]\nmax_message_size = 1099511627776\n",
+            &["v.toml:2:20: key `waku.max_message_size`", "from 1024 to 10485760"],
+        ),
+        (
+            "[node]\nredial_min_secs = 90\nredial_max_secs = 10\n",
+            &["v.toml:2:19: key `node.redial_min_secs`", "redial_min_secs <= redial_max_secs"],
+        ),
+        // The log filter is checked by the binary, and placed in the file too.
+        ("[log]\nlevel = \"node=lots\"\n", &["v.toml:2:9: key `log.level`"]),
+    ] {
+        let path = config("v.toml", text);
+        let out = run(&mut wisp_node(&data, &["--config", &path]));
+        assert_config_error(&out, &data, words);
+    }
+
+    // Negative and absurd flag values name the flag.
+    for (flag, value) in [
+        ("--max-peers", "-1"),
+        ("--min-pow", "-1"),
+        ("--min-pow", "1e308"),
+        ("--retention-days", "-3"),
+    ] {
+        let out = run(&mut wisp_node(&data, &[flag, value]));
+        assert_config_error(&out, &data, &[&format!("invalid value '{value}' for '{flag} ")]);
+    }
+
+    // An unusable data directory or archive path names its flag or key.
+    let file = scratch.write("a-file", "not a directory");
+    let out = run(&mut wisp_node(&file, &[]));
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.starts_with("error: --data-dir (or $WISP_DATA_DIR): "), "{}", out.stderr);
+    assert!(out.stderr.contains("expected a directory this user can write"), "{}", out.stderr);
+    let path = config("d.toml", &format!("[node]\ndata_dir = {:?}\n", file.join("sub")));
+    let out = run(wisp().args(["node", "--config", &path]));
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("d.toml:2:12: key `node.data_dir`: "), "{}", out.stderr);
+
+    let missing_dir = scratch.path("no-such-dir").join("archive.db");
+    let archive = format!("sqlite:{}", missing_dir.display());
+    let out = run(&mut wisp_node(&data, &["--role", "mailserver", "--archive", &archive]));
+    assert_config_error(&out, &data, &["error: --archive: ", "does not exist", "sqlite:PATH"]);
+    let path = config("m.toml", &format!("[mailserver]\narchive = {archive:?}\n"));
+    let out = run(&mut wisp_node(&data, &["--config", &path, "--role", "mailserver"]));
+    assert_config_error(&out, &data, &["m.toml:2:11: key `mailserver.archive`", "does not exist"]);
+}
+
+#[test]
+fn max_peers_zero_starts_with_a_warning() {
+    let scratch = Scratch::new("max-peers-zero");
+    let data = scratch.path("data");
+    let node = RunningNode::start(wisp_node(
+        &data,
+        &["--listen", "127.0.0.1:0", "--no-rpc", "--max-peers", "0"],
+    ));
+    let line = node.wait_for_log(&["WARN", "--max-peers is 0"], START_TIMEOUT);
+    assert!(line.contains("relays nothing"), "{line}");
+    node.stop_with("TERM");
+
+    scratch.write("data/wisp.toml", "[node]\nmax_peers = 0\n");
+    let node = RunningNode::start(wisp_node(&data, &["--listen", "127.0.0.1:0", "--no-rpc"]));
+    node.wait_for_log(&["WARN", "node.max_peers is 0"], START_TIMEOUT);
+    node.stop_with("TERM");
+}
+
+#[test]
+fn node_and_keys_share_one_key_file_format() {
+    let scratch = Scratch::new("shared-key-file");
+    let data = scratch.path("data");
+    // A key file both reject, with the same words.
+    scratch.write("data/node.key", "abcd\n");
+    let out = run(&mut wisp_node(&data, &["--listen", "127.0.0.1:0", "--no-rpc"]));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    let words = "expected 64 hex characters (a secp256k1 secret key), got 4 characters";
+    assert!(out.stderr.contains(words), "{}", out.stderr);
+    let out = run(scratch.wisp().args(["keys", "show"]));
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains(words), "{}", out.stderr);
+
+    // A key the node creates is 0600 in a 0700 directory, as `wisp keys new` writes it, and
+    // `wisp keys show` prints the node's enode from it.
+    fs::remove_dir_all(&data).unwrap();
+    let node = RunningNode::start(wisp_node(&data, &["--listen", "127.0.0.1:0", "--no-rpc"]));
+    let enode = node.enode();
+    node.stop_with("TERM");
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data.join("node.key")), 0o600);
+    assert_eq!(mode(&data), 0o700);
+    let out = run(scratch.wisp().args(["keys", "show"]));
+    assert!(out.status.success(), "{}", out.stderr);
+    let shown: NodeRecord = out.stdout.trim().parse().unwrap();
+    assert_eq!(shown.id, enode.id);
+}

@@ -26,8 +26,10 @@ pub(crate) enum RpcError {
         /// What is wrong with it.
         detail: String,
     },
-    /// A value without `0x` is not valid standard base64 either.
-    #[error("{field}: not 0x-prefixed hex, and not valid standard base64 either: {detail}")]
+    /// A value without `0x` is not valid padded standard base64 either.
+    #[error(
+        "{field}: not 0x-prefixed hex, and not padded standard base64 (status-go's form) either: {detail}"
+    )]
     BadBase64 {
         /// The parameter or field.
         field: String,
@@ -63,6 +65,14 @@ pub(crate) enum RpcError {
     /// No message filter has this id.
     #[error("filter not found: no message filter with id {0:?}")]
     UnknownFilter(String),
+    /// [`super::RpcLimits::max_filters`] filters and subscriptions are open.
+    #[error(
+        "too many message filters: at most {max} filters and subscriptions may be open at once; delete unused ones (waku_deleteMessageFilter, waku_unsubscribe)"
+    )]
+    TooManyFilters {
+        /// The limit.
+        max: usize,
+    },
     /// Both keys, or neither, were given.
     #[error(
         "specify either a symmetric or an asymmetric key: exactly one of {sym} and {asym} ({given})"
@@ -96,6 +106,16 @@ pub(crate) enum RpcError {
         field: &'static str,
         /// The value.
         value: f64,
+    },
+    /// A minimum PoW no envelope could reach in reasonable time.
+    #[error(
+        "minimum PoW {value:?} is above {max}: no peer could seal an envelope for it and every post would be refused; expected a number from 0 to {max}"
+    )]
+    MinPowTooHigh {
+        /// The value.
+        value: f64,
+        /// The ceiling.
+        max: f64,
     },
     /// The payload cannot fit in an envelope the node accepts.
     #[error(
@@ -186,6 +206,7 @@ impl RpcError {
             | Self::Refused(_)
             | Self::PeerNotConnected(_)
             | Self::MailserverNotConnected(_)
+            | Self::TooManyFilters { .. }
             | Self::Stopped(_)
             | Self::Internal(_) => SERVER_ERROR_CODE,
             _ => INVALID_PARAMS_CODE,

@@ -7,9 +7,15 @@
 //! - `wakuext_requestMessages`: history from a connected mailserver (see `wakuext.rs`).
 //!
 //! Parameters and results have status-go's shapes. Byte strings come back as `0x`-hex;
-//! `payload`, `padding`, `pubKey` and a criteria `sig` are also accepted as standard base64
-//! when they lack the `0x` prefix, because status-go's Waku API used base64 there. Every bad
+//! `payload`, `padding`, `pubKey` and a criteria `sig` are `0x`-hex or, without the prefix,
+//! padded standard base64, because status-go's Waku API used base64 there; a string that is
+//! neither is an error naming the field (and, if it is made of hex digits, asking for the
+//! `0x` prefix). Every bad
 //! input is a JSON-RPC error whose message says what is wrong; no input stops the node.
+//!
+//! The server is bounded by [`RpcLimits`]: connections, the time to send a request, the
+//! calls in a batch, the request size ([`MAX_REQUEST_BODY`]) and the filters clients may
+//! keep open (see `serve.rs` for how connections are served).
 //!
 //! ```no_run
 //! # async fn run(node: wisp_node::NodeHandle) -> Result<(), wisp_node::NodeError> {
@@ -24,16 +30,29 @@
 mod admin;
 mod error;
 mod keys;
+mod serve;
 mod types;
 mod waku;
 mod wakuext;
 
-use std::{collections::HashMap, future::Future, net::SocketAddr, sync::Arc, sync::Mutex};
+use std::{
+    collections::HashMap,
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use jsonrpsee::{
     RpcModule,
     core::RegisterMethodError,
-    server::{IdProvider, Server, ServerConfig, ServerHandle},
+    server::{
+        BatchRequestConfig, IdProvider, PingConfig, Server, ServerConfig, ServerHandle,
+        stop_channel,
+    },
     types::{ErrorObjectOwned, SubscriptionId},
 };
 use serde::Serialize;
@@ -54,6 +73,43 @@ pub const MAX_RESPONSE_BODY: u32 = 256 * 1024 * 1024;
 /// ("can never exceed the underlying envelope size of 10mb") and status-go's `MaxMessageSize`.
 pub const MAX_MESSAGE_SIZE_LIMIT: u32 = 10 * 1024 * 1024;
 
+/// The limits of the JSON-RPC server (`[rpc]` in `wisp.toml`). They bound what local clients
+/// can make the node hold: connections, time, request sizes, filters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RpcLimits {
+    /// Most HTTP connections at once; the next ones are answered `503 Service Unavailable`
+    /// and closed. WebSocket sessions (once upgraded) are counted apart, by jsonrpsee, with the
+    /// same limit (beyond it an upgrade gets `429`). Default: 256 (a client needs a few;
+    /// jsonrpsee's own 100 was filled by 100 stalled connections).
+    pub max_connections: u32,
+    /// How long a client may take to send a request's headers; also how long a keep-alive
+    /// connection may sit idle between requests. Default: 10 s.
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body once its headers are in; then it
+    /// gets `408 Request Timeout` and the connection is closed. Default: 30 s (32 MiB at about
+    /// 1 MiB/s).
+    pub body_timeout: Duration,
+    /// Most calls in one batch request. Default: 100 (each call may cost a PBKDF2 or a PoW
+    /// search; status-go's clients send single calls).
+    pub max_batch: u32,
+    /// Most message filters (`waku_newMessageFilter`) and `messages` subscriptions at once,
+    /// across all clients; beyond it both answer an error. Default: 1000 (a Status client
+    /// keeps a filter per chat and per partitioned topic).
+    pub max_filters: usize,
+}
+
+impl Default for RpcLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_batch: 100,
+            max_filters: 1000,
+        }
+    }
+}
+
 /// What the methods share: the node, the key store and the polled filters.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -61,11 +117,30 @@ pub(crate) struct State {
     keys: KeyStore,
     /// Filter ids given out by `waku_newMessageFilter`.
     filters: Mutex<HashMap<String, FilterId>>,
+    /// Polled filters and subscriptions open (or being opened).
+    open_filters: AtomicUsize,
+    /// [`RpcLimits::max_filters`].
+    max_filters: usize,
 }
 
 impl State {
     fn filters(&self) -> std::sync::MutexGuard<'_, HashMap<String, FilterId>> {
         self.filters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes one of the [`RpcLimits::max_filters`] places, or says there is none left.
+    fn reserve_filter(&self) -> Result<(), RpcError> {
+        self.open_filters
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_filters).then_some(n + 1)
+            })
+            .map(drop)
+            .map_err(|_| RpcError::TooManyFilters { max: self.max_filters })
+    }
+
+    /// Gives back a place taken by [`State::reserve_filter`].
+    fn release_filter(&self) {
+        self.open_filters.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -118,31 +193,62 @@ pub struct RpcServer {
 }
 
 impl RpcServer {
-    /// Binds `addr` and serves the node's methods over HTTP and WebSocket.
+    /// Binds `addr` and serves the node's methods over HTTP and WebSocket, with the default
+    /// [`RpcLimits`].
     pub async fn start(addr: SocketAddr, node: NodeHandle) -> Result<Self, NodeError> {
+        Self::start_with(addr, RpcLimits::default(), node).await
+    }
+
+    /// Binds `addr` and serves the node's methods over HTTP and WebSocket within `limits`.
+    pub async fn start_with(
+        addr: SocketAddr,
+        limits: RpcLimits,
+        node: NodeHandle,
+    ) -> Result<Self, NodeError> {
+        let bind_error = |source| NodeError::Bind { what: "JSON-RPC", addr, source };
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_error)?;
+        let bound = listener.local_addr().map_err(bind_error)?;
         let config = ServerConfig::builder()
             .max_request_body_size(MAX_REQUEST_BODY)
             .max_response_body_size(MAX_RESPONSE_BODY)
+            .max_connections(limits.max_connections)
+            .set_batch_request_config(BatchRequestConfig::Limit(limits.max_batch))
+            // A WebSocket client that answers no ping for 60 s is disconnected.
+            .enable_ws_ping(
+                PingConfig::new()
+                    .ping_interval(Duration::from_secs(30))
+                    .inactive_limit(Duration::from_secs(60))
+                    .max_failures(1),
+            )
             .set_id_provider(HexIdProvider)
             .build();
-        let server = Server::builder()
-            .set_config(config)
-            .build(addr)
-            .await
-            .map_err(|source| NodeError::Bind { what: "JSON-RPC", addr, source })?;
-        let bound = server.local_addr().map_err(|source| NodeError::Bind {
-            what: "JSON-RPC",
-            addr,
-            source,
-        })?;
-        let module = Self::module(node).map_err(|e| NodeError::Rpc(e.to_string()))?;
-        let handle = server.start(module);
+        let module =
+            Self::module(node, limits.max_filters).map_err(|e| NodeError::Rpc(e.to_string()))?;
+        let (stop, handle) = stop_channel();
+        let shared = serve::Shared {
+            builder: Server::builder()
+                .set_config(config)
+                .to_service_builder()
+                .max_connections(limits.max_connections),
+            methods: module.into(),
+            stop,
+            max_body: MAX_REQUEST_BODY,
+            body_budget: serve::Shared::body_budget(),
+            limits,
+        };
+        tokio::spawn(serve::accept_loop(listener, shared));
         tracing::info!(target: "node::rpc", addr = %bound, "JSON-RPC server listening");
         Ok(Self { addr: bound, handle })
     }
 
-    fn module(node: NodeHandle) -> Result<Module, RegisterMethodError> {
-        let state = State { node, keys: KeyStore::default(), filters: Mutex::default() };
+    fn module(node: NodeHandle, max_filters: usize) -> Result<Module, RegisterMethodError> {
+        let state = State {
+            node,
+            keys: KeyStore::default(),
+            filters: Mutex::default(),
+            open_filters: AtomicUsize::new(0),
+            max_filters,
+        };
         let mut module = RpcModule::new(state);
         waku::register(&mut module)?;
         admin::register(&mut module)?;

@@ -6,9 +6,10 @@
 //! as Go's `encoding/json` does; an empty string is absent too (status-go tests `len(x) > 0`).
 //!
 //! Bytes: outputs are `0x`-hex. Inputs are `0x`-hex; `payload`, `padding`, `pubKey` and a
-//! criteria `sig` without the prefix are read as standard base64, because status-go's Waku API
-//! used base64 there (its vectors' `waku_post_params` do). A string that is both valid hex and
-//! valid base64 (`"deadbeef"`) is therefore base64 unless it starts with `0x`.
+//! criteria `sig` without the prefix are read as padded standard base64, because status-go's
+//! Waku API used base64 there (its vectors' `waku_post_params` do). A string that is both valid
+//! hex and valid base64 (`"deadbeef"`) is therefore base64 unless it starts with `0x`; one that
+//! is neither is an error naming the field.
 
 use base64::Engine as _;
 use serde::Serialize;
@@ -165,14 +166,24 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Decodes `0x`-prefixed hex. Without the prefix the string is read as standard base64 when
-/// `base64_ok` (status-go's Waku API), as hex otherwise.
+/// Decodes `0x`-prefixed hex. Without the prefix the string is read as padded standard
+/// base64 when `base64_ok` (status-go's encoding of `[]byte`), as hex otherwise.
+///
+/// With `base64_ok`, a string that is valid base64 is base64 even when it also looks like hex
+/// (`"deadbeef"` is 6 bytes, not 4): that is what status-go's clients mean by it. A string
+/// that is neither `0x`-hex nor padded base64 is an error naming the field; when it is made
+/// of hex digits the error says to add the `0x` prefix.
 pub(crate) fn decode_bytes(field: &str, s: &str, base64_ok: bool) -> Result<Vec<u8>, RpcError> {
     match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(h) => decode_hex(field, h),
-        None if base64_ok => base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(|e| RpcError::BadBase64 { field: field.to_owned(), detail: e.to_string() }),
+        None if base64_ok => base64::engine::general_purpose::STANDARD.decode(s).map_err(|e| {
+            let hint = if s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                "; it looks like hex: write hex with the 0x prefix"
+            } else {
+                ""
+            };
+            RpcError::BadBase64 { field: field.to_owned(), detail: format!("{e}{hint}") }
+        }),
         None => decode_hex(field, s),
     }
 }
@@ -332,6 +343,31 @@ mod tests {
         assert!(e.contains("odd number"), "{e}");
         let e = decode_bytes("payload", "not base64!", true).unwrap_err().to_string();
         assert!(e.contains("base64"), "{e}");
+    }
+
+    #[test]
+    fn unprefixed_bytes_are_padded_base64_or_an_error_naming_the_field() {
+        // Valid base64 that also looks like hex is base64 (status-go's []byte encoding).
+        assert_eq!(
+            decode_bytes("NewMessage.payload", "deadbeef", true).unwrap(),
+            [0x75, 0xe6, 0x9d, 0x6d, 0xe7, 0x9f]
+        );
+        assert_eq!(decode_bytes("p", "0xdeadbeef", true).unwrap(), [0xde, 0xad, 0xbe, 0xef]);
+        // Hex digits that are not base64: the field, both forms, and the fix.
+        // (An unprefixed 65-byte public key is 130 hex digits: not a base64 length.)
+        let key = format!("04{}", "ab".repeat(64));
+        for hexish in ["abc", "0102ff", &key] {
+            let e = decode_bytes("NewMessage.pubKey", hexish, true).unwrap_err().to_string();
+            assert!(e.starts_with("NewMessage.pubKey: not 0x-prefixed hex, and not"), "{e}");
+            assert!(e.ends_with("it looks like hex: write hex with the 0x prefix"), "{e}");
+        }
+        // Neither: unpadded, URL-safe, spaces.
+        for bad in ["AQL", "AQ-_", " AQL/", "AQL/\n"] {
+            let e = decode_bytes("NewMessage.padding", bad, true).unwrap_err().to_string();
+            assert!(e.starts_with("NewMessage.padding: not 0x-prefixed hex"), "{bad:?}: {e}");
+            assert!(e.contains("padded standard base64"), "{bad:?}: {e}");
+            assert!(!e.contains("looks like hex"), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use wisp_waku::{
 };
 
 use super::{
+    super::config_file::{MAX_MIN_POW, MIN_MAX_MESSAGE_SIZE},
     MAX_MESSAGE_SIZE_LIMIT, Module, State,
     error::RpcError,
     keys::{KeyStore, new_id},
@@ -47,10 +48,10 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     })?;
     method(m, "waku_setMaxMessageSize", 1, |args, st| async move {
         let size = args.uint(0, "size in bytes")?;
-        if size == 0 || size > u64::from(MAX_MESSAGE_SIZE_LIMIT) {
+        if size < u64::from(MIN_MAX_MESSAGE_SIZE) || size > u64::from(MAX_MESSAGE_SIZE_LIMIT) {
             return Err(RpcError::OutOfRange {
                 field: "size",
-                min: 1,
+                min: MIN_MAX_MESSAGE_SIZE.into(),
                 max: MAX_MESSAGE_SIZE_LIMIT.into(),
                 value: size,
             });
@@ -62,6 +63,9 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     method(m, "waku_setMinPoW", 1, |args, st| async move {
         let pow = args.number(0, "minimum PoW")?;
         check_pow("pow", pow)?;
+        if pow > MAX_MIN_POW {
+            return Err(RpcError::MinPowTooHigh { value: pow, max: MAX_MIN_POW });
+        }
         st.node.set_min_pow(pow).await?;
         Ok(true)
     })?;
@@ -89,7 +93,14 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     method(m, "waku_post", 1, |args, st| async move { post(&args, &st).await })?;
     method(m, "waku_newMessageFilter", 1, |args, st| async move {
         let filter = criteria(args.object(0, "Criteria")?, &st.keys)?;
-        let fid = st.node.install_filter(filter).await?;
+        st.reserve_filter()?;
+        let fid = match st.node.install_filter(filter).await {
+            Ok(fid) => fid,
+            Err(e) => {
+                st.release_filter();
+                return Err(e.into());
+            }
+        };
         let mut filters = st.filters();
         let id = new_id(|id| filters.contains_key(id));
         filters.insert(id.clone(), fid);
@@ -102,7 +113,9 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         match st.node.filter_messages(fid).await? {
             Some(messages) => Ok(messages.iter().map(Message::from).collect::<Vec<_>>()),
             None => {
-                st.filters().remove(id);
+                if st.filters().remove(id).is_some() {
+                    st.release_filter();
+                }
                 Err(RpcError::UnknownFilter(id.to_owned()))
             }
         }
@@ -111,6 +124,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         let id = args.string(0, "filter id")?;
         let fid = st.filters().remove(id);
         let fid = fid.ok_or_else(|| RpcError::UnknownFilter(id.to_owned()))?;
+        st.release_filter();
         st.node.remove_filter(fid).await?;
         Ok(true)
     })?;
@@ -125,10 +139,18 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
                 if kind != "messages" {
                     return Err(RpcError::UnknownSubscription(kind.to_owned()));
                 }
-                criteria(args.object(1, "Criteria")?, &st.keys)
+                let filter = criteria(args.object(1, "Criteria")?, &st.keys)?;
+                st.reserve_filter()?;
+                Ok(filter)
             });
             let subscribed = match filter {
-                Ok(filter) => st.node.subscribe(filter).await.map_err(RpcError::from),
+                Ok(filter) => {
+                    let subscribed = st.node.subscribe(filter).await.map_err(RpcError::from);
+                    if subscribed.is_err() {
+                        st.release_filter();
+                    }
+                    subscribed
+                }
                 Err(e) => Err(e),
             };
             let (fid, mut rx) = match subscribed {
@@ -155,6 +177,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
                     }
                 }
             }
+            st.release_filter();
             let _ = st.node.remove_filter(fid).await;
         },
     )?;
