@@ -166,3 +166,23 @@ pub fn seal(
         local_id: 0,
     }
 }
+
+/// Runs the test "network" at `now_ms` until it is quiet: every party's posts are delivered to
+/// every party (the sender too, as a Waku node's own filters see its posts). Returns how many
+/// envelopes went around. Bounded: panics after 1000 rounds.
+pub fn settle(parties: &mut [&mut Party], now_ms: u64) -> usize {
+    let mut total = 0;
+    for _ in 0..1000 {
+        let wires: Vec<Wire> = parties.iter_mut().flat_map(|p| p.pump(now_ms)).collect();
+        if wires.is_empty() {
+            return total;
+        }
+        total += wires.len();
+        for wire in &wires {
+            for party in parties.iter_mut() {
+                party.deliver(wire, now_ms);
+            }
+        }
+    }
+    panic!("the network did not settle");
+}
