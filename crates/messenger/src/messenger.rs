@@ -650,11 +650,17 @@ where
         };
         let peer = peer_id(&signer);
         let group = GroupId::one_to_one(&self.public, &signer);
+        let carried = records.messages.len();
         let events = self
             .mvds
             .add_peer(group, peer.clone())
             .and_then(|_| self.mvds.on_decoded_payload(&peer, records, now_ms))
             .map_err(|_| DropReason::Undecodable)?;
+        let fresh = events.iter().filter(|e| matches!(e, MvdsEvent::Received { .. })).count();
+        for _ in fresh..carried {
+            // MVDS already had it (a retransmission): acked again, not applied again.
+            self.counters.count(DropReason::Duplicate);
+        }
         for event in events {
             match event {
                 MvdsEvent::Received { message, .. } => {
