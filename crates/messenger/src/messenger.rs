@@ -43,7 +43,8 @@ use tracing::debug;
 use wisp_crypto::{PublicKey, SecretKey, Zeroizing};
 use wisp_mvds::{Event as MvdsEvent, GroupId, PeerId};
 use wisp_ratchet::topic::{
-    contact_code_key, contact_code_topic, partitioned_topic, public_chat_key, public_chat_topic,
+    contact_code_key, contact_code_topic, partitioned_topic, personal_discovery_topic,
+    public_chat_key, public_chat_topic,
 };
 use wisp_ratchet::{Destination, MessageKind, NegotiatedSecret, SecureTransport};
 use wisp_waku::{Encryption, FilterKey, Topic};
@@ -142,8 +143,8 @@ pub struct OutgoingEnvelope {
 /// [`Messenger::handle_envelope`].
 #[derive(Clone, Debug)]
 pub struct FilterSpec {
-    /// What the filter is for: `public:<name>`, `partitioned`, `contact-code:<0x key>`,
-    /// `negotiated:<topic>`.
+    /// What the filter is for: `public:<name>`, `partitioned`, `personal-discovery`,
+    /// `contact-code:<0x key>`, `negotiated:<topic hex>`.
     pub name: String,
     /// The topic.
     pub topic: Topic,
@@ -461,12 +462,19 @@ where
         self.outputs.drain(..).collect()
     }
 
-    /// Starts the messenger at `now_ms`: listens on our partitioned topic and on the
-    /// negotiated topics already agreed, and advertises our bundle on our contact-code topic.
+    /// Starts the messenger at `now_ms`: listens on our partitioned and personal discovery
+    /// topics (asymmetric) and on the negotiated topics already agreed, and advertises our
+    /// bundle on our contact-code topic.
     pub fn start(&mut self, now_ms: u64) -> Result<()> {
         self.install_filter(FilterSpec {
             name: "partitioned".to_owned(),
             topic: waku_topic(partitioned_topic(&self.public)),
+            key: FilterKey::Asymmetric(self.identity.clone()),
+        });
+        // status-go still listens on the legacy personal discovery topic too.
+        self.install_filter(FilterSpec {
+            name: "personal-discovery".to_owned(),
+            topic: waku_topic(personal_discovery_topic(&self.public)),
             key: FilterKey::Asymmetric(self.identity.clone()),
         });
         for secret in self.transport.shared_secrets()? {

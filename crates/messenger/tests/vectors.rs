@@ -335,3 +335,62 @@ fn one_to_one_envelopes() {
         );
     }
 }
+
+/// The filters the messenger asks for are those status-go v0.79.11 installed
+/// (`topics.json`): public chats, the contact's contact code, our partitioned and personal
+/// discovery topics, the negotiated topic.
+#[test]
+fn filters_match_status_go_topics() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/vectors/topics.json");
+    let topics: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let alice_key = SecretKey::from_bytes(&[0x4d; 32]).unwrap();
+    let bob_key = SecretKey::from_bytes(&[0x5e; 32]).unwrap();
+    let mut alice = Party::new(alice_key, "alice", None, 1);
+    let mut bob = Party::new(bob_key.clone(), "bob", None, 2);
+    let now = 1_800_000_000_000;
+    alice.messenger.start(now).unwrap();
+    bob.messenger.start(now).unwrap();
+    for name in ["refpeers", "status"] {
+        alice.messenger.join_public_chat(name).unwrap();
+    }
+    alice.messenger.send_text(&bob_key.public_key(), "hi", now).unwrap();
+    let wires = alice.pump(now);
+    for wire in &wires {
+        bob.deliver(wire, now);
+    }
+    alice.pump(now);
+    let mut checked = 0;
+    for topic in topics["topics"].as_array().unwrap() {
+        let kind = text(&topic["kind"]);
+        let wanted = match kind {
+            "public_chat" => format!("public:{}", text(&topic["input_string"])),
+            "contact_code" if text(&topic["name"]).starts_with("bob") => {
+                format!("contact-code:0x{}", hex::encode(bob_key.public_key().to_uncompressed()))
+            }
+            "partitioned" if text(&topic["name"]).starts_with("alice") => "partitioned".to_owned(),
+            "personal_discovery" if text(&topic["name"]).starts_with("alice") => {
+                "personal-discovery".to_owned()
+            }
+            "negotiated" => format!("negotiated:{}", text(&topic["topic"])),
+            _ => continue,
+        };
+        let filter = alice
+            .filters
+            .iter()
+            .find(|f| f.name == wanted)
+            .unwrap_or_else(|| panic!("alice has no filter {wanted}"));
+        assert_eq!(hex::encode(filter.topic.0), text(&topic["topic"]), "{wanted}");
+        match (&filter.key, topic.get("sym_key")) {
+            (wisp_waku::FilterKey::Symmetric(key), Some(want)) => {
+                assert_eq!(hex::encode(&key[..]), text(want), "{wanted} key")
+            }
+            (wisp_waku::FilterKey::Asymmetric(key), None) => {
+                assert_eq!(key.public_key(), alice.public_key(), "{wanted} key")
+            }
+            (key, want) => panic!("{wanted}: {key:?} vs {want:?}"),
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 6, "filters checked against topics.json");
+}
