@@ -57,4 +57,4 @@ pub use messenger::{
 
 // Dev-dependencies used by the integration tests only.
 #[cfg(test)]
-use {proptest as _, rand as _, serde_json as _};
+use {criterion as _, proptest as _, rand as _, serde_json as _};

@@ -366,6 +366,8 @@ pub struct Messenger<RS, MS, R> {
     seen: HashSet<MessageId>,
     seen_order: VecDeque<MessageId>,
     contact_code_key: Option<Zeroizing<[u8; 32]>>,
+    /// Waku keys of the negotiated topics (PBKDF2, derived once).
+    negotiated_keys: HashMap<[u8; 4], Zeroizing<[u8; 32]>>,
     next_advertisement_ms: Option<u64>,
     next_envelope_id: u64,
     outputs: VecDeque<Output>,
@@ -415,6 +417,7 @@ where
             seen: HashSet::new(),
             seen_order: VecDeque::new(),
             contact_code_key: None,
+            negotiated_keys: HashMap::new(),
             next_advertisement_ms: None,
             next_envelope_id: 0,
             outputs: VecDeque::new(),
@@ -806,7 +809,8 @@ where
                     (waku_topic(*topic), Encryption::Asymmetric(*recipient))
                 }
                 Destination::Negotiated { topic, secret } => {
-                    (waku_topic(*topic), Encryption::Symmetric(secret.waku_key()))
+                    let key = self.negotiated_key(secret);
+                    (waku_topic(*topic), Encryption::Symmetric(key))
                 }
             };
             self.post(topic, encryption, built.encode(), messages);
@@ -861,15 +865,17 @@ where
         chat_id
     }
 
+    /// The Waku key of a negotiated topic: PBKDF2 (65 356 rounds) once per secret.
+    fn negotiated_key(&mut self, secret: &NegotiatedSecret) -> Zeroizing<[u8; 32]> {
+        self.negotiated_keys.entry(secret.topic().0).or_insert_with(|| secret.waku_key()).clone()
+    }
+
     fn install_negotiated(&mut self, secret: &NegotiatedSecret) {
         let topic = waku_topic(secret.topic());
         let name = format!("negotiated:{}", hex::encode(topic.0));
         if !self.filters.contains_key(&name) {
-            self.install_filter(FilterSpec {
-                name,
-                topic,
-                key: FilterKey::Symmetric(secret.waku_key()),
-            });
+            let key = self.negotiated_key(secret);
+            self.install_filter(FilterSpec { name, topic, key: FilterKey::Symmetric(key) });
         }
     }
 

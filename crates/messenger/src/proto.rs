@@ -4,7 +4,7 @@
 //! Enum fields are `i32`s (proto3 open enums): a value this schema does not know, such as an
 //! [`application_metadata_message::Type`] added after v0.79, is kept as its raw number.
 //! [`Message`] (re-exported from prost) gives `encode`, `encode_to_vec`, `encoded_len` and
-//! `decode`; the `decode_*` functions decode with this crate's [`Error`](crate::Error) and
+//! `decode`; the `decode_*` functions decode with this crate's [`Error`] and
 //! refuse inputs above [`MAX_PAYLOAD_BYTES`] before decoding.
 
 #![allow(clippy::doc_markdown, clippy::derive_partial_eq_without_eq, missing_docs)]

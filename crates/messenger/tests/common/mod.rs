@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 // Dependencies of the library or of other test targets.
 use {
-    hex as _, proptest as _, prost as _, rand_core as _, thiserror as _, tracing as _,
-    wisp_mvds as _,
+    criterion as _, hex as _, proptest as _, prost as _, rand_core as _, thiserror as _,
+    tracing as _, wisp_mvds as _,
 };
 
 use rand::SeedableRng;
