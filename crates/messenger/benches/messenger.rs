@@ -1,0 +1,145 @@
+//! Messages through the messenger on one core: a public chat message and a 1:1 message (with
+//! its MVDS ack back), each from `send` on one messenger to the event on the other, Waku
+//! sealing (AES-256-GCM or ECIES) and opening included, PoW not included (the node's job).
+//!
+//! Run with `cargo bench -p wisp-messenger`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use wisp_crypto::{PublicKey, SecretKey};
+use wisp_messenger::{Config, Event, IncomingEnvelope, Messenger, Output};
+use wisp_ratchet::{MemoryStore, SecureTransport};
+use wisp_waku::{FilterKey, MessageParams, OpeningKey, open_payload, seal_payload};
+
+// Dependencies of the crate (and dev-dependencies) this bench does not use.
+use {hex as _, proptest as _, prost as _, rand_core as _, serde_json as _, thiserror as _};
+use {tracing as _, wisp_mvds as _};
+
+const T0: u64 = 1_800_000_000_000;
+
+type Bench = Messenger<MemoryStore, wisp_mvds::MemoryStore, StdRng>;
+
+struct Side {
+    key: SecretKey,
+    messenger: Bench,
+    filters: Vec<(wisp_waku::Topic, FilterKey)>,
+}
+
+impl Side {
+    fn new(seed: u64) -> Self {
+        let key = SecretKey::random();
+        let transport =
+            SecureTransport::new(key.clone(), format!("device-{seed}"), MemoryStore::new());
+        let mvds = wisp_mvds::Node::new(
+            wisp_mvds::Config::default(),
+            wisp_mvds::MemoryStore::new(),
+            StdRng::seed_from_u64(seed),
+        );
+        let messenger = Messenger::new(key.clone(), transport, mvds, Config::default()).unwrap();
+        Self { key, messenger, filters: Vec::new() }
+    }
+
+    /// Seals every post; returns (topic, data); counts received messages.
+    fn pump(&mut self, received: &mut usize) -> Vec<(wisp_waku::Topic, Vec<u8>)> {
+        let mut wires = Vec::new();
+        while let Some(output) = self.messenger.poll_output() {
+            match output {
+                Output::Post(post) => {
+                    let params = MessageParams::new(post.payload).signed_by(self.key.clone());
+                    wires.push((post.topic, seal_payload(&params, &post.encryption).unwrap()));
+                    self.messenger.envelope_sent(post.id);
+                }
+                Output::InstallFilter(f) => self.filters.push((f.topic, f.key)),
+                Output::RemoveFilter(_) => {}
+                Output::Event(Event::MessageReceived(_)) => *received += 1,
+                Output::Event(_) => {}
+            }
+        }
+        wires
+    }
+
+    fn deliver(&mut self, topic: wisp_waku::Topic, data: &[u8], now: u64) {
+        for (t, key) in &self.filters {
+            if *t != topic {
+                continue;
+            }
+            let opened = match key {
+                FilterKey::Symmetric(k) => open_payload(data, OpeningKey::Symmetric(k)),
+                FilterKey::Asymmetric(k) => open_payload(data, OpeningKey::Asymmetric(k)),
+            };
+            if let Ok(opened) = opened {
+                let incoming = IncomingEnvelope {
+                    topic,
+                    payload: opened.payload.to_vec(),
+                    signer: opened.signer,
+                    timestamp: (now / 1000) as u32,
+                    hash: [0; 32],
+                };
+                let _ = self.messenger.handle_envelope(&incoming, now);
+                return;
+            }
+        }
+    }
+}
+
+fn exchange(from: &mut Side, to: &mut Side, now: u64, received: &mut usize) {
+    loop {
+        let wires = from.pump(received);
+        for (topic, data) in &wires {
+            to.deliver(*topic, data, now);
+        }
+        let back = to.pump(received);
+        for (topic, data) in &back {
+            from.deliver(*topic, data, now);
+        }
+        if wires.is_empty() && back.is_empty() {
+            break;
+        }
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("messenger");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(20).measurement_time(Duration::from_secs(5));
+
+    let (mut alice, mut bob) = (Side::new(1), Side::new(2));
+    for side in [&mut alice, &mut bob] {
+        side.messenger.start(T0).unwrap();
+        side.messenger.join_public_chat("bench").unwrap();
+    }
+    let mut received = 0;
+    exchange(&mut alice, &mut bob, T0, &mut received);
+    let mut now = T0;
+    group.bench_function("public_text", |b| {
+        b.iter(|| {
+            now += 1;
+            alice.messenger.send_public_text("bench", "hello, this is a benchmark", now).unwrap();
+            exchange(&mut alice, &mut bob, now, &mut received);
+        })
+    });
+
+    // 1:1 after the first exchange (X3DH done): Double Ratchet + MVDS, message and ack.
+    let bob_key: PublicKey = bob.key.public_key();
+    alice.messenger.send_text(&bob_key, "first", now).unwrap();
+    exchange(&mut alice, &mut bob, now, &mut received);
+    let alice_key = alice.key.public_key();
+    bob.messenger.send_text(&alice_key, "reply", now).unwrap();
+    exchange(&mut bob, &mut alice, now, &mut received);
+    group.bench_function("one_to_one_text_and_ack", |b| {
+        b.iter(|| {
+            now += 1;
+            alice.messenger.send_text(&bob_key, "hello, this is a benchmark", now).unwrap();
+            exchange(&mut alice, &mut bob, now, &mut received);
+        })
+    });
+    group.finish();
+    black_box(received);
+}
+
+criterion_group!(messenger, benches);
+criterion_main!(messenger);

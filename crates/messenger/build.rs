@@ -1,0 +1,11 @@
+//! Compiles `proto/status.proto` with protox (no `protoc` needed) into prost types.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto/status.proto");
+    let descriptors = protox::compile(["status.proto"], ["proto"])?;
+    prost_build::Config::new()
+        // Deterministic map order (ChatIdentity images), so encodings are reproducible.
+        .btree_map(["."])
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! The errors of the messenger layer.
+
+use wisp_crypto::CryptoError;
+
+/// Everything that can go wrong in `wisp-messenger`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A protobuf did not decode.
+    #[error("{what} does not decode: {source}")]
+    Decode {
+        /// The message type.
+        what: &'static str,
+        /// What prost found.
+        #[source]
+        source: prost::DecodeError,
+    },
+    /// An input is larger than the limit for its kind (checked before decoding).
+    #[error("{what} is {size} bytes, more than the {max} allowed")]
+    TooBig {
+        /// The message type.
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An `ApplicationMetadataMessage` without a signature.
+    #[error("application message is not signed")]
+    Unsigned,
+    /// An `ApplicationMetadataMessage` signature that is malformed or recovers to no key.
+    #[error("application message signature does not recover: {0}")]
+    BadSignature(#[source] CryptoError),
+    /// An `ApplicationMetadataMessage` type unknown to status-go v0.79 (or `UNKNOWN`).
+    #[error("unknown application message type {kind}")]
+    UnknownType {
+        /// The raw type number.
+        kind: i32,
+    },
+    /// The secure transport (wisp-ratchet) refused an operation or a message.
+    #[error("secure transport: {0}")]
+    Ratchet(#[from] wisp_ratchet::Error),
+    /// MVDS (wisp-mvds) refused an operation or a payload.
+    #[error("mvds: {0}")]
+    Mvds(#[from] wisp_mvds::Error),
+    /// A message for a public chat that was not joined.
+    #[error("public chat {name:?} is not joined")]
+    NotJoined {
+        /// The chat's name.
+        name: String,
+    },
+    /// A chat name or text that cannot be sent.
+    #[error("invalid {what}: {reason}")]
+    InvalidInput {
+        /// What was refused ("chat name", "text").
+        what: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The secure transport given to the messenger belongs to another identity.
+    #[error("the secure transport is for another identity than the messenger's")]
+    IdentityMismatch,
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

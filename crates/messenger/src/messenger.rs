@@ -1,0 +1,993 @@
+//! The sans-io `Messenger`: public and 1:1 chats of one account (6/PAYLOADS, 5/SECURE-TRANSPORT,
+//! 10/WAKU-USAGE), in the style of `wisp_waku::Router` and `wisp_mvds::Node`: no sockets, no
+//! clock reads, no spawning. Time is passed in as Unix milliseconds.
+//!
+//! **Inputs**
+//! - [`Messenger::handle_envelope`]: a Waku envelope that one of our filters opened (topic,
+//!   payload, signer, envelope timestamp, hash);
+//! - commands: [`Messenger::start`], [`Messenger::join_public_chat`],
+//!   [`Messenger::leave_public_chat`], [`Messenger::send_public_text`], [`Messenger::send_text`];
+//! - [`Messenger::envelope_sent`] when the node has handed an envelope to the network;
+//! - [`Messenger::tick`] at [`Messenger::next_wakeup`] (MVDS retransmission, bundle
+//!   advertisement).
+//!
+//! **Outputs** ([`Messenger::poll_output`]): envelopes to post ([`Output::Post`]: topic, Waku
+//! encryption, payload, PoW target and TTL of DECISIONS 4; the node signs every envelope with the
+//! account's chat key), filters to install or remove ([`Output::InstallFilter`],
+//! [`Output::RemoveFilter`]), and [`Event`]s (chat added, message received, delivery status).
+//!
+//! **Rules**
+//! - Public chats: key = PBKDF2(name), topic = keccak256(name)[0..4] (DECISIONS 8, 9); messages
+//!   are `ProtocolMessage.public_message` with our bundle (DECISIONS 17); no MVDS.
+//! - 1:1 chats: every `ApplicationMetadataMessage` goes into MVDS batch mode (group
+//!   `GroupId::one_to_one`, peers identified by their 65-byte keys, as status-go), and each MVDS
+//!   payload through the secure transport: DH mode on the recipient's partitioned topic while no
+//!   bundle of theirs is known, then X3DH + Double Ratchet on the negotiated topic
+//!   (DECISIONS 15). Acks drive the delivery state: sending, sent (envelope left the node),
+//!   delivered (MVDS ack), expired (MVDS gave up).
+//! - Bundles are learnt from every received `ProtocolMessage` and from contact-code
+//!   advertisements; ours is advertised on our contact-code topic at start and every 6 h
+//!   (DECISIONS 13).
+//! - Bad input is dropped and counted in [`Counters`], never half-applied, never a panic: a
+//!   payload that does not decode, an unsigned envelope or application message, a signature
+//!   that does not recover or recovers to another key than the envelope's signer, a clock more
+//!   than 120 s ahead of the envelope timestamp (DECISIONS 12), an unknown type. The secure
+//!   transport and MVDS consume what they opened (ratchet keys, acks), but no chat, message
+//!   or clock changes for a dropped message.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tracing::debug;
+use wisp_crypto::{PublicKey, SecretKey, Zeroizing};
+use wisp_mvds::{Event as MvdsEvent, GroupId, PeerId};
+use wisp_ratchet::topic::{
+    contact_code_key, contact_code_topic, partitioned_topic, personal_discovery_topic,
+    public_chat_key, public_chat_topic,
+};
+use wisp_ratchet::{Destination, MessageKind, NegotiatedSecret, SecureTransport};
+use wisp_waku::{Encryption, FilterKey, Topic};
+
+use crate::error::{Error, Result};
+use crate::identity::{LamportClock, MessageId, SignedMessage, clock_acceptable};
+use crate::proto::{
+    self, AppPayload, ChatMessage, ContactCodeAdvertisement, Message as _, MessageType,
+    application_metadata_message::Type as AppType, chat_message::ContentType,
+};
+
+/// PoW target of envelopes with payloads under [`LARGE_PAYLOAD_BYTES`] (DECISIONS 4).
+pub const POW_TARGET: f64 = 0.002;
+/// PoW target of envelopes with larger payloads (DECISIONS 4).
+pub const LARGE_PAYLOAD_POW_TARGET: f64 = 0.000_002;
+/// Payload size from which [`LARGE_PAYLOAD_POW_TARGET`] applies (DECISIONS 4).
+pub const LARGE_PAYLOAD_BYTES: usize = 50_000;
+/// Default [`Config::ttl_secs`]: 15 s (DECISIONS 4).
+pub const DEFAULT_TTL_SECS: u32 = 15;
+/// Default [`Config::max_seen_ids`].
+pub const DEFAULT_MAX_SEEN_IDS: usize = 100_000;
+/// Default [`Config::max_text_bytes`]: what fits a Waku envelope with room for the layers.
+pub const DEFAULT_MAX_TEXT_BYTES: usize = 512 * 1024;
+
+/// Messenger settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// TTL of posted envelopes, in seconds. Default: 15 s (DECISIONS 4).
+    pub ttl_secs: u32,
+    /// Message ids remembered to drop duplicates (oldest forgotten first). Default: 100 000.
+    pub max_seen_ids: usize,
+    /// Our bundle is advertised on our contact-code topic this often. Default: 6 h
+    /// (DECISIONS 13).
+    pub advertise_interval: Duration,
+    /// Longest text [`Messenger::send_text`] and [`Messenger::send_public_text`] accept, in
+    /// bytes. Default: 512 KiB.
+    pub max_text_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            ttl_secs: DEFAULT_TTL_SECS,
+            max_seen_ids: DEFAULT_MAX_SEEN_IDS,
+            advertise_interval: wisp_ratchet::CONTACT_CODE_ADVERTISE_INTERVAL,
+            max_text_bytes: DEFAULT_MAX_TEXT_BYTES,
+        }
+    }
+}
+
+/// PoW target for a payload of `len` bytes (DECISIONS 4).
+pub fn pow_target(len: usize) -> f64 {
+    if len < LARGE_PAYLOAD_BYTES { POW_TARGET } else { LARGE_PAYLOAD_POW_TARGET }
+}
+
+/// The 1:1 chat id of `key`: `0x` + hex of its 65-byte form (status-go).
+pub fn one_to_one_chat_id(key: &PublicKey) -> String {
+    format!("0x{}", hex::encode(key.to_uncompressed()))
+}
+
+/// A Waku envelope received and opened by one of our filters.
+#[derive(Clone, Debug)]
+pub struct IncomingEnvelope {
+    /// Its topic.
+    pub topic: Topic,
+    /// The decrypted Waku payload (a `ProtocolMessage`).
+    pub payload: Vec<u8>,
+    /// The key that signed the Waku plaintext, if it was signed.
+    pub signer: Option<PublicKey>,
+    /// The envelope's timestamp (expiry - TTL), Unix seconds.
+    pub timestamp: u32,
+    /// The envelope hash.
+    pub hash: [u8; 32],
+}
+
+/// An envelope for the node to seal, sign with the account's chat key, and post.
+#[derive(Clone, Debug)]
+pub struct OutgoingEnvelope {
+    /// Local id, for [`Messenger::envelope_sent`].
+    pub id: u64,
+    /// Topic.
+    pub topic: Topic,
+    /// Waku encryption: the chat's symmetric key, or the recipient's key (ECIES).
+    pub encryption: Encryption,
+    /// The Waku payload (an encoded `ProtocolMessage`).
+    pub payload: Vec<u8>,
+    /// PoW target (DECISIONS 4).
+    pub pow_target: f64,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// The messages it carries (their status becomes `Sent` when it is sent).
+    pub messages: Vec<MessageId>,
+}
+
+/// A Waku filter the node should install: envelopes on `topic` that `key` opens go to
+/// [`Messenger::handle_envelope`].
+#[derive(Clone, Debug)]
+pub struct FilterSpec {
+    /// What the filter is for: `public:<name>`, `partitioned`, `personal-discovery`,
+    /// `contact-code:<0x key>`, `negotiated:<topic hex>`.
+    pub name: String,
+    /// The topic.
+    pub topic: Topic,
+    /// The key.
+    pub key: FilterKey,
+}
+
+/// The kind of a chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatKind {
+    /// A public chat, by name.
+    Public,
+    /// A 1:1 chat, by the other party's key.
+    OneToOne,
+}
+
+/// Delivery state of one of our messages, as the Status app shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DeliveryStatus {
+    /// Built, not yet handed to the network.
+    Sending,
+    /// An envelope with it left the node.
+    Sent,
+    /// The recipient acknowledged it (1:1, MVDS ack).
+    Delivered,
+    /// MVDS gave up retransmitting it.
+    Expired,
+}
+
+/// A chat message received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReceivedMessage {
+    /// Its id.
+    pub id: MessageId,
+    /// Our chat it belongs to: the public chat's name, or the sender's 1:1 chat id.
+    pub chat_id: String,
+    /// Its author.
+    pub sender: PublicKey,
+    /// The timestamp of the envelope it came in, Unix seconds.
+    pub envelope_timestamp: u32,
+    /// The message as sent (`chat_id` there is the author's view: our key for 1:1).
+    pub message: ChatMessage,
+}
+
+/// What the messenger reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A chat was created (joined, or a first 1:1 message sent or received).
+    ChatAdded {
+        /// Its id.
+        chat_id: String,
+        /// Its kind.
+        kind: ChatKind,
+    },
+    /// A chat message arrived.
+    MessageReceived(Box<ReceivedMessage>),
+    /// The delivery state of one of our messages changed.
+    MessageStatus {
+        /// The message.
+        id: MessageId,
+        /// Its chat.
+        chat_id: String,
+        /// The new state.
+        status: DeliveryStatus,
+    },
+}
+
+/// What the node must do.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// Post an envelope.
+    Post(OutgoingEnvelope),
+    /// Install a filter.
+    InstallFilter(FilterSpec),
+    /// Remove a filter.
+    RemoveFilter(FilterSpec),
+    /// Report an event.
+    Event(Event),
+}
+
+/// Why an envelope or a message in it was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// A layer did not decode (ProtocolMessage, MVDS payload, ApplicationMetadataMessage,
+    /// the typed payload), or was too big.
+    Undecodable,
+    /// The envelope or the application message carried no signature.
+    Unsigned,
+    /// The application message's signature does not recover, or recovers to another key than
+    /// the envelope's signer; or a bundle's signature is wrong.
+    BadSignature,
+    /// The secure transport could not open it (no session, bad MAC, replay...).
+    Undecryptable,
+    /// Its clock is more than 120 s ahead of the envelope timestamp (DECISIONS 12).
+    ClockTooFarAhead,
+    /// Its application type is unknown (or `UNKNOWN`).
+    UnknownType,
+    /// A chat message that is invalid for where it came (empty text, no clock, a public
+    /// message for a chat not joined or on another topic, a 1:1 message sent in clear or to
+    /// someone else).
+    Invalid,
+    /// Already received (or our own, echoed back).
+    Duplicate,
+}
+
+/// Counts of what [`Messenger::handle_envelope`] did with its input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Chat messages accepted.
+    pub messages: u64,
+    /// Contact-code advertisements accepted (their bundles learnt).
+    pub contact_codes: u64,
+    /// Valid application messages of known types not acted on yet (reactions, pins, group
+    /// updates, ...).
+    pub ignored: u64,
+    /// MVDS acks that marked one of our messages delivered.
+    pub acks: u64,
+    /// Drops: [`DropReason::Undecodable`].
+    pub undecodable: u64,
+    /// Drops: [`DropReason::Unsigned`].
+    pub unsigned: u64,
+    /// Drops: [`DropReason::BadSignature`].
+    pub bad_signature: u64,
+    /// Drops: [`DropReason::Undecryptable`].
+    pub undecryptable: u64,
+    /// Drops: [`DropReason::ClockTooFarAhead`].
+    pub clock_too_far_ahead: u64,
+    /// Drops: [`DropReason::UnknownType`].
+    pub unknown_type: u64,
+    /// Drops: [`DropReason::Invalid`].
+    pub invalid: u64,
+    /// Drops: [`DropReason::Duplicate`].
+    pub duplicates: u64,
+}
+
+impl Counters {
+    fn count(&mut self, reason: DropReason) {
+        let counter = match reason {
+            DropReason::Undecodable => &mut self.undecodable,
+            DropReason::Unsigned => &mut self.unsigned,
+            DropReason::BadSignature => &mut self.bad_signature,
+            DropReason::Undecryptable => &mut self.undecryptable,
+            DropReason::ClockTooFarAhead => &mut self.clock_too_far_ahead,
+            DropReason::UnknownType => &mut self.unknown_type,
+            DropReason::Invalid => &mut self.invalid,
+            DropReason::Duplicate => &mut self.duplicates,
+        };
+        *counter += 1;
+    }
+
+    /// All drops.
+    pub fn dropped(&self) -> u64 {
+        self.undecodable
+            + self.unsigned
+            + self.bad_signature
+            + self.undecryptable
+            + self.clock_too_far_ahead
+            + self.unknown_type
+            + self.invalid
+            + self.duplicates
+    }
+}
+
+fn drop_reason(error: &Error) -> DropReason {
+    match error {
+        Error::Decode { .. } | Error::TooBig { .. } | Error::Mvds(_) => DropReason::Undecodable,
+        Error::Unsigned => DropReason::Unsigned,
+        Error::BadSignature(_) => DropReason::BadSignature,
+        Error::UnknownType { .. } => DropReason::UnknownType,
+        Error::Ratchet(e) => match e {
+            wisp_ratchet::Error::Decode(_)
+            | wisp_ratchet::Error::InvalidLength { .. }
+            | wisp_ratchet::Error::InvalidKey { .. }
+            | wisp_ratchet::Error::EmptyBundle
+            | wisp_ratchet::Error::NoPayload
+            | wisp_ratchet::Error::NoKeyHeader => DropReason::Undecodable,
+            wisp_ratchet::Error::BundleSignature => DropReason::BadSignature,
+            _ => DropReason::Undecryptable,
+        },
+        _ => DropReason::Invalid,
+    }
+}
+
+/// One chat.
+#[derive(Clone)]
+struct Chat {
+    kind: ChatKind,
+    topic: Topic,
+    /// Public chats: the Waku key.
+    key: Option<Zeroizing<[u8; 32]>>,
+    clock: LamportClock,
+}
+
+fn system_time(now_ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(now_ms)
+}
+
+fn waku_topic(topic: wisp_ratchet::Topic) -> Topic {
+    Topic(topic.0)
+}
+
+/// The messenger of one account and installation, over a secure-transport store `RS`, an
+/// MVDS store `MS` and MVDS's jitter source `R`.
+pub struct Messenger<RS, MS, R> {
+    identity: SecretKey,
+    public: PublicKey,
+    chat_id: String,
+    config: Config,
+    transport: SecureTransport<RS>,
+    mvds: wisp_mvds::Node<MS, R>,
+    chats: BTreeMap<String, Chat>,
+    filters: BTreeMap<String, FilterSpec>,
+    /// Delivery state and chat of our messages.
+    statuses: HashMap<MessageId, (String, DeliveryStatus)>,
+    /// Our MVDS message ids and the message each carries.
+    mvds_ids: HashMap<wisp_mvds::MessageId, MessageId>,
+    /// Envelopes posted and not yet reported sent, with their messages.
+    unsent: HashMap<u64, Vec<MessageId>>,
+    seen: HashSet<MessageId>,
+    seen_order: VecDeque<MessageId>,
+    contact_code_key: Option<Zeroizing<[u8; 32]>>,
+    /// Waku keys of the negotiated topics (PBKDF2, derived once).
+    negotiated_keys: HashMap<[u8; 4], Zeroizing<[u8; 32]>>,
+    next_advertisement_ms: Option<u64>,
+    next_envelope_id: u64,
+    outputs: VecDeque<Output>,
+    counters: Counters,
+}
+
+impl<RS, MS, R> fmt::Debug for Messenger<RS, MS, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Messenger")
+            .field("identity", &self.public)
+            .field("chats", &self.chats.keys().collect::<Vec<_>>())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<RS, MS, R> Messenger<RS, MS, R>
+where
+    RS: wisp_ratchet::Store,
+    MS: wisp_mvds::Store,
+    R: rand_core::Rng,
+{
+    /// The messenger of `identity` (the account's chat key), over its secure `transport`
+    /// (which must be `identity`'s) and MVDS node.
+    pub fn new(
+        identity: SecretKey,
+        transport: SecureTransport<RS>,
+        mvds: wisp_mvds::Node<MS, R>,
+        config: Config,
+    ) -> Result<Self> {
+        let public = identity.public_key();
+        if *transport.public_key() != public {
+            return Err(Error::IdentityMismatch);
+        }
+        Ok(Self {
+            chat_id: one_to_one_chat_id(&public),
+            identity,
+            public,
+            config,
+            transport,
+            mvds,
+            chats: BTreeMap::new(),
+            filters: BTreeMap::new(),
+            statuses: HashMap::new(),
+            mvds_ids: HashMap::new(),
+            unsent: HashMap::new(),
+            seen: HashSet::new(),
+            seen_order: VecDeque::new(),
+            contact_code_key: None,
+            negotiated_keys: HashMap::new(),
+            next_advertisement_ms: None,
+            next_envelope_id: 0,
+            outputs: VecDeque::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Our chat key.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// What was received and dropped so far.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The secure transport (bundles, sessions).
+    pub fn transport(&self) -> &SecureTransport<RS> {
+        &self.transport
+    }
+
+    /// The delivery state of one of our messages.
+    pub fn status(&self, id: &MessageId) -> Option<DeliveryStatus> {
+        self.statuses.get(id).map(|(_, status)| *status)
+    }
+
+    /// The chats, by id, with their kinds.
+    pub fn chats(&self) -> Vec<(String, ChatKind)> {
+        self.chats.iter().map(|(id, chat)| (id.clone(), chat.kind)).collect()
+    }
+
+    /// The filters currently wanted (what the node should have installed).
+    pub fn filters(&self) -> impl Iterator<Item = &FilterSpec> {
+        self.filters.values()
+    }
+
+    /// The next output, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Every pending output, in order.
+    pub fn drain_outputs(&mut self) -> Vec<Output> {
+        self.outputs.drain(..).collect()
+    }
+
+    /// Starts the messenger at `now_ms`: listens on our partitioned and personal discovery
+    /// topics (asymmetric) and on the negotiated topics already agreed, and advertises our
+    /// bundle on our contact-code topic.
+    pub fn start(&mut self, now_ms: u64) -> Result<()> {
+        self.install_filter(FilterSpec {
+            name: "partitioned".to_owned(),
+            topic: waku_topic(partitioned_topic(&self.public)),
+            key: FilterKey::Asymmetric(self.identity.clone()),
+        });
+        // status-go still listens on the legacy personal discovery topic too.
+        self.install_filter(FilterSpec {
+            name: "personal-discovery".to_owned(),
+            topic: waku_topic(personal_discovery_topic(&self.public)),
+            key: FilterKey::Asymmetric(self.identity.clone()),
+        });
+        for secret in self.transport.shared_secrets()? {
+            self.install_negotiated(&secret);
+        }
+        self.advertise(now_ms)
+    }
+
+    /// When [`Messenger::tick`] should next run: the next MVDS retransmission or bundle
+    /// advertisement.
+    pub fn next_wakeup(&self) -> Result<Option<u64>> {
+        let mvds = self.mvds.next_wakeup()?;
+        Ok(match (mvds, self.next_advertisement_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Retransmits what MVDS says is due, reports give-ups as expired, and advertises our
+    /// bundle when due.
+    pub fn tick(&mut self, now_ms: u64) -> Result<()> {
+        self.flush_mvds(now_ms)?;
+        if self.next_advertisement_ms.is_some_and(|due| due <= now_ms) {
+            self.advertise(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// The node handed envelope `id` to the network: its messages that were `Sending` become
+    /// `Sent`.
+    pub fn envelope_sent(&mut self, id: u64) {
+        for message in self.unsent.remove(&id).unwrap_or_default() {
+            self.set_status(message, DeliveryStatus::Sent);
+        }
+    }
+
+    /// Joins public chat `name`: installs its filter and reports the chat. Joining twice is a
+    /// no-op.
+    pub fn join_public_chat(&mut self, name: &str) -> Result<()> {
+        validate_chat_name(name)?;
+        if self.chats.contains_key(name) {
+            return Ok(());
+        }
+        let topic = waku_topic(public_chat_topic(name));
+        let key = public_chat_key(name);
+        self.install_filter(FilterSpec {
+            name: format!("public:{name}"),
+            topic,
+            key: FilterKey::Symmetric(key.clone()),
+        });
+        self.chats.insert(
+            name.to_owned(),
+            Chat { kind: ChatKind::Public, topic, key: Some(key), clock: LamportClock::new() },
+        );
+        self.event(Event::ChatAdded { chat_id: name.to_owned(), kind: ChatKind::Public });
+        Ok(())
+    }
+
+    /// Leaves public chat `name`: removes its filter. Returns whether it was joined.
+    pub fn leave_public_chat(&mut self, name: &str) -> bool {
+        if !self.chats.get(name).is_some_and(|c| c.kind == ChatKind::Public) {
+            return false;
+        }
+        self.chats.remove(name);
+        if let Some(filter) = self.filters.remove(&format!("public:{name}")) {
+            self.outputs.push_back(Output::RemoveFilter(filter));
+        }
+        true
+    }
+
+    /// Sends `text` to public chat `name` (joined first) at `now_ms`. Returns the message id.
+    pub fn send_public_text(&mut self, name: &str, text: &str, now_ms: u64) -> Result<MessageId> {
+        self.validate_text(text)?;
+        let chat = self
+            .chats
+            .get_mut(name)
+            .filter(|c| c.kind == ChatKind::Public)
+            .ok_or_else(|| Error::NotJoined { name: name.to_owned() })?;
+        let clock = chat.clock.tick(now_ms);
+        let (topic, key) = (chat.topic, chat.key.clone().unwrap_or_default());
+        let message = text_message(clock, now_ms, text, name, MessageType::PublicGroup);
+        let (signed, bytes) =
+            SignedMessage::build(message.encode_to_vec(), AppType::ChatMessage, &self.identity);
+        let protocol = self.transport.build_public_message(&bytes, system_time(now_ms))?;
+        self.remember(signed.id);
+        self.statuses.insert(signed.id, (name.to_owned(), DeliveryStatus::Sending));
+        self.post(topic, Encryption::Symmetric(key), protocol.encode_to_vec(), vec![signed.id]);
+        self.event(Event::MessageStatus {
+            id: signed.id,
+            chat_id: name.to_owned(),
+            status: DeliveryStatus::Sending,
+        });
+        Ok(signed.id)
+    }
+
+    /// Sends `text` to the account `recipient` at `now_ms` over MVDS and the secure transport
+    /// (DH mode until their bundle is known). Returns the message id.
+    pub fn send_text(
+        &mut self,
+        recipient: &PublicKey,
+        text: &str,
+        now_ms: u64,
+    ) -> Result<MessageId> {
+        self.validate_text(text)?;
+        if *recipient == self.public {
+            return Err(Error::InvalidInput { what: "recipient", reason: "is ourselves" });
+        }
+        let chat_id = self.ensure_one_to_one(recipient);
+        let chat = self.chats.get_mut(&chat_id).ok_or(Error::IdentityMismatch)?;
+        let clock = chat.clock.tick(now_ms);
+        let message = text_message(clock, now_ms, text, &chat_id, MessageType::OneToOne);
+        let (signed, bytes) =
+            SignedMessage::build(message.encode_to_vec(), AppType::ChatMessage, &self.identity);
+        let group = GroupId::one_to_one(&self.public, recipient);
+        self.mvds.add_peer(group, peer_id(recipient))?;
+        let mvds_id = self.mvds.send(group, bytes, now_ms)?;
+        self.mvds_ids.insert(mvds_id, signed.id);
+        self.remember(signed.id);
+        self.statuses.insert(signed.id, (chat_id.clone(), DeliveryStatus::Sending));
+        self.event(Event::MessageStatus {
+            id: signed.id,
+            chat_id,
+            status: DeliveryStatus::Sending,
+        });
+        self.flush_mvds(now_ms)?;
+        Ok(signed.id)
+    }
+
+    /// Handles an envelope one of our filters opened, at `now_ms`. An envelope or message
+    /// that is dropped is counted in [`Messenger::counters`]; `Err` names why the envelope as
+    /// a whole was dropped (messages inside an accepted envelope are counted one by one).
+    pub fn handle_envelope(
+        &mut self,
+        envelope: &IncomingEnvelope,
+        now_ms: u64,
+    ) -> std::result::Result<(), DropReason> {
+        let result = self.open_envelope(envelope, now_ms);
+        if let Err(reason) = result {
+            debug!(target: "messenger", hash = %hex::encode(envelope.hash), ?reason, "envelope dropped");
+            self.counters.count(reason);
+        }
+        result
+    }
+
+    fn open_envelope(
+        &mut self,
+        envelope: &IncomingEnvelope,
+        now_ms: u64,
+    ) -> std::result::Result<(), DropReason> {
+        if envelope.payload.len() > proto::MAX_PAYLOAD_BYTES {
+            return Err(DropReason::Undecodable);
+        }
+        let signer = envelope.signer.ok_or(DropReason::Unsigned)?;
+        let protocol = wisp_ratchet::proto::decode_protocol_message(&envelope.payload)
+            .map_err(|_| DropReason::Undecodable)?;
+        let received = self
+            .transport
+            .handle_message(&signer, &protocol, system_time(now_ms))
+            .map_err(|e| drop_reason(&Error::Ratchet(e)))?;
+        if let Some(secret) = &received.shared_secret {
+            self.install_negotiated(secret);
+        }
+        let Some(payload) = received.payload else {
+            // Our own message, echoed back, with nothing for this installation.
+            return Err(DropReason::Duplicate);
+        };
+        let encrypted = match received.kind {
+            MessageKind::Public => false,
+            MessageKind::Dh | MessageKind::DoubleRatchet { .. } => true,
+            MessageKind::OwnEcho => return Err(DropReason::Duplicate),
+        };
+        if !encrypted {
+            return self.apply(&payload, &signer, envelope, false);
+        }
+        // status-go `handleDatasync`: an MVDS payload if it decodes to records, else the
+        // application message itself.
+        let limits = wisp_mvds::Limits::default();
+        let records = match wisp_mvds::Payload::decode_with_limits(&mut &payload[..], &limits) {
+            Ok(records) if !records.is_empty() => records,
+            _ => return self.apply(&payload, &signer, envelope, true),
+        };
+        let peer = peer_id(&signer);
+        let group = GroupId::one_to_one(&self.public, &signer);
+        let carried = records.messages.len();
+        let events = self
+            .mvds
+            .add_peer(group, peer.clone())
+            .and_then(|_| self.mvds.on_decoded_payload(&peer, records, now_ms))
+            .map_err(|_| DropReason::Undecodable)?;
+        let fresh = events.iter().filter(|e| matches!(e, MvdsEvent::Received { .. })).count();
+        for _ in fresh..carried {
+            // MVDS already had it (a retransmission): acked again, not applied again.
+            self.counters.count(DropReason::Duplicate);
+        }
+        for event in events {
+            match event {
+                MvdsEvent::Received { message, .. } => {
+                    if let Err(reason) = self.apply(&message.body, &signer, envelope, true) {
+                        debug!(target: "messenger", ?reason, "message in MVDS payload dropped");
+                        self.counters.count(reason);
+                    }
+                }
+                MvdsEvent::Delivered { id, .. } => {
+                    if let Some(message) = self.mvds_ids.get(&id).copied() {
+                        self.counters.acks += 1;
+                        self.set_status(message, DeliveryStatus::Delivered);
+                    }
+                }
+                MvdsEvent::GaveUp { id, .. } => self.expire(&id),
+            }
+        }
+        // Acks go out at once (status-go's batch mode sends them at the next epoch).
+        self.flush_mvds(now_ms).map_err(|e| drop_reason(&e))
+    }
+
+    /// Applies one `ApplicationMetadataMessage` from `signer`; `encrypted` when it came through
+    /// the secure transport.
+    fn apply(
+        &mut self,
+        bytes: &[u8],
+        signer: &PublicKey,
+        envelope: &IncomingEnvelope,
+        encrypted: bool,
+    ) -> std::result::Result<(), DropReason> {
+        let signed = SignedMessage::open(bytes).map_err(|e| drop_reason(&e))?;
+        if signed.author != *signer {
+            return Err(DropReason::BadSignature);
+        }
+        if self.seen.contains(&signed.id) {
+            return Err(DropReason::Duplicate);
+        }
+        let payload = proto::decode_app_payload(signed.message.r#type, &signed.message.payload)
+            .map_err(|e| drop_reason(&e))?;
+        match payload {
+            AppPayload::Chat(message) => {
+                self.apply_chat_message(signed.id, message, signer, envelope, encrypted)?;
+                self.counters.messages += 1;
+            }
+            AppPayload::ContactCode(_) => {
+                // The bundle in the ProtocolMessage was processed by the secure transport.
+                self.counters.contact_codes += 1;
+            }
+            _ => self.counters.ignored += 1,
+        }
+        self.remember(signed.id);
+        Ok(())
+    }
+
+    fn apply_chat_message(
+        &mut self,
+        id: MessageId,
+        message: ChatMessage,
+        sender: &PublicKey,
+        envelope: &IncomingEnvelope,
+        encrypted: bool,
+    ) -> std::result::Result<(), DropReason> {
+        if !clock_acceptable(message.clock, envelope.timestamp) {
+            return Err(DropReason::ClockTooFarAhead);
+        }
+        // status-go `ValidateReceivedChatMessage`.
+        if message.clock == 0
+            || message.timestamp == 0
+            || message.chat_id.is_empty()
+            || (message.content_type == ContentType::TextPlain as i32 && message.text.is_empty())
+        {
+            return Err(DropReason::Invalid);
+        }
+        let chat_id = match MessageType::try_from(message.message_type) {
+            Ok(MessageType::PublicGroup) => {
+                let joined = self.chats.get(&message.chat_id).is_some_and(|chat| {
+                    chat.kind == ChatKind::Public && chat.topic == envelope.topic
+                });
+                if encrypted || !joined {
+                    return Err(DropReason::Invalid);
+                }
+                message.chat_id.clone()
+            }
+            Ok(MessageType::OneToOne) => {
+                if !encrypted || message.chat_id != self.chat_id {
+                    return Err(DropReason::Invalid);
+                }
+                self.ensure_one_to_one(sender)
+            }
+            // Group chats and the rest: the next issue.
+            _ => return Err(DropReason::Invalid),
+        };
+        if let Some(chat) = self.chats.get_mut(&chat_id) {
+            chat.clock.observe(message.clock);
+        }
+        self.event(Event::MessageReceived(Box::new(ReceivedMessage {
+            id,
+            chat_id,
+            sender: *sender,
+            envelope_timestamp: envelope.timestamp,
+            message,
+        })));
+        Ok(())
+    }
+
+    /// Wraps every MVDS payload due now in the secure transport and posts it; reports
+    /// give-ups.
+    fn flush_mvds(&mut self, now_ms: u64) -> Result<()> {
+        let tick = self.mvds.tick(now_ms)?;
+        for event in tick.events {
+            if let MvdsEvent::GaveUp { id, .. } = event {
+                self.expire(&id);
+            }
+        }
+        for out in tick.payloads {
+            let Ok(peer) = PublicKey::from_sec1(out.peer.as_bytes()) else {
+                continue;
+            };
+            let messages: Vec<MessageId> = out
+                .payload
+                .messages
+                .iter()
+                .filter_map(|m| self.mvds_ids.get(&m.id()).copied())
+                .collect();
+            let built = self.transport.build_direct_message(
+                &peer,
+                &out.payload.to_bytes(),
+                system_time(now_ms),
+            )?;
+            if let Some(secret) = &built.shared_secret {
+                self.install_negotiated(secret);
+            }
+            let (topic, encryption) = match &built.destination {
+                Destination::Partitioned { topic, recipient } => {
+                    (waku_topic(*topic), Encryption::Asymmetric(*recipient))
+                }
+                Destination::Negotiated { topic, secret } => {
+                    let key = self.negotiated_key(secret);
+                    (waku_topic(*topic), Encryption::Symmetric(key))
+                }
+            };
+            self.post(topic, encryption, built.encode(), messages);
+        }
+        Ok(())
+    }
+
+    fn expire(&mut self, mvds_id: &wisp_mvds::MessageId) {
+        if let Some(message) = self.mvds_ids.get(mvds_id).copied() {
+            self.set_status(message, DeliveryStatus::Expired);
+        }
+    }
+
+    fn advertise(&mut self, now_ms: u64) -> Result<()> {
+        let key =
+            self.contact_code_key.get_or_insert_with(|| contact_code_key(&self.public)).clone();
+        let (_, bytes) = SignedMessage::build(
+            ContactCodeAdvertisement::default().encode_to_vec(),
+            AppType::ContactCodeAdvertisement,
+            &self.identity,
+        );
+        let protocol = self.transport.build_public_message(&bytes, system_time(now_ms))?;
+        let topic = waku_topic(contact_code_topic(&self.public));
+        self.post(topic, Encryption::Symmetric(key), protocol.encode_to_vec(), Vec::new());
+        let interval =
+            u64::try_from(self.config.advertise_interval.as_millis()).unwrap_or(u64::MAX);
+        self.next_advertisement_ms = Some(now_ms.saturating_add(interval));
+        Ok(())
+    }
+
+    /// The 1:1 chat with `peer`, created (and its contact-code filter installed) if new.
+    fn ensure_one_to_one(&mut self, peer: &PublicKey) -> String {
+        let chat_id = one_to_one_chat_id(peer);
+        if !self.chats.contains_key(&chat_id) {
+            let topic = waku_topic(contact_code_topic(peer));
+            self.install_filter(FilterSpec {
+                name: format!("contact-code:{chat_id}"),
+                topic,
+                key: FilterKey::Symmetric(contact_code_key(peer)),
+            });
+            self.chats.insert(
+                chat_id.clone(),
+                Chat {
+                    kind: ChatKind::OneToOne,
+                    topic: waku_topic(partitioned_topic(peer)),
+                    key: None,
+                    clock: LamportClock::new(),
+                },
+            );
+            self.event(Event::ChatAdded { chat_id: chat_id.clone(), kind: ChatKind::OneToOne });
+        }
+        chat_id
+    }
+
+    /// The Waku key of a negotiated topic: PBKDF2 (65 356 rounds) once per secret.
+    fn negotiated_key(&mut self, secret: &NegotiatedSecret) -> Zeroizing<[u8; 32]> {
+        self.negotiated_keys.entry(secret.topic().0).or_insert_with(|| secret.waku_key()).clone()
+    }
+
+    fn install_negotiated(&mut self, secret: &NegotiatedSecret) {
+        let topic = waku_topic(secret.topic());
+        let name = format!("negotiated:{}", hex::encode(topic.0));
+        if !self.filters.contains_key(&name) {
+            let key = self.negotiated_key(secret);
+            self.install_filter(FilterSpec { name, topic, key: FilterKey::Symmetric(key) });
+        }
+    }
+
+    fn install_filter(&mut self, filter: FilterSpec) {
+        if self.filters.contains_key(&filter.name) {
+            return;
+        }
+        self.filters.insert(filter.name.clone(), filter.clone());
+        self.outputs.push_back(Output::InstallFilter(filter));
+    }
+
+    fn post(
+        &mut self,
+        topic: Topic,
+        encryption: Encryption,
+        payload: Vec<u8>,
+        messages: Vec<MessageId>,
+    ) {
+        let id = self.next_envelope_id;
+        self.next_envelope_id += 1;
+        if !messages.is_empty() {
+            self.unsent.insert(id, messages.clone());
+        }
+        self.outputs.push_back(Output::Post(OutgoingEnvelope {
+            id,
+            topic,
+            encryption,
+            pow_target: pow_target(payload.len()),
+            payload,
+            ttl: self.config.ttl_secs,
+            messages,
+        }));
+    }
+
+    /// Moves a message forward: sending -> sent -> delivered | expired (never back; a
+    /// delivered message does not expire).
+    fn set_status(&mut self, id: MessageId, status: DeliveryStatus) {
+        let Some((chat_id, current)) = self.statuses.get_mut(&id) else {
+            return;
+        };
+        let forward = match status {
+            DeliveryStatus::Sending => false,
+            DeliveryStatus::Sent => *current == DeliveryStatus::Sending,
+            DeliveryStatus::Delivered | DeliveryStatus::Expired => {
+                matches!(*current, DeliveryStatus::Sending | DeliveryStatus::Sent)
+            }
+        };
+        if forward {
+            *current = status;
+            let chat_id = chat_id.clone();
+            self.event(Event::MessageStatus { id, chat_id, status });
+        }
+    }
+
+    fn remember(&mut self, id: MessageId) {
+        if self.seen.insert(id) {
+            self.seen_order.push_back(id);
+            while self.seen_order.len() > self.config.max_seen_ids {
+                if let Some(old) = self.seen_order.pop_front() {
+                    self.seen.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn validate_text(&self, text: &str) -> Result<()> {
+        if text.is_empty() {
+            return Err(Error::InvalidInput { what: "text", reason: "is empty" });
+        }
+        if text.len() > self.config.max_text_bytes {
+            return Err(Error::InvalidInput {
+                what: "text",
+                reason: "is longer than max_text_bytes",
+            });
+        }
+        Ok(())
+    }
+}
+
+fn validate_chat_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidInput { what: "chat name", reason: "is empty" });
+    }
+    if name.len() > 256 {
+        return Err(Error::InvalidInput { what: "chat name", reason: "is longer than 256 bytes" });
+    }
+    Ok(())
+}
+
+fn peer_id(key: &PublicKey) -> PeerId {
+    PeerId(key.to_uncompressed().to_vec())
+}
+
+/// A plain-text `ChatMessage` (status-go `sendChatMessage` for text).
+pub fn text_message(
+    clock: u64,
+    timestamp: u64,
+    text: &str,
+    chat_id: &str,
+    message_type: MessageType,
+) -> ChatMessage {
+    ChatMessage {
+        clock,
+        timestamp,
+        text: text.to_owned(),
+        chat_id: chat_id.to_owned(),
+        message_type: message_type as i32,
+        content_type: ContentType::TextPlain as i32,
+        ..ChatMessage::default()
+    }
+}
