@@ -105,6 +105,65 @@ pub mod whisper_codes {
     pub const P2P_MESSAGE: u64 = 127;
 }
 
+/// The packet codes of one capability. `waku/1` and `shh/6` share most of them; where they
+/// differ (Status Update in `waku/1`, PoW Requirement and Bloom Filter in `shh/6`) is this
+/// data, so that one code path serves both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Codes {
+    /// The capability, for messages: `waku/1` or `shh/6`.
+    pub name: &'static str,
+    /// Status.
+    pub status: u64,
+    /// Messages.
+    pub messages: u64,
+    /// Status Update (`waku/1` only).
+    pub status_update: Option<u64>,
+    /// PoW Requirement (`shh/6` only).
+    pub pow_requirement: Option<u64>,
+    /// Bloom Filter (`shh/6` only).
+    pub bloom_filter: Option<u64>,
+    /// Batch Ack.
+    pub batch_ack: u64,
+    /// Message Response.
+    pub message_response: u64,
+    /// P2P Request Complete.
+    pub p2p_request_complete: u64,
+    /// P2P Request.
+    pub p2p_request: u64,
+    /// P2P Message.
+    pub p2p_message: u64,
+}
+
+/// The codes of `waku/1`.
+pub const WAKU_CODES: Codes = Codes {
+    name: "waku/1",
+    status: waku_codes::STATUS,
+    messages: waku_codes::MESSAGES,
+    status_update: Some(waku_codes::STATUS_UPDATE),
+    pow_requirement: None,
+    bloom_filter: None,
+    batch_ack: waku_codes::BATCH_ACK,
+    message_response: waku_codes::MESSAGE_RESPONSE,
+    p2p_request_complete: waku_codes::P2P_REQUEST_COMPLETE,
+    p2p_request: waku_codes::P2P_REQUEST,
+    p2p_message: waku_codes::P2P_MESSAGE,
+};
+
+/// The codes of `shh/6`.
+pub const WHISPER_CODES: Codes = Codes {
+    name: "shh/6",
+    status: whisper_codes::STATUS,
+    messages: whisper_codes::MESSAGES,
+    status_update: None,
+    pow_requirement: Some(whisper_codes::POW_REQUIREMENT),
+    bloom_filter: Some(whisper_codes::BLOOM_FILTER),
+    batch_ack: whisper_codes::BATCH_ACK,
+    message_response: whisper_codes::MESSAGE_RESPONSE,
+    p2p_request_complete: whisper_codes::P2P_REQUEST_COMPLETE,
+    p2p_request: whisper_codes::P2P_REQUEST,
+    p2p_message: whisper_codes::P2P_MESSAGE,
+};
+
 /// Limits applied while decoding, before anything is allocated for the data they bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketLimits {
@@ -432,7 +491,9 @@ impl MessageResponse {
         let batch_hash = <[u8; HASH_LEN]>::decode(&mut response)?;
         let mut items = Header::decode_bytes(&mut response, true)?;
         reject_trailing(response)?;
-        let mut errors = Vec::with_capacity(count_items(items)?);
+        // Each error takes at least 36 bytes on the wire: the count is bounded by the payload,
+        // but the capacity is not taken from it beyond a small hint.
+        let mut errors = Vec::with_capacity(count_items(items)?.min(64));
         while !items.is_empty() {
             errors.push(EnvelopeErrorReport::decode(&mut items)?);
         }
