@@ -592,11 +592,14 @@ impl Router {
                 offences_at_ms: now_ms,
             },
         );
+        let status = self.status();
         let payload = match capability {
-            Capability::Waku => encode_waku(&WakuPacket::Status(self.waku_status())),
-            Capability::Whisper => encode_whisper(&WhisperPacket::Status(self.whisper_status())),
+            Capability::Waku => encode_waku(&WakuPacket::Status(status)),
+            Capability::Whisper => {
+                encode_whisper(&WhisperPacket::Status(WhisperStatus::from_options(&status)))
+            }
         };
-        self.out.push_back(Output::Send { peer, code: 0, payload });
+        self.out.push_back(Output::Send { peer, code: capability.codes().status, payload });
     }
 
     /// A peer left.
@@ -624,7 +627,9 @@ impl Router {
         }
     }
 
-    fn waku_status(&self) -> StatusOptions {
+    /// Our Status as `waku/1` options; `shh/6` peers get its positional form
+    /// ([`WhisperStatus::from_options`]).
+    fn status(&self) -> StatusOptions {
         StatusOptions {
             pow_requirement: Some(self.config.min_pow),
             bloom: if self.config.topic_interest.is_some() {
@@ -640,44 +645,37 @@ impl Router {
         }
     }
 
-    fn whisper_status(&self) -> WhisperStatus {
-        WhisperStatus {
-            version: WHISPER_VERSION,
-            pow_requirement: self.config.min_pow,
-            // Whisper peers send an empty bloom for a full node (DECISIONS 21).
-            bloom: if self.config.bloom.is_full() { None } else { Some(self.config.bloom) },
-            light_node: Some(self.config.light_node),
-            confirmations_enabled: Some(self.config.confirmations),
-            rate_limits: Some(advertised(&self.config.peer_limits.packets)),
-        }
-    }
-
-    fn broadcast_update(&mut self, waku: StatusOptions, whisper: Option<WhisperPacket>) {
-        let ready: Vec<(PeerId, Capability)> = self
+    /// Tells every ready peer of a change: a Status Update to `waku/1` peers; to `shh/6`
+    /// peers, the PoW Requirement and Bloom Filter packets that carry what changed (topic
+    /// interest as its bloom; a light-mode change has no `shh/6` packet).
+    fn broadcast_update(&mut self, update: StatusOptions) {
+        let mut ready: Vec<(PeerId, Capability)> = self
             .peers
             .iter()
             .filter(|(_, p)| p.status.is_some())
             .map(|(id, p)| (*id, p.capability))
             .collect();
+        ready.sort_by_key(|(id, _)| *id);
+        let waku = vec![(
+            crate::packets::waku_codes::STATUS_UPDATE,
+            encode_waku(&WakuPacket::StatusUpdate(update.clone())),
+        )];
+        let mut whisper = Vec::new();
+        if let Some(pow) = update.pow_requirement {
+            whisper.push(WhisperPacket::PowRequirement(pow));
+        }
+        if let Some(bloom) = WhisperStatus::from_options(&update).bloom.or(update.bloom) {
+            whisper.push(WhisperPacket::BloomFilter(bloom));
+        }
+        let whisper: Vec<(u64, Vec<u8>)> =
+            whisper.iter().map(|p| (p.code(), encode_whisper(p))).collect();
         for (peer, cap) in ready {
-            match cap {
-                Capability::Waku => {
-                    let payload = encode_waku(&WakuPacket::StatusUpdate(waku.clone()));
-                    self.out.push_back(Output::Send {
-                        peer,
-                        code: crate::packets::waku_codes::STATUS_UPDATE,
-                        payload,
-                    });
-                }
-                Capability::Whisper => {
-                    if let Some(p) = &whisper {
-                        self.out.push_back(Output::Send {
-                            peer,
-                            code: p.code(),
-                            payload: encode_whisper(p),
-                        });
-                    }
-                }
+            let packets = match cap {
+                Capability::Waku => &waku,
+                Capability::Whisper => &whisper,
+            };
+            for (code, payload) in packets {
+                self.out.push_back(Output::Send { peer, code: *code, payload: payload.clone() });
             }
         }
     }
@@ -685,24 +683,20 @@ impl Router {
     /// Changes our minimum PoW and tells the peers.
     pub fn set_min_pow(&mut self, pow: f64) {
         self.config.min_pow = pow;
-        let update = StatusOptions { pow_requirement: Some(pow), ..Default::default() };
-        self.broadcast_update(update, Some(WhisperPacket::PowRequirement(pow)));
+        self.broadcast_update(StatusOptions { pow_requirement: Some(pow), ..Default::default() });
     }
 
     /// Changes our bloom (dropping any topic interest) and tells the peers.
     pub fn set_bloom(&mut self, bloom: Bloom) {
         self.config.bloom = bloom;
         self.config.topic_interest = None;
-        let update = StatusOptions { bloom: Some(bloom), ..Default::default() };
-        self.broadcast_update(update, Some(WhisperPacket::BloomFilter(bloom)));
+        self.broadcast_update(StatusOptions { bloom: Some(bloom), ..Default::default() });
     }
 
     /// Changes our topic interest and tells the peers (Whisper peers get the bloom of it).
     pub fn set_topic_interest(&mut self, topics: Vec<Topic>) {
-        let bloom = Bloom::from_topics(&topics);
         self.config.topic_interest = Some(topics.clone());
-        let update = StatusOptions { topic_interest: Some(topics), ..Default::default() };
-        self.broadcast_update(update, Some(WhisperPacket::BloomFilter(bloom)));
+        self.broadcast_update(StatusOptions { topic_interest: Some(topics), ..Default::default() });
     }
 
     /// Sets the largest envelope accepted (`waku_setMaxMessageSize`).
@@ -713,8 +707,7 @@ impl Router {
     /// Switches light mode and tells the `waku/1` peers.
     pub fn set_light_node(&mut self, light: bool) {
         self.config.light_node = light;
-        let update = StatusOptions { light_node: Some(light), ..Default::default() };
-        self.broadcast_update(update, None);
+        self.broadcast_update(StatusOptions { light_node: Some(light), ..Default::default() });
     }
 
     fn disconnect(&mut self, peer: PeerId, reason: DropReason) {
@@ -754,7 +747,7 @@ impl Router {
         };
         // P2P Request (126, both capabilities) is passed on undecoded: its payload is not
         // always an envelope, and only a mailserver knows how to read it.
-        if code == crate::packets::waku_codes::P2P_REQUEST {
+        if code == capability.codes().p2p_request {
             if self.peers.get(&peer).is_some_and(|p| p.status.is_some()) {
                 let payload = payload.to_vec();
                 self.out.push_back(Output::Event(Event::P2PRequest { peer, payload }));
@@ -1271,15 +1264,7 @@ impl Packet {
 
     fn from_whisper(p: WhisperPacket) -> Self {
         match p {
-            WhisperPacket::Status(w) => Packet::Status(PeerStatus {
-                pow: w.pow_requirement,
-                bloom: w.bloom.unwrap_or(Bloom::FULL),
-                topic_interest: None,
-                light: w.light_node.unwrap_or(false),
-                confirmations: w.confirmations_enabled.unwrap_or(false),
-                packet_limits: w.rate_limits,
-                bytes_limits: None,
-            }),
+            WhisperPacket::Status(w) => Packet::from_waku(WakuPacket::Status(w.to_options())),
             WhisperPacket::Messages(e) => Packet::Messages(e),
             WhisperPacket::PowRequirement(p) => Packet::PowRequirement(p),
             WhisperPacket::BloomFilter(b) => Packet::Bloom(b),
