@@ -383,6 +383,27 @@ fn decode_messages(payload: &[u8], limits: &PacketLimits) -> Result<Vec<Envelope
     decode_envelope_items(items, limits)
 }
 
+/// The first [`PacketLimits::max_envelopes`] envelopes of a Messages payload that holds more
+/// (a packet [`WakuPacket::decode`] refuses with [`PacketError::TooManyEnvelopes`]), and how
+/// many were left undecoded: for a receiver that takes what fits of a well-formed packet.
+/// The item headers are all checked (as counting them does); the skipped items are not
+/// decoded.
+pub fn decode_messages_prefix(
+    payload: &[u8],
+    limits: &PacketLimits,
+) -> Result<(Vec<Envelope>, usize), PacketError> {
+    let mut buf = payload;
+    let mut items = Header::decode_bytes(&mut buf, true)?;
+    reject_trailing(buf)?;
+    let count = count_items(items)?;
+    let take = count.min(limits.max_envelopes);
+    let mut envelopes = Vec::with_capacity(take);
+    for _ in 0..take {
+        envelopes.push(Envelope::decode_with_limit(&mut items, limits.max_envelope_size)?);
+    }
+    Ok((envelopes, count - take))
+}
+
 /// P2P Message: a list of envelopes (6/WAKU1, status-go), or one bare envelope (EIP-627,
 /// geth). Receivers MUST accept both (`status/4-whisper-mailserver.md`, DECISIONS 10). The
 /// forms differ in their first item: an envelope's is its expiry, a string; a list of

@@ -769,14 +769,22 @@ impl Router {
                 tracing::debug!(target: "waku::router", %peer, version, "ignoring Message Response");
                 return;
             }
-            // A well-formed packet that merely holds more envelopes than we decode: an older
-            // or other relay splitting only by bytes. Dropped and counted, not held against
-            // the sender (issue 11). The items were counted, not decoded: a malformed list
-            // is still a bad packet.
-            Err(crate::packets::PacketError::TooManyEnvelopes { count, max }) => {
-                tracing::debug!(target: "waku::router", %peer, count, max, "dropping an oversize packet");
+            // A well-formed Messages packet that merely holds more envelopes than we decode:
+            // a relay that splits only by bytes (status-go sets no count). What fits is
+            // taken, the rest is dropped and counted, and none of it is held against the
+            // sender (issue 11). A malformed packet is still a bad packet.
+            Err(crate::packets::PacketError::TooManyEnvelopes { count, max })
+                if code == capability.codes().messages =>
+            {
+                tracing::debug!(target: "waku::router", %peer, count, max, "oversize Messages packet: taking what fits");
                 self.stats.oversize_packets += 1;
-                return;
+                match crate::packets::decode_messages_prefix(payload, &limits) {
+                    Ok((envelopes, _)) => Packet::Oversize(envelopes),
+                    Err(e) => {
+                        let detail = e.in_packet(capability.codes().packet_name(code)).to_string();
+                        return self.disconnect(peer, DropReason::BadPacket { detail });
+                    }
+                }
             }
             Err(e) => {
                 return self.disconnect(peer, DropReason::BadPacket { detail: e.to_string() });
@@ -792,6 +800,15 @@ impl Router {
             }
             Packet::Unknown => {}
             _ if !has_status => self.disconnect(peer, DropReason::PacketBeforeStatus { code }),
+            Packet::Oversize(envelopes) => {
+                // No confirmation: the batch was not taken whole.
+                for env in envelopes {
+                    self.receive(env, Some(peer), capability, now_ms);
+                    if !self.peers.contains_key(&peer) {
+                        return;
+                    }
+                }
+            }
             Packet::Messages(envelopes) => {
                 let mut errors = Vec::new();
                 for env in envelopes {
@@ -1232,6 +1249,8 @@ fn encode_envelope_list(envs: &[&Envelope], out: &mut Vec<u8>) {
 enum Packet {
     Status(PeerStatus),
     Messages(Vec<Envelope>),
+    /// The first envelopes of a Messages packet with more than we decode.
+    Oversize(Vec<Envelope>),
     StatusUpdate(StatusOptions),
     PowRequirement(f64),
     Bloom(Bloom),

@@ -533,7 +533,7 @@ fn messages_sent(net: &Net, from: usize, to: usize) -> Vec<(usize, usize)> {
 }
 
 #[test]
-fn a_packet_of_too_many_envelopes_is_dropped_without_penalty() {
+fn a_packet_of_too_many_envelopes_costs_its_sender_nothing() {
     // Issue 11: 10 500 tiny valid envelopes in one Messages packet (a relay that splits only
     // by bytes) used to be a malformed packet that dropped, then banned, the sender.
     let mut net = Net::new(vec![RouterConfig::default(), RouterConfig::default()]);
@@ -546,10 +546,22 @@ fn a_packet_of_too_many_envelopes_is_dropped_without_penalty() {
     assert!(net.dropped[0].is_empty(), "{:?}", net.dropped[0]);
     assert_eq!(net.nodes[0].stats().oversize_packets, 1);
     assert_eq!(net.nodes[0].peer_count(), 1);
-    // The peer is still served.
+    // What fits was taken: the first 10 000.
+    assert_eq!(net.nodes[0].pool_len(), PacketLimits::default().max_envelopes);
+    assert!(net.nodes[0].envelope(&envs[9_999].hash()).is_some());
+    assert!(net.nodes[0].envelope(&envs[10_000].hash()).is_none());
+    // A malformed list is still a bad packet.
+    let mut bad = payload.clone();
+    let last = bad.len() - 1;
+    bad.truncate(last);
+    net.nodes[0].handle_packet(PeerId(1), waku_codes::MESSAGES, &bad, net.now);
+    net.run();
+    assert!(matches!(net.dropped[0][..], [(PeerId(1), DropReason::BadPacket { .. })]));
+    net.link(0, 1, Capability::Waku);
+    // Relinked, the peer is served.
     net.nodes[0].post(tiny(99_999, net.now, 3600), net.now).unwrap();
-    net.advance(1000);
-    assert_eq!(accepted(&net, 1), 1);
+    net.advance(3000);
+    assert!(net.events[1].iter().any(|e| matches!(e, Event::Accepted { .. })));
 }
 
 #[test]
@@ -835,4 +847,41 @@ fn a_status_with_both_bloom_and_topic_interest_follows_the_topics() {
         }
     }
     assert_eq!(sent, vec![a], "topic interest wins over the bloom");
+}
+
+#[test]
+fn the_pool_gives_its_memory_back_after_a_burst() {
+    let mut r = Router::new(RouterConfig::default());
+    for i in 0..50_000 {
+        r.post(tiny(i, T0, 2), T0).unwrap();
+    }
+    let burst = r.pool_capacity();
+    assert!(burst >= 50_000);
+    r.tick(T0 + 4_000);
+    assert_eq!(r.pool_len(), 0);
+    assert!(r.pool_capacity() < burst / 4, "{} slots still held", r.pool_capacity());
+}
+
+#[test]
+fn sending_is_paced_under_the_rate_limits_a_peer_advertised() {
+    // The peer takes 10 packets/s: one packet per 300 ms cycle at half that rate.
+    let slow = RouterConfig {
+        peer_limits: RateLimitConfig {
+            packets: Limit { per_second: 10, tolerance: 2.0 },
+            bytes: Limit::OFF,
+        },
+        ..Default::default()
+    };
+    let small = RouterConfig { max_packet_envelopes: 10, ..Default::default() };
+    let mut net = Net::new(vec![small, slow]);
+    net.link(0, 1, Capability::Waku);
+    for i in 0..40 {
+        net.nodes[0].post(tiny(i, net.now, 3600), net.now).unwrap();
+    }
+    net.advance(300);
+    assert_eq!(messages_sent(&net, 0, 1).len(), 1, "one packet in the first cycle");
+    net.advance(1500);
+    assert_eq!(messages_sent(&net, 0, 1).len(), 4);
+    assert_eq!(net.nodes[1].pool_len(), 40);
+    assert!(net.dropped.iter().all(Vec::is_empty));
 }
