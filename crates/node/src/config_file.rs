@@ -338,6 +338,20 @@ pub struct WakuSection {
     /// rate limit bites (all four limits). Default: 2.
     #[serde(deserialize_with = "positive")]
     pub rate_limit_tolerance_secs: Option<f64>,
+    /// `future_offence_decay_secs`: seconds after which one future-dated envelope is
+    /// forgiven; 0 never forgives. Default: 60.
+    #[serde(deserialize_with = "count_u32")]
+    pub future_offence_decay_secs: Option<u32>,
+    /// `pool_max_envelopes`: most envelopes in the pool. Default: 100000.
+    #[serde(deserialize_with = "positive_usize")]
+    pub pool_max_envelopes: Option<usize>,
+    /// `pool_max_bytes`: most bytes of envelopes in the pool. Default: 67108864 (64 MiB).
+    #[serde(deserialize_with = "positive_usize")]
+    pub pool_max_bytes: Option<usize>,
+    /// `pool_peer_share`: the share of each pool cap one peer's envelopes may take (above 1
+    /// counts as 1). Default: 0.25.
+    #[serde(deserialize_with = "positive")]
+    pub pool_peer_share: Option<f64>,
 }
 
 /// `[log]`. The binary applies it: a library does not install a logger.
@@ -476,6 +490,10 @@ impl FileConfig {
         set(&mut router.confirmations, &waku.confirmations);
         set(&mut router.sync_allowance_secs, &waku.sync_allowance_secs);
         set(&mut router.max_future_offences, &waku.max_future_offences);
+        set(&mut router.future_offence_decay_secs, &waku.future_offence_decay_secs);
+        set(&mut router.pool.max_envelopes, &waku.pool_max_envelopes);
+        set(&mut router.pool.max_bytes, &waku.pool_max_bytes);
+        set(&mut router.pool.peer_share, &waku.pool_peer_share);
         set(&mut router.transmission_cycle_ms, &waku.transmission_cycle_ms);
         set(&mut router.status_timeout_ms, &waku.status_timeout_ms);
         set(&mut router.refuse_light_peers, &waku.refuse_light_peers);
@@ -888,6 +906,19 @@ mod tests {
         let mut config = NodeConfig::default();
         FileConfig::parse(doc).unwrap_or_else(|e| panic!("{doc}: {e}")).apply(&mut config);
         config
+    }
+
+    #[test]
+    fn pool_and_offence_keys_are_applied() {
+        let r = applied(
+            "[waku]\npool_max_envelopes = 500\npool_max_bytes = 65536\npool_peer_share = 0.5\nfuture_offence_decay_secs = 0\n",
+        )
+        .waku
+        .router;
+        assert_eq!((r.pool.max_envelopes, r.pool.max_bytes, r.pool.peer_share), (500, 65536, 0.5));
+        assert_eq!(r.future_offence_decay_secs, 0);
+        let text = error("[waku]\npool_max_envelopes = 0\n");
+        assert!(text.contains("waku.pool_max_envelopes"), "{text}");
     }
 
     #[test]

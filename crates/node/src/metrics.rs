@@ -37,6 +37,18 @@ const HELP: &[(&str, &str, &str)] = &[
     ("wisp_peers_dropped_total", "counter", "Peers dropped by the router, by reason."),
     ("wisp_rate_limited_peers_total", "counter", "Peers dropped for exceeding a rate limit."),
     ("wisp_filter_matches_total", "counter", "Messages delivered to local filters."),
+    ("wisp_pool_envelopes", "gauge", "Envelopes in the pool."),
+    ("wisp_pool_bytes", "gauge", "Bytes of encoded envelopes in the pool."),
+    (
+        "wisp_pool_evictions_total",
+        "counter",
+        "Envelopes evicted from a full pool (lowest PoW per byte first).",
+    ),
+    (
+        "wisp_oversize_packets_total",
+        "counter",
+        "Well-formed packets with more envelopes than decoded, dropped without penalty.",
+    ),
     ("wisp_archived_envelopes_total", "counter", "Envelopes written to the mailserver archive."),
     ("wisp_archive_errors_total", "counter", "Failed archive writes."),
     ("wisp_history_requests_total", "counter", "History requests, by outcome."),

@@ -312,6 +312,8 @@ pub(crate) struct Service {
     light_peers: std::collections::HashSet<PeerId>,
     archive: Option<mpsc::UnboundedSender<Envelope>>,
     mailserver: Option<Arc<Mailserver>>,
+    /// The router figures last copied into the metrics (see [`Service::sync_pool_metrics`]).
+    pool_figures: [i64; 4],
 }
 
 impl Service {
@@ -343,7 +345,32 @@ impl Service {
             light_peers: std::collections::HashSet::new(),
             archive,
             mailserver,
+            pool_figures: [0; 4],
         }
+    }
+
+    /// Copies the pool's size and the router's eviction and oversize-packet counters into
+    /// the metrics, as the differences since the last copy.
+    fn sync_pool_metrics(&mut self) {
+        const NAMES: [&str; 4] = [
+            "wisp_pool_envelopes",
+            "wisp_pool_bytes",
+            "wisp_pool_evictions_total",
+            "wisp_oversize_packets_total",
+        ];
+        let stats = self.router.stats();
+        let now = [
+            self.router.pool_len() as i64,
+            self.router.pool_bytes() as i64,
+            stats.evicted as i64,
+            stats.oversize_packets as i64,
+        ];
+        for (i, name) in NAMES.into_iter().enumerate() {
+            if now[i] != self.pool_figures[i] {
+                self.metrics.add(name, "", now[i] - self.pool_figures[i]);
+            }
+        }
+        self.pool_figures = now;
     }
 
     pub(crate) async fn run(mut self) {
@@ -355,7 +382,10 @@ impl Service {
                     Some(cmd) => self.handle(cmd),
                     None => break,
                 },
-                _ = tick.tick() => self.router.tick(now_ms()),
+                _ = tick.tick() => {
+                    self.router.tick(now_ms());
+                    self.sync_pool_metrics();
+                }
             }
             self.drain();
         }
@@ -672,5 +702,6 @@ fn envelope_drop_label(r: EnvelopeDrop) -> &'static str {
         EnvelopeDrop::InvalidTtl => "invalid_ttl",
         EnvelopeDrop::TooBig => "too_big",
         EnvelopeDrop::Duplicate => "duplicate",
+        EnvelopeDrop::PoolFull => "pool_full",
     }
 }

@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod filter;
 pub mod packets;
 pub mod payload;
+pub mod pool;
 pub mod ratelimit;
 pub mod router;
 pub mod status;

@@ -105,6 +105,103 @@ pub mod whisper_codes {
     pub const P2P_MESSAGE: u64 = 127;
 }
 
+/// The packet codes of one capability. `waku/1` and `shh/6` share most of them; where they
+/// differ (Status Update in `waku/1`, PoW Requirement and Bloom Filter in `shh/6`) is this
+/// data, so that one code path serves both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Codes {
+    /// The capability, for messages: `waku/1` or `shh/6`.
+    pub name: &'static str,
+    /// Status.
+    pub status: u64,
+    /// Messages.
+    pub messages: u64,
+    /// Status Update (`waku/1` only).
+    pub status_update: Option<u64>,
+    /// PoW Requirement (`shh/6` only).
+    pub pow_requirement: Option<u64>,
+    /// Bloom Filter (`shh/6` only).
+    pub bloom_filter: Option<u64>,
+    /// Batch Ack.
+    pub batch_ack: u64,
+    /// Message Response.
+    pub message_response: u64,
+    /// P2P Request Complete.
+    pub p2p_request_complete: u64,
+    /// P2P Request.
+    pub p2p_request: u64,
+    /// P2P Message.
+    pub p2p_message: u64,
+    /// Message codes the capability reserves.
+    pub protocol_length: u64,
+    /// The name of each packet, for errors.
+    pub names: &'static [(u64, &'static str)],
+    /// The name of any other packet.
+    pub other_name: &'static str,
+}
+
+impl Codes {
+    /// The packet's name, for errors (`waku/1 Messages`).
+    pub fn packet_name(&self, code: u64) -> &'static str {
+        self.names.iter().find(|(c, _)| *c == code).map_or(self.other_name, |(_, n)| n)
+    }
+}
+
+/// The codes of `waku/1`.
+pub const WAKU_CODES: Codes = Codes {
+    name: "waku/1",
+    status: waku_codes::STATUS,
+    messages: waku_codes::MESSAGES,
+    status_update: Some(waku_codes::STATUS_UPDATE),
+    pow_requirement: None,
+    bloom_filter: None,
+    batch_ack: waku_codes::BATCH_ACK,
+    message_response: waku_codes::MESSAGE_RESPONSE,
+    p2p_request_complete: waku_codes::P2P_REQUEST_COMPLETE,
+    p2p_request: waku_codes::P2P_REQUEST,
+    p2p_message: waku_codes::P2P_MESSAGE,
+    protocol_length: WAKU_PROTOCOL_LENGTH,
+    names: &[
+        (waku_codes::STATUS, "waku/1 Status"),
+        (waku_codes::MESSAGES, "waku/1 Messages"),
+        (waku_codes::BATCH_ACK, "waku/1 Batch Ack"),
+        (waku_codes::MESSAGE_RESPONSE, "waku/1 Message Response"),
+        (waku_codes::STATUS_UPDATE, "waku/1 Status Update"),
+        (waku_codes::P2P_REQUEST_COMPLETE, "waku/1 P2P Request Complete"),
+        (waku_codes::P2P_REQUEST, "waku/1 P2P Request"),
+        (waku_codes::P2P_MESSAGE, "waku/1 P2P Message"),
+    ],
+    other_name: "waku/1 packet",
+};
+
+/// The codes of `shh/6`.
+pub const WHISPER_CODES: Codes = Codes {
+    name: "shh/6",
+    status: whisper_codes::STATUS,
+    messages: whisper_codes::MESSAGES,
+    status_update: None,
+    pow_requirement: Some(whisper_codes::POW_REQUIREMENT),
+    bloom_filter: Some(whisper_codes::BLOOM_FILTER),
+    batch_ack: whisper_codes::BATCH_ACK,
+    message_response: whisper_codes::MESSAGE_RESPONSE,
+    p2p_request_complete: whisper_codes::P2P_REQUEST_COMPLETE,
+    p2p_request: whisper_codes::P2P_REQUEST,
+    p2p_message: whisper_codes::P2P_MESSAGE,
+    protocol_length: SHH_PROTOCOL_LENGTH,
+    names: &[
+        (whisper_codes::STATUS, "shh/6 Status"),
+        (whisper_codes::MESSAGES, "shh/6 Messages"),
+        (whisper_codes::POW_REQUIREMENT, "shh/6 PoW Requirement"),
+        (whisper_codes::BLOOM_FILTER, "shh/6 Bloom Filter"),
+        (whisper_codes::BATCH_ACK, "shh/6 Batch Ack"),
+        (whisper_codes::MESSAGE_RESPONSE, "shh/6 Message Response"),
+        (whisper_codes::P2P_REQUEST_COMPLETE, "shh/6 P2P Request Complete"),
+        (whisper_codes::P2P_REQUEST, "shh/6 P2P Request"),
+        (whisper_codes::P2P_MESSAGE, "shh/6 P2P Message"),
+    ],
+    other_name: "shh/6 packet",
+};
+
 /// Limits applied while decoding, before anything is allocated for the data they bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketLimits {
@@ -286,6 +383,27 @@ fn decode_messages(payload: &[u8], limits: &PacketLimits) -> Result<Vec<Envelope
     decode_envelope_items(items, limits)
 }
 
+/// The first [`PacketLimits::max_envelopes`] envelopes of a Messages payload that holds more
+/// (a packet [`WakuPacket::decode`] refuses with [`PacketError::TooManyEnvelopes`]), and how
+/// many were left undecoded: for a receiver that takes what fits of a well-formed packet.
+/// The item headers are all checked (as counting them does); the skipped items are not
+/// decoded.
+pub fn decode_messages_prefix(
+    payload: &[u8],
+    limits: &PacketLimits,
+) -> Result<(Vec<Envelope>, usize), PacketError> {
+    let mut buf = payload;
+    let mut items = Header::decode_bytes(&mut buf, true)?;
+    reject_trailing(buf)?;
+    let count = count_items(items)?;
+    let take = count.min(limits.max_envelopes);
+    let mut envelopes = Vec::with_capacity(take);
+    for _ in 0..take {
+        envelopes.push(Envelope::decode_with_limit(&mut items, limits.max_envelope_size)?);
+    }
+    Ok((envelopes, count - take))
+}
+
 /// P2P Message: a list of envelopes (6/WAKU1, status-go), or one bare envelope (EIP-627,
 /// geth). Receivers MUST accept both (`status/4-whisper-mailserver.md`, DECISIONS 10). The
 /// forms differ in their first item: an envelope's is its expiry, a string; a list of
@@ -326,6 +444,66 @@ fn decode_whole<T>(
     let value = f(&mut buf)?;
     reject_trailing(buf)?;
     Ok(value)
+}
+
+/// The packets `waku/1` and `shh/6` share (same shapes, codes from [`Codes`]): one decoder
+/// for both.
+enum Shared {
+    Messages(Vec<Envelope>),
+    BatchAck([u8; HASH_LEN]),
+    MessageResponse(MessageResponse),
+    P2PRequest(Envelope),
+    P2PMessage(Vec<Envelope>),
+    P2PRequestComplete(P2PRequestComplete),
+}
+
+/// Decodes a packet both capabilities have; `None` for a code that is not one of them.
+fn decode_shared(
+    codes: &Codes,
+    code: u64,
+    payload: &[u8],
+    limits: &PacketLimits,
+) -> Option<Result<Shared, PacketError>> {
+    let packet = if code == codes.messages {
+        decode_messages(payload, limits).map(Shared::Messages)
+    } else if code == codes.batch_ack {
+        decode_hash(payload).map(Shared::BatchAck)
+    } else if code == codes.message_response {
+        decode_whole(payload, MessageResponse::decode_inner).map(Shared::MessageResponse)
+    } else if code == codes.p2p_request {
+        decode_p2p_request(payload, limits).map(Shared::P2PRequest)
+    } else if code == codes.p2p_message {
+        decode_p2p_message(payload, limits).map(Shared::P2PMessage)
+    } else if code == codes.p2p_request_complete {
+        decode_whole(payload, P2PRequestComplete::decode_inner).map(Shared::P2PRequestComplete)
+    } else {
+        return None;
+    };
+    Some(packet)
+}
+
+/// The common frame of both decoders: the code range, the capability's own packets
+/// (`own`), the shared ones, `Unknown` for the rest, and the packet's name in errors.
+fn decode_with<T>(
+    codes: &Codes,
+    code: u64,
+    payload: &[u8],
+    limits: &PacketLimits,
+    own: impl FnOnce() -> Option<Result<T, PacketError>>,
+    shared: impl FnOnce(Shared) -> T,
+    unknown: impl FnOnce(u64) -> T,
+) -> Result<T, PacketError> {
+    if code >= codes.protocol_length {
+        return Err(PacketError::CodeOutOfRange { code, max: codes.protocol_length });
+    }
+    let packet = match own() {
+        Some(p) => p,
+        None => match decode_shared(codes, code, payload, limits) {
+            Some(p) => p.map(shared),
+            None => Ok(unknown(code)),
+        },
+    };
+    packet.map_err(|e| e.in_packet(codes.packet_name(code)))
 }
 
 /// One envelope's error in a Message Response: `[hash, code, description]`.
@@ -432,7 +610,9 @@ impl MessageResponse {
         let batch_hash = <[u8; HASH_LEN]>::decode(&mut response)?;
         let mut items = Header::decode_bytes(&mut response, true)?;
         reject_trailing(response)?;
-        let mut errors = Vec::with_capacity(count_items(items)?);
+        // Each error takes at least 36 bytes on the wire: the count is bounded by the payload,
+        // but the capacity is not taken from it beyond a small hint.
+        let mut errors = Vec::with_capacity(count_items(items)?.min(64));
         while !items.is_empty() {
             errors.push(EnvelopeErrorReport::decode(&mut items)?);
         }
@@ -591,20 +771,6 @@ pub enum WakuPacket {
     },
 }
 
-fn waku_packet_name(code: u64) -> &'static str {
-    match code {
-        waku_codes::STATUS => "waku/1 Status",
-        waku_codes::MESSAGES => "waku/1 Messages",
-        waku_codes::BATCH_ACK => "waku/1 Batch Ack",
-        waku_codes::MESSAGE_RESPONSE => "waku/1 Message Response",
-        waku_codes::STATUS_UPDATE => "waku/1 Status Update",
-        waku_codes::P2P_REQUEST_COMPLETE => "waku/1 P2P Request Complete",
-        waku_codes::P2P_REQUEST => "waku/1 P2P Request",
-        waku_codes::P2P_MESSAGE => "waku/1 P2P Message",
-        _ => "waku/1 packet",
-    }
-}
-
 impl WakuPacket {
     /// The packet code, relative to the capability's offset.
     pub fn code(&self) -> u64 {
@@ -652,30 +818,24 @@ impl WakuPacket {
     /// payload must be used. Codes 0..128 this protocol does not define decode to
     /// [`WakuPacket::Unknown`] without reading the payload; codes from 128 are an error.
     pub fn decode(code: u64, payload: &[u8], limits: &PacketLimits) -> Result<Self, PacketError> {
-        if code >= WAKU_PROTOCOL_LENGTH {
-            return Err(PacketError::CodeOutOfRange { code, max: WAKU_PROTOCOL_LENGTH });
-        }
-        let packet = match code {
+        let own = || match code {
             waku_codes::STATUS => {
-                decode_whole(payload, StatusOptions::decode_inner).map(Self::Status)
+                Some(decode_whole(payload, StatusOptions::decode_inner).map(Self::Status))
             }
-            waku_codes::MESSAGES => decode_messages(payload, limits).map(Self::Messages),
             waku_codes::STATUS_UPDATE => {
-                decode_whole(payload, StatusOptions::decode_inner).map(Self::StatusUpdate)
+                Some(decode_whole(payload, StatusOptions::decode_inner).map(Self::StatusUpdate))
             }
-            waku_codes::BATCH_ACK => decode_hash(payload).map(Self::BatchAck),
-            waku_codes::MESSAGE_RESPONSE => {
-                decode_whole(payload, MessageResponse::decode_inner).map(Self::MessageResponse)
-            }
-            waku_codes::P2P_REQUEST => decode_p2p_request(payload, limits).map(Self::P2PRequest),
-            waku_codes::P2P_MESSAGE => decode_p2p_message(payload, limits).map(Self::P2PMessage),
-            waku_codes::P2P_REQUEST_COMPLETE => {
-                decode_whole(payload, P2PRequestComplete::decode_inner)
-                    .map(Self::P2PRequestComplete)
-            }
-            _ => Ok(Self::Unknown { code }),
+            _ => None,
         };
-        packet.map_err(|e| e.in_packet(waku_packet_name(code)))
+        let shared = |p| match p {
+            Shared::Messages(e) => Self::Messages(e),
+            Shared::BatchAck(h) => Self::BatchAck(h),
+            Shared::MessageResponse(r) => Self::MessageResponse(r),
+            Shared::P2PRequest(e) => Self::P2PRequest(e),
+            Shared::P2PMessage(e) => Self::P2PMessage(e),
+            Shared::P2PRequestComplete(c) => Self::P2PRequestComplete(c),
+        };
+        decode_with(&WAKU_CODES, code, payload, limits, own, shared, |code| Self::Unknown { code })
     }
 }
 
@@ -707,21 +867,6 @@ pub enum WhisperPacket {
         /// The packet code.
         code: u64,
     },
-}
-
-fn whisper_packet_name(code: u64) -> &'static str {
-    match code {
-        whisper_codes::STATUS => "shh/6 Status",
-        whisper_codes::MESSAGES => "shh/6 Messages",
-        whisper_codes::POW_REQUIREMENT => "shh/6 PoW Requirement",
-        whisper_codes::BLOOM_FILTER => "shh/6 Bloom Filter",
-        whisper_codes::BATCH_ACK => "shh/6 Batch Ack",
-        whisper_codes::MESSAGE_RESPONSE => "shh/6 Message Response",
-        whisper_codes::P2P_REQUEST_COMPLETE => "shh/6 P2P Request Complete",
-        whisper_codes::P2P_REQUEST => "shh/6 P2P Request",
-        whisper_codes::P2P_MESSAGE => "shh/6 P2P Message",
-        _ => "shh/6 packet",
-    }
 }
 
 /// PoW Requirement: a bare RLP integer, the `f64` bit pattern (EIP-627, DECISIONS 21).
@@ -795,31 +940,29 @@ impl WhisperPacket {
     /// payload must be used. Codes 0..128 this protocol does not define decode to
     /// [`WhisperPacket::Unknown`] without reading the payload; codes from 128 are an error.
     pub fn decode(code: u64, payload: &[u8], limits: &PacketLimits) -> Result<Self, PacketError> {
-        if code >= SHH_PROTOCOL_LENGTH {
-            return Err(PacketError::CodeOutOfRange { code, max: SHH_PROTOCOL_LENGTH });
-        }
-        let packet = match code {
+        let own = || match code {
             whisper_codes::STATUS => {
-                decode_whole(payload, WhisperStatus::decode_inner).map(Self::Status)
+                Some(decode_whole(payload, WhisperStatus::decode_inner).map(Self::Status))
             }
-            whisper_codes::MESSAGES => decode_messages(payload, limits).map(Self::Messages),
             whisper_codes::POW_REQUIREMENT => {
-                decode_pow_requirement(payload).map(Self::PowRequirement)
+                Some(decode_pow_requirement(payload).map(Self::PowRequirement))
             }
-            whisper_codes::BLOOM_FILTER => decode_bloom_packet(payload).map(Self::BloomFilter),
-            whisper_codes::BATCH_ACK => decode_hash(payload).map(Self::BatchAck),
-            whisper_codes::MESSAGE_RESPONSE => {
-                decode_whole(payload, MessageResponse::decode_inner).map(Self::MessageResponse)
+            whisper_codes::BLOOM_FILTER => {
+                Some(decode_bloom_packet(payload).map(Self::BloomFilter))
             }
-            whisper_codes::P2P_REQUEST => decode_p2p_request(payload, limits).map(Self::P2PRequest),
-            whisper_codes::P2P_MESSAGE => decode_p2p_message(payload, limits).map(Self::P2PMessage),
-            whisper_codes::P2P_REQUEST_COMPLETE => {
-                decode_whole(payload, P2PRequestComplete::decode_inner)
-                    .map(Self::P2PRequestComplete)
-            }
-            _ => Ok(Self::Unknown { code }),
+            _ => None,
         };
-        packet.map_err(|e| e.in_packet(whisper_packet_name(code)))
+        let shared = |p| match p {
+            Shared::Messages(e) => Self::Messages(e),
+            Shared::BatchAck(h) => Self::BatchAck(h),
+            Shared::MessageResponse(r) => Self::MessageResponse(r),
+            Shared::P2PRequest(e) => Self::P2PRequest(e),
+            Shared::P2PMessage(e) => Self::P2PMessage(e),
+            Shared::P2PRequestComplete(c) => Self::P2PRequestComplete(c),
+        };
+        decode_with(&WHISPER_CODES, code, payload, limits, own, shared, |code| Self::Unknown {
+            code,
+        })
     }
 }
 

@@ -117,6 +117,20 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
     /// Forgets a key (its peer left).
     pub fn remove(&mut self, key: &K) {
         self.buckets.remove(key);
+        // Give back the table of a burst of keys once most have left.
+        if self.buckets.capacity() > 64 && self.buckets.len() * 4 < self.buckets.capacity() {
+            self.buckets.shrink_to(self.buckets.len() * 2);
+        }
+    }
+
+    /// Keys with a bucket.
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Whether no key has a bucket.
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
     }
 }
 

@@ -13,15 +13,24 @@
 //! - an envelope is validated (TTL, future timestamp beyond the sync allowance, expiry, PoW at
 //!   least our minimum), deduplicated by hash until it expires, handed to local filters, and
 //!   relayed unless we are a light node;
+//! - the pool is capped by count and bytes, each peer's envelopes by a share of both; a full
+//!   pool evicts the envelopes of lowest PoW per byte (see [`crate::pool`]);
 //! - a peer gets only what it asked for (topic interest wins over bloom; a full bloom means
 //!   everything; its PoW requirement), never an envelope it sent or was sent, in one Messages
-//!   batch per transmission cycle;
+//!   batch per transmission cycle, split into packets that every peer accepts (at most
+//!   1 MiB, status-go's limit, and 5 000 envelopes) and paced under the rate limits it
+//!   advertised;
+//! - a well-formed Messages packet with more envelopes than we decode is dropped and counted,
+//!   not held against its sender;
 //! - peers over their packet or byte rate are dropped; the others are served on;
-//! - confirmations (Message Response, then Batch Ack) when enabled;
-//! - `waku/1` and `shh/6` peers share the pool, so envelopes are bridged between them.
+//! - future-dated envelopes warn, then drop the peer; the count decays over time;
+//! - confirmations (Message Response, then Batch Ack) when enabled; a Message Response with
+//!   the time-sync errors alone to a peer that speaks confirmations otherwise;
+//! - `waku/1` and `shh/6` peers share the pool, so envelopes are bridged between them; the
+//!   two differ only in data ([`Capability::codes`], the Status shape).
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     net::IpAddr,
 };
 
@@ -29,8 +38,10 @@ use crate::{
     envelope::Envelope,
     filter::{FilterId, Filters},
     packets::{
-        EnvelopeErrorReport, MessageResponse, PacketLimits, WakuPacket, WhisperPacket, batch_hash,
+        Codes, EnvelopeErrorReport, MessageResponse, PacketLimits, WAKU_CODES, WHISPER_CODES,
+        WakuPacket, WhisperPacket, batch_hash,
     },
+    pool::{Full, Pool, PoolLimits, Stored, shrink_map, shrink_set},
     ratelimit::{Exceeded, RateLimitConfig, RateLimiter},
     status::{RateLimits, StatusOptions, WhisperStatus},
     topic::{Bloom, Topic},
@@ -44,8 +55,16 @@ pub const DEFAULT_SYNC_ALLOWANCE_SECS: u32 = 10;
 pub const DEFAULT_TRANSMISSION_CYCLE_MS: u64 = 300;
 /// How long a peer has to send its Status.
 pub const DEFAULT_STATUS_TIMEOUT_MS: u64 = 5_000;
-/// Outgoing Messages packets are split so that none exceeds this (6/WAKU1: 1.5 MB packets).
-pub const DEFAULT_MAX_PACKET_SIZE: usize = 1_500_000;
+/// Outgoing Messages packets are split so that none exceeds this. 6/WAKU1 suggests 1.5 MB,
+/// but status-go disconnects a peer whose packet exceeds its `MaxMessageSize`, 1 MiB by
+/// default (`waku/common/const.go` `DefaultMaxMessageSize`): 1 MiB is what every peer takes.
+pub const DEFAULT_MAX_PACKET_SIZE: usize = 1 << 20;
+/// Outgoing Messages packets are split so that none holds more envelopes than this: half of
+/// what a wisp peer decodes ([`crate::packets::DEFAULT_MAX_ENVELOPES`]); status-go sets no
+/// number.
+pub const DEFAULT_MAX_PACKET_ENVELOPES: usize = crate::packets::DEFAULT_MAX_ENVELOPES / 2;
+/// A future-dated envelope is forgiven after this many seconds (DECISIONS 12).
+pub const DEFAULT_FUTURE_OFFENCE_DECAY_SECS: u32 = 60;
 /// Error code of a Message Response for an envelope out of time sync (6/WAKU1).
 pub const TIME_SYNC_ERROR: u64 = 1;
 /// Whisper's protocol version in its Status.
@@ -70,6 +89,16 @@ pub enum Capability {
     Whisper,
 }
 
+impl Capability {
+    /// The capability's packet codes: where `waku/1` and `shh/6` differ, as data.
+    pub fn codes(self) -> &'static Codes {
+        match self {
+            Self::Waku => &WAKU_CODES,
+            Self::Whisper => &WHISPER_CODES,
+        }
+    }
+}
+
 /// Settings of the router. Every field has a documented default.
 #[derive(Clone, Debug)]
 pub struct RouterConfig {
@@ -77,13 +106,21 @@ pub struct RouterConfig {
     pub min_pow: f64,
     /// Largest envelope accepted. Default: 1 MiB.
     pub max_envelope_size: usize,
-    /// Outgoing Messages packets are split at this size. Default: 1.5 MB.
+    /// Outgoing Messages packets are split at this size. Default: 1 MiB (status-go's limit).
     pub max_packet_size: usize,
+    /// Outgoing Messages packets are split at this many envelopes. Default: 5 000.
+    pub max_packet_envelopes: usize,
+    /// The caps of the envelope pool. Default: 100 000 envelopes, 64 MiB, a quarter of each
+    /// per peer.
+    pub pool: PoolLimits,
     /// Seconds an envelope may be dated in the future. Default: 10.
     pub sync_allowance_secs: u32,
     /// Future-dated envelopes a peer may send before it is dropped; the first offences only
     /// warn (DECISIONS 12). Default: 3.
     pub max_future_offences: u32,
+    /// Seconds after which one future-dated envelope is forgiven (the count decays by one
+    /// per period). 0 never forgives. Default: 60.
+    pub future_offence_decay_secs: u32,
     /// Light node: relay nothing but our own envelopes. Default: false.
     pub light_node: bool,
     /// As a light node, refuse peers that are light too (they would relay nothing).
@@ -117,8 +154,11 @@ impl Default for RouterConfig {
             min_pow: DEFAULT_MIN_POW,
             max_envelope_size: crate::envelope::DEFAULT_MAX_ENVELOPE_SIZE,
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
+            max_packet_envelopes: DEFAULT_MAX_PACKET_ENVELOPES,
+            pool: PoolLimits::default(),
             sync_allowance_secs: DEFAULT_SYNC_ALLOWANCE_SECS,
             max_future_offences: 3,
+            future_offence_decay_secs: DEFAULT_FUTURE_OFFENCE_DECAY_SECS,
             light_node: false,
             refuse_light_peers: true,
             confirmations: false,
@@ -199,8 +239,10 @@ pub enum EnvelopeDrop {
     InvalidTtl,
     /// Larger than the limit.
     TooBig,
-    /// Already in the pool.
+    /// Already in the pool (or evicted from it and not expired yet).
     Duplicate,
+    /// The pool is full of envelopes of at least its PoW per byte, or its sender's share is.
+    PoolFull,
 }
 
 /// Something for the layers around the router: archive, filters, metrics, mailserver.
@@ -393,15 +435,10 @@ struct Peer {
     known: HashSet<[u8; 32]>,
     /// Pool envelopes to offer at the next cycle (all of the pool when it joins).
     backlog: Vec<[u8; 32]>,
-    future_offences: u32,
-}
-
-#[derive(Debug)]
-struct Stored {
-    envelope: Envelope,
-    pow: f64,
-    from: Option<PeerId>,
-    from_capability: Option<Capability>,
+    /// Future-dated envelopes sent, decayed over time (DECISIONS 12).
+    future_offences: f64,
+    /// When `future_offences` was last decayed.
+    offences_at_ms: u64,
 }
 
 /// Counters for metrics.
@@ -417,6 +454,11 @@ pub struct RouterStats {
     pub matched: u64,
     /// Peers dropped for rate limits.
     pub rate_limited_peers: u64,
+    /// Envelopes evicted from a full pool to make room for better ones.
+    pub evicted: u64,
+    /// Well-formed packets with more envelopes than we decode: dropped whole, without
+    /// penalty for the sender.
+    pub oversize_packets: u64,
 }
 
 /// The router. See the module docs.
@@ -424,8 +466,7 @@ pub struct RouterStats {
 pub struct Router {
     config: RouterConfig,
     peers: HashMap<PeerId, Peer>,
-    pool: HashMap<[u8; 32], Stored>,
-    by_expiry: BTreeSet<(u32, [u8; 32])>,
+    pool: Pool,
     fresh: Vec<[u8; 32]>,
     filters: Filters,
     peer_limiter: RateLimiter<PeerId>,
@@ -445,10 +486,9 @@ impl Router {
         Self {
             peer_limiter: RateLimiter::new(config.peer_limits),
             ip_limiter: RateLimiter::new(config.ip_limits),
+            pool: Pool::new(config.pool),
             config,
             peers: HashMap::new(),
-            pool: HashMap::new(),
-            by_expiry: BTreeSet::new(),
             fresh: Vec::new(),
             filters: Filters::default(),
             out: VecDeque::new(),
@@ -482,6 +522,27 @@ impl Router {
     /// Envelopes in the pool.
     pub fn pool_len(&self) -> usize {
         self.pool.len()
+    }
+
+    /// Bytes of encoded envelopes in the pool.
+    pub fn pool_bytes(&self) -> usize {
+        self.pool.bytes()
+    }
+
+    /// How many envelopes and bytes of the pool a peer's envelopes take.
+    pub fn pool_usage(&self, peer: PeerId) -> (usize, usize) {
+        self.pool.usage(peer)
+    }
+
+    /// Map slots the pool holds for envelopes and evicted hashes (they shrink after a
+    /// burst).
+    pub fn pool_capacity(&self) -> usize {
+        self.pool.capacity()
+    }
+
+    /// Per-IP rate-limit buckets held (one per IP address with a connected peer).
+    pub fn ip_buckets(&self) -> usize {
+        self.ip_limiter.len()
     }
 
     /// An envelope of the pool.
@@ -527,20 +588,36 @@ impl Router {
                 trusted: false,
                 known: HashSet::new(),
                 backlog: Vec::new(),
-                future_offences: 0,
+                future_offences: 0.0,
+                offences_at_ms: now_ms,
             },
         );
+        let status = self.status();
         let payload = match capability {
-            Capability::Waku => encode_waku(&WakuPacket::Status(self.waku_status())),
-            Capability::Whisper => encode_whisper(&WhisperPacket::Status(self.whisper_status())),
+            Capability::Waku => encode_waku(&WakuPacket::Status(status)),
+            Capability::Whisper => {
+                encode_whisper(&WhisperPacket::Status(WhisperStatus::from_options(&status)))
+            }
         };
-        self.out.push_back(Output::Send { peer, code: 0, payload });
+        self.out.push_back(Output::Send { peer, code: capability.codes().status, payload });
     }
 
     /// A peer left.
     pub fn remove_peer(&mut self, peer: PeerId) {
-        self.peers.remove(&peer);
+        if let Some(p) = self.peers.remove(&peer) {
+            self.forget(peer, p.ip);
+        }
+    }
+
+    /// Frees a departed peer's rate-limit bucket, and its IP's when it was the last peer
+    /// from that address.
+    fn forget(&mut self, peer: PeerId, ip: Option<IpAddr>) {
         self.peer_limiter.remove(&peer);
+        if let Some(ip) = ip
+            && !self.peers.values().any(|p| p.ip == Some(ip))
+        {
+            self.ip_limiter.remove(&ip);
+        }
     }
 
     /// Marks a peer trusted: its P2P messages (mailserver deliveries) are accepted.
@@ -550,7 +627,9 @@ impl Router {
         }
     }
 
-    fn waku_status(&self) -> StatusOptions {
+    /// Our Status as `waku/1` options; `shh/6` peers get its positional form
+    /// ([`WhisperStatus::from_options`]).
+    fn status(&self) -> StatusOptions {
         StatusOptions {
             pow_requirement: Some(self.config.min_pow),
             bloom: if self.config.topic_interest.is_some() {
@@ -566,44 +645,37 @@ impl Router {
         }
     }
 
-    fn whisper_status(&self) -> WhisperStatus {
-        WhisperStatus {
-            version: WHISPER_VERSION,
-            pow_requirement: self.config.min_pow,
-            // Whisper peers send an empty bloom for a full node (DECISIONS 21).
-            bloom: if self.config.bloom.is_full() { None } else { Some(self.config.bloom) },
-            light_node: Some(self.config.light_node),
-            confirmations_enabled: Some(self.config.confirmations),
-            rate_limits: Some(advertised(&self.config.peer_limits.packets)),
-        }
-    }
-
-    fn broadcast_update(&mut self, waku: StatusOptions, whisper: Option<WhisperPacket>) {
-        let ready: Vec<(PeerId, Capability)> = self
+    /// Tells every ready peer of a change: a Status Update to `waku/1` peers; to `shh/6`
+    /// peers, the PoW Requirement and Bloom Filter packets that carry what changed (topic
+    /// interest as its bloom; a light-mode change has no `shh/6` packet).
+    fn broadcast_update(&mut self, update: StatusOptions) {
+        let mut ready: Vec<(PeerId, Capability)> = self
             .peers
             .iter()
             .filter(|(_, p)| p.status.is_some())
             .map(|(id, p)| (*id, p.capability))
             .collect();
+        ready.sort_by_key(|(id, _)| *id);
+        let waku = vec![(
+            crate::packets::waku_codes::STATUS_UPDATE,
+            encode_waku(&WakuPacket::StatusUpdate(update.clone())),
+        )];
+        let mut whisper = Vec::new();
+        if let Some(pow) = update.pow_requirement {
+            whisper.push(WhisperPacket::PowRequirement(pow));
+        }
+        if let Some(bloom) = WhisperStatus::from_options(&update).bloom.or(update.bloom) {
+            whisper.push(WhisperPacket::BloomFilter(bloom));
+        }
+        let whisper: Vec<(u64, Vec<u8>)> =
+            whisper.iter().map(|p| (p.code(), encode_whisper(p))).collect();
         for (peer, cap) in ready {
-            match cap {
-                Capability::Waku => {
-                    let payload = encode_waku(&WakuPacket::StatusUpdate(waku.clone()));
-                    self.out.push_back(Output::Send {
-                        peer,
-                        code: crate::packets::waku_codes::STATUS_UPDATE,
-                        payload,
-                    });
-                }
-                Capability::Whisper => {
-                    if let Some(p) = &whisper {
-                        self.out.push_back(Output::Send {
-                            peer,
-                            code: p.code(),
-                            payload: encode_whisper(p),
-                        });
-                    }
-                }
+            let packets = match cap {
+                Capability::Waku => &waku,
+                Capability::Whisper => &whisper,
+            };
+            for (code, payload) in packets {
+                self.out.push_back(Output::Send { peer, code: *code, payload: payload.clone() });
             }
         }
     }
@@ -611,24 +683,20 @@ impl Router {
     /// Changes our minimum PoW and tells the peers.
     pub fn set_min_pow(&mut self, pow: f64) {
         self.config.min_pow = pow;
-        let update = StatusOptions { pow_requirement: Some(pow), ..Default::default() };
-        self.broadcast_update(update, Some(WhisperPacket::PowRequirement(pow)));
+        self.broadcast_update(StatusOptions { pow_requirement: Some(pow), ..Default::default() });
     }
 
     /// Changes our bloom (dropping any topic interest) and tells the peers.
     pub fn set_bloom(&mut self, bloom: Bloom) {
         self.config.bloom = bloom;
         self.config.topic_interest = None;
-        let update = StatusOptions { bloom: Some(bloom), ..Default::default() };
-        self.broadcast_update(update, Some(WhisperPacket::BloomFilter(bloom)));
+        self.broadcast_update(StatusOptions { bloom: Some(bloom), ..Default::default() });
     }
 
     /// Changes our topic interest and tells the peers (Whisper peers get the bloom of it).
     pub fn set_topic_interest(&mut self, topics: Vec<Topic>) {
-        let bloom = Bloom::from_topics(&topics);
         self.config.topic_interest = Some(topics.clone());
-        let update = StatusOptions { topic_interest: Some(topics), ..Default::default() };
-        self.broadcast_update(update, Some(WhisperPacket::BloomFilter(bloom)));
+        self.broadcast_update(StatusOptions { topic_interest: Some(topics), ..Default::default() });
     }
 
     /// Sets the largest envelope accepted (`waku_setMaxMessageSize`).
@@ -639,14 +707,13 @@ impl Router {
     /// Switches light mode and tells the `waku/1` peers.
     pub fn set_light_node(&mut self, light: bool) {
         self.config.light_node = light;
-        let update = StatusOptions { light_node: Some(light), ..Default::default() };
-        self.broadcast_update(update, None);
+        self.broadcast_update(StatusOptions { light_node: Some(light), ..Default::default() });
     }
 
     fn disconnect(&mut self, peer: PeerId, reason: DropReason) {
-        if self.peers.remove(&peer).is_some() {
+        if let Some(p) = self.peers.remove(&peer) {
             tracing::debug!(target: "waku::router", %peer, %reason, "dropping peer");
-            self.peer_limiter.remove(&peer);
+            self.forget(peer, p.ip);
             self.out.push_back(Output::Disconnect { peer, reason });
         }
     }
@@ -680,7 +747,7 @@ impl Router {
         };
         // P2P Request (126, both capabilities) is passed on undecoded: its payload is not
         // always an envelope, and only a mailserver knows how to read it.
-        if code == crate::packets::waku_codes::P2P_REQUEST {
+        if code == capability.codes().p2p_request {
             if self.peers.get(&peer).is_some_and(|p| p.status.is_some()) {
                 let payload = payload.to_vec();
                 self.out.push_back(Output::Event(Event::P2PRequest { peer, payload }));
@@ -702,6 +769,23 @@ impl Router {
                 tracing::debug!(target: "waku::router", %peer, version, "ignoring Message Response");
                 return;
             }
+            // A well-formed Messages packet that merely holds more envelopes than we decode:
+            // a relay that splits only by bytes (status-go sets no count). What fits is
+            // taken, the rest is dropped and counted, and none of it is held against the
+            // sender (issue 11). A malformed packet is still a bad packet.
+            Err(crate::packets::PacketError::TooManyEnvelopes { count, max })
+                if code == capability.codes().messages =>
+            {
+                tracing::debug!(target: "waku::router", %peer, count, max, "oversize Messages packet: taking what fits");
+                self.stats.oversize_packets += 1;
+                match crate::packets::decode_messages_prefix(payload, &limits) {
+                    Ok((envelopes, _)) => Packet::Oversize(envelopes),
+                    Err(e) => {
+                        let detail = e.in_packet(capability.codes().packet_name(code)).to_string();
+                        return self.disconnect(peer, DropReason::BadPacket { detail });
+                    }
+                }
+            }
             Err(e) => {
                 return self.disconnect(peer, DropReason::BadPacket { detail: e.to_string() });
             }
@@ -716,6 +800,15 @@ impl Router {
             }
             Packet::Unknown => {}
             _ if !has_status => self.disconnect(peer, DropReason::PacketBeforeStatus { code }),
+            Packet::Oversize(envelopes) => {
+                // No confirmation: the batch was not taken whole.
+                for env in envelopes {
+                    self.receive(env, Some(peer), capability, now_ms);
+                    if !self.peers.contains_key(&peer) {
+                        return;
+                    }
+                }
+            }
             Packet::Messages(envelopes) => {
                 let mut errors = Vec::new();
                 for env in envelopes {
@@ -726,40 +819,7 @@ impl Router {
                         return; // dropped for repeated future envelopes
                     }
                 }
-                if self.config.confirmations {
-                    let hash = batch_hash(payload);
-                    let response = MessageResponse { version: 1, batch_hash: hash, errors };
-                    let (resp, ack) = match capability {
-                        Capability::Waku => {
-                            (WakuPacket::MessageResponse(response), WakuPacket::BatchAck(hash))
-                        }
-                        Capability::Whisper => {
-                            let r = WhisperPacket::MessageResponse(response);
-                            let a = WhisperPacket::BatchAck(hash);
-                            self.out.push_back(Output::Send {
-                                peer,
-                                code: r.code(),
-                                payload: encode_whisper(&r),
-                            });
-                            self.out.push_back(Output::Send {
-                                peer,
-                                code: a.code(),
-                                payload: encode_whisper(&a),
-                            });
-                            return;
-                        }
-                    };
-                    self.out.push_back(Output::Send {
-                        peer,
-                        code: resp.code(),
-                        payload: encode_waku(&resp),
-                    });
-                    self.out.push_back(Output::Send {
-                        peer,
-                        code: ack.code(),
-                        payload: encode_waku(&ack),
-                    });
-                }
+                self.confirm(peer, capability, payload, errors);
             }
             Packet::StatusUpdate(o) => {
                 if let Some(s) = self.peers.get_mut(&peer).and_then(|p| p.status.as_mut()) {
@@ -810,6 +870,35 @@ impl Router {
         }
     }
 
+    /// Confirms a received Messages batch: Message Response then Batch Ack when we send
+    /// confirmations; otherwise a Message Response with the time-sync errors alone, when the
+    /// peer speaks confirmations (6/WAKU1 §Batch Ack and Message Response).
+    fn confirm(
+        &mut self,
+        peer: PeerId,
+        capability: Capability,
+        payload: &[u8],
+        errors: Vec<EnvelopeErrorReport>,
+    ) {
+        let peer_confirms =
+            self.peers.get(&peer).and_then(|p| p.status.as_ref()).is_some_and(|s| s.confirmations);
+        let respond = self.config.confirmations || (peer_confirms && !errors.is_empty());
+        if !respond {
+            return;
+        }
+        let codes = capability.codes();
+        let hash = batch_hash(payload);
+        let response = MessageResponse::new(hash, errors);
+        let mut out = Vec::with_capacity(response.encoded_len());
+        response.encode(&mut out);
+        self.out.push_back(Output::Send { peer, code: codes.message_response, payload: out });
+        if self.config.confirmations {
+            let mut out = Vec::with_capacity(33);
+            alloy_rlp::Encodable::encode(&hash, &mut out);
+            self.out.push_back(Output::Send { peer, code: codes.batch_ack, payload: out });
+        }
+    }
+
     fn on_status(&mut self, peer: PeerId, status: PeerStatus, now_ms: u64) {
         if self.config.light_node && self.config.refuse_light_peers && status.light {
             return self.disconnect(peer, DropReason::LightPeer);
@@ -842,27 +931,38 @@ impl Router {
         let hash = env.hash();
         match self.validate(&env, &hash, now_ms) {
             Ok(pow) => {
-                if let Some(peer) = from.and_then(|f| self.peers.get_mut(&f)) {
+                if self.admit(hash, env, pow, from, Some(capability))
+                    && let Some(peer) = from.and_then(|f| self.peers.get_mut(&f))
+                {
                     peer.known.insert(hash);
                 }
-                self.admit(hash, env, pow, from, Some(capability));
                 None
             }
             Err(reason) => {
                 if reason == EnvelopeDrop::Duplicate {
-                    if let Some(peer) = from.and_then(|f| self.peers.get_mut(&f)) {
+                    // Only pooled hashes are remembered per peer: they are pruned with the
+                    // pool, and an evicted hash is refused by the pool itself.
+                    if self.pool.contains(&hash)
+                        && let Some(peer) = from.and_then(|f| self.peers.get_mut(&f))
+                    {
                         peer.known.insert(hash);
                     }
                 } else {
-                    *self.stats.dropped.entry(reason).or_default() += 1;
-                    self.out.push_back(Output::Event(Event::Dropped { hash, from, reason }));
+                    self.count_drop(hash, from, reason);
                 }
                 if reason == EnvelopeDrop::FutureDated
                     && let Some(peer_id) = from
                     && let Some(peer) = self.peers.get_mut(&peer_id)
                 {
-                    peer.future_offences += 1;
-                    let count = peer.future_offences;
+                    let decay_ms = u64::from(self.config.future_offence_decay_secs) * 1000;
+                    if decay_ms > 0 {
+                        let elapsed = now_ms.saturating_sub(peer.offences_at_ms);
+                        let forgiven = elapsed as f64 / decay_ms as f64;
+                        peer.future_offences = (peer.future_offences - forgiven).max(0.0);
+                    }
+                    peer.offences_at_ms = now_ms;
+                    peer.future_offences += 1.0;
+                    let count = peer.future_offences.ceil() as u32;
                     if count > self.config.max_future_offences {
                         self.disconnect(peer_id, DropReason::FutureEnvelopes { count });
                     } else {
@@ -894,7 +994,7 @@ impl Router {
         if env.expiry < now {
             return Err(EnvelopeDrop::Expired);
         }
-        if self.pool.contains_key(hash) {
+        if self.pool.seen(hash) {
             return Err(EnvelopeDrop::Duplicate);
         }
         let pow = env.pow();
@@ -904,6 +1004,13 @@ impl Router {
         Ok(pow)
     }
 
+    fn count_drop(&mut self, hash: [u8; 32], from: Option<PeerId>, reason: EnvelopeDrop) {
+        *self.stats.dropped.entry(reason).or_default() += 1;
+        self.out.push_back(Output::Event(Event::Dropped { hash, from, reason }));
+    }
+
+    /// Pools a valid envelope, evicting lower-ranked ones if the pool is full; `false` (and
+    /// the drop counted) if it does not rank high enough to stay.
     fn admit(
         &mut self,
         hash: [u8; 32],
@@ -911,16 +1018,31 @@ impl Router {
         pow: f64,
         from: Option<PeerId>,
         cap: Option<Capability>,
-    ) {
+    ) -> bool {
+        let copy = env.clone();
+        let evicted = match self.pool.insert(hash, Stored::new(env, pow, from, cap)) {
+            Ok(evicted) => evicted,
+            Err(Full) => {
+                self.count_drop(hash, from, EnvelopeDrop::PoolFull);
+                return false;
+            }
+        };
+        if !evicted.is_empty() {
+            self.stats.evicted += evicted.len() as u64;
+            for p in self.peers.values_mut() {
+                for h in &evicted {
+                    p.known.remove(h);
+                }
+            }
+        }
         self.stats.accepted += 1;
-        self.deliver_with_pow(&env, hash, pow, false);
-        self.out.push_back(Output::Event(Event::Accepted { hash, envelope: env.clone(), from }));
-        self.by_expiry.insert((env.expiry, hash));
+        self.deliver_with_pow(&copy, hash, pow, false);
+        self.out.push_back(Output::Event(Event::Accepted { hash, envelope: copy, from }));
         // A light node relays only its own envelopes.
         if from.is_none() || !self.config.light_node {
             self.fresh.push(hash);
         }
-        self.pool.insert(hash, Stored { envelope: env, pow, from, from_capability: cap });
+        true
     }
 
     fn deliver(&mut self, env: &Envelope, hash: [u8; 32], p2p: bool) {
@@ -954,7 +1076,9 @@ impl Router {
         self.now_secs = secs(now_ms);
         let hash = env.hash();
         let pow = self.validate(&env, &hash, now_ms).map_err(PostError::Refused)?;
-        self.admit(hash, env, pow, None, None);
+        if !self.admit(hash, env, pow, None, None) {
+            return Err(PostError::Refused(EnvelopeDrop::PoolFull));
+        }
         Ok(hash)
     }
 
@@ -984,30 +1108,44 @@ impl Router {
         if !self.delivered.is_empty() {
             self.delivered.retain(|_, keep_until| *keep_until >= now);
         }
-        while let Some(&(expiry, hash)) = self.by_expiry.first() {
-            if expiry >= now {
-                break;
-            }
-            self.by_expiry.pop_first();
-            self.pool.remove(&hash);
+        let gone = self.pool.expire(now);
+        if !gone.is_empty() {
             for p in self.peers.values_mut() {
-                p.known.remove(&hash);
+                for hash in &gone {
+                    p.known.remove(hash);
+                }
+            }
+            // After a burst, give the memory of the emptied maps back.
+            self.pool.shrink();
+            shrink_map(&mut self.delivered);
+            for p in self.peers.values_mut() {
+                shrink_set(&mut p.known);
             }
         }
     }
 
+    /// Sends each ready peer what it wants and lacks, split into Messages packets under the
+    /// limits every peer enforces (bytes and envelope count per packet), and paced under the
+    /// rate limits it advertised: what does not fit this cycle waits for the next.
     fn transmit(&mut self) {
         let fresh = std::mem::take(&mut self.fresh);
         let mut peer_ids: Vec<PeerId> = self.peers.keys().copied().collect();
         peer_ids.sort();
+        let max_bytes = self.config.max_packet_size;
+        let max_count = self.config.max_packet_envelopes.max(1);
+        let cycle_ms = self.config.transmission_cycle_ms.max(1);
+        let backlog_cap = self.config.pool.max_envelopes.saturating_mul(2).max(1024);
         for id in peer_ids {
             let Some(peer) = self.peers.get_mut(&id) else { continue };
             let Some(status) = &peer.status else { continue };
-            let backlog = std::mem::take(&mut peer.backlog);
+            let (mut packet_budget, mut byte_budget) = cycle_budget(status, cycle_ms, max_bytes);
+            let mut backlog = std::mem::take(&mut peer.backlog);
+            backlog.extend_from_slice(&fresh);
+            let mut packets: Vec<Vec<&Envelope>> = Vec::new();
             let mut batch: Vec<&Envelope> = Vec::new();
             let mut size = 0usize;
-            let mut packets: Vec<Vec<&Envelope>> = Vec::new();
-            for hash in backlog.iter().chain(fresh.iter()) {
+            let mut sent_upto = backlog.len();
+            for (i, hash) in backlog.iter().enumerate() {
                 let Some(stored) = self.pool.get(hash) else { continue };
                 if peer.known.contains(hash) || !status.wants(&stored.envelope.topic, stored.pow) {
                     continue;
@@ -1017,31 +1155,65 @@ impl Router {
                 {
                     continue;
                 }
-                peer.known.insert(*hash);
                 let len = stored.envelope.encoded_len();
-                if !batch.is_empty() && size + len > self.config.max_packet_size {
+                // A list header takes at most 5 bytes for packets under 4 GiB.
+                if len + 5 > max_bytes {
+                    continue; // no peer would take it alone
+                }
+                if !batch.is_empty() && (size + len + 5 > max_bytes || batch.len() == max_count) {
                     packets.push(std::mem::take(&mut batch));
                     size = 0;
                 }
+                if batch.is_empty() {
+                    if packet_budget == 0 || byte_budget < len as u64 {
+                        sent_upto = i;
+                        break;
+                    }
+                    packet_budget -= 1;
+                }
+                if byte_budget < len as u64 {
+                    sent_upto = i;
+                    break;
+                }
+                byte_budget -= len as u64;
+                peer.known.insert(*hash);
                 size += len;
                 batch.push(&stored.envelope);
             }
             if !batch.is_empty() {
                 packets.push(batch);
             }
+            // What did not fit waits; envelopes gone from the pool meanwhile are skipped.
+            backlog.drain(..sent_upto);
+            if backlog.len() > backlog_cap {
+                backlog.retain(|h| self.pool.contains(h));
+            }
+            peer.backlog = backlog;
             for envs in packets {
                 self.stats.relayed += envs.len() as u64;
                 let mut payload =
-                    Vec::with_capacity(envs.iter().map(|e| e.encoded_len()).sum::<usize>() + 4);
+                    Vec::with_capacity(envs.iter().map(|e| e.encoded_len()).sum::<usize>() + 5);
                 encode_envelope_list(&envs, &mut payload);
                 self.out.push_back(Output::Send {
                     peer: id,
-                    code: crate::packets::waku_codes::MESSAGES,
+                    code: peer.capability.codes().messages,
                     payload,
                 });
             }
         }
     }
+}
+
+/// What a peer takes in one transmission cycle: packets and bytes, from the per-peer rate
+/// limits it advertised (6/WAKU1: "Each node SHOULD respect rate limits advertised by its
+/// peers"), at half their rate to leave room for its other traffic; at least one full packet
+/// per cycle so that a tiny limit still makes progress. No advertised limit: no pacing.
+fn cycle_budget(status: &PeerStatus, cycle_ms: u64, max_packet: usize) -> (u64, u64) {
+    let per_cycle = |limit: Option<RateLimits>, floor: u64| match limit {
+        Some(l) if l.peer_id > 0 => (l.peer_id.saturating_mul(cycle_ms) / 2000).max(floor),
+        _ => u64::MAX,
+    };
+    (per_cycle(status.packet_limits, 1), per_cycle(status.bytes_limits, max_packet as u64))
 }
 
 fn secs(now_ms: u64) -> u32 {
@@ -1077,6 +1249,8 @@ fn encode_envelope_list(envs: &[&Envelope], out: &mut Vec<u8>) {
 enum Packet {
     Status(PeerStatus),
     Messages(Vec<Envelope>),
+    /// The first envelopes of a Messages packet with more than we decode.
+    Oversize(Vec<Envelope>),
     StatusUpdate(StatusOptions),
     PowRequirement(f64),
     Bloom(Bloom),
@@ -1109,15 +1283,7 @@ impl Packet {
 
     fn from_whisper(p: WhisperPacket) -> Self {
         match p {
-            WhisperPacket::Status(w) => Packet::Status(PeerStatus {
-                pow: w.pow_requirement,
-                bloom: w.bloom.unwrap_or(Bloom::FULL),
-                topic_interest: None,
-                light: w.light_node.unwrap_or(false),
-                confirmations: w.confirmations_enabled.unwrap_or(false),
-                packet_limits: w.rate_limits,
-                bytes_limits: None,
-            }),
+            WhisperPacket::Status(w) => Packet::from_waku(WakuPacket::Status(w.to_options())),
             WhisperPacket::Messages(e) => Packet::Messages(e),
             WhisperPacket::PowRequirement(p) => Packet::PowRequirement(p),
             WhisperPacket::BloomFilter(b) => Packet::Bloom(b),

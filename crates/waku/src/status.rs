@@ -341,6 +341,37 @@ impl WhisperStatus {
         self.bloom.unwrap_or(Bloom::FULL)
     }
 
+    /// The `shh/6` form of a `waku/1` Status: what the positional list can carry. Topic
+    /// interest travels as its bloom; a full bloom is sent empty, as geth and status-go do
+    /// (DECISIONS 21); the packet rate limits are item 6; byte rate limits are dropped.
+    pub fn from_options(o: &StatusOptions) -> Self {
+        let bloom = match (&o.topic_interest, o.bloom) {
+            (Some(topics), _) => Some(Bloom::from_topics(topics)),
+            (None, bloom) => bloom,
+        };
+        Self {
+            version: WHISPER_STATUS_VERSION,
+            pow_requirement: o.pow_requirement.unwrap_or(0.0),
+            bloom: bloom.filter(|b| !b.is_full()),
+            light_node: o.light_node,
+            confirmations_enabled: o.confirmations_enabled,
+            rate_limits: o.packet_rate_limits,
+        }
+    }
+
+    /// The `waku/1` options this status amounts to, so that one path reads both.
+    pub fn to_options(&self) -> StatusOptions {
+        StatusOptions {
+            pow_requirement: Some(self.pow_requirement),
+            bloom: Some(self.effective_bloom()),
+            light_node: self.light_node,
+            confirmations_enabled: self.confirmations_enabled,
+            packet_rate_limits: self.rate_limits,
+            topic_interest: None,
+            bytes_rate_limits: None,
+        }
+    }
+
     /// How many items the encoding holds: 3, plus up to the last trailing field that is set.
     fn items(&self) -> usize {
         if self.rate_limits.is_some() {
@@ -478,6 +509,31 @@ mod tests {
         assert_eq!(s.light_node, Some(false));
         assert_eq!(s.confirmations_enabled, None);
         assert_eq!(s.to_rlp(), bytes);
+    }
+
+    #[test]
+    fn shh6_status_from_and_to_waku_options() {
+        let topics = vec![Topic([1, 2, 3, 4])];
+        let o = StatusOptions {
+            pow_requirement: Some(0.5),
+            bloom: Some(Bloom::FULL),
+            light_node: Some(true),
+            confirmations_enabled: Some(false),
+            packet_rate_limits: Some(RateLimits { ip: 1, peer_id: 2, topic: 0 }),
+            topic_interest: None,
+            bytes_rate_limits: Some(RateLimits::default()),
+        };
+        let w = WhisperStatus::from_options(&o);
+        assert_eq!(w.bloom, None, "a full bloom is sent empty");
+        assert_eq!(w.items(), 6);
+        let back = w.to_options();
+        assert_eq!((back.pow_requirement, back.bloom), (Some(0.5), Some(Bloom::FULL)));
+        assert_eq!((back.light_node, back.packet_rate_limits), (Some(true), o.packet_rate_limits));
+        let with_topics = StatusOptions { topic_interest: Some(topics.clone()), ..o };
+        assert_eq!(
+            WhisperStatus::from_options(&with_topics).bloom,
+            Some(Bloom::from_topics(&topics))
+        );
     }
 
     #[test]

@@ -501,3 +501,388 @@ fn an_envelope_reaches_a_filter_once_whether_relayed_or_from_a_mailserver() {
     net.run();
     assert_eq!(net.nodes[1].filters_mut().take_messages(f).unwrap().len(), 1);
 }
+
+// ---- Issue 11: the router under load. ----
+
+/// A tiny valid envelope: 4 bytes of data, an hour's TTL (its PoW passes the default minimum
+/// with any nonce). `i` makes it unique.
+fn tiny(i: u32, now_ms: u64, ttl: u32) -> Envelope {
+    Envelope {
+        expiry: (now_ms / 1000) as u32 + ttl,
+        ttl,
+        topic: TA,
+        data: i.to_be_bytes().to_vec().into(),
+        nonce: 0,
+    }
+}
+
+fn decode_messages(payload: &[u8]) -> Vec<Envelope> {
+    let limits = PacketLimits { max_envelopes: usize::MAX, ..PacketLimits::default() };
+    match WakuPacket::decode(waku_codes::MESSAGES, payload, &limits).unwrap() {
+        WakuPacket::Messages(envs) => envs,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Every Messages packet `from` sent `to`: its payload length and envelope count.
+fn messages_sent(net: &Net, from: usize, to: usize) -> Vec<(usize, usize)> {
+    net.wire
+        .iter()
+        .filter(|(f, t, c, _)| *f == from && *t == to && *c == waku_codes::MESSAGES)
+        .map(|(_, _, _, p)| (p.len(), decode_messages(p).len()))
+        .collect()
+}
+
+#[test]
+fn a_packet_of_too_many_envelopes_costs_its_sender_nothing() {
+    // Issue 11: 10 500 tiny valid envelopes in one Messages packet (a relay that splits only
+    // by bytes) used to be a malformed packet that dropped, then banned, the sender.
+    let mut net = Net::new(vec![RouterConfig::default(), RouterConfig::default()]);
+    net.link(0, 1, Capability::Waku);
+    let envs: Vec<Envelope> = (0..10_500).map(|i| tiny(i, net.now, 3600)).collect();
+    let payload = raw_messages(&envs);
+    assert!(payload.len() < 1 << 20);
+    net.nodes[0].handle_packet(PeerId(1), waku_codes::MESSAGES, &payload, net.now);
+    net.run();
+    assert!(net.dropped[0].is_empty(), "{:?}", net.dropped[0]);
+    assert_eq!(net.nodes[0].stats().oversize_packets, 1);
+    assert_eq!(net.nodes[0].peer_count(), 1);
+    // What fits was taken: the first 10 000.
+    assert_eq!(net.nodes[0].pool_len(), PacketLimits::default().max_envelopes);
+    assert!(net.nodes[0].envelope(&envs[9_999].hash()).is_some());
+    assert!(net.nodes[0].envelope(&envs[10_000].hash()).is_none());
+    // A malformed list is still a bad packet.
+    let mut bad = payload.clone();
+    let last = bad.len() - 1;
+    bad.truncate(last);
+    net.nodes[0].handle_packet(PeerId(1), waku_codes::MESSAGES, &bad, net.now);
+    net.run();
+    assert!(matches!(net.dropped[0][..], [(PeerId(1), DropReason::BadPacket { .. })]));
+    net.link(0, 1, Capability::Waku);
+    // Relinked, the peer is served.
+    net.nodes[0].post(tiny(99_999, net.now, 3600), net.now).unwrap();
+    net.advance(3000);
+    assert!(net.events[1].iter().any(|e| matches!(e, Event::Accepted { .. })));
+}
+
+#[test]
+fn a_relay_with_a_big_backlog_splits_it_for_a_new_peer() {
+    // Issue 11: 12 000 envelopes in a relay's pool made it unjoinable for a wisp peer.
+    let mut net = Net::new(vec![RouterConfig::default(), RouterConfig::default()]);
+    for i in 0..12_000 {
+        net.nodes[0].post(tiny(i, net.now, 3600), net.now).unwrap();
+    }
+    net.link(0, 1, Capability::Waku);
+    net.advance(3000);
+    assert!(net.dropped.iter().all(Vec::is_empty), "{:?}", net.dropped);
+    assert_eq!(net.nodes[1].pool_len(), 12_000);
+    let sent = messages_sent(&net, 0, 1);
+    assert!(sent.len() >= 3, "{sent:?}");
+    for (bytes, count) in sent {
+        assert!(bytes <= 1 << 20 && count <= wisp_waku::router::DEFAULT_MAX_PACKET_ENVELOPES);
+    }
+}
+
+#[test]
+fn outgoing_messages_are_split_by_bytes_and_by_count() {
+    let small = RouterConfig {
+        max_packet_size: 2_000,
+        max_packet_envelopes: 7,
+        min_pow: 0.0,
+        ..Default::default()
+    };
+    let mut net = Net::new(vec![small, RouterConfig { min_pow: 0.0, ..Default::default() }]);
+    net.link(0, 1, Capability::Waku);
+    // 40 envelopes of ~150 bytes: at most 7 per packet by count, 13 by bytes.
+    for i in 0..40u32 {
+        let mut e = tiny(i, net.now, 3600);
+        e.data = vec![i as u8; 140].into();
+        net.nodes[0].post(e, net.now).unwrap();
+    }
+    // 20 of ~600 bytes: 3 per packet by bytes.
+    for i in 100..120u32 {
+        let mut e = tiny(i, net.now, 3600);
+        e.data = vec![i as u8; 590].into();
+        net.nodes[0].post(e, net.now).unwrap();
+    }
+    net.advance(1000);
+    let sent = messages_sent(&net, 0, 1);
+    assert_eq!(sent.iter().map(|(_, n)| n).sum::<usize>(), 60);
+    assert!(sent.iter().all(|(bytes, n)| *bytes <= 2_000 && *n <= 7), "{sent:?}");
+    assert!(sent.iter().any(|(_, n)| *n == 7), "split by count: {sent:?}");
+    assert!(sent.iter().any(|(_, n)| *n == 3), "split by bytes: {sent:?}");
+    assert_eq!(net.nodes[1].pool_len(), 60);
+}
+
+#[test]
+fn one_messages_packet_per_transmission_cycle() {
+    let mut net = Net::new(vec![RouterConfig::default(), RouterConfig::default()]);
+    net.link(0, 1, Capability::Waku);
+    net.advance(300);
+    let before = net.messages_between(0, 1);
+    // Ten posts 100 ms apart span 1 s: at most four 300 ms cycles.
+    for i in 0..10 {
+        net.nodes[0].post(tiny(i, net.now, 3600), net.now).unwrap();
+        net.advance(100);
+    }
+    net.advance(300);
+    let packets = net.messages_between(0, 1) - before;
+    assert!((3..=5).contains(&packets), "{packets} packets");
+    assert_eq!(accepted(&net, 1), 10);
+}
+
+#[test]
+fn pool_entries_expire() {
+    let mut net = Net::new(vec![RouterConfig::default(), RouterConfig::default()]);
+    net.nodes[0].post(tiny(1, net.now, 2), net.now).unwrap();
+    net.nodes[0].post(tiny(2, net.now, 3600), net.now).unwrap();
+    assert_eq!(net.nodes[0].pool_len(), 2);
+    net.advance(4_000);
+    assert_eq!(net.nodes[0].pool_len(), 1);
+    // A peer that joins now gets only what is left.
+    net.link(0, 1, Capability::Waku);
+    net.advance(1000);
+    assert_eq!(accepted(&net, 1), 1);
+}
+
+fn flood_config(max_envelopes: usize, peer_share: f64) -> RouterConfig {
+    RouterConfig {
+        pool: wisp_waku::pool::PoolLimits { max_envelopes, max_bytes: 1 << 20, peer_share },
+        peer_limits: RateLimitConfig::OFF,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_full_pool_keeps_the_highest_pow_per_byte() {
+    let mut net = Net::new(vec![flood_config(100, 1.0), RouterConfig::default()]);
+    net.link(0, 1, Capability::Waku);
+    // 500 envelopes of different sizes and TTLs, so of different PoW per byte.
+    let envs: Vec<Envelope> = (0..500u32)
+        .map(|i| {
+            let mut e = tiny(i, net.now, 600 + (i * 7919) % 3000);
+            e.data = vec![i as u8; 4 + (i as usize * 31) % 200].into();
+            e
+        })
+        .collect();
+    for chunk in envs.chunks(50) {
+        net.nodes[0].handle_packet(PeerId(1), waku_codes::MESSAGES, &raw_messages(chunk), net.now);
+        assert!(net.nodes[0].pool_len() <= 100);
+    }
+    net.run();
+    assert!(net.dropped[0].is_empty());
+    assert_eq!(net.nodes[0].pool_len(), 100);
+    assert!(net.nodes[0].stats().evicted > 0);
+    let rank = |e: &Envelope| e.pow() / e.encoded_len() as f64;
+    let kept_min = envs
+        .iter()
+        .filter(|e| net.nodes[0].envelope(&e.hash()).is_some())
+        .map(rank)
+        .fold(f64::INFINITY, f64::min);
+    let gone_max = envs
+        .iter()
+        .filter(|e| net.nodes[0].envelope(&e.hash()).is_none())
+        .map(rank)
+        .fold(0.0, f64::max);
+    assert!(kept_min >= gone_max, "kept {kept_min} < evicted {gone_max}");
+    // An evicted envelope sent again is a duplicate, not a new arrival to relay again.
+    let gone = envs.iter().find(|e| net.nodes[0].envelope(&e.hash()).is_none()).unwrap();
+    let accepted_before = net.nodes[0].stats().accepted;
+    net.nodes[0].handle_packet(
+        PeerId(1),
+        waku_codes::MESSAGES,
+        &raw_messages(std::slice::from_ref(gone)),
+        net.now,
+    );
+    net.run();
+    assert_eq!(net.nodes[0].stats().accepted, accepted_before);
+}
+
+#[test]
+fn a_peer_cannot_take_more_than_its_share_of_the_pool() {
+    let mut net =
+        Net::new(vec![flood_config(100, 0.25), RouterConfig::default(), RouterConfig::default()]);
+    net.link(0, 1, Capability::Waku);
+    net.link(0, 2, Capability::Waku);
+    let flooder = PeerId(1);
+    assert_eq!(net.links[&(0, flooder)].node, 1);
+    let flood: Vec<Envelope> = (0..300).map(|i| tiny(i, net.now, 3600)).collect();
+    for chunk in flood.chunks(50) {
+        net.nodes[0].handle_packet(flooder, waku_codes::MESSAGES, &raw_messages(chunk), net.now);
+    }
+    net.run();
+    assert!(net.nodes[0].pool_usage(flooder).0 <= 25, "{:?}", net.nodes[0].pool_usage(flooder));
+    // An honest peer still gets its envelopes pooled and relayed.
+    let honest: Vec<Envelope> = (1000..1010).map(|i| tiny(i, net.now, 3600)).collect();
+    let honest_id = PeerId(3);
+    assert_eq!(net.links[&(0, honest_id)].node, 2);
+    net.nodes[0].handle_packet(honest_id, waku_codes::MESSAGES, &raw_messages(&honest), net.now);
+    net.run();
+    for e in &honest {
+        assert!(net.nodes[0].envelope(&e.hash()).is_some());
+    }
+}
+
+#[test]
+fn future_offences_decay_over_time() {
+    let mut net = Net::new(vec![
+        RouterConfig { max_future_offences: 1, ..Default::default() },
+        RouterConfig::default(),
+    ]);
+    net.link(0, 1, Capability::Waku);
+    // One future-dated envelope every two minutes: each is forgiven before the next.
+    for round in 0..3 {
+        let later = net.now + 3_600_000;
+        let e = envelope(TA, &format!("future {round}"), later, 60, 0.002);
+        net.nodes[0].handle_packet(PeerId(1), waku_codes::MESSAGES, &raw_messages(&[e]), net.now);
+        net.run();
+        assert!(net.dropped[0].is_empty(), "round {round}: {:?}", net.dropped[0]);
+        net.advance(120_000);
+    }
+}
+
+#[test]
+fn time_sync_errors_go_back_to_a_peer_that_speaks_confirmations() {
+    // Node 0 does not send confirmations itself; node 1 says (in its Status) that it does.
+    let mut net = Net::new(vec![
+        RouterConfig::default(),
+        RouterConfig { confirmations: true, ..Default::default() },
+    ]);
+    net.link(0, 1, Capability::Waku);
+    let future = envelope(TA, "from the future", net.now + 3_600_000, 60, 0.002);
+    let payload = raw_messages(std::slice::from_ref(&future));
+    net.nodes[0].handle_packet(PeerId(1), waku_codes::MESSAGES, &payload, net.now);
+    net.run();
+    let responses: Vec<&Vec<u8>> = net
+        .wire
+        .iter()
+        .filter(|(f, _, c, _)| *f == 0 && *c == waku_codes::MESSAGE_RESPONSE)
+        .map(|(_, _, _, p)| p)
+        .collect();
+    assert_eq!(responses.len(), 1);
+    let r = wisp_waku::MessageResponse::decode(&mut &responses[0][..]).unwrap();
+    assert_eq!(r.batch_hash, wisp_waku::batch_hash(&payload));
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!((r.errors[0].hash, r.errors[0].code), (future.hash(), 1));
+    // No Batch Ack: node 0 does not confirm batches, it only reports the error.
+    assert!(!net.wire.iter().any(|(f, _, c, _)| *f == 0 && *c == waku_codes::BATCH_ACK));
+    // Node 1 sees the error as a confirmation of its batch.
+    assert!(net.events[1].iter().any(
+        |e| matches!(e, Event::Confirmation { errors, .. } if errors.len() == 1 && errors[0].code == 1)
+    ));
+}
+
+#[test]
+fn per_ip_buckets_are_freed_when_the_last_peer_from_the_ip_leaves() {
+    let ip: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+    let other: std::net::IpAddr = "10.9.9.9".parse().unwrap();
+    let mut r = Router::new(RouterConfig::default());
+    let status = {
+        let mut p = Vec::new();
+        WakuPacket::Status(Default::default()).encode(&mut p);
+        p
+    };
+    for (id, addr) in [(1, ip), (2, ip), (3, other)] {
+        r.add_peer(PeerId(id), Capability::Waku, Some(addr), T0);
+        r.handle_packet(PeerId(id), waku_codes::STATUS, &status, T0);
+    }
+    assert_eq!(r.ip_buckets(), 2);
+    r.remove_peer(PeerId(1));
+    assert_eq!(r.ip_buckets(), 2, "peer 2 is still there");
+    r.remove_peer(PeerId(2));
+    assert_eq!(r.ip_buckets(), 1);
+    // A peer dropped by the router frees its IP's bucket too.
+    r.handle_packet(PeerId(3), waku_codes::STATUS_UPDATE, &[0xc3, 0x01, 0x02], T0);
+    while r.poll_output().is_some() {}
+    assert_eq!((r.peer_count(), r.ip_buckets()), (0, 0));
+}
+
+#[test]
+fn confirmations_on_shh6() {
+    let confirming = RouterConfig { confirmations: true, ..Default::default() };
+    let mut net = Net::new(vec![RouterConfig::default(), confirming]);
+    net.link(0, 1, Capability::Whisper);
+    net.nodes[0].post(envelope(TA, "confirm me on shh", net.now, 60, 0.002), net.now).unwrap();
+    net.advance(1000);
+    let from1: Vec<u64> =
+        net.wire.iter().filter(|(f, _, _, _)| *f == 1).map(|(_, _, c, _)| *c).collect();
+    let i12 = from1.iter().position(|c| *c == wisp_waku::packets::whisper_codes::MESSAGE_RESPONSE);
+    let i11 = from1.iter().position(|c| *c == wisp_waku::packets::whisper_codes::BATCH_ACK);
+    assert!(i12.unwrap() < i11.unwrap());
+    let batch = net.wire.iter().find(|(f, _, c, _)| *f == 0 && *c == 1).unwrap();
+    let want = wisp_waku::batch_hash(&batch.3);
+    let confirmed: Vec<[u8; 32]> = net.events[0]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Confirmation { batch_hash, .. } => Some(*batch_hash),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(confirmed, vec![want, want]);
+}
+
+#[test]
+fn a_status_with_both_bloom_and_topic_interest_follows_the_topics() {
+    let mut r = Router::new(RouterConfig::default());
+    r.add_peer(PeerId(1), Capability::Waku, None, T0);
+    let status = wisp_waku::StatusOptions {
+        bloom: Some(TB.bloom()),
+        topic_interest: Some(vec![TA]),
+        ..Default::default()
+    };
+    let mut p = Vec::new();
+    WakuPacket::Status(status).encode(&mut p);
+    r.handle_packet(PeerId(1), waku_codes::STATUS, &p, T0);
+    let s = r.peer_status(PeerId(1)).unwrap();
+    assert!(s.topic_interest.as_ref().unwrap().contains(&TA));
+    let mut b = tiny(2, T0, 3600);
+    b.topic = TB;
+    let a = tiny(1, T0, 3600);
+    r.post(a.clone(), T0).unwrap();
+    r.post(b, T0).unwrap();
+    r.tick(T0 + 1000);
+    let mut sent = Vec::new();
+    while let Some(o) = r.poll_output() {
+        if let Output::Send { code: waku_codes::MESSAGES, payload, .. } = o {
+            sent.extend(decode_messages(&payload));
+        }
+    }
+    assert_eq!(sent, vec![a], "topic interest wins over the bloom");
+}
+
+#[test]
+fn the_pool_gives_its_memory_back_after_a_burst() {
+    let mut r = Router::new(RouterConfig::default());
+    for i in 0..50_000 {
+        r.post(tiny(i, T0, 2), T0).unwrap();
+    }
+    let burst = r.pool_capacity();
+    assert!(burst >= 50_000);
+    r.tick(T0 + 4_000);
+    assert_eq!(r.pool_len(), 0);
+    assert!(r.pool_capacity() < burst / 4, "{} slots still held", r.pool_capacity());
+}
+
+#[test]
+fn sending_is_paced_under_the_rate_limits_a_peer_advertised() {
+    // The peer takes 10 packets/s: one packet per 300 ms cycle at half that rate.
+    let slow = RouterConfig {
+        peer_limits: RateLimitConfig {
+            packets: Limit { per_second: 10, tolerance: 2.0 },
+            bytes: Limit::OFF,
+        },
+        ..Default::default()
+    };
+    let small = RouterConfig { max_packet_envelopes: 10, ..Default::default() };
+    let mut net = Net::new(vec![small, slow]);
+    net.link(0, 1, Capability::Waku);
+    for i in 0..40 {
+        net.nodes[0].post(tiny(i, net.now, 3600), net.now).unwrap();
+    }
+    net.advance(300);
+    assert_eq!(messages_sent(&net, 0, 1).len(), 1, "one packet in the first cycle");
+    net.advance(1500);
+    assert_eq!(messages_sent(&net, 0, 1).len(), 4);
+    assert_eq!(net.nodes[1].pool_len(), 40);
+    assert!(net.dropped.iter().all(Vec::is_empty));
+}

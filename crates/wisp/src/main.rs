@@ -18,6 +18,10 @@ mod post_watch;
 mod rlpx_cmd;
 mod rpc_client;
 
+// A dev-dependency for the hostile waku tests; unused by the binary's own unit tests.
+#[cfg(test)]
+use wisp_waku as _;
+
 use std::{
     io::{IsTerminal, Write},
     process::ExitCode,

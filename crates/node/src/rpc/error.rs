@@ -195,6 +195,7 @@ fn drop_text(reason: &EnvelopeDrop) -> &'static str {
         EnvelopeDrop::InvalidTtl => "its TTL is invalid",
         EnvelopeDrop::TooBig => "it exceeds the maximum message size",
         EnvelopeDrop::Duplicate => "the same envelope was already posted",
+        EnvelopeDrop::PoolFull => "the pool is full of envelopes of more PoW per byte",
     }
 }
 
