@@ -12,7 +12,11 @@ use std::{
 use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::{mailserver::Mailserver, metrics::NodeMetrics, scores::Scores};
+use crate::{
+    mailserver::{ArchiveQueue, Mailserver, confirmation_packets},
+    metrics::NodeMetrics,
+    scores::Scores,
+};
 use wisp_crypto::NodeId;
 use wisp_rlpx::{DisconnectReason, NodeRecord};
 use wisp_waku::{
@@ -310,7 +314,7 @@ pub(crate) struct Service {
     metrics: Arc<NodeMetrics>,
     scores: Arc<Scores>,
     light_peers: std::collections::HashSet<PeerId>,
-    archive: Option<mpsc::UnboundedSender<Envelope>>,
+    archive: Option<ArchiveQueue>,
     mailserver: Option<Arc<Mailserver>>,
 }
 
@@ -322,10 +326,10 @@ impl Service {
         trusted: impl IntoIterator<Item = NodeId>,
         metrics: Arc<NodeMetrics>,
         scores: Arc<Scores>,
-        mailserver: Option<(Arc<Mailserver>, mpsc::UnboundedSender<Envelope>)>,
+        mailserver: Option<(Arc<Mailserver>, ArchiveQueue)>,
     ) -> Self {
         let (mailserver, archive) = match mailserver {
-            Some((m, tx)) => (Some(m), Some(tx)),
+            Some((m, queue)) => (Some(m), Some(queue)),
             None => (None, None),
         };
         let light_topics = router.config().light_node;
@@ -400,6 +404,9 @@ impl Service {
                         }
                         self.by_peer_id.remove(&id);
                         self.router.remove_peer(id);
+                        if let Some(archive) = &mut self.archive {
+                            archive.forget(id);
+                        }
                     }
                 }
             }
@@ -567,9 +574,9 @@ impl Service {
                     m.handle_request(*node, capability, payload.clone(), c.tx.clone());
                 }
             }
-            Event::Accepted { from, envelope, .. } => {
-                if let Some(archive) = &self.archive {
-                    let _ = archive.send(envelope.clone());
+            Event::Accepted { from, envelope, hash } => {
+                if let Some(archive) = &mut self.archive {
+                    archive.push(*hash, envelope, *from);
                 }
                 let origin = if from.is_some() { "peer" } else { "local" };
                 self.metrics.add(
@@ -577,6 +584,30 @@ impl Service {
                     &format!("origin=\"{origin}\""),
                     1,
                 );
+            }
+            Event::BatchReceived { peer, capability, batch_hash, errors } => {
+                // A mailserver confirms a batch once it is archived.
+                let Some(c) = self.by_peer_id.get(peer).and_then(|n| self.peers.get(n)) else {
+                    return;
+                };
+                match &mut self.archive {
+                    Some(archive) => archive.confirm(
+                        *peer,
+                        c.tx.clone(),
+                        *capability,
+                        *batch_hash,
+                        errors.clone(),
+                    ),
+                    // Nothing to wait for: confirm at once.
+                    None => {
+                        let packets =
+                            confirmation_packets(*capability, *batch_hash, errors.clone());
+                        for (code, payload) in packets {
+                            let capability = *capability;
+                            let _ = c.tx.try_send(PeerCommand::Send { capability, code, payload });
+                        }
+                    }
+                }
             }
             Event::Dropped { reason, .. } => {
                 let labels = format!("reason=\"{}\"", envelope_drop_label(*reason));

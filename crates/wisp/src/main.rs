@@ -18,6 +18,10 @@ mod post_watch;
 mod rlpx_cmd;
 mod rpc_client;
 
+// Dev-dependencies of tests/mailserver_ack.rs, linked into the unit tests too.
+#[cfg(test)]
+use {rusqlite as _, wisp_waku as _};
+
 use std::{
     io::{IsTerminal, Write},
     process::ExitCode,

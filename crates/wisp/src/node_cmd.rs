@@ -123,6 +123,11 @@ pub(crate) struct NodeArgs {
     /// Mailserver: delete archived envelopes older than N days [default: 30]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) retention_days: Option<u32>,
+
+    /// Mailserver, SQLite archive: fsync every commit, so that archived envelopes survive a
+    /// power cut too [default: off]
+    #[arg(long)]
+    pub(crate) archive_full_sync: bool,
 }
 
 /// Everything `wisp node` resolved before starting.
@@ -221,6 +226,9 @@ fn plan(
     }
     if let Some(days) = args.retention_days {
         config.mailserver.retention_days = days;
+    }
+    if args.archive_full_sync {
+        config.mailserver.full_sync = true;
     }
 
     let log_level = match (log_level, &file.log.level) {
@@ -486,6 +494,11 @@ mod tests {
         assert_eq!(plan.config.role, Role::Mailserver);
         assert_eq!(plan.config.mailserver.archive, ArchiveSpec::SqliteAt("/tmp/x.db".into()));
         assert_eq!(plan.config.mailserver.retention_days, 2);
+        assert!(!plan.config.mailserver.full_sync);
+        let plan = plan_of(&scratch.0, &["--archive-full-sync"]).unwrap();
+        assert!(plan.config.mailserver.full_sync);
+        fs::write(scratch.0.join("wisp.toml"), "[mailserver]\nfull_sync = true\n").unwrap();
+        assert!(plan_of(&scratch.0, &[]).unwrap().config.mailserver.full_sync);
 
         fs::write(scratch.0.join("wisp.toml"), "[mailserver]\narchve = \"memory\"\n").unwrap();
         let err = plan_of(&scratch.0, &[]).unwrap_err();
