@@ -30,7 +30,9 @@ use alloy_rlp as _;
 use deadpool_postgres as _;
 use proptest as _;
 use rusqlite as _;
+use rustls as _;
 use thiserror as _;
+use tokio_rustls as _;
 use tracing as _;
 use wisp_crypto as _;
 
