@@ -349,6 +349,7 @@ async fn archiver(
         bytes: 0,
         permit: None,
         failed: false,
+        started: tokio::time::Instant::now(),
     };
     let mut stopping = false;
     loop {
@@ -362,8 +363,9 @@ async fn archiver(
                 }
             }
         } else {
-            // Gather what else arrives, up to a batch, without waiting long.
-            match tokio::time::timeout(GATHER_WINDOW, rx.recv()).await {
+            // Gather what else arrives, up to a batch, for at most GATHER_WINDOW after the
+            // batch's first envelope.
+            match tokio::time::timeout_at(batch.started + GATHER_WINDOW, rx.recv()).await {
                 Ok(item) => item,
                 Err(_) => {
                     batch.commit(&store, &metrics).await;
@@ -377,6 +379,9 @@ async fn archiver(
                 return;
             }
             Some(ArchiveItem::Envelope { hash, envelope, _permit: permit }) => {
+                if batch.envelopes.is_empty() {
+                    batch.started = tokio::time::Instant::now();
+                }
                 let rlp = envelope.to_rlp();
                 let sent = envelope.sent();
                 batch.envelopes.push(ArchivedEnvelope { hash, sent, topic: envelope.topic, rlp });
@@ -416,6 +421,8 @@ struct Batch {
     permit: Option<OwnedSemaphorePermit>,
     /// A commit since the last confirmation failed for good.
     failed: bool,
+    /// When its first envelope arrived.
+    started: tokio::time::Instant,
 }
 
 impl Batch {
