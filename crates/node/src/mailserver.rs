@@ -482,4 +482,51 @@ mod tests {
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
+
+    /// A history request stuck on a peer whose queue is full is ended by `close`: its task
+    /// (and the peer queue's sender it holds) is gone.
+    #[tokio::test]
+    async fn close_ends_history_requests_in_flight() {
+        use wisp_mailserver::{
+            ClientConfig, HistoryQuery, HistoryRequest, RequestForm, RequestSealing,
+        };
+        let config = MailserverConfig { archive: ArchiveSpec::Memory, ..Default::default() };
+        let dir = std::env::temp_dir().join(format!("wisp-node-close-{}", std::process::id()));
+        let key = wisp_crypto::SecretKey::random();
+        let metrics = Arc::new(NodeMetrics::default());
+        let (mailserver, queue) =
+            Mailserver::start(&config, &dir, key, metrics.clone()).await.unwrap();
+
+        let password = wisp_mailserver::request::DEFAULT_MAILSERVER_PASSWORD;
+        let sealing = RequestSealing::new(wisp_waku::Encryption::Symmetric(
+            wisp_crypto::symmetric_key_from_password(password),
+        ));
+        let now = now_ms();
+        let query = HistoryQuery::topics(
+            vec![wisp_waku::Topic([1, 2, 3, 4])],
+            (now / 1000) as u32 - 60,
+            (now / 1000) as u32,
+        );
+        let (_, request) =
+            HistoryRequest::start(query, ClientConfig::new(RequestForm::envelope(sealing)), now)
+                .unwrap();
+        // The peer's queue is full: the reply waits for room that never comes.
+        let (tx, mut rx) = mpsc::channel(1);
+        tx.try_send(PeerCommand::Disconnect(wisp_rlpx::DisconnectReason::TooManyPeers)).unwrap();
+        let node = wisp_crypto::SecretKey::random().public_key().node_id();
+        mailserver.handle_request(node, Capability::Waku, request.to_payload(), tx);
+        let served = || metrics.get("wisp_history_requests_total", "outcome=\"served\"");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while served() == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the request was not served");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        drop(queue);
+        mailserver.close().await;
+        assert!(rx.recv().await.is_some(), "what was queued before");
+        let closed = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
+        assert!(matches!(closed, Ok(None)), "the request's task still holds the peer's queue");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
