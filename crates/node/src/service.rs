@@ -587,24 +587,20 @@ impl Service {
             }
             Event::BatchReceived { peer, capability, batch_hash, errors } => {
                 // A mailserver confirms a batch once it is archived.
-                let Some(c) = self.by_peer_id.get(peer).and_then(|n| self.peers.get(n)) else {
-                    return;
-                };
-                match &mut self.archive {
-                    Some(archive) => archive.confirm(
-                        *peer,
-                        c.tx.clone(),
-                        *capability,
-                        *batch_hash,
-                        errors.clone(),
-                    ),
-                    // Nothing to wait for: confirm at once.
-                    None => {
-                        let packets =
-                            confirmation_packets(*capability, *batch_hash, errors.clone());
-                        for (code, payload) in packets {
-                            let capability = *capability;
-                            let _ = c.tx.try_send(PeerCommand::Send { capability, code, payload });
+                if let Some(c) = self.by_peer_id.get(peer).and_then(|n| self.peers.get(n)) {
+                    let (tx, capability, errors) = (c.tx.clone(), *capability, errors.clone());
+                    match &mut self.archive {
+                        Some(archive) => {
+                            archive.confirm(*peer, tx, capability, *batch_hash, errors)
+                        }
+                        // Nothing to wait for: confirm at once.
+                        None => {
+                            for (code, payload) in
+                                confirmation_packets(capability, *batch_hash, errors)
+                            {
+                                let _ =
+                                    tx.try_send(PeerCommand::Send { capability, code, payload });
+                            }
                         }
                     }
                 }
