@@ -5,9 +5,13 @@
 //! WISP_BENCH_LARGE=1 cargo bench -p wisp-mailserver --bench archive   # and 1 000 000
 //! WISP_BENCH_POSTGRES_URL=postgres://wisp@127.0.0.1:55440/wisp_test \
 //!     cargo bench -p wisp-mailserver --bench archive                  # and PostgreSQL
+//! WISP_BENCH_POSTGRES_TLS_URL='postgres://wisp@127.0.0.1:55440/wisp_test?sslmode=require' \
+//!     cargo bench -p wisp-mailserver --bench archive                  # and PostgreSQL over TLS
 //! ```
 //!
-//! (`WISP_TEST_POSTGRES_URL` is used when `WISP_BENCH_POSTGRES_URL` is not set.)
+//! (`WISP_TEST_POSTGRES_URL` and `WISP_TEST_POSTGRES_TLS_URL` are used when the `BENCH` ones are
+//! not set.) SQLite runs twice: the default (`synchronous = NORMAL`) and `full_sync` (an fsync
+//! per put).
 //!
 //! The archive is filled with synthetic envelopes (no PoW, no encryption): 200 random bytes of
 //! data, one of 1000 topics, sent times spread over 30 days and arriving in time order with up to
@@ -23,14 +27,18 @@ use std::{
 };
 
 use bytes::Bytes;
-use wisp_mailserver::{ArchivedEnvelope, PostgresConfig, PostgresStore, Query, SqliteStore, Store};
+use wisp_mailserver::{
+    ArchivedEnvelope, PostgresConfig, PostgresStore, Query, SqliteConfig, SqliteStore, Store,
+};
 use wisp_waku::{Envelope, Topic};
 
 use alloy_rlp as _;
 use deadpool_postgres as _;
 use proptest as _;
 use rusqlite as _;
+use rustls as _;
 use thiserror as _;
+use tokio_rustls as _;
 use tracing as _;
 use wisp_crypto as _;
 
@@ -178,6 +186,10 @@ fn main() {
         .or_else(|_| std::env::var("WISP_TEST_POSTGRES_URL"))
         .ok()
         .filter(|u| !u.is_empty());
+    let pg_tls_url = std::env::var("WISP_BENCH_POSTGRES_TLS_URL")
+        .or_else(|_| std::env::var("WISP_TEST_POSTGRES_TLS_URL"))
+        .ok()
+        .filter(|u| !u.is_empty());
     if !large {
         println!("(set WISP_BENCH_LARGE=1 for the 1 000 000-envelope archive)");
     }
@@ -199,6 +211,13 @@ fn main() {
             report("SQLite", n, &figures);
             drop(store);
             let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("bench dir");
+            let config = SqliteConfig { full_sync: true, ..SqliteConfig::default() };
+            let store = SqliteStore::open_with(dir.join("archive.sqlite"), config).expect("sqlite");
+            let figures = run(&store, n).await;
+            report("SQLite full_sync", n, &figures);
+            drop(store);
+            let _ = std::fs::remove_dir_all(&dir);
 
             if let Some(url) = &pg_url {
                 let schema = "wisp_bench";
@@ -214,6 +233,26 @@ fn main() {
                 report("PostgreSQL", n, &figures);
                 drop(store);
                 postgres_admin(url, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+            }
+
+            if let Some(url) = &pg_tls_url {
+                let schema = "wisp_bench_tls";
+                let config =
+                    PostgresConfig { schema: Some(schema.into()), ..PostgresConfig::default() };
+                let old = PostgresStore::connect_with(url, config.clone()).await.expect("postgres");
+                old.drop_schema().await.expect("drop schema");
+                let store = PostgresStore::connect_with(url, config).await.expect("postgres");
+                assert!(store.uses_tls().await.expect("pg_stat_ssl"), "{url} is not TLS");
+                let ingest_per_s = fill(&store, n).await;
+                // VACUUM through the plain URL (the same database) when there is one.
+                if let Some(plain) = &pg_url {
+                    postgres_admin(plain, &format!("VACUUM ANALYZE {schema}.envelopes")).await;
+                }
+                let (topic_p50, topic_p99, topic_avg_len, all_p50, all_p99) = measure(&store).await;
+                let figures =
+                    Figures { ingest_per_s, topic_p50, topic_p99, topic_avg_len, all_p50, all_p99 };
+                report("PostgreSQL TLS", n, &figures);
+                store.drop_schema().await.expect("drop schema");
             }
         }
     });

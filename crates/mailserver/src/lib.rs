@@ -7,6 +7,8 @@
 pub mod client;
 pub mod memory;
 #[cfg(feature = "postgres")]
+mod pg_tls;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod request;
 pub mod retention;

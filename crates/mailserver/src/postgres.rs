@@ -24,18 +24,22 @@
 //! Durability: a `put` returns after its transaction committed, and PostgreSQL's commit (with
 //! the default `synchronous_commit = on`) has flushed the WAL to disk.
 //!
-//! Connections are plain TCP or Unix sockets (`NoTls`): keep the database on the same host or a
-//! private network.
+//! Connections are plain TCP, Unix sockets, or TLS as the URL's `sslmode` says (`disable`,
+//! `prefer` (the default), `require`, `verify-ca`, `verify-full` with `sslrootcert=PATH`; see
+//! `pg_tls.rs` for what each checks).
 
 use std::{fmt, time::Duration};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::{NoTls, Row, types::ToSql};
+use tokio_postgres::{Row, types::ToSql};
 use wisp_waku::Topic;
 
-use crate::store::{
-    ArchivedEnvelope, BloomScan, Hit, MAX_DELETE_BATCH, Page, Query, Range, Selection, Store,
-    StoreError, bloom_page, merge_hits, page_of,
+use crate::{
+    pg_tls::{RustlsConnect, SslMode, split_url},
+    store::{
+        ArchivedEnvelope, BloomScan, Hit, MAX_DELETE_BATCH, Page, Query, Range, Selection, Store,
+        StoreError, bloom_page, merge_hits, page_of,
+    },
 };
 
 /// The schema version this code writes and understands.
@@ -102,6 +106,7 @@ impl Default for PostgresConfig {
 pub struct PostgresStore {
     pool: Pool,
     schema: Option<String>,
+    ssl_mode: SslMode,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -112,6 +117,25 @@ impl fmt::Debug for PostgresStore {
 
 fn pg_err(e: impl fmt::Display) -> StoreError {
     StoreError::Backend { backend: "postgres", detail: e.to_string() }
+}
+
+/// An error with its sources (tokio-postgres keeps the cause of a failed connect, e.g. "server
+/// does not support TLS" or the certificate problem, in `source()`).
+fn with_sources(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
+    pg_err(with_sources(&e))
 }
 
 fn db_err(e: tokio_postgres::Error) -> StoreError {
@@ -164,7 +188,7 @@ fn topics_sql(n: usize) -> String {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user[:password]@host:port/db`, or any form
+    /// Connects to `url` (`postgres://user[:password]@host:port/db[?sslmode=MODE]`, or any form
     /// tokio-postgres accepts) with [`PostgresConfig::default`] and migrates the schema.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, PostgresConfig::default()).await
@@ -172,6 +196,7 @@ impl PostgresStore {
 
     /// Connects with `config`.
     pub async fn connect_with(url: &str, config: PostgresConfig) -> Result<Self, StoreError> {
+        let (url, tls) = split_url(url)?;
         let mut pg: tokio_postgres::Config = url.parse().map_err(pg_err)?;
         pg.connect_timeout(config.connect_timeout);
         if let Some(schema) = &config.schema {
@@ -186,18 +211,24 @@ impl PostgresStore {
         }
         let manager = Manager::from_config(
             pg,
-            NoTls,
+            RustlsConnect::new(&tls)?,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool =
             Pool::builder(manager).max_size(config.pool_size.max(1)).build().map_err(pg_err)?;
-        let store = Self { pool, schema: config.schema };
+        let store = Self { pool, schema: config.schema, ssl_mode: tls.mode };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut client = self.pool.get().await.map_err(pg_err)?;
+        let mut client = self.pool.get().await.map_err(|e| {
+            pg_err(format!(
+                "cannot connect (sslmode={}): {}",
+                self.ssl_mode.as_str(),
+                with_sources(&e)
+            ))
+        })?;
         let tx = client.transaction().await.map_err(db_err)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(db_err)?;
         if let Some(schema) = &self.schema {
@@ -239,7 +270,7 @@ impl PostgresStore {
 
     /// The schema version recorded in the database.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        let client = self.pool.get().await.map_err(pg_err)?;
+        let client = self.pool.get().await.map_err(pool_err)?;
         client
             .query_one("SELECT max(version)::bigint FROM wisp_schema", &[])
             .await
@@ -252,6 +283,31 @@ impl PostgresStore {
     pub fn schema(&self) -> Option<&str> {
         self.schema.as_deref()
     }
+
+    /// Drops the configured schema and every table in it (the archive is gone); an error if no
+    /// schema was configured. For tests and decommissioning.
+    pub async fn drop_schema(&self) -> Result<(), StoreError> {
+        let Some(schema) = &self.schema else {
+            return Err(pg_err("no schema configured: nothing to drop"));
+        };
+        let client = self.pool.get().await.map_err(pool_err)?;
+        // Checked by `valid_schema_name`: no quoting needed.
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await
+            .map_err(db_err)
+    }
+
+    /// Whether the connections of the pool use TLS (`pg_stat_ssl` of one of them).
+    pub async fn uses_tls(&self) -> Result<bool, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        client
+            .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+            .await
+            .map_err(db_err)?
+            .try_get(0)
+            .map_err(db_err)
+    }
 }
 
 impl Store for PostgresStore {
@@ -259,7 +315,7 @@ impl Store for PostgresStore {
         if envelopes.is_empty() {
             return Ok(0);
         }
-        let mut client = self.pool.get().await.map_err(pg_err)?;
+        let mut client = self.pool.get().await.map_err(pool_err)?;
         let tx = client.transaction().await.map_err(db_err)?;
         let stmt = tx.prepare_cached(SQL_INSERT).await.map_err(db_err)?;
         let mut new = 0u64;
@@ -279,7 +335,7 @@ impl Store for PostgresStore {
             return Ok(Page::default());
         };
         let limit = query.effective_limit();
-        let client = self.pool.get().await.map_err(pg_err)?;
+        let client = self.pool.get().await.map_err(pool_err)?;
         Ok(match selection {
             Selection::All => {
                 let stmt = client.prepare_cached(SQL_RANGE).await.map_err(db_err)?;
@@ -357,7 +413,7 @@ impl Store for PostgresStore {
         if batch == 0 || before == 0 {
             return Ok(0);
         }
-        let client = self.pool.get().await.map_err(pg_err)?;
+        let client = self.pool.get().await.map_err(pool_err)?;
         let stmt = client.prepare_cached(SQL_DELETE).await.map_err(db_err)?;
         client
             .execute(&stmt, &[&i64::from(before), &i64::from(batch.min(MAX_DELETE_BATCH))])
@@ -366,7 +422,7 @@ impl Store for PostgresStore {
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        let client = self.pool.get().await.map_err(pg_err)?;
+        let client = self.pool.get().await.map_err(pool_err)?;
         let n: i64 = client
             .query_one("SELECT count(*) FROM envelopes", &[])
             .await

@@ -249,6 +249,17 @@ impl SqliteStore {
         })
     }
 
+    /// The settings it was opened with.
+    pub fn config(&self) -> &SqliteConfig {
+        &self.inner.config
+    }
+
+    /// The writer connection's `PRAGMA synchronous` as SQLite reports it: 1 (`NORMAL`) or 2
+    /// (`FULL`, with [`SqliteConfig::full_sync`]).
+    pub async fn synchronous(&self) -> Result<i64, StoreError> {
+        self.write(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0))).await
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path

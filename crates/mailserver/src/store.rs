@@ -19,7 +19,10 @@ use std::{
 use wisp_crypto::keccak256;
 use wisp_waku::{Bloom, Envelope, EnvelopeError, TOPIC_LEN, Topic};
 
-use crate::{memory::MemoryStore, sqlite::SqliteStore};
+use crate::{
+    memory::MemoryStore,
+    sqlite::{SqliteConfig, SqliteStore},
+};
 
 /// Most envelopes one page holds (DECISIONS 10). Every backend caps `Query::limit` to it, and a
 /// limit of 0 means it.
@@ -269,24 +272,27 @@ impl AnyStore {
     /// Opens the archive `spec` names; relative SQLite paths are taken as they are (relative to
     /// the working directory), the default file lives in `data_dir`.
     pub async fn open(spec: &ArchiveSpec, data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(spec, data_dir, SqliteConfig::default()).await
+    }
+
+    /// Opens the archive `spec` names, a SQLite one with `sqlite` (the other backends ignore
+    /// it).
+    pub async fn open_with(
+        spec: &ArchiveSpec,
+        data_dir: &Path,
+        sqlite: SqliteConfig,
+    ) -> Result<Self, StoreError> {
+        let open_sqlite = |path: PathBuf| async move {
+            tokio::task::spawn_blocking(move || SqliteStore::open_with(path, sqlite))
+                .await
+                .map_err(|e| StoreError::Backend { backend: "sqlite", detail: e.to_string() })?
+        };
         Ok(match spec {
             ArchiveSpec::Memory => Self::Memory(MemoryStore::new()),
             ArchiveSpec::Sqlite => {
-                let path = data_dir.join(DEFAULT_SQLITE_FILE);
-                Self::Sqlite(
-                    tokio::task::spawn_blocking(move || SqliteStore::open(path)).await.map_err(
-                        |e| StoreError::Backend { backend: "sqlite", detail: e.to_string() },
-                    )??,
-                )
+                Self::Sqlite(open_sqlite(data_dir.join(DEFAULT_SQLITE_FILE)).await?)
             }
-            ArchiveSpec::SqliteAt(path) => {
-                let path = path.clone();
-                Self::Sqlite(
-                    tokio::task::spawn_blocking(move || SqliteStore::open(path)).await.map_err(
-                        |e| StoreError::Backend { backend: "sqlite", detail: e.to_string() },
-                    )??,
-                )
-            }
+            ArchiveSpec::SqliteAt(path) => Self::Sqlite(open_sqlite(path.clone()).await?),
             #[cfg(feature = "postgres")]
             ArchiveSpec::Postgres(url) => {
                 Self::Postgres(crate::postgres::PostgresStore::connect(url).await?)

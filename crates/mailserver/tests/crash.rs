@@ -21,8 +21,6 @@ use wisp_mailserver::{ArchivedEnvelope, Query, SqliteStore, Store};
 use wisp_waku::{Envelope, Topic};
 
 use alloy_rlp as _;
-#[cfg(feature = "postgres")]
-use deadpool_postgres as _;
 use proptest as _;
 use rusqlite as _;
 use thiserror as _;
@@ -30,6 +28,8 @@ use thiserror as _;
 use tokio_postgres as _;
 use tracing as _;
 use wisp_crypto as _;
+#[cfg(feature = "postgres")]
+use {deadpool_postgres as _, rustls as _, tokio_rustls as _};
 
 /// Set in the child: the archive's path.
 const CHILD_DB: &str = "WISP_CRASH_CHILD_DB";

@@ -26,7 +26,7 @@ use wisp_waku::{
 // Dependencies of the library this test does not use directly.
 use alloy_rlp as _;
 #[cfg(feature = "postgres")]
-use {deadpool_postgres as _, tokio_postgres as _};
+use {deadpool_postgres as _, rustls as _, tokio_postgres as _, tokio_rustls as _};
 use {rusqlite as _, thiserror as _, tracing as _};
 
 /// The mailserver password's key (PBKDF2 with 65 356 rounds: derived once).

@@ -1,8 +1,11 @@
 //! The archive's behavioural suite: each behaviour is one generic async fn, run on every
 //! backend: [`MemoryStore`], SQLite (a temporary file, through [`AnyStore`]) and PostgreSQL
 //! (through [`AnyStore`], one schema per test) when `WISP_TEST_POSTGRES_URL` is set, e.g.
-//! `postgres://wisp@127.0.0.1:55432/wisp_test`. Without it the PostgreSQL cases print a
-//! "skipped" line and pass, except under `CI=true`, where they fail: CI runs both backends.
+//! `postgres://wisp@127.0.0.1:55432/wisp_test?sslmode=disable`, and PostgreSQL over TLS when
+//! `WISP_TEST_POSTGRES_TLS_URL` is set (`...?sslmode=require`; `.ci/run` sets both, and
+//! `WISP_TEST_POSTGRES_TLS_ROOT_CERT`, the CA of the server's certificate). Without them the
+//! PostgreSQL cases print a "skipped" line and pass, except under `CI=true`, where they fail: CI
+//! runs every backend.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -25,7 +28,9 @@ use wisp_waku::{Bloom, Envelope, Topic};
 use alloy_rlp as _;
 use deadpool_postgres as _;
 use proptest as _;
+use rustls as _;
 use thiserror as _;
+use tokio_rustls as _;
 use tracing as _;
 use wisp_crypto as _;
 
@@ -445,16 +450,25 @@ async fn sqlite_store(dir: &TempDir) -> AnyStore {
 }
 
 fn postgres_url(case: &str) -> Option<String> {
-    match std::env::var("WISP_TEST_POSTGRES_URL") {
+    test_env("WISP_TEST_POSTGRES_URL", case)
+}
+
+fn postgres_tls_url(case: &str) -> Option<String> {
+    test_env("WISP_TEST_POSTGRES_TLS_URL", case)
+}
+
+/// The value of `var`; `None` (the case skipped) when unset, except under `CI=true`.
+fn test_env(var: &str, case: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
             let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
             assert!(
                 !ci,
-                "CI is set but WISP_TEST_POSTGRES_URL is not: the PostgreSQL suite must run in CI \
+                "CI is set but {var} is not: the PostgreSQL suite must run in CI \
                  (.ci/run starts a cluster and sets it)"
             );
-            println!("skipped: set WISP_TEST_POSTGRES_URL to run {case} on PostgreSQL");
+            println!("skipped: set {var} to run {case} on PostgreSQL");
             None
         }
     }
@@ -474,6 +488,21 @@ async fn postgres_store(url: &str, case: &str) -> (AnyStore, String) {
         PostgresConfig { schema: Some(schema.clone()), pool_size: 4, ..PostgresConfig::default() };
     let store = PostgresStore::connect_with(url, config).await.unwrap();
     (AnyStore::Postgres(store), schema)
+}
+
+/// A PostgreSQL archive over TLS in a fresh schema of its own (`wisp_tls_<case>`); checks that
+/// its connections are encrypted.
+async fn postgres_tls_store(url: &str, case: &str) -> PostgresStore {
+    let config = PostgresConfig {
+        schema: Some(format!("wisp_tls_{case}")),
+        pool_size: 4,
+        ..PostgresConfig::default()
+    };
+    let old = PostgresStore::connect_with(url, config.clone()).await.unwrap();
+    old.drop_schema().await.unwrap();
+    let store = PostgresStore::connect_with(url, config).await.unwrap();
+    assert!(store.uses_tls().await.unwrap(), "{url}: the connection is not encrypted");
+    store
 }
 
 macro_rules! suite {
@@ -505,6 +534,18 @@ macro_rules! suite {
                     let (store, schema) = super::postgres_store(&url, stringify!($case)).await;
                     super::$case(store).await;
                     super::drop_schema(&url, &schema).await;
+                }
+            )*
+        }
+
+        mod postgres_tls {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(url) = super::postgres_tls_url(stringify!($case)) else { return };
+                    let store = super::postgres_tls_store(&url, stringify!($case)).await;
+                    super::$case(wisp_mailserver::AnyStore::Postgres(store.clone())).await;
+                    store.drop_schema().await.unwrap();
                 }
             )*
         }
@@ -630,4 +671,76 @@ async fn memory_matches_a_model() {
             .collect();
         assert_eq!(collect_all(&store, q).await, want);
     }
+}
+
+// ---- PostgreSQL over TLS: sslmode ----
+
+/// `sslmode=disable` connects in plain TCP, `require` encrypts, `verify-full` and `verify-ca`
+/// check the certificate against `sslrootcert` (the CI cluster's CA), and a CA that did not
+/// sign it is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sslmodes() {
+    let Some(tls_url) = postgres_tls_url("sslmodes") else { return };
+    let Some(root) = test_env("WISP_TEST_POSTGRES_TLS_ROOT_CERT", "sslmodes") else { return };
+    let base = tls_url.split_once('?').map_or(tls_url.as_str(), |(b, _)| b).to_owned();
+    let config = PostgresConfig {
+        schema: Some("wisp_tls_sslmodes".into()),
+        pool_size: 1,
+        ..PostgresConfig::default()
+    };
+    let connect = |url: String| {
+        let config = config.clone();
+        async move { PostgresStore::connect_with(&url, config).await }
+    };
+    assert!(!connect(format!("{base}?sslmode=disable")).await.unwrap().uses_tls().await.unwrap());
+    assert!(connect(format!("{base}?sslmode=require")).await.unwrap().uses_tls().await.unwrap());
+    assert!(connect(format!("{base}?sslmode=prefer")).await.unwrap().uses_tls().await.unwrap());
+    for mode in ["verify-ca", "verify-full"] {
+        let url = format!("{base}?sslmode={mode}&sslrootcert={root}");
+        assert!(connect(url).await.unwrap().uses_tls().await.unwrap(), "{mode}");
+    }
+    // The same server, but a file of CAs that did not sign its certificate.
+    let wrong = TempDir::new("wrong-ca");
+    let other_ca = wrong.path().join("other-ca.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other"])
+        .arg("-keyout")
+        .arg(wrong.path().join("other-ca.key"))
+        .arg("-out")
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let url = format!("{base}?sslmode=verify-full&sslrootcert={}", other_ca.display());
+    let err = connect(url).await.unwrap_err().to_string();
+    assert!(err.contains("sslmode=verify-full") && err.contains("certificate"), "{err}");
+    connect(format!("{base}?sslmode=require")).await.unwrap().drop_schema().await.unwrap();
+}
+
+/// A server that does not speak TLS (it answers PostgreSQL's SSLRequest with `N`, as a server
+/// started with `ssl=off` does) is refused under `sslmode=require`, with an error that says so;
+/// nothing but the SSLRequest is sent to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_require_refuses_a_server_without_tls() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        // SSLRequest: length 8, code 80877103.
+        let mut request = [0u8; 8];
+        tcp.read_exact(&mut request).await.unwrap();
+        assert_eq!(request, [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+        tcp.write_all(b"N").await.unwrap();
+        // The client must hang up rather than go on in plain text.
+        let mut rest = Vec::new();
+        let _ = tcp.read_to_end(&mut rest).await;
+        rest
+    });
+    let url = format!("postgres://wisp@127.0.0.1:{port}/wisp?sslmode=require");
+    let config = PostgresConfig { connect_timeout: Duration::from_secs(10), ..Default::default() };
+    let err = PostgresStore::connect_with(&url, config).await.unwrap_err().to_string();
+    assert!(err.contains("sslmode=require") && err.contains("does not support TLS"), "{err}");
+    let rest = tokio::time::timeout(Duration::from_secs(30), server).await.unwrap().unwrap();
+    assert!(rest.is_empty(), "no startup message in plain text after the refusal: {rest:?}");
 }

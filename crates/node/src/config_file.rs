@@ -22,6 +22,7 @@
 //! [mailserver]                 # used with role = "mailserver"
 //! archive = "sqlite"            # memory | sqlite | sqlite:PATH | postgres://user@host:port/db
 //! retention_days = 30
+//! full_sync = false             # SQLite: fsync every commit (power-loss safe)
 //!
 //! [log]
 //! level = "info"
@@ -196,6 +197,14 @@ pub struct MailserverSection {
     /// Default: `status-offline-inbox`.
     #[serde(deserialize_with = "string")]
     pub password: Option<String>,
+    /// `full_sync`: a SQLite archive fsyncs every commit (survives a power cut, not only a
+    /// crash). Default: false.
+    #[serde(deserialize_with = "boolean")]
+    pub full_sync: Option<bool>,
+    /// `archive_queue_bytes`: bytes of accepted envelopes that may wait for the archive before
+    /// new ones go unarchived (and unacknowledged). Default: 67108864 (64 MiB).
+    #[serde(deserialize_with = "positive_usize")]
+    pub archive_queue_bytes: Option<usize>,
 }
 
 /// `[node]`.
@@ -479,6 +488,8 @@ impl FileConfig {
         set(&mut config.mailserver.archive, &ms.archive);
         set(&mut config.mailserver.retention_days, &ms.retention_days);
         set(&mut config.mailserver.password, &ms.password);
+        set(&mut config.mailserver.full_sync, &ms.full_sync);
+        set(&mut config.mailserver.archive_queue_bytes, &ms.archive_queue_bytes);
 
         let waku = &self.waku;
         let router = &mut config.waku.router;
@@ -818,6 +829,11 @@ fn message_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Err
     if v > u64::from(MAX_MAX_MESSAGE_SIZE) {
         return Err(de::Error::invalid_value(Unexpected::Unsigned(v), &expecting));
     }
+    usize::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("{v} is too large")))
+}
+
+fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let v = whole(d, 1, "a whole number of bytes greater than 0")?;
     usize::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("{v} is too large")))
 }
 
@@ -1301,6 +1317,30 @@ format = "json"
             ("[mailserver]\nretention_days = \"30\"\n", "mailserver.retention_days", "whole"),
             ("[mailserver]\npassword = 5\n", "mailserver.password", "a string"),
             ("[mailserver]\nretention = 5\n", "mailserver.retention", "retention_days"),
+        ] {
+            let text = error(doc);
+            assert!(text.contains(&format!("key `{key}`")), "{doc}: {text}");
+            assert!(text.contains(says), "{doc}: {text}");
+        }
+    }
+
+    #[test]
+    fn the_archive_durability_and_queue_keys() {
+        let default = applied("[mailserver]\n").mailserver;
+        assert!(!default.full_sync);
+        assert_eq!(default.archive_queue_bytes, 64 * 1024 * 1024);
+        let c =
+            applied("[mailserver]\nfull_sync = true\narchive_queue_bytes = 1048576\n").mailserver;
+        assert!(c.full_sync);
+        assert_eq!(c.archive_queue_bytes, 1 << 20);
+        for (doc, key, says) in [
+            ("[mailserver]\nfull_sync = 1\n", "mailserver.full_sync", "true or false"),
+            (
+                "[mailserver]\narchive_queue_bytes = 0\n",
+                "mailserver.archive_queue_bytes",
+                "greater than 0",
+            ),
+            ("[mailserver]\nfullsync = true\n", "mailserver.fullsync", "full_sync"),
         ] {
             let text = error(doc);
             assert!(text.contains(&format!("key `{key}`")), "{doc}: {text}");

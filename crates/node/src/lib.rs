@@ -30,7 +30,7 @@ pub use config_file::{
 };
 pub use config_file::{MAX_MAX_MESSAGE_SIZE, MAX_MIN_POW, MIN_MAX_MESSAGE_SIZE};
 pub use history::{HistoryError, HistoryOutcome};
-pub use mailserver::MailserverConfig;
+pub use mailserver::{DEFAULT_ARCHIVE_QUEUE_BYTES, MailserverConfig};
 pub use node::{Node, NodeError, client_id, load_or_create_key};
 pub use service::{NodeHandle, NodeInfo, NodeStopped, PeerInfo};
 pub use wisp_mailserver::{ArchiveSpec, ArchiveSpecError, client::HistoryQuery};

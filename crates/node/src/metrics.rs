@@ -51,6 +51,17 @@ const HELP: &[(&str, &str, &str)] = &[
     ),
     ("wisp_archived_envelopes_total", "counter", "Envelopes written to the mailserver archive."),
     ("wisp_archive_errors_total", "counter", "Failed archive writes."),
+    (
+        "wisp_archive_dropped_total",
+        "counter",
+        "Accepted envelopes not archived because the archive queue was full.",
+    ),
+    ("wisp_archive_queue_bytes", "gauge", "Bytes of accepted envelopes waiting for the archive."),
+    (
+        "wisp_archive_unconfirmed_batches_total",
+        "counter",
+        "Received batches left unacknowledged because part of them was not archived.",
+    ),
     ("wisp_history_requests_total", "counter", "History requests, by outcome."),
     (
         "wisp_history_envelopes_served_total",

@@ -74,6 +74,7 @@ pub struct Node {
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
     rpc: Option<crate::rpc::RpcServer>,
+    mailserver: Option<Arc<crate::mailserver::Mailserver>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -145,6 +146,8 @@ impl Node {
                 router_config.topic_interest = Some(Vec::new());
             }
         }
+        // A mailserver acknowledges a batch once it is archived (the service sends the ack).
+        router_config.withhold_batch_ack = config.role == Role::Mailserver;
         let (tx, rx) = mpsc::channel(4096);
         let (events, _) = broadcast::channel(4096);
         let (dial_tx, mut dial_rx) = mpsc::unbounded_channel::<NodeRecord>();
@@ -156,7 +159,6 @@ impl Node {
                 &config.data_dir,
                 key.clone(),
                 metrics.clone(),
-                &mut tasks,
             )
             .await
             .map_err(|e| NodeError::Archive(e.to_string()))?;
@@ -164,6 +166,7 @@ impl Node {
         } else {
             None
         };
+        let mailserver_tasks = mailserver.as_ref().map(|(m, _)| m.clone());
         let scores = Arc::new(crate::scores::Scores::default());
         let service = Service::new(
             Router::new(router_config),
@@ -245,7 +248,7 @@ impl Node {
             }
         });
         tracing::info!(target: "node", enode = %handle.info.enode, role = %config.role, "node started");
-        Ok(Self { handle, shutdown, tasks, rpc })
+        Ok(Self { handle, shutdown, tasks, rpc, mailserver: mailserver_tasks })
     }
 
     /// A handle to the node.
@@ -278,6 +281,10 @@ impl Node {
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
+        // The archive commits what it queued (and confirms it) before the node is gone.
+        if let Some(mailserver) = self.mailserver.take() {
+            mailserver.close().await;
+        }
     }
 }
 

@@ -12,7 +12,11 @@ use std::{
 use bytes::Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::{mailserver::Mailserver, metrics::NodeMetrics, scores::Scores};
+use crate::{
+    mailserver::{ArchiveQueue, Mailserver, confirmation_packets},
+    metrics::NodeMetrics,
+    scores::Scores,
+};
 use wisp_crypto::NodeId;
 use wisp_rlpx::{DisconnectReason, NodeRecord};
 use wisp_waku::{
@@ -310,7 +314,7 @@ pub(crate) struct Service {
     metrics: Arc<NodeMetrics>,
     scores: Arc<Scores>,
     light_peers: std::collections::HashSet<PeerId>,
-    archive: Option<mpsc::UnboundedSender<Envelope>>,
+    archive: Option<ArchiveQueue>,
     mailserver: Option<Arc<Mailserver>>,
     /// The router figures last copied into the metrics (see [`Service::sync_pool_metrics`]).
     pool_figures: [i64; 4],
@@ -324,10 +328,10 @@ impl Service {
         trusted: impl IntoIterator<Item = NodeId>,
         metrics: Arc<NodeMetrics>,
         scores: Arc<Scores>,
-        mailserver: Option<(Arc<Mailserver>, mpsc::UnboundedSender<Envelope>)>,
+        mailserver: Option<(Arc<Mailserver>, ArchiveQueue)>,
     ) -> Self {
         let (mailserver, archive) = match mailserver {
-            Some((m, tx)) => (Some(m), Some(tx)),
+            Some((m, queue)) => (Some(m), Some(queue)),
             None => (None, None),
         };
         let light_topics = router.config().light_node;
@@ -430,6 +434,9 @@ impl Service {
                         }
                         self.by_peer_id.remove(&id);
                         self.router.remove_peer(id);
+                        if let Some(archive) = &mut self.archive {
+                            archive.forget(id);
+                        }
                     }
                 }
             }
@@ -597,9 +604,9 @@ impl Service {
                     m.handle_request(*node, capability, payload.clone(), c.tx.clone());
                 }
             }
-            Event::Accepted { from, envelope, .. } => {
-                if let Some(archive) = &self.archive {
-                    let _ = archive.send(envelope.clone());
+            Event::Accepted { from, envelope, hash } => {
+                if let Some(archive) = &mut self.archive {
+                    archive.push(*hash, envelope, *from);
                 }
                 let origin = if from.is_some() { "peer" } else { "local" };
                 self.metrics.add(
@@ -607,6 +614,26 @@ impl Service {
                     &format!("origin=\"{origin}\""),
                     1,
                 );
+            }
+            Event::BatchReceived { peer, capability, batch_hash, errors } => {
+                // A mailserver confirms a batch once it is archived.
+                if let Some(c) = self.by_peer_id.get(peer).and_then(|n| self.peers.get(n)) {
+                    let (tx, capability, errors) = (c.tx.clone(), *capability, errors.clone());
+                    match &mut self.archive {
+                        Some(archive) => {
+                            archive.confirm(*peer, tx, capability, *batch_hash, errors)
+                        }
+                        // Nothing to wait for: confirm at once.
+                        None => {
+                            for (code, payload) in
+                                confirmation_packets(capability, *batch_hash, errors)
+                            {
+                                let _ =
+                                    tx.try_send(PeerCommand::Send { capability, code, payload });
+                            }
+                        }
+                    }
+                }
             }
             Event::Dropped { reason, .. } => {
                 let labels = format!("reason=\"{}\"", envelope_drop_label(*reason));

@@ -128,6 +128,11 @@ pub struct RouterConfig {
     pub refuse_light_peers: bool,
     /// Send Message Response and Batch Ack for received batches. Default: false.
     pub confirmations: bool,
+    /// With `confirmations`, do not send a batch's Message Response and Batch Ack: report
+    /// [`Event::BatchReceived`] instead (after the batch's [`Event::Accepted`] events), and the
+    /// driver sends them once it has done what they promise (a mailserver: archived the batch).
+    /// Default: false.
+    pub withhold_batch_ack: bool,
     /// The bloom filter we advertise. Default: full.
     pub bloom: Bloom,
     /// The topics we advertise instead of a bloom (light clients). Default: none.
@@ -162,6 +167,7 @@ impl Default for RouterConfig {
             light_node: false,
             refuse_light_peers: true,
             confirmations: false,
+            withhold_batch_ack: false,
             bloom: Bloom::FULL,
             topic_interest: None,
             bridge: true,
@@ -294,6 +300,19 @@ pub enum Event {
         /// The batch hash.
         batch_hash: [u8; 32],
         /// Per-envelope errors.
+        errors: Vec<EnvelopeErrorReport>,
+    },
+    /// A Messages batch whose confirmations were withheld ([`RouterConfig::withhold_batch_ack`]);
+    /// its [`Event::Accepted`] events came before this one. The driver owes the peer a Message
+    /// Response with `errors`, then a Batch Ack, both for `batch_hash`.
+    BatchReceived {
+        /// The peer.
+        peer: PeerId,
+        /// The peer's capability (it fixes the packet codes).
+        capability: Capability,
+        /// The batch hash.
+        batch_hash: [u8; 32],
+        /// Per-envelope errors for the Message Response.
         errors: Vec<EnvelopeErrorReport>,
     },
     /// A peer asks for history (mailserver hook). The payload is kept as received: an
@@ -818,6 +837,13 @@ impl Router {
                     if !self.peers.contains_key(&peer) {
                         return; // dropped for repeated future envelopes
                     }
+                }
+                if self.config.confirmations && self.config.withhold_batch_ack {
+                    // The driver confirms once the batch is stored (the mailserver role).
+                    let batch_hash = batch_hash(payload);
+                    let event = Event::BatchReceived { peer, capability, batch_hash, errors };
+                    self.out.push_back(Output::Event(event));
+                    return;
                 }
                 self.confirm(peer, capability, payload, errors);
             }

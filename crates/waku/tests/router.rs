@@ -309,6 +309,34 @@ fn confirmations_answer_each_batch() {
     assert_eq!(confirmed, vec![want, want]);
 }
 
+/// A mailserver withholds the confirmations of a batch and reports it after the batch's
+/// envelopes, so that it can acknowledge only what it archived.
+#[test]
+fn withheld_batch_ack_is_reported_after_the_batch() {
+    let withholding =
+        RouterConfig { confirmations: true, withhold_batch_ack: true, ..Default::default() };
+    let mut net = Net::new(vec![RouterConfig::default(), withholding]);
+    net.link(0, 1, Capability::Waku);
+    net.nodes[0].post(envelope(TA, "archive me", net.now, 60, 0.002), net.now).unwrap();
+    net.advance(1000);
+    let from1: Vec<u64> =
+        net.wire.iter().filter(|(f, _, _, _)| *f == 1).map(|(_, _, c, _)| *c).collect();
+    assert!(!from1.contains(&waku_codes::MESSAGE_RESPONSE), "{from1:?}");
+    assert!(!from1.contains(&waku_codes::BATCH_ACK), "{from1:?}");
+    let batch = net.wire.iter().find(|(f, _, c, _)| *f == 0 && *c == waku_codes::MESSAGES).unwrap();
+    let want = wisp_waku::batch_hash(&batch.3);
+    let accepted = net.events[1].iter().position(|e| matches!(e, Event::Accepted { .. })).unwrap();
+    let received = net.events[1]
+        .iter()
+        .position(|e| {
+            matches!(e, Event::BatchReceived { batch_hash, capability: Capability::Waku, errors, .. }
+                if *batch_hash == want && errors.is_empty())
+        })
+        .unwrap();
+    assert!(accepted < received, "the batch is reported after its envelopes");
+    assert!(!net.events[0].iter().any(|e| matches!(e, Event::Confirmation { .. })));
+}
+
 #[test]
 fn envelopes_are_bridged_between_waku_and_whisper() {
     let mut net =

@@ -18,9 +18,10 @@ mod post_watch;
 mod rlpx_cmd;
 mod rpc_client;
 
-// A dev-dependency for the hostile waku tests; unused by the binary's own unit tests.
+// Dev-dependencies of the integration tests (hostile waku tests, mailserver_ack), linked into
+// the unit tests too.
 #[cfg(test)]
-use wisp_waku as _;
+use {rusqlite as _, wisp_waku as _};
 
 use std::{
     io::{IsTerminal, Write},

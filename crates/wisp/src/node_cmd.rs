@@ -130,6 +130,11 @@ pub(crate) struct NodeArgs {
         allow_negative_numbers = true
     )]
     pub(crate) retention_days: Option<u32>,
+
+    /// Mailserver, SQLite archive: fsync every commit, so that archived envelopes survive a
+    /// power cut too [default: off]
+    #[arg(long)]
+    pub(crate) archive_full_sync: bool,
 }
 
 /// Everything `wisp node` resolved before starting.
@@ -233,6 +238,9 @@ fn plan(
     }
     if let Some(days) = args.retention_days {
         config.mailserver.retention_days = days;
+    }
+    if args.archive_full_sync {
+        config.mailserver.full_sync = true;
     }
 
     let log_level = match (log_level, &file.log.level) {
@@ -596,6 +604,11 @@ mod tests {
         assert_eq!(plan.config.role, Role::Mailserver);
         assert_eq!(plan.config.mailserver.archive, ArchiveSpec::SqliteAt("/tmp/x.db".into()));
         assert_eq!(plan.config.mailserver.retention_days, 2);
+        assert!(!plan.config.mailserver.full_sync);
+        let plan = plan_of(&scratch.0, &["--archive-full-sync"]).unwrap();
+        assert!(plan.config.mailserver.full_sync);
+        fs::write(scratch.0.join("wisp.toml"), "[mailserver]\nfull_sync = true\n").unwrap();
+        assert!(plan_of(&scratch.0, &[]).unwrap().config.mailserver.full_sync);
 
         fs::write(scratch.0.join("wisp.toml"), "[mailserver]\narchve = \"memory\"\n").unwrap();
         let err = plan_of(&scratch.0, &[]).unwrap_err();
