@@ -156,6 +156,16 @@ impl FrameWriter {
 }
 
 impl FrameReader {
+    /// The largest frame [`FrameReader::read_header`] accepts.
+    pub fn max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// Changes the largest frame accepted (capped at [`MAX_FRAME_SIZE`]).
+    pub fn set_max_frame_size(&mut self, max: usize) {
+        self.max_frame_size = max.min(MAX_FRAME_SIZE);
+    }
+
     /// Checks the MAC of a 32-byte header and decrypts it; returns the frame size.
     pub fn read_header(&mut self, header: &[u8; HEADER_LEN]) -> Result<usize, FrameError> {
         let (ct, mac) = header.split_at(16);
