@@ -36,6 +36,11 @@ const HELP: &[(&str, &str, &str)] = &[
     ("wisp_bytes_out_total", "counter", "Waku packet bytes sent, by capability."),
     ("wisp_peers_dropped_total", "counter", "Peers dropped by the router, by reason."),
     ("wisp_rate_limited_peers_total", "counter", "Peers dropped for exceeding a rate limit."),
+    (
+        "wisp_connections_refused_total",
+        "counter",
+        "Inbound connections closed right after accept, by reason (banned_ip, per_ip, handshakes).",
+    ),
     ("wisp_filter_matches_total", "counter", "Messages delivered to local filters."),
     ("wisp_archived_envelopes_total", "counter", "Envelopes written to the mailserver archive."),
     ("wisp_archive_errors_total", "counter", "Failed archive writes."),

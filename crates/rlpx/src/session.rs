@@ -152,6 +152,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnauthedP2PStream<S> {
             outbox: VecDeque::new(),
             ending: None,
             ended: false,
+            write_broken: false,
             gate: None,
         };
         Ok((stream, theirs))
@@ -240,6 +241,9 @@ pub struct P2PStream<S> {
     ending: Option<P2PError>,
     /// The session ended; every call fails with [`P2PError::Closed`].
     ended: bool,
+    /// Writing failed: nothing more is sent, but what the peer sent (its Disconnect, most
+    /// likely) can still be read.
+    write_broken: bool,
     gate: Option<Box<dyn FrameGate>>,
 }
 
@@ -342,9 +346,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
     /// Hands the outbox to the transport and flushes it. Cancel-safe: a frame leaves the
     /// outbox only in the same poll that the transport accepts it.
     async fn flush_outbox(&mut self) -> Result<(), P2PError> {
+        if self.write_broken {
+            self.outbox.clear();
+            return Err(P2PError::Closed);
+        }
         let inner = &mut self.inner;
         let outbox = &mut self.outbox;
-        poll_fn(|cx| {
+        let flushed = poll_fn(|cx| {
             while !outbox.is_empty() {
                 std::task::ready!(Sink::<Bytes>::poll_ready(Pin::new(&mut *inner), cx))?;
                 let frame = outbox.pop_front().expect("the outbox is not empty");
@@ -352,7 +360,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
             }
             Sink::<Bytes>::poll_flush(Pin::new(&mut *inner), cx)
         })
-        .await?;
+        .await;
+        if let Err(e) = flushed {
+            self.write_broken = true;
+            self.outbox.clear();
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -425,9 +438,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
         if self.ending.is_some() {
             return Err(self.finish().await);
         }
-        if let Err(e) = self.flush_outbox().await {
-            self.ended = true;
-            return Err(e);
+        if !self.write_broken {
+            // A failed write does not end the session yet: the peer's Disconnect, which
+            // explains it, may be waiting to be read.
+            let _ = self.flush_outbox().await;
         }
         let frame = match self.inner.next().await {
             Some(Ok(frame)) => frame,
