@@ -165,6 +165,20 @@ impl<S> RlpxStream<S> {
     }
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
+    /// Sends one frame carrying `frame_data` (`msg-id || msg-data`, as given: nothing is
+    /// compressed). The `Sink` without the trait, for tools and tests.
+    pub async fn send_frame(&mut self, frame_data: Bytes) -> Result<(), RlpxError> {
+        futures::SinkExt::send(self, frame_data).await
+    }
+
+    /// The next frame's data, `None` at the end of the stream. The `Stream` without the
+    /// trait, for tools and tests.
+    pub async fn recv_frame(&mut self) -> Option<Result<BytesMut, RlpxError>> {
+        futures::StreamExt::next(self).await
+    }
+}
+
 /// Reads one handshake packet of the EIP-8 form. For an auth (`legacy` is the recipient), a
 /// packet that starts with 0x04 may instead be a fixed-size legacy packet (ECIES output starts
 /// with an uncompressed point): [`LEGACY_AUTH_LEN`] bytes are read and tried as such first.
