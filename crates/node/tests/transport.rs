@@ -385,3 +385,34 @@ async fn shutdown_ends_handshakes_and_quits_peers() {
     tokio::time::timeout(WAIT, stopping).await.unwrap().unwrap();
     let _: SocketAddr = h.info().enode.tcp_addr();
 }
+
+/// Issue 11: a peer that sends its auth one byte at a time cannot stretch the handshake: the
+/// timeout covers the whole exchange, so the node closes it long before the auth is complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_auth_cannot_extend_the_handshake_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let node = Node::start(NodeConfig { handshake_timeout: Duration::from_secs(1), ..config() })
+        .await
+        .unwrap();
+    let mut init = wisp_rlpx::handshake::Initiator::new(
+        SecretKey::random(),
+        node.enode().id,
+        wisp_rlpx::handshake::HandshakeRandomness::generate(),
+    )
+    .unwrap();
+    let auth = init.auth(wisp_rlpx::handshake::HandshakeFormat::Eip8);
+    let mut tcp = idle(&node).await;
+    // At one byte per 100 ms the auth would take auth.len() / 10 seconds (over 30 s).
+    let mut sent = 0;
+    for b in &auth {
+        if tcp.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        sent += 1;
+        if closed_within(&mut tcp, Duration::from_millis(100)).await {
+            break;
+        }
+    }
+    assert!(sent < auth.len(), "the node waited for the whole trickled auth");
+    node.shutdown().await;
+}
