@@ -25,7 +25,7 @@ use wisp_waku::{
     packets::{
         SHH_NAME, SHH_PROTOCOL_LENGTH, SHH_VERSION, WAKU_NAME, WAKU_PROTOCOL_LENGTH, WAKU_VERSION,
     },
-    ratelimit::{Bucket, RateLimitConfig},
+    ratelimit::{Bucket, Exceeded, RateLimitConfig},
 };
 
 use crate::{
@@ -122,14 +122,14 @@ impl IpTable {
     }
 
     /// Charges one frame of `bytes` to `ip`'s buckets; `Err` names the limit exceeded.
-    fn charge(&self, ip: &IpAddr, bytes: usize, now: u64) -> Result<(), &'static str> {
+    fn charge(&self, ip: &IpAddr, bytes: usize, now: u64) -> Result<(), Exceeded> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let Some(e) = entries.get_mut(ip) else { return Ok(()) };
         if !e.packets.take(&self.limits.packets, 1, now) {
-            return Err("packets per second from its IP address");
+            return Err(Exceeded::Packets);
         }
         if !e.bytes.take(&self.limits.bytes, bytes as u64, now) {
-            return Err("bytes per second from its IP address");
+            return Err(Exceeded::Bytes);
         }
         Ok(())
     }
@@ -170,14 +170,8 @@ struct RateGate {
 }
 
 impl RateGate {
-    fn refuse(&self, detail: &str) -> (DisconnectReason, String) {
+    fn refuse(&self, scope: &'static str, exceeded: Exceeded) -> (DisconnectReason, String) {
         let ip = self.ip.as_ref().map(|(_, ip)| *ip);
-        let exceeded = if detail.starts_with("bytes") {
-            wisp_waku::ratelimit::Exceeded::Bytes
-        } else {
-            wisp_waku::ratelimit::Exceeded::Packets
-        };
-        let scope = if detail.contains("IP") { "ip" } else { "peer" };
         let reason = DropReason::RateLimited { scope, exceeded };
         self.metrics.add("wisp_peers_dropped_total", "reason=\"rate_limited\"", 1);
         self.metrics.add("wisp_rate_limited_peers_total", "", 1);
@@ -185,7 +179,7 @@ impl RateGate {
         if self.scores.penalize_from(self.node, ip, points, std::time::Instant::now()) {
             self.metrics.add("wisp_peers_banned_total", "", 1);
         }
-        (crate::service::disconnect_reason(&reason), format!("over the limit of {detail}"))
+        (crate::service::disconnect_reason(&reason), format!("{reason} (raw frames)"))
     }
 }
 
@@ -193,15 +187,15 @@ impl FrameGate for RateGate {
     fn admit(&mut self, frame_len: usize) -> Result<(), (DisconnectReason, String)> {
         let now = now_ms();
         if !self.packets.take(&self.limits.packets, 1, now) {
-            return Err(self.refuse("packets per second"));
+            return Err(self.refuse("peer", Exceeded::Packets));
         }
         if !self.bytes.take(&self.limits.bytes, frame_len as u64, now) {
-            return Err(self.refuse("bytes per second"));
+            return Err(self.refuse("peer", Exceeded::Bytes));
         }
         if let Some((table, ip)) = &self.ip
-            && let Err(detail) = table.charge(ip, frame_len, now)
+            && let Err(exceeded) = table.charge(ip, frame_len, now)
         {
-            return Err(self.refuse(detail));
+            return Err(self.refuse("ip", exceeded));
         }
         Ok(())
     }
@@ -471,6 +465,6 @@ mod tests {
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let _slot = t.enter(ip).unwrap();
         assert!(t.charge(&ip, 1500, 0).is_ok());
-        assert_eq!(t.charge(&ip, 600, 0), Err("bytes per second from its IP address"));
+        assert_eq!(t.charge(&ip, 600, 0), Err(Exceeded::Bytes));
     }
 }
