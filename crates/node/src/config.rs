@@ -103,6 +103,24 @@ pub struct NodeConfig {
     pub redial_max: Duration,
     /// How long a dial (TCP + handshake + Hello) may take. Default: 10 s.
     pub dial_timeout: Duration,
+    /// How long the RLPx auth/ack exchange may take, in all (a peer that trickles bytes
+    /// cannot extend it). Default: 5 s (as go-ethereum).
+    pub handshake_timeout: Duration,
+    /// How long the peer's Hello may take after the RLPx handshake. Default: 5 s.
+    pub hello_timeout: Duration,
+    /// Most inbound connections in their handshake (auth, ack, Hello) at once; a connection
+    /// beyond it is closed as soon as it is accepted. Default: 100 (twice `max_peers`).
+    pub max_pending_handshakes: usize,
+    /// Most inbound connections (in handshake or connected) from one IP address; more are
+    /// closed as soon as they are accepted. Loopback is exempt unless `limit_loopback`.
+    /// Default: 8.
+    pub max_peers_per_ip: usize,
+    /// Treat loopback addresses as any other: the per-IP connection limit, the per-IP rate
+    /// limit on received frames and IP bans apply to them. Default: false.
+    pub limit_loopback: bool,
+    /// How long a peer's outgoing queue may stay full (packets to it are dropped meanwhile)
+    /// before the peer is disconnected as too slow. Default: 10 s.
+    pub slow_peer_grace: Duration,
 }
 
 impl Default for NodeConfig {
@@ -126,6 +144,12 @@ impl Default for NodeConfig {
             redial_min: Duration::from_secs(1),
             redial_max: Duration::from_secs(60),
             dial_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(5),
+            hello_timeout: Duration::from_secs(5),
+            max_pending_handshakes: 100,
+            max_peers_per_ip: 8,
+            limit_loopback: false,
+            slow_peer_grace: Duration::from_secs(10),
         }
     }
 }

@@ -254,6 +254,27 @@ pub struct NodeSection {
     /// `dial_timeout_secs`: how long a dial (TCP, handshake, Hello) may take. Default: 10.
     #[serde(deserialize_with = "secs")]
     pub dial_timeout_secs: Option<Duration>,
+    /// `handshake_timeout_secs`: how long the RLPx auth/ack exchange may take in all.
+    /// Default: 5.
+    #[serde(deserialize_with = "secs")]
+    pub handshake_timeout_secs: Option<Duration>,
+    /// `hello_timeout_secs`: how long the peer's Hello may take. Default: 5.
+    #[serde(deserialize_with = "secs")]
+    pub hello_timeout_secs: Option<Duration>,
+    /// `max_pending_handshakes`: most inbound connections in their handshake at once; more
+    /// are closed at accept. Default: 100.
+    #[serde(deserialize_with = "positive_count")]
+    pub max_pending_handshakes: Option<usize>,
+    /// `max_peers_per_ip`: most inbound connections from one IP address. Default: 8.
+    #[serde(deserialize_with = "positive_count")]
+    pub max_peers_per_ip: Option<usize>,
+    /// `limit_loopback`: apply the per-IP limits and IP bans to loopback too. Default: false.
+    #[serde(deserialize_with = "boolean")]
+    pub limit_loopback: Option<bool>,
+    /// `slow_peer_grace_secs`: how long a peer's outgoing queue may stay full before it is
+    /// dropped. Default: 10.
+    #[serde(deserialize_with = "secs")]
+    pub slow_peer_grace_secs: Option<Duration>,
 }
 
 /// `[rpc]`.
@@ -281,7 +302,7 @@ pub struct RpcSection {
     #[serde(deserialize_with = "positive_u32")]
     pub max_batch: Option<u32>,
     /// `max_filters`: most message filters and subscriptions open at once. Default: 1000.
-    #[serde(deserialize_with = "positive_usize_count")]
+    #[serde(deserialize_with = "positive_count")]
     pub max_filters: Option<usize>,
 }
 
@@ -465,6 +486,12 @@ impl FileConfig {
         set(&mut config.redial_min, &node.redial_min_secs);
         set(&mut config.redial_max, &node.redial_max_secs);
         set(&mut config.dial_timeout, &node.dial_timeout_secs);
+        set(&mut config.handshake_timeout, &node.handshake_timeout_secs);
+        set(&mut config.hello_timeout, &node.hello_timeout_secs);
+        set(&mut config.max_pending_handshakes, &node.max_pending_handshakes);
+        set(&mut config.max_peers_per_ip, &node.max_peers_per_ip);
+        set(&mut config.limit_loopback, &node.limit_loopback);
+        set(&mut config.slow_peer_grace, &node.slow_peer_grace_secs);
 
         if let Some(addr) = self.rpc.listen {
             config.rpc = Some(addr);
@@ -832,13 +859,13 @@ fn message_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Err
     usize::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("{v} is too large")))
 }
 
-fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
-    let v = whole(d, 1, "a whole number of bytes greater than 0")?;
+fn positive_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let v = whole(d, 1, "a whole number greater than 0")?;
     usize::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("{v} is too large")))
 }
 
-fn positive_usize_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
-    let v = whole(d, 1, "a whole number greater than 0")?;
+fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let v = whole(d, 1, "a whole number of bytes greater than 0")?;
     usize::try_from(v).map(Some).map_err(|_| de::Error::custom(format!("{v} is too large")))
 }
 
@@ -969,6 +996,12 @@ ping_interval_secs = 2.5
 redial_min_secs = 2
 redial_max_secs = 30
 dial_timeout_secs = 4
+handshake_timeout_secs = 3
+hello_timeout_secs = 2
+max_pending_handshakes = 20
+max_peers_per_ip = 2
+limit_loopback = true
+slow_peer_grace_secs = 1.5
 
 [rpc]
 enabled = true
@@ -1023,6 +1056,12 @@ format = "json"
         assert_eq!(c.redial_min, Duration::from_secs(2));
         assert_eq!(c.redial_max, Duration::from_secs(30));
         assert_eq!(c.dial_timeout, Duration::from_secs(4));
+        assert_eq!(
+            (c.handshake_timeout, c.hello_timeout, c.slow_peer_grace),
+            (Duration::from_secs(3), Duration::from_secs(2), Duration::from_millis(1500))
+        );
+        assert_eq!((c.max_pending_handshakes, c.max_peers_per_ip), (20, 2));
+        assert!(c.limit_loopback);
         assert_eq!(c.rpc, Some("[::1]:0".parse().unwrap()));
         assert_eq!(
             c.rpc_limits,
@@ -1145,6 +1184,7 @@ format = "json"
             ("[node]\nmax_inbound = 1.5\n", "node.max_inbound", "floating point `1.5`"),
             ("[node]\nmax_peers = \"50\"\n", "node.max_peers", "invalid type: string"),
             ("[node]\nping_interval_secs = 0\n", "node.ping_interval_secs", "greater than 0"),
+            ("[node]\nmax_peers_per_ip = 0\n", "node.max_peers_per_ip", "greater than 0"),
             ("[node]\ndial_timeout_secs = -2\n", "node.dial_timeout_secs", "seconds"),
             ("[node]\nredial_max_secs = 1e300\n", "node.redial_max_secs", "too long"),
             ("[waku]\nmin_pow = -0.1\n", "waku.min_pow", "a number from 0 to 100"),

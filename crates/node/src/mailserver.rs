@@ -512,7 +512,12 @@ mod tests {
                 .unwrap();
         // The peer's queue is full: the reply waits for room that never comes.
         let (tx, mut rx) = mpsc::channel(1);
-        tx.try_send(PeerCommand::Disconnect(wisp_rlpx::DisconnectReason::TooManyPeers)).unwrap();
+        tx.try_send(PeerCommand::Send {
+            capability: Capability::Waku,
+            code: wisp_waku::packets::waku_codes::STATUS,
+            payload: Vec::new(),
+        })
+        .unwrap();
         let node = wisp_crypto::SecretKey::random().public_key().node_id();
         mailserver.handle_request(node, Capability::Waku, request.to_payload(), tx);
         let served = || metrics.get("wisp_history_requests_total", "outcome=\"served\"");

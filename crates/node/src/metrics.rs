@@ -36,6 +36,11 @@ const HELP: &[(&str, &str, &str)] = &[
     ("wisp_bytes_out_total", "counter", "Waku packet bytes sent, by capability."),
     ("wisp_peers_dropped_total", "counter", "Peers dropped by the router, by reason."),
     ("wisp_rate_limited_peers_total", "counter", "Peers dropped for exceeding a rate limit."),
+    (
+        "wisp_connections_refused_total",
+        "counter",
+        "Inbound connections closed right after accept, by reason (banned_ip, per_ip, handshakes).",
+    ),
     ("wisp_filter_matches_total", "counter", "Messages delivered to local filters."),
     ("wisp_pool_envelopes", "gauge", "Envelopes in the pool."),
     ("wisp_pool_bytes", "gauge", "Bytes of encoded envelopes in the pool."),

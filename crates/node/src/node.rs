@@ -15,17 +15,17 @@ use std::{
 
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::{broadcast, mpsc, watch},
+    sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch},
     task::JoinSet,
 };
 use wisp_crypto::SecretKey;
-use wisp_rlpx::{NodeRecord, RlpxConfig, RlpxStream};
+use wisp_rlpx::{NodeRecord, P2PConfig, RlpxConfig, RlpxStream, frame_limit};
 use wisp_waku::Router;
 
 use crate::{
     config::{NodeConfig, Role},
     metrics::NodeMetrics,
-    peer::{Ctx, SessionEnd, protocols, run_session, short},
+    peer::{Ctx, IpSlot, IpTable, PACKET_OVERHEAD, SessionEnd, protocols, run_session, short},
     service::{NodeHandle, NodeInfo, Service},
 };
 
@@ -68,10 +68,17 @@ pub enum NodeError {
     Rpc(String),
 }
 
+/// How long shutdown waits for the peer tasks to send their Disconnect(ClientQuitting) and
+/// end before the remaining tasks are aborted.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// A running node.
 pub struct Node {
     handle: NodeHandle,
     shutdown: watch::Sender<bool>,
+    /// The accept loop, the dialers and the one-shot dials; each owns the sessions it started.
+    network: JoinSet<()>,
+    /// The router service, the mailserver's tasks: ended after the network tasks.
     tasks: JoinSet<()>,
     rpc: Option<crate::rpc::RpcServer>,
     mailserver: Option<Arc<crate::mailserver::Mailserver>>,
@@ -167,7 +174,27 @@ impl Node {
             None
         };
         let mailserver_tasks = mailserver.as_ref().map(|(m, _)| m.clone());
-        let scores = Arc::new(crate::scores::Scores::default());
+        let scores = Arc::new(crate::scores::Scores::new(config.limit_loopback));
+        // Incoming messages are bounded by the largest envelope or packet this node accepts or
+        // sends (status-go rejects larger packets itself), not by the 16 MiB protocol limit.
+        let max_message =
+            router_config.max_envelope_size.max(router_config.max_packet_size) + PACKET_OVERHEAD;
+        let rlpx = RlpxConfig {
+            handshake_timeout: config.handshake_timeout,
+            max_frame_size: frame_limit(max_message, true),
+            ..RlpxConfig::default()
+        };
+        let p2p = P2PConfig {
+            max_message_size: max_message,
+            hello_timeout: config.hello_timeout,
+            ..P2PConfig::default()
+        };
+        let peer_limits = router_config.peer_limits;
+        let ips = Arc::new(IpTable::new(
+            config.max_peers_per_ip,
+            config.limit_loopback,
+            router_config.ip_limits,
+        ));
         let service = Service::new(
             Router::new(router_config),
             rx,
@@ -176,7 +203,8 @@ impl Node {
             metrics.clone(),
             scores.clone(),
             mailserver,
-        );
+        )
+        .with_slow_peer_grace(config.slow_peer_grace);
 
         let ctx = Arc::new(Ctx {
             key,
@@ -193,6 +221,12 @@ impl Node {
             ping_interval: config.ping_interval,
             next_peer_id: AtomicU64::new(1),
             scores,
+            metrics: metrics.clone(),
+            rlpx,
+            p2p,
+            handshakes: Arc::new(Semaphore::new(config.max_pending_handshakes)),
+            ips,
+            peer_limits,
         });
 
         let mut info = NodeInfo {
@@ -204,7 +238,8 @@ impl Node {
             role: config.role,
         };
         tasks.spawn(service.run());
-        tasks.spawn(accept_loop(listener, ctx.clone()));
+        let mut network = JoinSet::new();
+        network.spawn(accept_loop(listener, ctx.clone()));
 
         let mut handle =
             NodeHandle { tx, info: Arc::new(info.clone()), events, dial: dial_tx, metrics };
@@ -224,18 +259,20 @@ impl Node {
         };
 
         for node in config.static_nodes.iter().chain(&config.trusted_nodes) {
-            tasks.spawn(static_dialer(*node, ctx.clone(), config.clone()));
+            network.spawn(static_dialer(*node, ctx.clone(), config.clone()));
         }
         let dial_ctx = ctx.clone();
         let dial_config = config.clone();
         let mut dial_shutdown = shutdown_rx.clone();
-        tasks.spawn(async move {
+        network.spawn(async move {
+            // One-shot dials (`admin_addPeer`) are tracked here and ended with the node.
+            let mut dials = JoinSet::new();
             loop {
                 tokio::select! {
                     node = dial_rx.recv() => match node {
                         Some(node) => {
                             let (ctx, config) = (dial_ctx.clone(), dial_config.clone());
-                            tokio::spawn(async move {
+                            dials.spawn(async move {
                                 if let Err(e) = dial_once(node, ctx, &config).await {
                                     tracing::info!(target: "node::dial", peer = %short(&node.id), error = %e, "dial failed");
                                 }
@@ -243,12 +280,14 @@ impl Node {
                         }
                         None => break,
                     },
+                    Some(_) = dials.join_next(), if !dials.is_empty() => {}
                     _ = dial_shutdown.changed() => break,
                 }
             }
+            end_children(dials).await;
         });
         tracing::info!(target: "node", enode = %handle.info.enode, role = %config.role, "node started");
-        Ok(Self { handle, shutdown, tasks, rpc, mailserver: mailserver_tasks })
+        Ok(Self { handle, shutdown, network, tasks, rpc, mailserver: mailserver_tasks })
     }
 
     /// A handle to the node.
@@ -272,15 +311,23 @@ impl Node {
     }
 
     /// Stops the node: every peer is sent Disconnect(ClientQuitting), then the tasks end.
+    /// The listener, dialers and every session they started end first (each session sends
+    /// its Disconnect, waiting at most the Disconnect timeout); the router service and the
+    /// rest are aborted after them.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         if let Some(rpc) = self.rpc.take() {
             rpc.stop().await;
         }
-        // Give peer tasks a moment to send their Disconnect.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while self.network.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(target: "node", "network tasks still running after {SHUTDOWN_GRACE:?}; aborting them");
+        }
+        self.network.shutdown().await;
+        self.tasks.shutdown().await;
         // The archive commits what it queued (and confirms it) before the node is gone.
         if let Some(mailserver) = self.mailserver.take() {
             mailserver.close().await;
@@ -288,8 +335,28 @@ impl Node {
     }
 }
 
+/// Waits for tracked children to end (they watch the shutdown signal), then aborts the rest.
+async fn end_children(mut children: JoinSet<()>) {
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while children.join_next().await.is_some() {}
+    })
+    .await;
+    children.shutdown().await;
+}
+
+/// Why an inbound connection was closed right after accept.
+fn refuse(ctx: &Ctx, addr: SocketAddr, reason: &'static str) {
+    tracing::debug!(target: "node::peer", %addr, reason, "connection refused");
+    ctx.metrics.add("wisp_connections_refused_total", &format!("reason=\"{reason}\""), 1);
+}
+
+/// Accepts connections. What can be checked before any work is checked right after accept,
+/// and a connection that fails a check is closed at once: a banned IP address, the per-IP
+/// connection count, the number of handshakes in progress. Each accepted connection's task
+/// is tracked and ended with the node.
 async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
     let mut shutdown = ctx.shutdown.clone();
+    let mut children = JoinSet::new();
     loop {
         let (tcp, addr) = tokio::select! {
             r = listener.accept() => match r {
@@ -300,22 +367,53 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
                     continue;
                 }
             },
-            _ = shutdown.changed() => return,
+            Some(_) = children.join_next(), if !children.is_empty() => continue,
+            _ = shutdown.changed() => break,
         };
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let _ = tcp.set_nodelay(true);
-            match RlpxStream::accept(tcp, &ctx.key, &RlpxConfig::default()).await {
-                Ok(rlpx) => {
-                    if let SessionEnd::Failed(e) = run_session(ctx, rlpx, addr, true).await {
-                        tracing::debug!(target: "node::peer", %addr, error = %e, "inbound session failed");
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(target: "node::peer", %addr, error = %e, "inbound handshake failed")
-                }
+        let ip = addr.ip();
+        if ctx.scores.banned_ip(&ip, std::time::Instant::now()).is_some() {
+            refuse(&ctx, addr, "banned_ip");
+            continue;
+        }
+        let Some(slot) = ctx.ips.enter(ip) else {
+            refuse(&ctx, addr, "per_ip");
+            continue;
+        };
+        let Ok(permit) = ctx.handshakes.clone().try_acquire_owned() else {
+            refuse(&ctx, addr, "handshakes");
+            continue;
+        };
+        children.spawn(inbound(ctx.clone(), tcp, addr, permit, slot));
+    }
+    drop(listener);
+    end_children(children).await;
+}
+
+/// One inbound connection: the RLPx handshake (bounded by `handshake_timeout` in all), then
+/// the session.
+async fn inbound(
+    ctx: Arc<Ctx>,
+    tcp: TcpStream,
+    addr: SocketAddr,
+    permit: OwnedSemaphorePermit,
+    slot: IpSlot,
+) {
+    let _ = tcp.set_nodelay(true);
+    let mut shutdown = ctx.shutdown.clone();
+    let rlpx = tokio::select! {
+        r = RlpxStream::accept(tcp, &ctx.key, &ctx.rlpx) => r,
+        _ = shutdown.changed() => return,
+    };
+    match rlpx {
+        Ok(rlpx) => {
+            let end = run_session(ctx, rlpx, addr, true, Some(permit), Some(slot)).await;
+            if let SessionEnd::Failed(e) = end {
+                tracing::debug!(target: "node::peer", %addr, error = %e, "inbound session failed");
             }
-        });
+        }
+        Err(e) => {
+            tracing::debug!(target: "node::peer", %addr, error = %e, "inbound handshake failed")
+        }
     }
 }
 
@@ -329,13 +427,11 @@ async fn dial_once(
         let tcp =
             TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         let _ = tcp.set_nodelay(true);
-        RlpxStream::connect(tcp, &ctx.key, node.id, &RlpxConfig::default())
-            .await
-            .map_err(|e| e.to_string())
+        RlpxStream::connect(tcp, &ctx.key, node.id, &ctx.rlpx).await.map_err(|e| e.to_string())
     })
     .await
     .map_err(|_| format!("no answer from {addr} within {:?}", config.dial_timeout))??;
-    Ok(run_session(ctx, rlpx, addr, false).await)
+    Ok(run_session(ctx, rlpx, addr, false, None, None).await)
 }
 
 /// Keeps a static node connected: dial, and redial with exponential backoff.

@@ -2,8 +2,8 @@
 //! per peer that moves packets between its RLPx session and the router service.
 
 use std::{
-    collections::HashSet,
-    net::SocketAddr,
+    collections::{HashMap, HashSet},
+    net::{IpAddr, SocketAddr},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -13,21 +13,28 @@ use std::{
 
 use tokio::{
     net::TcpStream,
-    sync::{mpsc, watch},
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch},
 };
 use wisp_crypto::{NodeId, SecretKey};
 use wisp_rlpx::{
-    DisconnectReason, Hello, P2P_VERSION, P2PConfig, P2PError, P2PStream, Protocol, RlpxStream,
-    UnauthedP2PStream,
+    DisconnectReason, FrameGate, Hello, P2P_VERSION, P2PConfig, P2PError, P2PStream, Protocol,
+    RlpxConfig, RlpxStream, UnauthedP2PStream,
 };
 use wisp_waku::{
-    Capability, PeerId,
+    Capability, DropReason, PeerId,
     packets::{
         SHH_NAME, SHH_PROTOCOL_LENGTH, SHH_VERSION, WAKU_NAME, WAKU_PROTOCOL_LENGTH, WAKU_VERSION,
     },
+    ratelimit::{Bucket, Exceeded, RateLimitConfig},
 };
 
-use crate::service::{Command, PEER_QUEUE, PeerCommand, PeerInfo};
+use crate::{
+    metrics::NodeMetrics,
+    service::{Command, PEER_QUEUE, PeerCommand, PeerInfo, now_ms},
+};
+
+/// Room for a packet's RLP framing and message id around the largest envelope.
+pub(crate) const PACKET_OVERHEAD: usize = 4096;
 
 /// What every peer task shares.
 pub(crate) struct Ctx {
@@ -45,6 +52,153 @@ pub(crate) struct Ctx {
     pub(crate) ping_interval: Duration,
     pub(crate) next_peer_id: AtomicU64,
     pub(crate) scores: Arc<crate::scores::Scores>,
+    pub(crate) metrics: Arc<NodeMetrics>,
+    /// The RLPx settings (auth/ack timeout, frame limits).
+    pub(crate) rlpx: RlpxConfig,
+    /// The `p2p` settings (Hello timeout, message limit).
+    pub(crate) p2p: P2PConfig,
+    /// Inbound connections in their handshake.
+    pub(crate) handshakes: Arc<Semaphore>,
+    /// Inbound connections and frame rate limits per IP address.
+    pub(crate) ips: Arc<IpTable>,
+    /// Rate limits per peer on the raw frames received.
+    pub(crate) peer_limits: RateLimitConfig,
+}
+
+/// Inbound connections per IP address, and each address's rate-limit buckets. An entry lives
+/// while a connection from its address does: the last one to leave frees it.
+#[derive(Debug)]
+pub(crate) struct IpTable {
+    entries: Mutex<HashMap<IpAddr, IpEntry>>,
+    max_per_ip: usize,
+    limit_loopback: bool,
+    limits: RateLimitConfig,
+}
+
+#[derive(Debug)]
+struct IpEntry {
+    conns: usize,
+    packets: Bucket,
+    bytes: Bucket,
+}
+
+/// One inbound connection counted against its IP address, until dropped.
+#[derive(Debug)]
+pub(crate) struct IpSlot {
+    table: Arc<IpTable>,
+    ip: IpAddr,
+    counted: bool,
+}
+
+impl IpTable {
+    pub(crate) fn new(max_per_ip: usize, limit_loopback: bool, limits: RateLimitConfig) -> Self {
+        Self { entries: Mutex::new(HashMap::new()), max_per_ip, limit_loopback, limits }
+    }
+
+    fn exempt(&self, ip: &IpAddr) -> bool {
+        ip.is_loopback() && !self.limit_loopback
+    }
+
+    /// Counts a new inbound connection from `ip`, or `None` if the address has its maximum.
+    pub(crate) fn enter(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        if self.exempt(&ip) {
+            return Some(IpSlot { table: self.clone(), ip, counted: false });
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ms();
+        let e = entries.entry(ip).or_insert_with(|| IpEntry {
+            conns: 0,
+            packets: Bucket::new(&self.limits.packets, now),
+            bytes: Bucket::new(&self.limits.bytes, now),
+        });
+        if e.conns >= self.max_per_ip {
+            if e.conns == 0 {
+                entries.remove(&ip);
+            }
+            return None;
+        }
+        e.conns += 1;
+        Some(IpSlot { table: self.clone(), ip, counted: true })
+    }
+
+    /// Charges one frame of `bytes` to `ip`'s buckets; `Err` names the limit exceeded.
+    fn charge(&self, ip: &IpAddr, bytes: usize, now: u64) -> Result<(), Exceeded> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(e) = entries.get_mut(ip) else { return Ok(()) };
+        if !e.packets.take(&self.limits.packets, 1, now) {
+            return Err(Exceeded::Packets);
+        }
+        if !e.bytes.take(&self.limits.bytes, bytes as u64, now) {
+            return Err(Exceeded::Bytes);
+        }
+        Ok(())
+    }
+
+    /// The addresses with state (for tests: it must empty when the peers leave).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
+        let mut entries = self.table.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = entries.get_mut(&self.ip) {
+            e.conns = e.conns.saturating_sub(1);
+            if e.conns == 0 {
+                entries.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The rate limit on raw frames (before snappy and decoding): per peer, and per IP address
+/// for inbound connections. A refusal drops the peer with SubprotocolError, counts it as the
+/// router's rate-limit drops are counted, and costs the node id the same points.
+struct RateGate {
+    limits: RateLimitConfig,
+    packets: Bucket,
+    bytes: Bucket,
+    ip: Option<(Arc<IpTable>, IpAddr)>,
+    node: NodeId,
+    scores: Arc<crate::scores::Scores>,
+    metrics: Arc<NodeMetrics>,
+}
+
+impl RateGate {
+    fn refuse(&self, scope: &'static str, exceeded: Exceeded) -> (DisconnectReason, String) {
+        let ip = self.ip.as_ref().map(|(_, ip)| *ip);
+        let reason = DropReason::RateLimited { scope, exceeded };
+        self.metrics.add("wisp_peers_dropped_total", "reason=\"rate_limited\"", 1);
+        self.metrics.add("wisp_rate_limited_peers_total", "", 1);
+        let points = crate::scores::penalty(&reason);
+        if self.scores.penalize_from(self.node, ip, points, std::time::Instant::now()) {
+            self.metrics.add("wisp_peers_banned_total", "", 1);
+        }
+        (crate::service::disconnect_reason(&reason), format!("{reason} (raw frames)"))
+    }
+}
+
+impl FrameGate for RateGate {
+    fn admit(&mut self, frame_len: usize) -> Result<(), (DisconnectReason, String)> {
+        let now = now_ms();
+        if !self.packets.take(&self.limits.packets, 1, now) {
+            return Err(self.refuse("peer", Exceeded::Packets));
+        }
+        if !self.bytes.take(&self.limits.bytes, frame_len as u64, now) {
+            return Err(self.refuse("peer", Exceeded::Bytes));
+        }
+        if let Some((table, ip)) = &self.ip
+            && let Err(exceeded) = table.charge(ip, frame_len, now)
+        {
+            return Err(self.refuse("ip", exceeded));
+        }
+        Ok(())
+    }
 }
 
 /// The capabilities a node advertises: `waku/1`, and `shh/6` with Whisper on; none for a
@@ -69,12 +223,16 @@ pub(crate) enum SessionEnd {
     Failed(String),
 }
 
-/// Runs the Hello exchange and the peer's session until it ends.
+/// Runs the Hello exchange and the peer's session until it ends. `permit` (an inbound
+/// handshake slot) is given back once the peer is admitted or refused; `ip_slot` (an inbound
+/// connection counted against its address) is held until the session ends.
 pub(crate) async fn run_session(
     ctx: Arc<Ctx>,
     rlpx: RlpxStream<TcpStream>,
     remote_addr: SocketAddr,
     inbound: bool,
+    permit: Option<OwnedSemaphorePermit>,
+    ip_slot: Option<IpSlot>,
 ) -> SessionEnd {
     let hello = Hello {
         protocol_version: P2P_VERSION,
@@ -83,7 +241,7 @@ pub(crate) async fn run_session(
         listen_port: 0,
         id: ctx.id,
     };
-    let (mut stream, theirs) = match UnauthedP2PStream::new(rlpx, P2PConfig::default())
+    let (mut stream, theirs) = match UnauthedP2PStream::new(rlpx, ctx.p2p.clone())
         .handshake(hello, &ctx.protocols)
         .await
     {
@@ -91,7 +249,9 @@ pub(crate) async fn run_session(
         Err(e) => return SessionEnd::Failed(e.to_string()),
     };
     let node = theirs.id;
-    // Admission: not ourselves, not twice, within the slots.
+    let slots = if inbound { &ctx.inbound } else { &ctx.outbound };
+    // Admission: not ourselves, not banned, not twice, within the slots. The checks and the
+    // taking of the slot happen under one lock, so two peers cannot both take the last slot.
     let refuse = {
         let mut connected = ctx.connected.lock().unwrap_or_else(|e| e.into_inner());
         let total = ctx.inbound.load(Ordering::Relaxed) + ctx.outbound.load(Ordering::Relaxed);
@@ -107,21 +267,42 @@ pub(crate) async fn run_session(
             Some(DisconnectReason::TooManyPeers)
         } else {
             connected.insert(node);
+            slots.fetch_add(1, Ordering::Relaxed);
             None
         }
     };
+    drop(permit);
     if let Some(reason) = refuse {
         let _ = stream.disconnect(reason).await;
         return SessionEnd::Failed(format!("refused: {reason}"));
     }
-    let slots = if inbound { &ctx.inbound } else { &ctx.outbound };
-    slots.fetch_add(1, Ordering::Relaxed);
+    let now = now_ms();
+    stream.set_gate(Box::new(RateGate {
+        limits: ctx.peer_limits,
+        packets: Bucket::new(&ctx.peer_limits.packets, now),
+        bytes: Bucket::new(&ctx.peer_limits.bytes, now),
+        ip: ip_slot.as_ref().filter(|s| s.counted).map(|s| (s.table.clone(), s.ip)),
+        node,
+        scores: ctx.scores.clone(),
+        metrics: ctx.metrics.clone(),
+    }));
     let end = serve(&ctx, &mut stream, &theirs, remote_addr, inbound).await;
     slots.fetch_sub(1, Ordering::Relaxed);
     ctx.connected.lock().unwrap_or_else(|e| e.into_inner()).remove(&node);
     let _ = ctx.service.send(Command::PeerDown { node }).await;
+    drop(ip_slot);
     tracing::info!(target: "node::peer", peer = %short(&node), client = %theirs.client_id, reason = %end, "peer disconnected");
     SessionEnd::Closed(end)
+}
+
+/// Why the serve loop stops between two messages.
+enum Stop {
+    /// The service (router, RPC, a slow queue) wants the peer gone.
+    Kill,
+    /// The node shuts down.
+    Quit,
+    /// Sending failed.
+    Failed(String),
 }
 
 async fn serve(
@@ -144,6 +325,7 @@ async fn serve(
         caps.push(c.cap.to_string());
     }
     let (tx, mut rx) = mpsc::channel(PEER_QUEUE);
+    let (kill_tx, mut kill) = watch::channel(None);
     let info = PeerInfo {
         id: node,
         client_id: theirs.client_id.clone(),
@@ -153,7 +335,8 @@ async fn serve(
         caps,
     };
     tracing::info!(target: "node::peer", peer = %short(&node), client = %theirs.client_id, %remote_addr, inbound, "peer connected");
-    if ctx.service.send(Command::PeerUp { info, ids: ids.clone(), tx }).await.is_err() {
+    let up = Command::PeerUp { info, ids: ids.clone(), tx, kill: kill_tx };
+    if ctx.service.send(up).await.is_err() {
         let _ = stream.disconnect(DisconnectReason::ClientQuitting).await;
         return "node shutting down".into();
     }
@@ -163,16 +346,17 @@ async fn serve(
         ctx.ping_interval,
     );
     loop {
-        tokio::select! {
+        let stop = tokio::select! {
             msg = stream.recv() => match msg {
                 Ok(msg) => {
                     let Some((shared, code)) = stream.shared_capabilities().resolve(msg.id) else { continue };
                     let want = if shared.cap.name == SHH_NAME { Capability::Whisper } else { Capability::Waku };
                     let Some((id, _)) = ids.iter().find(|(_, c)| *c == want) else { continue };
                     let cmd = Command::PeerPacket { id: *id, code, payload: msg.data };
-                    if ctx.service.send(cmd).await.is_err() {
-                        let _ = stream.disconnect(DisconnectReason::ClientQuitting).await;
-                        return "node shutting down".into();
+                    tokio::select! {
+                        sent = ctx.service.send(cmd) => if sent.is_err() { Stop::Quit } else { continue },
+                        _ = kill.changed() => Stop::Kill,
+                        _ = shutdown.changed() => Stop::Quit,
                     }
                 }
                 Err(P2PError::Disconnected(reason)) => return format!("peer sent Disconnect: {reason}"),
@@ -181,13 +365,15 @@ async fn serve(
             cmd = rx.recv() => match cmd {
                 Some(PeerCommand::Send { capability, code, payload }) => {
                     let name = match capability { Capability::Waku => WAKU_NAME, Capability::Whisper => SHH_NAME };
-                    if let Err(e) = stream.send_capability(name, code, &payload).await {
-                        return format!("send failed: {e}");
+                    // A peer that reads nothing blocks this send: the kill signal still ends it.
+                    tokio::select! {
+                        sent = stream.send_capability(name, code, &payload) => match sent {
+                            Ok(()) => continue,
+                            Err(e) => Stop::Failed(format!("send failed: {e}")),
+                        },
+                        _ = kill.changed() => Stop::Kill,
+                        _ = shutdown.changed() => Stop::Quit,
                     }
-                }
-                Some(PeerCommand::Disconnect(reason)) => {
-                    let _ = stream.disconnect(reason).await;
-                    return format!("we sent Disconnect: {reason}");
                 }
                 None => return "router service stopped".into(),
             },
@@ -196,15 +382,30 @@ async fn serve(
                     let _ = stream.disconnect(DisconnectReason::PingTimeout).await;
                     return "no Pong in time".into();
                 }
-                if let Err(e) = stream.send_ping().await {
-                    return format!("ping failed: {e}");
+                tokio::select! {
+                    sent = stream.send_ping() => match sent {
+                        Ok(()) => continue,
+                        Err(e) => Stop::Failed(format!("ping failed: {e}")),
+                    },
+                    _ = kill.changed() => Stop::Kill,
+                    _ = shutdown.changed() => Stop::Quit,
                 }
             }
-            _ = shutdown.changed() => {
-                let _ = stream.disconnect(DisconnectReason::ClientQuitting).await;
-                return "node shutting down".into();
+            _ = kill.changed() => Stop::Kill,
+            _ = shutdown.changed() => Stop::Quit,
+        };
+        return match stop {
+            Stop::Kill => {
+                let reason = (*kill.borrow()).unwrap_or(DisconnectReason::DisconnectRequested);
+                let _ = stream.disconnect(reason).await;
+                format!("we sent Disconnect: {reason}")
             }
-        }
+            Stop::Quit => {
+                let _ = stream.disconnect(DisconnectReason::ClientQuitting).await;
+                "node shutting down".into()
+            }
+            Stop::Failed(e) => e,
+        };
     }
 }
 
@@ -218,5 +419,52 @@ impl std::fmt::Display for SessionEnd {
         match self {
             Self::Closed(s) | Self::Failed(s) => f.write_str(s),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wisp_waku::ratelimit::Limit;
+
+    use super::*;
+
+    fn table(limit_loopback: bool) -> Arc<IpTable> {
+        let limits = RateLimitConfig { packets: Limit::new(10), bytes: Limit::new(1000) };
+        Arc::new(IpTable::new(2, limit_loopback, limits))
+    }
+
+    #[test]
+    fn per_ip_count_is_bounded_and_freed_by_the_last_connection() {
+        let t = table(false);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let a = t.enter(ip).unwrap();
+        let b = t.enter(ip).unwrap();
+        assert!(t.enter(ip).is_none());
+        assert!(t.enter("192.0.2.2".parse().unwrap()).is_some());
+        drop(a);
+        let c = t.enter(ip).unwrap();
+        drop((b, c));
+        assert_eq!(t.len(), 0, "the state of an address goes with its last connection");
+    }
+
+    #[test]
+    fn loopback_is_exempt_unless_limited() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let t = table(false);
+        let held: Vec<_> = (0..10).map(|_| t.enter(lo).unwrap()).collect();
+        assert_eq!(t.len(), 0);
+        drop(held);
+        let t = table(true);
+        let _a = (t.enter(lo).unwrap(), t.enter(lo).unwrap());
+        assert!(t.enter(lo).is_none());
+    }
+
+    #[test]
+    fn ip_buckets_charge_raw_bytes() {
+        let t = table(false);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let _slot = t.enter(ip).unwrap();
+        assert!(t.charge(&ip, 1500, 0).is_ok());
+        assert_eq!(t.charge(&ip, 600, 0), Err(Exceeded::Bytes));
     }
 }

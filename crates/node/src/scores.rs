@@ -1,8 +1,12 @@
 //! Peer scores: misbehaviour costs points that decay over time; a node id over the threshold
-//! is refused for a while (the router already dropped it for each offence).
+//! is refused for a while (the router already dropped it for each offence), and so is the IP
+//! address it came from, so that a banned peer cannot walk back in with a new key. Loopback
+//! addresses are banned only when the node is told to treat them as any other
+//! (`NodeConfig::limit_loopback`), so that local tools and tests are not locked out.
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -35,13 +39,47 @@ struct Score {
     banned_until: Option<Instant>,
 }
 
-/// Scores of the node ids seen misbehaving.
+/// Scores of the node ids seen misbehaving, and the IP addresses banned with them.
 #[derive(Debug, Default)]
 pub(crate) struct Scores {
     inner: Mutex<HashMap<NodeId, Score>>,
+    ips: Mutex<HashMap<IpAddr, Instant>>,
+    ban_loopback: bool,
 }
 
 impl Scores {
+    /// Scores that ban loopback addresses too if `ban_loopback`.
+    pub(crate) fn new(ban_loopback: bool) -> Self {
+        Self { ban_loopback, ..Self::default() }
+    }
+
+    /// Adds `points` to `node`, which connected from `ip`, at `now`; returns true if this
+    /// bans it (and its IP address).
+    pub(crate) fn penalize_from(
+        &self,
+        node: NodeId,
+        ip: Option<IpAddr>,
+        points: f64,
+        now: Instant,
+    ) -> bool {
+        let banned = self.penalize(node, points, now);
+        if banned
+            && let Some(ip) = ip
+            && (self.ban_loopback || !ip.is_loopback())
+        {
+            let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+            ips.retain(|_, until| *until > now);
+            ips.insert(ip, now + BAN_DURATION);
+        }
+        banned
+    }
+
+    /// How long connections from `ip` stay refused, if they are.
+    pub(crate) fn banned_ip(&self, ip: &IpAddr, now: Instant) -> Option<Duration> {
+        let ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        ips.get(ip).filter(|u| **u > now).map(|u| *u - now)
+    }
+
     /// Adds `points` to `node` at `now`; returns true if this bans it.
     pub(crate) fn penalize(&self, node: NodeId, points: f64, now: Instant) -> bool {
         if points <= 0.0 {
@@ -90,5 +128,21 @@ mod tests {
         // After a long quiet spell, one offence does not ban again.
         let later = t0 + BAN_DURATION + HALF_LIFE * 4;
         assert!(!scores.penalize(node, 50.0, later));
+    }
+
+    #[test]
+    fn a_ban_covers_the_ip_and_loopback_only_when_asked() {
+        let t0 = Instant::now();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let scores = Scores::new(false);
+        assert!(scores.penalize_from(NodeId([1; 64]), Some(ip), 100.0, t0));
+        assert!(scores.banned_ip(&ip, t0).is_some());
+        assert!(scores.banned_ip(&ip, t0 + BAN_DURATION).is_none());
+        assert!(scores.penalize_from(NodeId([2; 64]), Some(lo), 100.0, t0));
+        assert!(scores.banned_ip(&lo, t0).is_none());
+        let scores = Scores::new(true);
+        assert!(scores.penalize_from(NodeId([2; 64]), Some(lo), 100.0, t0));
+        assert!(scores.banned_ip(&lo, t0).is_some());
     }
 }

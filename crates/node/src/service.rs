@@ -10,7 +10,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::{
     mailserver::{ArchiveQueue, Mailserver, confirmation_packets},
@@ -26,8 +26,14 @@ use wisp_waku::{
 
 /// How often the router's clock advances (transmission cycles are 300 ms by default).
 const TICK: Duration = Duration::from_millis(100);
-/// Packets queued to one peer before it is dropped as too slow.
+/// Packets queued to one peer; while it is full, packets to the peer are dropped, and a peer
+/// whose queue stays full for `NodeConfig::slow_peer_grace` is disconnected.
 pub(crate) const PEER_QUEUE: usize = 1024;
+
+/// Ends a peer's session with a reason. The service holds it next to the peer's queue, and
+/// it does not go through that queue: a decision to drop a peer always reaches the session,
+/// however full the queue is.
+pub(crate) type Kill = watch::Sender<Option<DisconnectReason>>;
 
 /// Milliseconds since the Unix epoch, the router's clock.
 pub(crate) fn now_ms() -> u64 {
@@ -39,8 +45,6 @@ pub(crate) fn now_ms() -> u64 {
 pub(crate) enum PeerCommand {
     /// Send packet `code` of `capability`.
     Send { capability: Capability, code: u64, payload: Vec<u8> },
-    /// Disconnect with this reason.
-    Disconnect(DisconnectReason),
 }
 
 /// A connected peer, as `admin_peers` shows it.
@@ -82,6 +86,7 @@ pub(crate) enum Command {
         info: PeerInfo,
         ids: Vec<(PeerId, Capability)>,
         tx: mpsc::Sender<PeerCommand>,
+        kill: Kill,
     },
     PeerPacket {
         id: PeerId,
@@ -300,6 +305,22 @@ struct Connected {
     info: PeerInfo,
     ids: Vec<(PeerId, Capability)>,
     tx: mpsc::Sender<PeerCommand>,
+    kill: Kill,
+    /// Since when its queue has been full (packets to it are being dropped).
+    full_since: Option<std::time::Instant>,
+}
+
+impl Connected {
+    /// Ends the peer's session with `reason` (the first reason given wins).
+    fn kill(&self, reason: DisconnectReason) {
+        self.kill.send_if_modified(|r| {
+            if r.is_some() {
+                return false;
+            }
+            *r = Some(reason);
+            true
+        });
+    }
 }
 
 pub(crate) struct Service {
@@ -318,6 +339,7 @@ pub(crate) struct Service {
     mailserver: Option<Arc<Mailserver>>,
     /// The router figures last copied into the metrics (see [`Service::sync_pool_metrics`]).
     pool_figures: [i64; 4],
+    slow_peer_grace: Duration,
 }
 
 impl Service {
@@ -336,6 +358,7 @@ impl Service {
         };
         let light_topics = router.config().light_node;
         Self {
+            slow_peer_grace: Duration::from_secs(10),
             router,
             rx,
             peers: HashMap::new(),
@@ -377,6 +400,12 @@ impl Service {
         self.pool_figures = now;
     }
 
+    /// Sets how long a peer's queue may stay full before the peer is dropped.
+    pub(crate) fn with_slow_peer_grace(mut self, grace: Duration) -> Self {
+        self.slow_peer_grace = grace;
+        self
+    }
+
     pub(crate) async fn run(mut self) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -399,7 +428,7 @@ impl Service {
     fn handle(&mut self, cmd: Command) {
         let now = now_ms();
         match cmd {
-            Command::PeerUp { info, ids, tx } => {
+            Command::PeerUp { info, ids, tx, kill } => {
                 let node = info.id;
                 let trusted = self.trusted.contains(&node);
                 let ip = Some(info.remote_addr.ip()).filter(|ip: &IpAddr| !ip.is_loopback());
@@ -413,7 +442,8 @@ impl Service {
                 for (_, cap) in &ids {
                     self.metrics.add("wisp_peers", &peer_labels(*cap, info.inbound), 1);
                 }
-                self.peers.insert(node, Connected { info: PeerInfo { trusted, ..info }, ids, tx });
+                let info = PeerInfo { trusted, ..info };
+                self.peers.insert(node, Connected { info, ids, tx, kill, full_since: None });
             }
             Command::PeerPacket { id, code, payload } => {
                 let cap = self.capability_of(id);
@@ -475,21 +505,20 @@ impl Service {
             }
             Command::Disconnect { node, reason } => {
                 if let Some(c) = self.peers.get(&node) {
-                    let _ = c.tx.try_send(PeerCommand::Disconnect(reason));
+                    c.kill(reason);
                 }
             }
             Command::SendPacket { node, code, payload, reply } => {
-                let sent = self.peers.get(&node).is_some_and(|c| {
-                    // Prefer waku/1 when the peer speaks both.
-                    let cap = c
-                        .ids
+                // Prefer waku/1 when the peer speaks both.
+                let cap = self.peers.get(&node).and_then(|c| {
+                    c.ids
                         .iter()
                         .map(|(_, cap)| *cap)
                         .find(|cap| *cap == Capability::Waku)
-                        .or_else(|| c.ids.first().map(|(_, cap)| *cap));
-                    cap.is_some_and(|capability| {
-                        c.tx.try_send(PeerCommand::Send { capability, code, payload }).is_ok()
-                    })
+                        .or_else(|| c.ids.first().map(|(_, cap)| *cap))
+                });
+                let sent = cap.is_some_and(|capability| {
+                    self.enqueue(node, PeerCommand::Send { capability, code, payload })
                 });
                 let _ = reply.send(sent);
             }
@@ -513,7 +542,7 @@ impl Service {
     }
 
     /// A P2P Message packet to one peer, on its first capability.
-    fn send_p2p(&self, node: NodeId, envelopes: Vec<Envelope>) -> bool {
+    fn send_p2p(&mut self, node: NodeId, envelopes: Vec<Envelope>) -> bool {
         let Some(c) = self.peers.get(&node) else { return false };
         let Some(&(_, capability)) = c.ids.first() else { return false };
         let mut payload = Vec::new();
@@ -529,7 +558,34 @@ impl Service {
                 packet.code()
             }
         };
-        c.tx.try_send(PeerCommand::Send { capability, code, payload }).is_ok()
+        self.enqueue(node, PeerCommand::Send { capability, code, payload })
+    }
+
+    /// Queues `cmd` to `node`. A full queue drops the packet; a queue full for longer than
+    /// the grace drops the peer, through its kill signal (not through the full queue).
+    fn enqueue(&mut self, node: NodeId, cmd: PeerCommand) -> bool {
+        let Some(c) = self.peers.get_mut(&node) else { return false };
+        match c.tx.try_send(cmd) {
+            Ok(()) => {
+                c.full_since = None;
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let now = std::time::Instant::now();
+                let since = *c.full_since.get_or_insert(now);
+                if since == now {
+                    tracing::warn!(target: "node::service", peer = %node, "peer too slow: its queue is full, dropping packets to it");
+                } else if now.duration_since(since) >= self.slow_peer_grace
+                    && c.kill.borrow().is_none()
+                {
+                    tracing::warn!(target: "node::service", peer = %node, grace = ?self.slow_peer_grace, "dropping a peer too slow to keep up");
+                    self.metrics.add("wisp_peers_dropped_total", "reason=\"slow_peer\"", 1);
+                    c.kill(DisconnectReason::SubprotocolError);
+                }
+                false
+            }
+        }
     }
 
     /// A light client tells its peers the topics of its filters (topic interest).
@@ -555,10 +611,12 @@ impl Service {
                         self.metrics.add("wisp_rate_limited_peers_total", "", 1);
                     }
                     if let Some(c) = self.by_peer_id.get(&peer).and_then(|n| self.peers.get(n)) {
-                        let _ = c.tx.try_send(PeerCommand::Disconnect(disconnect_reason(&reason)));
+                        c.kill(disconnect_reason(&reason));
                         let node = c.info.id;
-                        if self.scores.penalize(
+                        let ip = c.info.inbound.then(|| c.info.remote_addr.ip());
+                        if self.scores.penalize_from(
                             node,
+                            ip,
                             crate::scores::penalty(&reason),
                             std::time::Instant::now(),
                         ) {
@@ -587,10 +645,7 @@ impl Service {
         if code == wisp_waku::packets::waku_codes::MESSAGES {
             self.metrics.add("wisp_envelopes_relayed_total", "", count_envelopes(&payload));
         }
-        if c.tx.try_send(PeerCommand::Send { capability, code, payload }).is_err() {
-            tracing::warn!(target: "node::service", peer = %node, "peer too slow: its queue is full");
-            let _ = c.tx.try_send(PeerCommand::Disconnect(DisconnectReason::SubprotocolError));
-        }
+        self.enqueue(node, PeerCommand::Send { capability, code, payload });
     }
 
     fn event(&mut self, e: Event) {

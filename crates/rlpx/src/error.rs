@@ -159,6 +159,14 @@ pub enum P2PError {
     /// The Hello exchange did not complete in time.
     #[error("Hello not received within {0:?}")]
     HelloTimeout(std::time::Duration),
+    /// A [`crate::FrameGate`] refused an incoming frame (a rate limit).
+    #[error("frame refused: {detail}")]
+    Refused {
+        /// The reason sent to the peer.
+        reason: DisconnectReason,
+        /// Which limit, for the log.
+        detail: String,
+    },
     /// The connection ended.
     #[error("connection closed")]
     Closed,
@@ -181,6 +189,7 @@ impl P2PError {
             Self::PingTimeout(_) => Some(R::PingTimeout),
             Self::QueueFull(_) => Some(R::SubprotocolError),
             Self::HelloTimeout(_) => Some(R::TcpSubsystemError),
+            Self::Refused { reason, .. } => Some(*reason),
             Self::Disconnected(_)
             | Self::WeDisconnected { .. }
             | Self::NotShared { .. }

@@ -124,6 +124,23 @@ impl FrameCipher {
 }
 
 impl FrameWriter {
+    /// Appends only the 32-byte header (encrypted, with its MAC) of a frame of `size` bytes.
+    /// [`FrameWriter::write_frame`] uses it; alone, it lets a test or tool announce a frame
+    /// it never sends.
+    pub fn write_header(&mut self, size: usize, out: &mut BytesMut) -> Result<(), FrameError> {
+        if size > MAX_FRAME_SIZE {
+            return Err(FrameError::FrameTooBig { size, max: MAX_FRAME_SIZE });
+        }
+        let mut header = [0u8; 16];
+        header[..3].copy_from_slice(&(size as u32).to_be_bytes()[1..]);
+        header[3..6].copy_from_slice(&HEADER_DATA);
+        self.enc.apply(&mut header);
+        let header_mac = self.mac.header_mac(&header);
+        out.put_slice(&header);
+        out.put_slice(&header_mac);
+        Ok(())
+    }
+
     /// Appends one encrypted frame carrying `frame_data` (`msg-id || msg-data`) to `out`.
     ///
     /// Fails only if `frame_data` is larger than [`MAX_FRAME_SIZE`].
@@ -134,14 +151,7 @@ impl FrameWriter {
         }
         let start = out.len();
         out.reserve(HEADER_LEN + body_len(size));
-
-        let mut header = [0u8; 16];
-        header[..3].copy_from_slice(&(size as u32).to_be_bytes()[1..]);
-        header[3..6].copy_from_slice(&HEADER_DATA);
-        self.enc.apply(&mut header);
-        let header_mac = self.mac.header_mac(&header);
-        out.put_slice(&header);
-        out.put_slice(&header_mac);
+        self.write_header(size, out)?;
 
         let body_start = out.len();
         out.put_slice(frame_data);
@@ -156,6 +166,16 @@ impl FrameWriter {
 }
 
 impl FrameReader {
+    /// The largest frame [`FrameReader::read_header`] accepts.
+    pub fn max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
+    /// Changes the largest frame accepted (capped at [`MAX_FRAME_SIZE`]).
+    pub fn set_max_frame_size(&mut self, max: usize) {
+        self.max_frame_size = max.min(MAX_FRAME_SIZE);
+    }
+
     /// Checks the MAC of a 32-byte header and decrypts it; returns the frame size.
     pub fn read_header(&mut self, header: &[u8; HEADER_LEN]) -> Result<usize, FrameError> {
         let (ct, mac) = header.split_at(16);

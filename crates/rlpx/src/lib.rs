@@ -56,8 +56,11 @@ pub use p2p::{
     Capability, DisconnectReason, Hello, P2P_VERSION, P2PMessage, Protocol, SharedCapabilities,
     SharedCapability,
 };
-pub use session::{CapabilityMessage, MAX_MESSAGE_SIZE, P2PConfig, P2PStream, UnauthedP2PStream};
-pub use stream::{RlpxConfig, RlpxStream};
+pub use session::{
+    CapabilityMessage, FrameGate, MAX_MESSAGE_SIZE, P2PConfig, P2PStream, UnauthedP2PStream,
+    frame_limit,
+};
+pub use stream::{MAX_HELLO_FRAME_SIZE, RlpxConfig, RlpxStream};
 pub use wisp_crypto::{NodeId, SecretKey};
 
 #[cfg(test)]

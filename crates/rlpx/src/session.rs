@@ -2,10 +2,10 @@
 //! exchange Hello; the [`P2PStream`] it becomes carries capability messages, answers Pings,
 //! compresses with snappy (EIP-706) and ends with a Disconnect.
 
-use std::{collections::VecDeque, time::Duration};
+use std::{collections::VecDeque, future::poll_fn, pin::Pin, time::Duration};
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::{Sink, SinkExt, StreamExt};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     time::Instant,
@@ -27,13 +27,17 @@ pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 /// Settings of the `p2p` session.
 #[derive(Clone, Debug)]
 pub struct P2PConfig {
-    /// The largest message (after decompression) accepted. Default: 16 MiB.
+    /// The largest message (after decompression) accepted. After Hello, frames are limited to
+    /// what a message of this size needs ([`frame_limit`]). Default: 16 MiB.
     pub max_message_size: usize,
     /// How long to wait for the peer's Hello. Default: 5 s.
     pub hello_timeout: Duration,
     /// At most this many capability messages are held while [`P2PStream::ping`] waits for its
     /// Pong. Default: 1024.
     pub max_queued_messages: usize,
+    /// How long a Disconnect we send may wait for the peer to take it before the connection
+    /// is closed anyway. Default: 2 s.
+    pub disconnect_timeout: Duration,
 }
 
 impl Default for P2PConfig {
@@ -42,6 +46,7 @@ impl Default for P2PConfig {
             max_message_size: MAX_MESSAGE_SIZE,
             hello_timeout: Duration::from_secs(5),
             max_queued_messages: 1024,
+            disconnect_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -87,20 +92,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnauthedP2PStream<S> {
         let mut data = Vec::with_capacity(ours.encoded_len());
         ours.encode(&mut data);
         encode_frame_data(HELLO_ID, &data, &mut frame);
-        // The Hello is never compressed (DECISIONS 20).
-        self.inner.send(Bytes::from(frame)).await?;
-
+        // One deadline for the whole exchange: a peer that trickles bytes cannot extend it.
         let timeout = self.config.hello_timeout;
-        let first = tokio::time::timeout(timeout, self.inner.next())
-            .await
-            .map_err(|_| P2PError::HelloTimeout(timeout))?;
-        let first = match first {
-            Some(frame) => frame?,
-            None => return Err(P2PError::Closed),
+        let deadline = Instant::now() + timeout;
+        // The Hello is never compressed (DECISIONS 20).
+        match tokio::time::timeout_at(deadline, self.inner.send(Bytes::from(frame))).await {
+            Ok(sent) => sent?,
+            Err(_) => return Err(P2PError::HelloTimeout(timeout)),
+        }
+        let linger = self.config.disconnect_timeout;
+        let first = match tokio::time::timeout_at(deadline, self.inner.next()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(e @ RlpxError::Frame(_)))) => {
+                return Err(fail_uncompressed(&mut self.inner, e.into(), linger).await);
+            }
+            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(None) => return Err(P2PError::Closed),
+            Err(_) => {
+                let e = P2PError::HelloTimeout(timeout);
+                return Err(fail_uncompressed(&mut self.inner, e, linger).await);
+            }
         };
         let theirs = match Self::read_hello(&first) {
             Ok(h) => h,
-            Err(e) => return Err(fail_uncompressed(&mut self.inner, e).await),
+            Err(e) => return Err(fail_uncompressed(&mut self.inner, e, linger).await),
         };
         let remote_id = self.inner.remote_id();
         if theirs.id != remote_id {
@@ -108,11 +123,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnauthedP2PStream<S> {
                 expected: Box::new(remote_id),
                 got: Box::new(theirs.id),
             };
-            return Err(fail_uncompressed(&mut self.inner, e).await);
+            return Err(fail_uncompressed(&mut self.inner, e, linger).await);
         }
         let shared = match SharedCapabilities::negotiate(protocols, &theirs.capabilities) {
             Ok(s) => s,
-            Err(e) => return Err(fail_uncompressed(&mut self.inner, e).await),
+            Err(e) => return Err(fail_uncompressed(&mut self.inner, e, linger).await),
         };
         let snappy = ours.protocol_version >= SNAPPY_MIN_VERSION
             && theirs.protocol_version >= SNAPPY_MIN_VERSION;
@@ -123,8 +138,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnauthedP2PStream<S> {
             snappy,
             "p2p session established"
         );
+        let mut inner = self.inner;
+        inner.set_max_frame_size(frame_limit(self.config.max_message_size, snappy));
         let stream = P2PStream {
-            inner: self.inner,
+            inner,
             config: self.config,
             shared,
             snappy,
@@ -132,6 +149,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnauthedP2PStream<S> {
             queue: VecDeque::new(),
             ping_sent: None,
             last_rtt: None,
+            outbox: VecDeque::new(),
+            ending: None,
+            ended: false,
+            write_broken: false,
+            gate: None,
         };
         Ok((stream, theirs))
     }
@@ -153,27 +175,57 @@ impl<S: AsyncRead + AsyncWrite + Unpin> UnauthedP2PStream<S> {
     }
 }
 
-/// Sends the Disconnect an error warrants, before snappy is on, and returns the error.
+/// Sends the Disconnect an error warrants, before snappy is on (waiting at most `linger`
+/// for the peer to take it), and returns the error.
 async fn fail_uncompressed<S: AsyncRead + AsyncWrite + Unpin>(
     inner: &mut RlpxStream<S>,
     err: P2PError,
+    linger: Duration,
 ) -> P2PError {
     let Some(reason) = err.disconnect_reason() else { return err };
+    tracing::debug!(target: "rlpx", peer = %inner.remote_id(), %reason, error = %err, "disconnecting peer before Hello");
     let mut data = Vec::new();
     reason.encode(&mut data);
     let mut frame = Vec::new();
     encode_frame_data(DISCONNECT_ID, &data, &mut frame);
-    let _ = inner.send(Bytes::from(frame)).await;
-    let _ = SinkExt::<Bytes>::close(inner).await;
+    let _ = tokio::time::timeout(linger, async {
+        inner.send(Bytes::from(frame)).await?;
+        SinkExt::<Bytes>::close(inner).await
+    })
+    .await;
     P2PError::WeDisconnected { reason, detail: err.to_string() }
+}
+
+/// The frame limit of a session whose messages are at most `max_message` bytes: the
+/// message id and, with snappy, the worst-case growth of compression.
+pub fn frame_limit(max_message: usize, snappy: bool) -> usize {
+    let data = if snappy { snap::raw::max_compress_len(max_message) } else { max_message };
+    // A zero-length result means the size is beyond what snappy can encode.
+    let data = if data == 0 { max_message } else { data };
+    data.saturating_add(MAX_ID_LEN)
+}
+
+/// The longest RLP encoding of a message id (a `u64`).
+const MAX_ID_LEN: usize = 9;
+
+/// Charges each incoming frame after Hello, before it is decompressed or decoded (a rate
+/// limiter on the raw bytes received). A refusal ends the session with its reason.
+pub trait FrameGate: Send {
+    /// Admits a frame of `frame_len` bytes (message id and possibly compressed data), or
+    /// refuses it with the Disconnect reason to send and a detail for the log.
+    fn admit(&mut self, frame_len: usize) -> Result<(), (DisconnectReason, String)>;
 }
 
 /// An established `p2p` session: Hello exchanged, capabilities negotiated.
 ///
 /// [`P2PStream::recv`] returns capability messages and answers Pings on the way; a malformed
-/// message makes it send a Disconnect(BreachOfProtocol) and return the error. Its futures are
-/// cancel-safe with respect to incoming data (frames are buffered by the codec).
-#[derive(Debug)]
+/// message makes it send a Disconnect(BreachOfProtocol) and return the error.
+///
+/// Cancel safety: [`P2PStream::recv`] may be raced in `select!` against anything. Frames are
+/// buffered by the codec; the answers it owes (a Pong, the Disconnect an error warrants) go
+/// to an outbox first and leave it only once the transport took them, so a cancelled `recv`
+/// loses nothing: the next call (or the next send) flushes the outbox and returns the
+/// pending error. Sends go through the same outbox, so they keep their order.
 pub struct P2PStream<S> {
     inner: RlpxStream<S>,
     config: P2PConfig,
@@ -183,6 +235,28 @@ pub struct P2PStream<S> {
     queue: VecDeque<CapabilityMessage>,
     ping_sent: Option<Instant>,
     last_rtt: Option<Duration>,
+    /// Frames to send, in order; a frame leaves only when the transport took it.
+    outbox: VecDeque<Bytes>,
+    /// The error the session ends with, once the outbox (holding its Disconnect) is flushed.
+    ending: Option<P2PError>,
+    /// The session ended; every call fails with [`P2PError::Closed`].
+    ended: bool,
+    /// Writing failed: nothing more is sent, but what the peer sent (its Disconnect, most
+    /// likely) can still be read.
+    write_broken: bool,
+    gate: Option<Box<dyn FrameGate>>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for P2PStream<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("P2PStream")
+            .field("inner", &self.inner)
+            .field("snappy", &self.snappy)
+            .field("queued", &self.queue.len())
+            .field("outbox", &self.outbox.len())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
@@ -216,6 +290,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
         &self.inner
     }
 
+    /// Charges every incoming frame to `gate` before it is decompressed or decoded.
+    pub fn set_gate(&mut self, gate: Box<dyn FrameGate>) {
+        self.gate = Some(gate);
+    }
+
     /// Sends a capability message with absolute id `id` (see
     /// [`SharedCapabilities::message_id`]).
     pub async fn send(&mut self, id: u64, data: &[u8]) -> Result<(), P2PError> {
@@ -240,17 +319,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
     }
 
     async fn send_raw(&mut self, id: u64, data: &[u8]) -> Result<(), P2PError> {
+        if self.ended || self.ending.is_some() {
+            return Err(P2PError::Closed);
+        }
         let frame = self.frame(id, data)?;
-        self.inner.send(frame).await?;
-        Ok(())
+        self.outbox.push_back(frame);
+        self.flush_outbox().await
     }
 
+    /// Outgoing messages are bounded by the protocol limit, not by `max_message_size` (which
+    /// bounds what the peer may send us).
     fn frame(&self, id: u64, data: &[u8]) -> Result<Bytes, P2PError> {
-        if data.len() > self.config.max_message_size {
-            return Err(P2PError::MessageTooBig {
-                size: data.len(),
-                max: self.config.max_message_size,
-            });
+        if data.len() > MAX_MESSAGE_SIZE {
+            return Err(P2PError::MessageTooBig { size: data.len(), max: MAX_MESSAGE_SIZE });
         }
         let mut frame = Vec::with_capacity(data.len() + 16);
         if self.snappy {
@@ -262,27 +343,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
         Ok(Bytes::from(frame))
     }
 
+    /// Hands the outbox to the transport and flushes it. Cancel-safe: a frame leaves the
+    /// outbox only in the same poll that the transport accepts it.
+    async fn flush_outbox(&mut self) -> Result<(), P2PError> {
+        if self.write_broken {
+            self.outbox.clear();
+            return Err(P2PError::Closed);
+        }
+        let inner = &mut self.inner;
+        let outbox = &mut self.outbox;
+        let flushed = poll_fn(|cx| {
+            while !outbox.is_empty() {
+                std::task::ready!(Sink::<Bytes>::poll_ready(Pin::new(&mut *inner), cx))?;
+                let frame = outbox.pop_front().expect("the outbox is not empty");
+                Pin::new(&mut *inner).start_send(frame)?;
+            }
+            Sink::<Bytes>::poll_flush(Pin::new(&mut *inner), cx)
+        })
+        .await;
+        if let Err(e) = flushed {
+            self.write_broken = true;
+            self.outbox.clear();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
     /// Sends a Ping; the Pong is taken by [`P2PStream::recv`] or [`P2PStream::ping`].
     pub async fn send_ping(&mut self) -> Result<(), P2PError> {
+        if self.ended {
+            return Err(P2PError::Closed);
+        }
         let frame = self.frame(PING_ID, &[alloy_rlp::EMPTY_LIST_CODE])?;
-        self.inner.send(frame).await?;
-        self.ping_sent = Some(Instant::now());
-        Ok(())
+        self.outbox.push_back(frame);
+        self.ping_sent.get_or_insert_with(Instant::now);
+        self.flush_outbox().await
     }
 
     /// Pings the peer and waits up to `timeout` for the Pong; returns the round-trip time.
     /// Capability messages that arrive meanwhile are kept for [`P2PStream::recv`].
     pub async fn ping(&mut self, timeout: Duration) -> Result<Duration, P2PError> {
-        self.send_ping().await?;
-        let sent = self.ping_sent.unwrap_or_else(Instant::now);
+        let sent = Instant::now();
         let wait = async {
+            self.send_ping().await?;
             loop {
-                match self.next_frame().await? {
+                match self.next_message().await? {
                     Some(msg) => {
                         if self.queue.len() >= self.config.max_queued_messages {
-                            return Err(self
-                                .fail(P2PError::QueueFull(self.config.max_queued_messages))
-                                .await);
+                            let e = P2PError::QueueFull(self.config.max_queued_messages);
+                            self.fail(e);
+                            continue;
                         }
                         self.queue.push_back(msg);
                     }
@@ -296,54 +406,99 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
         };
         match tokio::time::timeout(timeout, wait).await {
             Ok(r) => r,
-            Err(_) => Err(self.fail(P2PError::PingTimeout(timeout)).await),
+            Err(_) => {
+                self.fail(P2PError::PingTimeout(timeout));
+                match self.next_message().await {
+                    Err(e) => Err(e),
+                    Ok(_) => Err(P2PError::PingTimeout(timeout)),
+                }
+            }
         }
     }
 
     /// The next capability message. Pings are answered and Pongs recorded on the way.
+    /// Cancel-safe (see the type's documentation).
     pub async fn recv(&mut self) -> Result<CapabilityMessage, P2PError> {
         if let Some(msg) = self.queue.pop_front() {
             return Ok(msg);
         }
         loop {
-            if let Some(msg) = self.next_frame().await? {
+            if let Some(msg) = self.next_message().await? {
                 return Ok(msg);
             }
         }
     }
 
-    /// Reads one frame: `Some` for a capability message, `None` for a handled base message.
-    async fn next_frame(&mut self) -> Result<Option<CapabilityMessage>, P2PError> {
+    /// Flushes what is owed, ends the session if an error is pending, else reads and handles
+    /// one frame: `Some` for a capability message, `None` for a handled base message.
+    async fn next_message(&mut self) -> Result<Option<CapabilityMessage>, P2PError> {
+        if self.ended {
+            return Err(P2PError::Closed);
+        }
+        if self.ending.is_some() {
+            return Err(self.finish().await);
+        }
+        if !self.write_broken {
+            // A failed write does not end the session yet: the peer's Disconnect, which
+            // explains it, may be waiting to be read.
+            let _ = self.flush_outbox().await;
+        }
         let frame = match self.inner.next().await {
             Some(Ok(frame)) => frame,
-            Some(Err(e @ RlpxError::Frame(_))) => return Err(self.fail(e.into()).await),
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(P2PError::Closed),
+            Some(Err(e @ RlpxError::Frame(_))) => {
+                self.fail(e.into());
+                return Err(self.finish().await);
+            }
+            Some(Err(e)) => {
+                self.ended = true;
+                return Err(e.into());
+            }
+            None => {
+                self.ended = true;
+                return Err(P2PError::Closed);
+            }
         };
-        match self.decode(&frame) {
-            Ok(Decoded::Capability(msg)) => Ok(Some(msg)),
-            Ok(Decoded::Base(P2PMessage::Ping)) => {
+        match self.handle_frame(&frame) {
+            Ok(msg) => Ok(msg),
+            Err(e @ P2PError::Disconnected(_)) => {
+                self.ended = true;
+                Err(e)
+            }
+            Err(e) => {
+                self.fail(e);
+                Err(self.finish().await)
+            }
+        }
+    }
+
+    /// Everything done with one incoming frame that needs no waiting.
+    fn handle_frame(&mut self, frame: &[u8]) -> Result<Option<CapabilityMessage>, P2PError> {
+        if let Some(gate) = &mut self.gate
+            && let Err((reason, detail)) = gate.admit(frame.len())
+        {
+            return Err(P2PError::Refused { reason, detail });
+        }
+        match self.decode(frame)? {
+            Decoded::Capability(msg) => Ok(Some(msg)),
+            Decoded::Base(P2PMessage::Ping) => {
                 let pong = self.frame(PONG_ID, &[alloy_rlp::EMPTY_LIST_CODE])?;
-                self.inner.send(pong).await?;
+                self.outbox.push_back(pong);
                 Ok(None)
             }
-            Ok(Decoded::Base(P2PMessage::Pong)) => {
+            Decoded::Base(P2PMessage::Pong) => {
                 if let Some(sent) = self.ping_sent.take() {
                     self.last_rtt = Some(sent.elapsed());
                 }
                 Ok(None)
             }
-            Ok(Decoded::Base(P2PMessage::Disconnect(reason))) => {
+            Decoded::Base(P2PMessage::Disconnect(reason)) => {
                 tracing::debug!(target: "rlpx", peer = %self.inner.remote_id(), %reason, "peer disconnected");
                 Err(P2PError::Disconnected(reason))
             }
-            Ok(Decoded::Base(P2PMessage::Hello(_))) => Err(self
-                .fail(P2PError::Malformed {
-                    what: "second Hello",
-                    source: alloy_rlp::Error::Custom("Hello after the handshake"),
-                })
-                .await),
-            Err(e) => Err(self.fail(e).await),
+            Decoded::Base(P2PMessage::Hello(_)) => Err(P2PError::Malformed {
+                what: "second Hello",
+                source: alloy_rlp::Error::Custom("Hello after the handshake"),
+            }),
         }
     }
 
@@ -375,22 +530,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2PStream<S> {
         Ok(Decoded::Capability(CapabilityMessage { id, data }))
     }
 
-    /// Sends Disconnect(`reason`) and closes the connection.
+    /// Sends Disconnect(`reason`) (after anything already owed) and closes the connection,
+    /// waiting at most `disconnect_timeout` for the peer to take it. Cancel-safe: a cancelled
+    /// call leaves the Disconnect queued for the next call.
     pub async fn disconnect(&mut self, reason: DisconnectReason) -> Result<(), P2PError> {
-        let mut data = Vec::new();
-        reason.encode(&mut data);
-        let frame = self.frame(DISCONNECT_ID, &data)?;
-        self.inner.send(frame).await?;
-        SinkExt::<Bytes>::close(&mut self.inner).await?;
-        Ok(())
+        if self.ended {
+            return Ok(());
+        }
+        if self.ending.is_none() {
+            self.queue_disconnect(reason);
+            self.ending = Some(P2PError::WeDisconnected { reason, detail: "requested".into() });
+        }
+        match self.finish().await {
+            P2PError::WeDisconnected { .. } | P2PError::Disconnected(_) => Ok(()),
+            e => Err(e),
+        }
     }
 
-    /// Disconnects with the reason `err` warrants (if any) and returns the error to report.
-    async fn fail(&mut self, err: P2PError) -> P2PError {
-        let Some(reason) = err.disconnect_reason() else { return err };
+    fn queue_disconnect(&mut self, reason: DisconnectReason) {
+        let mut data = Vec::new();
+        reason.encode(&mut data);
+        if let Ok(frame) = self.frame(DISCONNECT_ID, &data) {
+            self.outbox.push_back(frame);
+        }
+    }
+
+    /// Records the end `err` warrants: a Disconnect with its reason (if any) is queued and the
+    /// session ends once it is flushed.
+    fn fail(&mut self, err: P2PError) {
+        if self.ending.is_some() || self.ended {
+            return;
+        }
+        let Some(reason) = err.disconnect_reason() else {
+            self.ending = Some(err);
+            return;
+        };
         tracing::debug!(target: "rlpx", peer = %self.inner.remote_id(), %reason, error = %err, "disconnecting peer");
-        let _ = self.disconnect(reason).await;
-        P2PError::WeDisconnected { reason, detail: err.to_string() }
+        self.queue_disconnect(reason);
+        self.ending = Some(P2PError::WeDisconnected { reason, detail: err.to_string() });
+    }
+
+    /// Flushes the outbox (with its Disconnect) and closes, for at most `disconnect_timeout`,
+    /// then returns the pending error. Cancel-safe: the error stays pending until the flush
+    /// and close are over.
+    async fn finish(&mut self) -> P2PError {
+        let linger = self.config.disconnect_timeout;
+        let _ = tokio::time::timeout(linger, async {
+            self.flush_outbox().await?;
+            SinkExt::<Bytes>::close(&mut self.inner).await?;
+            Ok::<_, P2PError>(())
+        })
+        .await;
+        self.ended = true;
+        self.outbox.clear();
+        self.ending.take().unwrap_or(P2PError::Closed)
     }
 }
 

@@ -28,13 +28,25 @@ use crate::{
 pub struct RlpxConfig {
     /// How long the auth/ack exchange may take. Default: 5 s (as go-ethereum).
     pub handshake_timeout: Duration,
-    /// The largest incoming frame accepted. Default: 16 MiB - 1, the 24-bit limit.
+    /// The largest incoming frame accepted. Default: 16 MiB - 1, the 24-bit limit. The `p2p`
+    /// session lowers it after Hello to fit its largest message.
     pub max_frame_size: usize,
+    /// The largest incoming frame accepted until the peer's Hello is read (a Hello is a few
+    /// hundred bytes; [`crate::p2p::MAX_CLIENT_ID`] and [`crate::p2p::MAX_CAPABILITIES`]
+    /// bound it under 8 KiB). Default: 16 KiB ([`MAX_HELLO_FRAME_SIZE`]).
+    pub max_hello_frame_size: usize,
 }
+
+/// The default frame limit before the Hello exchange.
+pub const MAX_HELLO_FRAME_SIZE: usize = 16 * 1024;
 
 impl Default for RlpxConfig {
     fn default() -> Self {
-        Self { handshake_timeout: Duration::from_secs(5), max_frame_size: MAX_FRAME_SIZE }
+        Self {
+            handshake_timeout: Duration::from_secs(5),
+            max_frame_size: MAX_FRAME_SIZE,
+            max_hello_frame_size: MAX_HELLO_FRAME_SIZE,
+        }
     }
 }
 
@@ -45,6 +57,7 @@ impl Default for RlpxConfig {
 pub struct RlpxStream<S> {
     framed: Framed<S, RlpxCodec>,
     remote_id: NodeId,
+    max_frame_size: usize,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
@@ -109,10 +122,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
         Ok(Self::from_secrets(io, &secrets, config))
     }
 
-    /// Wraps `io` whose handshake produced `secrets`.
+    /// Wraps `io` whose handshake produced `secrets`. Incoming frames are limited to
+    /// `max_hello_frame_size` until [`RlpxStream::set_max_frame_size`] raises it (the `p2p`
+    /// session does so once Hello is read), and never beyond `max_frame_size`.
     pub fn from_secrets(io: S, secrets: &Secrets, config: &RlpxConfig) -> Self {
-        let codec = RlpxCodec::new(FrameCipher::new(secrets, config.max_frame_size));
-        Self { framed: Framed::new(io, codec), remote_id: secrets.remote_id }
+        let first = config.max_hello_frame_size.min(config.max_frame_size);
+        let codec = RlpxCodec::new(FrameCipher::new(secrets, first));
+        Self {
+            framed: Framed::new(io, codec),
+            remote_id: secrets.remote_id,
+            max_frame_size: config.max_frame_size,
+        }
     }
 }
 
@@ -130,6 +150,32 @@ impl<S> RlpxStream<S> {
     /// Whether the peer closed the stream in the middle of a frame.
     pub fn truncated_at_eof(&self) -> bool {
         self.framed.codec().truncated_at_eof()
+    }
+
+    /// The largest incoming frame now accepted.
+    pub fn max_frame_size(&self) -> usize {
+        self.framed.codec().max_frame_size()
+    }
+
+    /// Sets the largest incoming frame accepted from the next frame on, at most the
+    /// configured `max_frame_size`.
+    pub fn set_max_frame_size(&mut self, max: usize) {
+        let max = max.min(self.max_frame_size);
+        self.framed.codec_mut().set_max_frame_size(max);
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
+    /// Sends one frame carrying `frame_data` (`msg-id || msg-data`, as given: nothing is
+    /// compressed). The `Sink` without the trait, for tools and tests.
+    pub async fn send_frame(&mut self, frame_data: Bytes) -> Result<(), RlpxError> {
+        futures::SinkExt::send(self, frame_data).await
+    }
+
+    /// The next frame's data, `None` at the end of the stream. The `Stream` without the
+    /// trait, for tools and tests.
+    pub async fn recv_frame(&mut self) -> Option<Result<BytesMut, RlpxError>> {
+        futures::StreamExt::next(self).await
     }
 }
 

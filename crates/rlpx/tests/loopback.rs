@@ -364,3 +364,238 @@ async fn legacy_auth_over_a_socket() {
     assert_eq!(remote, ka.public_key().node_id());
     assert_eq!(frame, b"legacy hello");
 }
+
+/// The accepting side of a raw pair: RLPx handshake done, the `p2p` Hello exchange run with
+/// `config`; the dialling side stays a raw RLPx stream the test drives by hand.
+async fn hello_stage(
+    config: P2PConfig,
+) -> (
+    tokio::task::JoinHandle<Result<(P2PStream<TcpStream>, Hello), P2PError>>,
+    RlpxStream<TcpStream>,
+    SecretKey,
+) {
+    let (ka, kb) = (SecretKey::random(), SecretKey::random());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let b_id = kb.public_key().node_id();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let rlpx = RlpxStream::accept(tcp, &kb, &RlpxConfig::default()).await?;
+        UnauthedP2PStream::new(rlpx, config).handshake(hello(&kb, &waku()), &waku()).await
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let raw = RlpxStream::connect(tcp, &ka, b_id, &RlpxConfig::default()).await.unwrap();
+    (server, raw, ka)
+}
+
+/// Reads frames until the stream ends; returns the reason of an uncompressed Disconnect.
+async fn uncompressed_disconnect(raw: &mut RlpxStream<TcpStream>) -> Option<DisconnectReason> {
+    let mut reason = None;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(TIMEOUT, raw.next()).await {
+        let (id, body) = decode_frame_data(&frame).unwrap();
+        if id == 1 {
+            reason = Some(DisconnectReason::decode(&mut &body[..]).unwrap());
+        }
+    }
+    reason
+}
+
+/// Issue 11: after a Hello timeout the peer is sent a Disconnect, not just closed.
+#[tokio::test]
+async fn hello_timeout_sends_a_disconnect() {
+    let config = P2PConfig { hello_timeout: Duration::from_millis(300), ..Default::default() };
+    let (server, mut raw, _) = hello_stage(config).await;
+    let err = server.await.unwrap().unwrap_err();
+    assert!(matches!(err, P2PError::WeDisconnected { .. }), "{err}");
+    let (id, _) = decode_frame_data(&raw.next().await.unwrap().unwrap()).unwrap();
+    assert_eq!(id, 0, "their Hello comes first");
+    assert_eq!(uncompressed_disconnect(&mut raw).await, Some(DisconnectReason::TcpSubsystemError));
+}
+
+/// Issue 11: a bad MAC on the Hello frame is answered with Disconnect(BreachOfProtocol).
+#[tokio::test]
+async fn bad_mac_on_hello_sends_a_disconnect() {
+    let (server, mut raw, _) = hello_stage(P2PConfig::default()).await;
+    raw.get_ref().writable().await.unwrap();
+    raw.get_ref().try_write(&[0x5a; 64]).unwrap();
+    let err = server.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, P2PError::WeDisconnected { reason: DisconnectReason::BreachOfProtocol, .. }),
+        "{err}"
+    );
+    let _their_hello = raw.next().await.unwrap().unwrap();
+    assert_eq!(uncompressed_disconnect(&mut raw).await, Some(DisconnectReason::BreachOfProtocol));
+}
+
+/// Issue 11: before Hello, a frame header announcing more than a Hello needs is refused
+/// (before its body is read or allocated) with Disconnect(BreachOfProtocol).
+#[tokio::test]
+async fn oversized_hello_is_refused_by_its_header() {
+    let (server, mut raw, ka) = hello_stage(P2PConfig::default()).await;
+    let mut h = hello(&ka, &waku());
+    h.client_id = "x".repeat(1 << 20);
+    h.capabilities = (0..10_000).map(|i| wisp_rlpx::Capability::new("cap", i)).collect();
+    let mut data = Vec::new();
+    h.encode(&mut data);
+    let mut frame = Vec::new();
+    encode_frame_data(0, &data, &mut frame);
+    // The node stops reading at the header, so the send may never finish.
+    let _ = tokio::time::timeout(Duration::from_secs(2), raw.send(Bytes::from(frame))).await;
+    let err = tokio::time::timeout(TIMEOUT, server).await.expect("refused in time").unwrap();
+    match err.unwrap_err() {
+        P2PError::WeDisconnected { reason: DisconnectReason::BreachOfProtocol, detail } => {
+            assert!(detail.contains("exceeds the maximum"), "{detail}");
+        }
+        other => panic!("{other}"),
+    }
+}
+
+/// Writes of the wrapped stream alternate between "not now" and done once `stutter` is on:
+/// every write has to wait at least once, as on a congested socket.
+struct Stutter<S> {
+    io: S,
+    on: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pend: bool,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stutter<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Stutter<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.on.load(std::sync::atomic::Ordering::Relaxed) {
+            self.pend = !self.pend;
+            if self.pend {
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+        }
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Issue 11: `recv` raced in `select!` (as a peer's serve loop does) and cancelled while it
+/// is answering a Ping loses no Pong. Every write of the answering side has to wait once,
+/// and the other branch wins each such race, so each Pong write is cut short.
+#[tokio::test]
+async fn cancelled_recv_loses_no_pong() {
+    let (ka, kb) = (SecretKey::random(), SecretKey::random());
+    let (ia, ib) = tokio::io::duplex(64 * 1024);
+    let on = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ia = Stutter { io: ia, on: on.clone(), pend: false };
+    let b_id = kb.public_key().node_id();
+    let server = tokio::spawn(async move {
+        let rlpx = RlpxStream::accept(ia, &kb, &RlpxConfig::default()).await.unwrap();
+        let (mut s, _) = UnauthedP2PStream::new(rlpx, P2PConfig::default())
+            .handshake(hello(&kb, &waku()), &waku())
+            .await
+            .unwrap();
+        on.store(true, std::sync::atomic::Ordering::Relaxed);
+        loop {
+            tokio::select! {
+                biased;
+                _ = tokio::task::yield_now() => {}
+                r = s.recv() => return r,
+            }
+        }
+    });
+    let rlpx = RlpxStream::connect(ib, &ka, b_id, &RlpxConfig::default()).await.unwrap();
+    let (mut b, _) = UnauthedP2PStream::new(rlpx, P2PConfig::default())
+        .handshake(hello(&ka, &waku()), &waku())
+        .await
+        .unwrap();
+    for i in 0..20 {
+        b.ping(Duration::from_secs(3)).await.unwrap_or_else(|e| panic!("ping {i}: {e}"));
+    }
+    b.send(0x10, &[0xc0]).await.unwrap();
+    assert_eq!(server.await.unwrap().unwrap().id, 0x10);
+}
+
+struct CountGate {
+    left: usize,
+}
+
+impl wisp_rlpx::FrameGate for CountGate {
+    fn admit(&mut self, frame_len: usize) -> Result<(), (DisconnectReason, String)> {
+        if frame_len > self.left {
+            return Err((DisconnectReason::SubprotocolError, "byte budget spent".into()));
+        }
+        self.left -= frame_len;
+        Ok(())
+    }
+}
+
+/// A gate charges raw frame bytes before decoding; its refusal disconnects with its reason.
+#[tokio::test]
+async fn frame_gate_refusal_disconnects_with_its_reason() {
+    let (a, b) = session_pair(waku(), waku()).await;
+    let (mut a, _) = a.unwrap();
+    let (mut b, _) = b.unwrap();
+    b.set_gate(Box::new(CountGate { left: 2_500 }));
+    let receiver = tokio::spawn(async move {
+        let mut got = 0;
+        loop {
+            match b.recv().await {
+                Ok(_) => got += 1,
+                Err(e) => return (got, e),
+            }
+        }
+    });
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let payload: Vec<u8> = (0..1000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    for _ in 0..10 {
+        if a.send(0x10, &payload).await.is_err() {
+            break;
+        }
+    }
+    let (got, err) = tokio::time::timeout(TIMEOUT, receiver).await.unwrap().unwrap();
+    assert!(got < 10, "the gate let all {got} through");
+    assert!(
+        matches!(err, P2PError::WeDisconnected { reason: DisconnectReason::SubprotocolError, .. }),
+        "{err}"
+    );
+    assert!(matches!(
+        tokio::time::timeout(TIMEOUT, wisp_rlpx_test_end(&mut a)).await.unwrap(),
+        P2PError::Disconnected(DisconnectReason::SubprotocolError)
+    ));
+}
+
+async fn wisp_rlpx_test_end(s: &mut P2PStream<TcpStream>) -> P2PError {
+    loop {
+        if let Err(e) = s.recv().await {
+            return e;
+        }
+    }
+}

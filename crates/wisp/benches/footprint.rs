@@ -1,6 +1,8 @@
-//! Resident memory of a `wisp node` process: idle, and with 50 `waku/1` peers connected over
-//! loopback RLPx (each past its Hello and Status). Run with `cargo bench -p wisp --bench
-//! footprint`; it prints the figures (VmRSS from /proc, in MiB).
+//! Resident memory of a `wisp node` process: idle, with 50 `waku/1` peers connected over
+//! loopback RLPx (each past its Hello and Status), and with 500 idle TCP connections held
+//! open against it (connections that never send a byte; the node serves at most
+//! `max_pending_handshakes` of them and closes the rest at accept). Run with `cargo bench -p
+//! wisp --bench footprint`; it prints the figures (VmRSS from /proc, in MiB).
 
 #![allow(unused_crate_dependencies)]
 
@@ -17,6 +19,7 @@ use wisp_node::test_utils::raw_waku_peer;
 use wisp_rlpx::{NodeRecord, P2PStream};
 
 const PEERS: usize = 50;
+const IDLE: usize = 500;
 
 struct Kill(Child);
 impl Drop for Kill {
@@ -61,10 +64,17 @@ fn main() {
     let stdout = child.stdout.take().expect("stdout");
     let node = Kill(child);
     let pid = node.0.id();
-    let enode: NodeRecord = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("enode: ").map(str::to_owned))
+    // Keep reading stdout for the node's whole life: a closed pipe would fail its next line.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(e) = line.strip_prefix("enode: ") {
+                let _ = tx.send(e.to_owned());
+            }
+        }
+    });
+    let enode: NodeRecord = rx
+        .recv_timeout(Duration::from_secs(30))
         .expect("the node prints its enode")
         .parse()
         .expect("enode");
@@ -90,6 +100,17 @@ fn main() {
         (with_peers - idle) * 1024.0 / PEERS as f64
     );
     drop(peers);
+    std::thread::sleep(Duration::from_secs(2));
+    let after_peers = rss_mib(pid);
+    let idle_conns: Vec<std::net::TcpStream> = (0..IDLE)
+        .map(|_| std::net::TcpStream::connect(enode.tcp_addr()).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let with_idle = rss_mib(pid);
+    println!(
+        "footprint: wisp node RSS {after_peers:.1} MiB before, {with_idle:.1} MiB with {IDLE} idle TCP connections held open"
+    );
+    drop(idle_conns);
     drop(node);
     let _ = std::fs::remove_dir_all(&dir);
 }
