@@ -30,7 +30,7 @@ use wisp_waku::{
 
 use crate::{
     metrics::NodeMetrics,
-    service::{Command, PEER_QUEUE, PeerCommand, PeerInfo, now_ms},
+    service::{Command, PEER_IN_FLIGHT_BYTES, PEER_QUEUE, PeerCommand, PeerInfo, now_ms},
 };
 
 /// Room for a packet's RLP framing and message id around the largest envelope.
@@ -326,6 +326,7 @@ async fn serve(
     }
     let (tx, mut rx) = mpsc::channel(PEER_QUEUE);
     let (kill_tx, mut kill) = watch::channel(None);
+    let in_flight = Arc::new(Semaphore::new(PEER_IN_FLIGHT_BYTES));
     let info = PeerInfo {
         id: node,
         client_id: theirs.client_id.clone(),
@@ -352,9 +353,17 @@ async fn serve(
                     let Some((shared, code)) = stream.shared_capabilities().resolve(msg.id) else { continue };
                     let want = if shared.cap.name == SHH_NAME { Capability::Whisper } else { Capability::Waku };
                     let Some((id, _)) = ids.iter().find(|(_, c)| *c == want) else { continue };
-                    let cmd = Command::PeerPacket { id: *id, code, payload: msg.data };
+                    // Fairness: a peer may have at most PEER_IN_FLIGHT_BYTES of packets waiting
+                    // for the router, so a flooding peer cannot fill the service's queue ahead of
+                    // everyone else (its own socket backs up instead).
+                    let cost = msg.data.len().clamp(1, PEER_IN_FLIGHT_BYTES) as u32;
+                    let forward = async {
+                        let permit = in_flight.clone().acquire_many_owned(cost).await.ok();
+                        let cmd = Command::PeerPacket { id: *id, code, payload: msg.data, permit };
+                        ctx.service.send(cmd).await
+                    };
                     tokio::select! {
-                        sent = ctx.service.send(cmd) => if sent.is_err() { Stop::Quit } else { continue },
+                        sent = forward => if sent.is_err() { Stop::Quit } else { continue },
                         _ = kill.changed() => Stop::Kill,
                         _ = shutdown.changed() => Stop::Quit,
                     }

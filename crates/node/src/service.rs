@@ -10,7 +10,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot, watch};
 
 use crate::{
     mailserver::{ArchiveQueue, Mailserver, confirmation_packets},
@@ -29,6 +29,10 @@ const TICK: Duration = Duration::from_millis(100);
 /// Packets queued to one peer; while it is full, packets to the peer are dropped, and a peer
 /// whose queue stays full for `NodeConfig::slow_peer_grace` is disconnected.
 pub(crate) const PEER_QUEUE: usize = 1024;
+/// Bytes of one peer's packets that may wait for the router at once (a packet larger than
+/// this takes the whole share). Keeps a flooding peer from filling the service's queue ahead
+/// of the others: round-robin-like fairness without a queue per peer.
+pub(crate) const PEER_IN_FLIGHT_BYTES: usize = 256 * 1024;
 
 /// Ends a peer's session with a reason. The service holds it next to the peer's queue, and
 /// it does not go through that queue: a decision to drop a peer always reaches the session,
@@ -92,6 +96,8 @@ pub(crate) enum Command {
         id: PeerId,
         code: u64,
         payload: Bytes,
+        /// The peer's share of the router's attention, given back once the packet is handled.
+        permit: Option<OwnedSemaphorePermit>,
     },
     PeerDown {
         node: NodeId,
@@ -445,7 +451,7 @@ impl Service {
                 let info = PeerInfo { trusted, ..info };
                 self.peers.insert(node, Connected { info, ids, tx, kill, full_since: None });
             }
-            Command::PeerPacket { id, code, payload } => {
+            Command::PeerPacket { id, code, payload, permit: _permit } => {
                 let cap = self.capability_of(id);
                 if let Some(cap) = cap {
                     self.metrics.add("wisp_bytes_in_total", &cap_labels(cap), payload.len() as i64);
