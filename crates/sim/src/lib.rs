@@ -160,6 +160,27 @@ impl Sim {
         }
     }
 
+    /// A seeded random graph where every node dials `d / 2` distinct random others (degree
+    /// about `d`; a ring underneath keeps it connected).
+    pub fn random_regular(&mut self, d: usize) {
+        let n = self.routers.len();
+        for i in 0..n {
+            self.connect(i, (i + 1) % n);
+        }
+        for i in 0..n {
+            let mut added = 0;
+            let mut tries = 0;
+            while added + 1 < d / 2 + 1 && tries < 100 {
+                tries += 1;
+                let j = self.rng.below(n as u64) as usize;
+                if j != i && !self.links.contains(&pair(i, j)) {
+                    self.connect(i, j);
+                    added += 1;
+                }
+            }
+        }
+    }
+
     /// A star around node 0.
     pub fn star(&mut self) {
         for i in 1..self.routers.len() {

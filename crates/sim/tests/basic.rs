@@ -1,5 +1,6 @@
 //! Seeded runs of the foundation: delivery, exactly-once, determinism, partition healing.
 
+use bytes as _;
 use wisp_sim::{LinkModel, Sim};
 use wisp_waku::Topic;
 
@@ -47,4 +48,36 @@ fn partition_splits_a_line_and_nothing_is_duplicated() {
     let f = run(3, false, 0.0, true);
     assert!(f.delivered < f.expected, "{f:?}");
     assert!(f.delivered >= f.posted, "{f:?}");
+}
+
+/// Duplicate factor on 50 nodes of degree 4 and 8: sane bounds only, figures printed.
+#[test]
+fn duplicate_factor_degree_4_and_8() {
+    for d in [4usize, 8] {
+        let mut sim = Sim::new(50, LinkModel::default(), 11);
+        sim.random_regular(d);
+        for i in 0..10u64 {
+            sim.post_at(2_000 + i * 200, (i as usize * 7) % 50, Topic([9, 9, 9, 9]));
+        }
+        let f = sim.run(60_000);
+        assert_eq!(sim.violations(), 0, "seed 11 degree {d}");
+        assert_eq!(f.delivered, f.expected, "degree {d}: {f:?}");
+        let dup = f.duplicates as f64 / f.posted as f64;
+        println!("degree {d}: {f:?} duplicates per envelope {dup:.1}");
+        assert!(dup < (50 * d) as f64, "degree {d}: {dup}");
+    }
+}
+
+/// The larger run: `cargo test -p wisp-sim --test basic -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn thousand_nodes_degree_6() {
+    let mut sim = Sim::new(1000, LinkModel::default(), 5);
+    sim.random_regular(6);
+    for i in 0..20u64 {
+        sim.post_at(2_000 + i * 100, (i as usize * 37) % 1000, Topic([1, 1, 1, 1]));
+    }
+    let f = sim.run(60_000);
+    println!("{f:?}");
+    assert_eq!(sim.violations(), 0);
 }
