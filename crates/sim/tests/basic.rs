@@ -46,7 +46,10 @@ fn same_seed_same_trace_other_seed_other_trace() {
 #[test]
 fn partition_splits_a_line_and_nothing_is_duplicated() {
     let f = run(3, false, 0.0, true);
-    assert!(f.delivered < f.expected, "{f:?}");
+    println!("partition: {f:?}");
+    // Nodes 0..=3 and 4..=7 are split for the whole posting period: each envelope reaches
+    // exactly the 4 nodes of its poster's side, and is not re-sent after the link heals.
+    assert_eq!(f.delivered, f.expected / 2, "{f:?}");
     assert!(f.delivered >= f.posted, "{f:?}");
 }
 
@@ -80,4 +83,14 @@ fn thousand_nodes_degree_6() {
     let f = sim.run(60_000);
     println!("{f:?}");
     assert_eq!(sim.violations(), 0);
+}
+
+/// 10 % loss on every link: no invariant breaks (losses are not retried by Waku v1).
+#[test]
+fn loss_breaks_no_invariant() {
+    for seed in 1..4 {
+        let f = run(seed, true, 0.1, false);
+        println!("loss seed {seed}: {f:?}");
+        assert!(f.delivered >= f.posted && f.delivered <= f.expected, "seed {seed}: {f:?}");
+    }
 }
