@@ -63,6 +63,8 @@ enum Ev {
     Post { node: usize, topic: Topic, id: u64 },
     Cut { a: usize, b: usize },
     Heal { a: usize, b: usize },
+    Stop { node: usize },
+    Restart { node: usize },
 }
 
 /// Figures of one run.
@@ -105,6 +107,8 @@ pub struct Sim {
     bytes: u64,
     trace: u64,
     sent_pairs: HashSet<(usize, usize, [u8; 32])>,
+    config: RouterConfig,
+    down: HashMap<usize, Vec<usize>>,
 }
 
 fn pair(a: usize, b: usize) -> (usize, usize) {
@@ -123,9 +127,9 @@ impl Sim {
             rng: Rng::new(seed),
             link,
             routers: (0..n).map(|_| Router::new(cfg.clone())).collect(),
+            ticks: vec![u64::MAX; n],
             links: BTreeSet::new(),
             cut: BTreeSet::new(),
-            ticks: vec![u64::MAX; n],
             posted: BTreeMap::new(),
             arrivals: HashSet::new(),
             latencies: Vec::new(),
@@ -134,6 +138,8 @@ impl Sim {
             bytes: 0,
             trace: 0xcbf2_9ce4_8422_2325,
             sent_pairs: HashSet::new(),
+            config: cfg,
+            down: HashMap::new(),
         }
     }
 
@@ -189,10 +195,18 @@ impl Sim {
         }
     }
 
-    /// Node `node` posts a public-chat envelope at `at_ms` after the start.
+    /// Node `node` posts a public-chat envelope at `at_ms` after the start (skipped if the
+    /// node is stopped then).
     pub fn post_at(&mut self, at_ms: u64, node: usize, topic: Topic) {
         let id = self.seq;
         self.schedule(EPOCH_MS + at_ms, Ev::Post { node, topic, id });
+    }
+
+    /// Stop `node` at `from_ms` (its router is dropped, its links go down) and restart it at
+    /// `to_ms` with a fresh router of the same config, re-dialling its old neighbours.
+    pub fn churn(&mut self, node: usize, from_ms: u64, to_ms: u64) {
+        self.schedule(EPOCH_MS + from_ms, Ev::Stop { node });
+        self.schedule(EPOCH_MS + to_ms, Ev::Restart { node });
     }
 
     /// Cut the link a-b at `from_ms` and heal it at `to_ms` (after the start).
@@ -267,6 +281,7 @@ impl Sim {
                     self.routers[node].tick(at);
                     self.drain(node);
                 }
+                Ev::Post { node, .. } if self.down.contains_key(&node) => {}
                 Ev::Post { node, topic, id } => {
                     let secs = (at / 1000) as u32;
                     let env = Envelope {
@@ -286,9 +301,36 @@ impl Sim {
                 Ev::Heal { a, b } => {
                     self.cut.remove(&pair(a, b));
                 }
+                Ev::Stop { node } => {
+                    let peers: Vec<usize> = self
+                        .links
+                        .iter()
+                        .filter_map(|&(a, b)| (a == node).then_some(b).or((b == node).then_some(a)))
+                        .collect();
+                    for &p in &peers {
+                        self.links.remove(&pair(node, p));
+                        self.routers[p].remove_peer(PeerId(node as u64));
+                        self.drain(p);
+                    }
+                    self.routers[node] = Router::new(self.config.clone());
+                    // A fresh router may take again what the old one had.
+                    self.arrivals.retain(|(n, _)| *n != node);
+                    self.sent_pairs.retain(|(_, n, _)| *n != node);
+                    self.down.insert(node, peers);
+                }
+                Ev::Restart { node } => {
+                    for p in self.down.remove(&node).unwrap_or_default() {
+                        self.connect(node, p);
+                    }
+                }
             }
         }
         self.figures()
+    }
+
+    /// Distinct envelopes `node` has accepted (since its last restart).
+    pub fn delivered_to(&self, node: usize) -> usize {
+        self.arrivals.iter().filter(|(n, _)| *n == node).count()
     }
 
     /// The figures so far.
