@@ -43,6 +43,14 @@ const SIGNER_SECRET: &str = "0xa1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a
 const SIGNER_PUBLIC: &str = "0x04ab5d2e79cfd621b1b027ffb24e2453ed7fb571ba9a841ff0e2473466cabd168d240d1103860d4901da953cc7021d4d62f3f95691ac7cd434cbf9fc9e8b8d871d";
 const TOPIC: &str = "0x12345678";
 
+/// A new HTTP JSON-RPC client (its own connection pool) for the server at `addr`.
+fn http_client(addr: std::net::SocketAddr) -> HttpClient {
+    HttpClientBuilder::default()
+        .request_timeout(WAIT)
+        .build(format!("http://{addr}"))
+        .expect("HTTP client")
+}
+
 /// A node with RPC on a free port, and an HTTP client for it.
 async fn start() -> (Node, HttpClient) {
     let node = Node::start(NodeConfig {
@@ -54,11 +62,7 @@ async fn start() -> (Node, HttpClient) {
     })
     .await
     .expect("node starts");
-    let addr = node.rpc_addr().expect("RPC is serving");
-    let client = HttpClientBuilder::default()
-        .request_timeout(WAIT)
-        .build(format!("http://{addr}"))
-        .expect("HTTP client");
+    let client = http_client(node.rpc_addr().expect("RPC is serving"));
     (node, client)
 }
 
@@ -452,11 +456,7 @@ async fn start_limited(limits: RpcLimits) -> (Node, HttpClient) {
     })
     .await
     .expect("node starts");
-    let addr = node.rpc_addr().expect("RPC is serving");
-    let client = HttpClientBuilder::default()
-        .request_timeout(WAIT)
-        .build(format!("http://{addr}"))
-        .expect("HTTP client");
+    let client = http_client(node.rpc_addr().expect("RPC is serving"));
     (node, client)
 }
 
@@ -556,11 +556,7 @@ async fn stalled_requests_are_timed_out_while_honest_calls_are_answered() {
     // A fresh client: the first one's pooled keep-alive connection sat idle past the 2 s header
     // timeout while the stalled connections were read, and the server may close it just as the
     // client reuses it (the keep-alive race every HTTP/1.1 client must live with).
-    let fresh = HttpClientBuilder::default()
-        .request_timeout(WAIT)
-        .build(format!("http://{addr}"))
-        .expect("HTTP client");
-    assert_eq!(ok(&fresh, "waku_version", vec![]).await, json!("1"));
+    assert_eq!(ok(&http_client(addr), "waku_version", vec![]).await, json!("1"));
     node.shutdown().await;
 }
 
