@@ -20,10 +20,7 @@ use wisp_mailserver::{
     serve_request,
     server::complete_payload,
 };
-use wisp_waku::{
-    Capability, Envelope, PeerId, WakuPacket, WhisperPacket,
-    packets::{EnvelopeErrorReport, MessageResponse},
-};
+use wisp_waku::{Capability, Envelope, PeerId, packets::EnvelopeErrorReport};
 
 use crate::{
     metrics::NodeMetrics,
@@ -163,7 +160,7 @@ impl ArchiveQueue {
             self.metrics.add("wisp_archive_unconfirmed_batches_total", "", 1);
             return;
         }
-        let packets = confirmation_packets(capability, batch_hash, errors);
+        let packets = capability.confirmation_packets(batch_hash, errors);
         let queued = self.permit(QUEUE_ITEM_OVERHEAD).is_some_and(|permit| {
             let item = ArchiveItem::Confirm { tx, capability, packets, _permit: permit };
             self.tx.send(item).is_ok()
@@ -178,33 +175,6 @@ impl ArchiveQueue {
     /// Forgets a disconnected peer.
     pub(crate) fn forget(&mut self, peer: PeerId) {
         self.lost.remove(&peer);
-    }
-}
-
-/// A Message Response (with `errors`) and a Batch Ack for `batch_hash`, as `capability` codes
-/// them (status-go sends them in this order).
-pub(crate) fn confirmation_packets(
-    capability: Capability,
-    batch_hash: [u8; 32],
-    errors: Vec<EnvelopeErrorReport>,
-) -> [(u64, Vec<u8>); 2] {
-    let response = MessageResponse { version: 1, batch_hash, errors };
-    let (mut r, mut a) = (Vec::new(), Vec::new());
-    match capability {
-        Capability::Waku => {
-            let (resp, ack) =
-                (WakuPacket::MessageResponse(response), WakuPacket::BatchAck(batch_hash));
-            resp.encode(&mut r);
-            ack.encode(&mut a);
-            [(resp.code(), r), (ack.code(), a)]
-        }
-        Capability::Whisper => {
-            let (resp, ack) =
-                (WhisperPacket::MessageResponse(response), WhisperPacket::BatchAck(batch_hash));
-            resp.encode(&mut r);
-            ack.encode(&mut a);
-            [(resp.code(), r), (ack.code(), a)]
-        }
     }
 }
 

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, broadcast, mpsc, oneshot, watch};
 
 use crate::{
-    mailserver::{ArchiveQueue, Mailserver, confirmation_packets},
+    mailserver::{ArchiveQueue, Mailserver},
     metrics::NodeMetrics,
     scores::Scores,
 };
@@ -687,7 +687,7 @@ impl Service {
                         // Nothing to wait for: confirm at once.
                         None => {
                             for (code, payload) in
-                                confirmation_packets(capability, *batch_hash, errors)
+                                capability.confirmation_packets(*batch_hash, errors)
                             {
                                 let _ =
                                     tx.try_send(PeerCommand::Send { capability, code, payload });

@@ -97,6 +97,22 @@ impl Capability {
             Self::Whisper => &WHISPER_CODES,
         }
     }
+
+    /// The confirmation of a received batch (6/WAKU1, DECISIONS 22) as `(code, payload)`
+    /// packets: the Message Response with its errors, then the Batch Ack (the bare hash).
+    pub fn confirmation_packets(
+        self,
+        batch_hash: [u8; 32],
+        errors: Vec<EnvelopeErrorReport>,
+    ) -> [(u64, Vec<u8>); 2] {
+        let codes = self.codes();
+        let response = MessageResponse::new(batch_hash, errors);
+        let mut r = Vec::with_capacity(response.encoded_len());
+        response.encode(&mut r);
+        let mut a = Vec::with_capacity(33);
+        alloy_rlp::Encodable::encode(&batch_hash, &mut a);
+        [(codes.message_response, r), (codes.batch_ack, a)]
+    }
 }
 
 /// Settings of the router. Every field has a documented default.
@@ -912,16 +928,10 @@ impl Router {
         if !respond {
             return;
         }
-        let codes = capability.codes();
-        let hash = batch_hash(payload);
-        let response = MessageResponse::new(hash, errors);
-        let mut out = Vec::with_capacity(response.encoded_len());
-        response.encode(&mut out);
-        self.out.push_back(Output::Send { peer, code: codes.message_response, payload: out });
+        let [response, ack] = capability.confirmation_packets(batch_hash(payload), errors);
+        self.out.push_back(Output::Send { peer, code: response.0, payload: response.1 });
         if self.config.confirmations {
-            let mut out = Vec::with_capacity(33);
-            alloy_rlp::Encodable::encode(&hash, &mut out);
-            self.out.push_back(Output::Send { peer, code: codes.batch_ack, payload: out });
+            self.out.push_back(Output::Send { peer, code: ack.0, payload: ack.1 });
         }
     }
 
