@@ -551,19 +551,10 @@ impl Service {
     fn send_p2p(&mut self, node: NodeId, envelopes: Vec<Envelope>) -> bool {
         let Some(c) = self.peers.get(&node) else { return false };
         let Some(&(_, capability)) = c.ids.first() else { return false };
+        // A P2P Message is the same envelope list in both capabilities; only the code differs.
         let mut payload = Vec::new();
-        let code = match capability {
-            Capability::Waku => {
-                let packet = wisp_waku::WakuPacket::P2PMessage(envelopes);
-                packet.encode(&mut payload);
-                packet.code()
-            }
-            Capability::Whisper => {
-                let packet = wisp_waku::WhisperPacket::P2PMessage(envelopes);
-                packet.encode(&mut payload);
-                packet.code()
-            }
-        };
+        wisp_waku::WakuPacket::P2PMessage(envelopes).encode(&mut payload);
+        let code = capability.codes().p2p_message;
         self.enqueue(node, PeerCommand::Send { capability, code, payload })
     }
 
@@ -726,10 +717,7 @@ impl Service {
 }
 
 fn cap_label(c: Capability) -> &'static str {
-    match c {
-        Capability::Waku => "waku/1",
-        Capability::Whisper => "shh/6",
-    }
+    c.codes().name
 }
 
 fn cap_labels(c: Capability) -> String {
