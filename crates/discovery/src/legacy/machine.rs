@@ -264,8 +264,9 @@ pub struct LegacyDiscovery {
     pending_pings: HashMap<[u8; 32], PendingPing>,
     /// Nodes we sent a findnode(Hash) to, until the deadline.
     pending_finds: HashMap<NodeId, u64>,
-    /// topicQuery hash → (topic, queried node, deadline).
-    pending_queries: HashMap<[u8; 32], (Topic, NodeId, u64)>,
+    /// (topicQuery hash, queried node) → (topic, deadline). A node's queries for one topic
+    /// are byte-identical whoever they go to, so the hash alone does not name the recipient.
+    pending_queries: HashMap<([u8; 32], NodeId), (Topic, u64)>,
     lookup: Option<Lookup>,
     next_refresh_ms: u64,
     next_revalidate_ms: u64,
@@ -500,9 +501,16 @@ impl LegacyDiscovery {
             self.counters.dropped_expired += 1;
             return;
         }
-        // topicQuery has no expiration (always 0) and identical queries are byte-identical:
-        // answering one twice is harmless, so it is exempt from replay detection.
-        if packet.message.kind() != PacketType::TopicQuery {
+        // Replays are checked for the packets that change state: ping (a new ticket each
+        // time), pong and topicRegister. Queries are exempt: topicQuery has no expiration
+        // (always 0), so a searcher's repeated queries are byte-identical, and a lookup may
+        // repeat a findnode(Hash) within one second; answering twice is harmless (and
+        // rate-limited). Answers (neighbors, topicNodes) are accepted only while their request
+        // is pending, and identical answers to identical queries are legitimate.
+        if matches!(
+            packet.message.kind(),
+            PacketType::Ping | PacketType::Pong | PacketType::TopicRegister
+        ) {
             let until = match expiration {
                 Some(exp) => exp.saturating_add(1).saturating_mul(1000),
                 None => now_ms.saturating_add(SEEN_NO_EXPIRY_MS),
@@ -543,7 +551,11 @@ impl LegacyDiscovery {
 
     fn ping(&mut self, id: NodeId, addr: SocketAddr, now_ms: u64) {
         let Some(peer) = self.peers.get_mut(&id) else { return };
-        if peer.ping_pending {
+        // One ping per second at most: two pings within a second would be byte-identical
+        // (same expiration, deterministic signature) and the second one dropped as a replay.
+        if peer.ping_pending
+            || (peer.last_ping_ms != 0 && now_ms.saturating_sub(peer.last_ping_ms) < 1000)
+        {
             return;
         }
         peer.ping_pending = true;
@@ -830,8 +842,8 @@ impl LegacyDiscovery {
         m: TopicNodes,
         now_ms: u64,
     ) -> bool {
-        let topic = match self.pending_queries.get(&m.echo) {
-            Some((topic, to, deadline)) if *to == sender && *deadline >= now_ms => topic.clone(),
+        let topic = match self.pending_queries.get(&(m.echo, sender)) {
+            Some((topic, deadline)) if *deadline >= now_ms => topic.clone(),
             _ => {
                 self.counters.dropped_unsolicited += 1;
                 return false;
@@ -871,11 +883,11 @@ impl LegacyDiscovery {
             }
         }
         self.expire(now_ms);
-        if self.table.len() == 0 && now_ms >= self.next_refresh_ms {
-            // Lost everyone: start again from the bootnodes.
+        if now_ms >= self.next_refresh_ms {
+            // Bootnodes that fell out of the table (or never answered) are tried again.
             for b in self.cfg.bootnodes.clone() {
                 let addr = SocketAddr::new(b.address, b.udp_port);
-                if self.peers.get(&b.id).is_some_and(|p| !p.ping_pending) {
+                if self.table.get(&b.id).is_none() && self.peers.contains_key(&b.id) {
                     self.ping(b.id, addr, now_ms);
                 }
             }
@@ -917,7 +929,7 @@ impl LegacyDiscovery {
         let expired: Vec<[u8; 32]> = self
             .pending_pings
             .iter()
-            .filter(|(_, p)| p.deadline_ms < now_ms)
+            .filter(|(_, p)| p.deadline_ms <= now_ms)
             .map(|(h, _)| *h)
             .collect();
         for h in expired {
@@ -935,7 +947,7 @@ impl LegacyDiscovery {
             }
         }
         self.pending_finds.retain(|_, d| *d >= now_ms);
-        self.pending_queries.retain(|_, (_, _, d)| *d >= now_ms);
+        self.pending_queries.retain(|_, (_, d)| *d >= now_ms);
         let live: HashSet<NodeId> = self.peers.keys().copied().collect();
         self.scheduled.retain(|r| live.contains(&r.registrar));
         if self.seen.len() > MAX_SEEN / 2 {
@@ -1041,8 +1053,8 @@ impl LegacyDiscovery {
                 let msg = Message::TopicQuery(TopicQuery { topic: topic.clone(), expiration: 0 });
                 let hash = self.send(e.addr, &msg);
                 self.pending_queries.insert(
-                    hash,
-                    (topic.clone(), e.id, now_ms.saturating_add(self.cfg.reply_timeout_ms)),
+                    (hash, e.id),
+                    (topic.clone(), now_ms.saturating_add(self.cfg.reply_timeout_ms)),
                 );
             }
         }
