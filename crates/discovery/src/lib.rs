@@ -7,3 +7,6 @@
 //!   machine and, with the `tokio` feature (on by default), a thin UDP driver.
 
 pub mod legacy;
+
+#[cfg(test)]
+use serde_json as _;

@@ -4,6 +4,7 @@
 //! the state machine with explicit times (addresses outside loopback are never dialled: no
 //! socket exists here).
 
+use alloy_rlp as _;
 use hex as _;
 use proptest as _;
 use serde_json as _;

@@ -2,6 +2,7 @@
 //! other under `whisper`; a mailserver registered under `whispermail` is found by a light
 //! searcher; the bootnode ends up holding registrations (tickets matured and spent).
 
+use alloy_rlp as _;
 use hex as _;
 use proptest as _;
 use serde_json as _;

@@ -1,7 +1,13 @@
 //! The 17 captured legacy discovery packets (`testdata/vectors/discovery/legacy-discv5.json`):
 //! each decodes to the recorded fields and signer, and re-encodes and re-signs byte for byte.
 
+use alloy_rlp as _;
+use proptest as _;
 use std::{net::IpAddr, path::PathBuf};
+use thiserror as _;
+use tokio as _;
+use tracing as _;
+use wisp_rlpx as _;
 
 use serde_json::Value;
 use wisp_crypto::{NodeId, SecretKey};

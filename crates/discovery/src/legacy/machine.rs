@@ -849,7 +849,7 @@ impl LegacyDiscovery {
                 return false;
             }
         };
-        if !self.peers.get(&sender).is_some_and(|p| p.addr == from) {
+        if self.peers.get(&sender).is_none_or(|p| p.addr != from) {
             self.counters.dropped_unsolicited += 1;
             return false;
         }
@@ -896,7 +896,7 @@ impl LegacyDiscovery {
             let fast = self.table.len() < BUCKET_SIZE;
             let interval = if fast { self.cfg.fast_refresh_ms } else { self.cfg.slow_refresh_ms };
             self.next_refresh_ms = now_ms.saturating_add(interval.max(100));
-            let target = if self.random() % 2 == 0 {
+            let target = if self.random().is_multiple_of(2) {
                 keccak256(self.id.as_bytes())
             } else {
                 let mut t = [0u8; 32];

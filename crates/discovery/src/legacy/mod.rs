@@ -24,8 +24,8 @@
 //!   ticket: `expiration` holds the registrar's issue time in its monotonic seconds,
 //!   `topic_hash = keccak256(rlp(topics))`, a per-sender serial and one wait period per topic
 //!   (at least [`MIN_WAIT_PERIOD_S`], 60 s). After the wait the registrant sends topicRegister
-//!   carrying the whole pong; the registrar accepts it from issue time + wait − 1 s to
-//!   + [`REG_TIME_WINDOW_S`] + 1 s, keeps the entry for an hour, at most
+//!   carrying the whole pong; the registrar accepts it from (issue time + wait − 1 s) to
+//!   (issue time + wait + [`REG_TIME_WINDOW_S`] + 1 s), keeps the entry for an hour, at most
 //!   [`MAX_ENTRIES_PER_TOPIC`] (50) per topic (FIFO) and [`MAX_ENTRIES`] (10 000) in all, and
 //!   stretches the topic's wait period when registrations come faster than one per 12 s.
 //! - **Search**: topicQuery(topic) → topicNodes(echo, nodes). A node that registers a topic

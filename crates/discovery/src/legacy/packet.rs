@@ -740,3 +740,181 @@ impl<'a> Fields<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key() -> SecretKey {
+        SecretKey::from_bytes(&[0x5a; 32]).expect("key")
+    }
+
+    fn endpoint() -> impl Strategy<Value = Endpoint> {
+        (any::<bool>(), any::<[u8; 16]>(), any::<u16>(), any::<u16>()).prop_map(
+            |(v4, b, udp, tcp)| {
+                let ip = if v4 {
+                    IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+                } else {
+                    IpAddr::V6(Ipv6Addr::from(b))
+                };
+                Endpoint { ip, udp, tcp }
+            },
+        )
+    }
+
+    fn topics() -> impl Strategy<Value = Vec<Topic>> {
+        proptest::collection::vec("[a-z]{0,12}".prop_map(Topic), 0..4)
+    }
+
+    fn nodes() -> impl Strategy<Value = Vec<NodeEntry>> {
+        proptest::collection::vec(
+            (endpoint(), any::<[u8; 32]>()).prop_map(|(endpoint, h)| {
+                let mut id = [0u8; 64];
+                id[..32].copy_from_slice(&h);
+                id[32..].copy_from_slice(&h);
+                NodeEntry { endpoint, id: NodeId(id) }
+            }),
+            0..12,
+        )
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (endpoint(), endpoint(), any::<u64>(), topics()).prop_map(
+                |(from, to, expiration, topics)| {
+                    Message::Ping(Ping { version: PROTOCOL_VERSION, from, to, expiration, topics })
+                }
+            ),
+            (
+                endpoint(),
+                any::<[u8; 32]>(),
+                any::<u64>(),
+                any::<u32>(),
+                proptest::collection::vec(any::<u32>(), 0..4)
+            )
+                .prop_map(|(to, tok, expiration, ticket_serial, wait_periods)| {
+                    Message::Pong(Pong {
+                        to,
+                        reply_tok: tok,
+                        expiration,
+                        topic_hash: keccak256(tok),
+                        ticket_serial,
+                        wait_periods,
+                    })
+                }),
+            (any::<[u8; 32]>(), any::<u64>()).prop_map(|(h, expiration)| {
+                let mut id = [1u8; 64];
+                id[..32].copy_from_slice(&h);
+                Message::FindNode(FindNode { target: NodeId(id), expiration })
+            }),
+            (nodes(), any::<u64>()).prop_map(|(nodes, expiration)| Message::Neighbors(Neighbors {
+                nodes,
+                expiration
+            })),
+            (any::<[u8; 32]>(), any::<u64>()).prop_map(|(target, expiration)| {
+                Message::FindNodeHash(FindNodeHash { target, expiration })
+            }),
+            (topics(), any::<u64>(), proptest::collection::vec(any::<u8>(), 0..300)).prop_map(
+                |(topics, idx, pong)| Message::TopicRegister(TopicRegister { topics, idx, pong })
+            ),
+            ("[a-z]{0,16}", any::<u64>()).prop_map(|(t, expiration)| Message::TopicQuery(
+                TopicQuery { topic: Topic(t), expiration }
+            )),
+            (any::<[u8; 32]>(), nodes())
+                .prop_map(|(echo, nodes)| Message::TopicNodes(TopicNodes { echo, nodes })),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn signed_packets_round_trip(msg in message()) {
+            let k = key();
+            let signed = msg.sign(&k);
+            prop_assert!(signed.bytes.len() <= MAX_PACKET_SIZE);
+            let p = Packet::decode(&signed.bytes).expect("decodes");
+            prop_assert_eq!(&p.message, &msg);
+            prop_assert_eq!(p.sender, k.public_key().node_id());
+            prop_assert_eq!(p.hash, signed.hash);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1400)) {
+            let mut framed = VERSION_PREFIX.to_vec();
+            framed.extend_from_slice(&bytes);
+            let _ = Packet::decode(&bytes);
+            let _ = Packet::decode(&framed);
+        }
+    }
+
+    fn body(kind: PacketType, hex_body: &str) -> Result<Message, PacketError> {
+        Message::decode_body(kind, &hex::decode(hex_body).expect("hex"))
+    }
+
+    #[test]
+    fn every_field_is_mandatory_and_tails_follow_the_go_structs() {
+        // A 3-field pong (no ticket fields).
+        let short_pong = "f0cb847f00000182765f82765fa0adbfc9dc8eb2c7161ccdc24a1af38c271d895b10cadcca27b7009a86eba2cb21821039";
+        assert!(matches!(
+            body(PacketType::Pong, short_pong),
+            Err(PacketError::MissingField { field: "topic_hash", .. })
+        ));
+        // A ping without its topics list.
+        let ping = "de04cb847f00000182765f82765fcb847f00000182765d82765d846b0258b2";
+        assert!(matches!(
+            body(PacketType::Ping, ping),
+            Err(PacketError::MissingField { field: "topics", .. })
+        ));
+        // A ping with an extra trailing element is accepted (Go `rlp:"tail"`).
+        let ping_tail = "e204cb847f00000182765f82765fcb847f00000182765d82765d846b0258b2c082abcd";
+        assert!(body(PacketType::Ping, ping_tail).is_ok());
+        // A topicQuery with an extra element is not (no tail in the Go struct).
+        let query_tail = "cb877768697370657280820102";
+        assert!(matches!(
+            body(PacketType::TopicQuery, query_tail),
+            Err(PacketError::TrailingData { .. })
+        ));
+        // Bytes after the body list.
+        assert!(matches!(
+            body(PacketType::TopicQuery, "c98777686973706572800a"),
+            Err(PacketError::TrailingData { .. })
+        ));
+        // An IP of 5 bytes.
+        let bad_ip = "f853f850f84e85010203040582765f82765fb8401111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111101";
+        assert!(matches!(
+            body(PacketType::Neighbors, bad_ip),
+            Err(PacketError::BadIp { kind: PacketType::Neighbors, len: 5 })
+        ));
+    }
+
+    #[test]
+    fn size_and_header_errors_name_the_problem() {
+        assert_eq!(
+            Packet::decode(&[0; 1281]),
+            Err(PacketError::TooLarge { size: 1281, max: MAX_PACKET_SIZE })
+        );
+        assert_eq!(
+            Packet::decode(&[0; 10]),
+            Err(PacketError::TooShort { size: 10, min: HEADER_LEN })
+        );
+        let mut p = Message::TopicQuery(TopicQuery { topic: Topic::new("whisper"), expiration: 0 })
+            .sign(&key())
+            .bytes;
+        p[HEADER_LEN - 1] = 0;
+        assert_eq!(Packet::decode(&p), Err(PacketError::UnknownType(0)));
+        assert_eq!(PacketType::from_byte(9), None);
+        assert_eq!(PacketType::from_byte(8), Some(PacketType::TopicNodes));
+    }
+
+    #[test]
+    fn lists_are_capped() {
+        let topics: Vec<Topic> = (0..=MAX_TOPICS).map(|_| Topic::new("a")).collect();
+        let msg = Message::TopicRegister(TopicRegister { topics, idx: 0, pong: vec![] });
+        let p = msg.sign(&key());
+        assert!(matches!(
+            Packet::decode(&p.bytes),
+            Err(PacketError::TooManyItems { field: "topics", .. })
+        ));
+    }
+}

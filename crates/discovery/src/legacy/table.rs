@@ -234,10 +234,15 @@ mod tests {
         // Another /24 still gets in.
         assert_eq!(t.add(entry(1, [10, 0, 1, 1])), AddOutcome::Added);
         // Removing frees a slot of the subnet.
-        let first =
-            t.iter().find(|e| e.addr.ip() == IpAddr::from([10, 0, 0, 0]) || true).map(|e| e.id);
-        assert!(t.remove(&first.unwrap_or(NodeId([0; 64]))).is_some());
-        assert_eq!(t.len(), TABLE_SUBNET_LIMIT);
+        let first = t
+            .iter()
+            .find(|e| e.addr.ip() != IpAddr::from([10, 0, 1, 1]))
+            .cloned()
+            .expect("not empty");
+        assert_eq!(t.add(first.clone()), AddOutcome::Present);
+        assert!(t.remove(&first.id).is_some());
+        assert_eq!(t.add(first), AddOutcome::Added);
+        assert_eq!(t.len(), TABLE_SUBNET_LIMIT + 1);
     }
 
     #[test]
