@@ -38,6 +38,60 @@
 //!
 //! [`LegacyDiscovery`] is sans-io: feed it datagrams and the time, take the datagrams to send
 //! and the [`Event`]s; `driver` (feature `tokio`) binds it to a UDP socket.
+//!
+//! # Example
+//! A bootnode and a node that registers `whisper`, wired in memory; a searcher that knows only
+//! the bootnode finds the node.
+//! ```
+//! use std::{collections::HashMap, net::{IpAddr, Ipv4Addr, SocketAddr}};
+//! use wisp_crypto::SecretKey;
+//! use wisp_discovery::legacy::{Config, Endpoint, Event, LegacyDiscovery, Topic};
+//! use wisp_rlpx::NodeRecord;
+//!
+//! let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+//! let t0 = 1_800_000_000_000;
+//! let make = |seed: u8, port: u16, boot: Option<NodeRecord>, register: &[&str]| {
+//!     let key = SecretKey::from_bytes(&[seed; 32]).unwrap();
+//!     let mut cfg = Config::new(Endpoint { ip, udp: port, tcp: port });
+//!     cfg.bootnodes = boot.into_iter().collect();
+//!     cfg.register_topics = register.iter().map(|t| Topic::new(*t)).collect();
+//!     let id = key.public_key().node_id();
+//!     let record = NodeRecord { id, address: ip, tcp_port: port, udp_port: port };
+//!     (LegacyDiscovery::new(key, cfg, t0), record)
+//! };
+//! let (boot, boot_record) = make(1, 30301, None, &[]);
+//! let (relay, relay_record) = make(2, 30303, Some(boot_record), &["whisper"]);
+//! let (mut searcher, _) = make(3, 30305, Some(boot_record), &[]);
+//! searcher.search(Topic::new("whisper"), 1000, t0);
+//!
+//! let mut nodes: HashMap<u16, LegacyDiscovery> =
+//!     [(30301, boot), (30303, relay), (30305, searcher)].into_iter().collect();
+//! let mut found = None;
+//! for step in 0..200u64 {
+//!     let now = t0 + step * 100;
+//!     let mut wire = Vec::new();
+//!     for (port, node) in nodes.iter_mut() {
+//!         node.tick(now);
+//!         while let Some((to, bytes)) = node.poll_transmit() {
+//!             wire.push((SocketAddr::new(ip, *port), to, bytes));
+//!         }
+//!     }
+//!     for (from, to, bytes) in wire {
+//!         if let Some(node) = nodes.get_mut(&to.port()) {
+//!             node.handle_packet(from, &bytes, now);
+//!         }
+//!     }
+//!     while let Some(event) = nodes.get_mut(&30305).unwrap().poll_event() {
+//!         if let Event::NodeFound { record, .. } = event {
+//!             found = Some(record);
+//!         }
+//!     }
+//!     if found.is_some() {
+//!         break;
+//!     }
+//! }
+//! assert_eq!(found, Some(relay_record));
+//! ```
 
 #[cfg(feature = "tokio")]
 pub mod driver;
