@@ -61,14 +61,18 @@ impl UdpDriver {
     /// Runs until the socket fails or the event receiver is dropped.
     pub async fn run(self) -> io::Result<()> {
         let mut buf = vec![0u8; MAX_PACKET_SIZE + 1];
+        let mut wake_at = 0;
         loop {
             let (out, events, wake) = {
                 let mut m = self.handle.lock();
                 let now = unix_ms();
-                m.tick(now);
+                if now >= wake_at {
+                    m.tick(now);
+                }
+                wake_at = m.next_wakeup(now);
                 let out: Vec<_> = std::iter::from_fn(|| m.poll_transmit()).collect();
                 let events: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
-                (out, events, m.next_wakeup(now).saturating_sub(now))
+                (out, events, wake_at.saturating_sub(now))
             };
             for (to, bytes) in out {
                 if let Err(e) = self.socket.send_to(&bytes, to).await {

@@ -346,16 +346,14 @@ impl LegacyDiscovery {
         self.topic_table.len()
     }
 
-    /// Searches `topic` every `interval_ms` (replacing the interval of a running search; the
-    /// next round starts now). Nodes already reported stay reported.
+    /// Searches `topic` every `interval_ms` (at least 100 ms), starting now. Each node found is
+    /// reported once per call: calling again (to change the interval, or to resume after a
+    /// stop) reports the nodes found so far again as they are seen.
     pub fn search(&mut self, topic: Topic, interval_ms: u64, now_ms: u64) {
-        let s = self.searches.entry(topic).or_insert_with(|| Search {
-            interval_ms,
-            next_ms: now_ms,
-            found: HashSet::new(),
-        });
-        s.interval_ms = interval_ms.max(100);
-        s.next_ms = now_ms;
+        self.searches.insert(
+            topic,
+            Search { interval_ms: interval_ms.max(100), next_ms: now_ms, found: HashSet::new() },
+        );
     }
 
     /// Stops searching `topic`.
@@ -948,8 +946,8 @@ impl LegacyDiscovery {
         }
         self.pending_finds.retain(|_, d| *d >= now_ms);
         self.pending_queries.retain(|_, (_, d)| *d >= now_ms);
-        let live: HashSet<NodeId> = self.peers.keys().copied().collect();
-        self.scheduled.retain(|r| live.contains(&r.registrar));
+        let peers = &self.peers;
+        self.scheduled.retain(|r| peers.contains_key(&r.registrar));
         if self.seen.len() > MAX_SEEN / 2 {
             self.seen.retain(|_, until| *until >= now_ms);
             let seen = &self.seen;

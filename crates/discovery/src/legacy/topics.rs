@@ -211,6 +211,13 @@ impl TopicTable {
 
     fn forget_idle_holders(&mut self, now_ms: u64) {
         self.tickets.retain(|_, s| s.no_reg_until_ms > now_ms);
+        // Still full (many recent registrants): forget an arbitrary one; its next ticket
+        // starts a new serial count, and its old tickets have expired windows anyway.
+        if self.tickets.len() >= MAX_TICKET_HOLDERS
+            && let Some(victim) = self.tickets.keys().next().copied()
+        {
+            self.tickets.remove(&victim);
+        }
     }
 
     fn collect_garbage(&mut self, now_ms: u64) {
