@@ -183,3 +183,131 @@ fn replies_and_tickets_correlate() {
     );
     assert!(hex::encode(topics_hash(&[Topic::new("whisper")])).starts_with("01cf94fc"));
 }
+
+fn packet_hex(v: &Value, label_start: &str) -> Vec<u8> {
+    let p = v["packets"]
+        .as_array()
+        .expect("packets")
+        .iter()
+        .find(|p| p["label"].as_str().is_some_and(|l| l.starts_with(label_start)))
+        .unwrap_or_else(|| panic!("no packet labelled {label_start:?}"));
+    hex::decode(p["hex"].as_str().expect("hex")).expect("hex")
+}
+
+fn secret(v: &Value, role: &str) -> SecretKey {
+    SecretKey::from_bytes(
+        &hex::decode(v["nodes"][role]["secret_key"].as_str().expect("key")).expect("hex"),
+    )
+    .expect("key")
+}
+
+/// Our registrar, with the captured bootnode's key, serves the captured clients: it answers
+/// statusd's pings with well-formed tickets, accepts the Python probe's captured topicRegister
+/// (which carries a ticket the Go bootnode signed with the same key) in its time window, and
+/// lists the registrant in its topicNodes answer to the probe's query, whose hash is the echo
+/// the Go bootnode sent.
+#[test]
+fn our_registrar_serves_the_captured_clients() {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use wisp_discovery::legacy::{
+        Config, Event, LegacyDiscovery,
+        packet::{Pong, TopicQuery},
+    };
+
+    let v = vectors();
+    let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let probe = SocketAddr::new(local, 30311);
+    let node_a = SocketAddr::new(local, 30303);
+    // The probe's register left 61 s after a ticket issued at the Go bootnode's monotonic
+    // second 4295 (wait 60): put our clock there.
+    let ping_at_s: u64 = 1_795_316_012;
+    let register_at_s = ping_at_s + 61;
+    let start_ms = (register_at_s - 4295 - 61) * 1000;
+    let mut boot = LegacyDiscovery::new(
+        secret(&v, "bootnode"),
+        Config::new(Endpoint { ip: local, udp: 30301, tcp: 30301 }),
+        start_ms,
+    );
+
+    // statusd A's first ping: a pong answering it, with the ticket fields of an empty list.
+    let ping_a = packet_hex(&v, "ping A->bootnode (first contact");
+    let ping_a_hash = Packet::decode(&ping_a).expect("decodes").hash;
+    boot.handle_packet(node_a, &ping_a, 1_795_315_870_000);
+    let sent: Vec<Packet> = std::iter::from_fn(|| boot.poll_transmit())
+        .map(|(_, b)| Packet::decode(&b).expect("valid"))
+        .collect();
+    let pong = sent
+        .iter()
+        .find_map(|p| match &p.message {
+            Message::Pong(m) => Some(m.clone()),
+            _ => None,
+        })
+        .expect("a pong");
+    assert_eq!(pong.reply_tok, ping_a_hash);
+    assert_eq!(pong.to, Endpoint { ip: local, udp: 30303, tcp: 30303 });
+    assert_eq!(pong.topic_hash, topics_hash(&[]));
+    assert!(pong.wait_periods.is_empty());
+    assert!(sent.iter().any(|p| p.message.kind() == PacketType::Ping), "and a ping back to bond");
+
+    // The probe's ping with topics: a 60 s ticket for ["whisper"].
+    let ping_e = packet_hex(&v, "ping probe_e->bootnode");
+    boot.handle_packet(probe, &ping_e, ping_at_s * 1000);
+    let sent: Vec<Packet> = std::iter::from_fn(|| boot.poll_transmit())
+        .map(|(_, b)| Packet::decode(&b).expect("valid"))
+        .collect();
+    let ticket = sent
+        .iter()
+        .find_map(|p| match &p.message {
+            Message::Pong(m) => Some(m.clone()),
+            _ => None,
+        })
+        .expect("a ticket");
+    assert_eq!(ticket.wait_periods, vec![60]);
+    assert_eq!(ticket.topic_hash, topics_hash(&[Topic::new("whisper")]));
+    // The probe answers our ping back, and is bonded.
+    let our_ping = sent.iter().find(|p| p.message.kind() == PacketType::Ping).expect("ping back");
+    let probe_key = secret(&v, "probe_e");
+    let probe_pong = Message::Pong(Pong {
+        to: Endpoint { ip: local, udp: 30301, tcp: 30301 },
+        reply_tok: our_ping.hash,
+        expiration: 1,
+        topic_hash: topics_hash(&[]),
+        ticket_serial: 1,
+        wait_periods: vec![],
+    });
+    boot.handle_packet(probe, &probe_pong.sign(&probe_key).bytes, ping_at_s * 1000 + 5);
+
+    // The captured topicRegister (the Go bootnode's ticket, same key) registers the probe.
+    let register = packet_hex(&v, "topicRegister probe_e->bootnode");
+    boot.handle_packet(probe, &register, register_at_s * 1000 + 300);
+    assert_eq!(boot.registrations_held(), 1, "{:?}", boot.counters());
+    let registered: Vec<Event> = std::iter::from_fn(|| boot.poll_event())
+        .filter(|e| matches!(e, Event::Registered { .. }))
+        .collect();
+    assert_eq!(registered.len(), 1);
+    let Event::Registered { topic, record } = &registered[0] else { unreachable!() };
+    assert_eq!(topic, &Topic::new("whisper"));
+    assert_eq!((record.tcp_port, record.udp_port), (30311, 30311));
+
+    // The probe's query: its hash is the echo the Go bootnode answered with.
+    let query = Message::TopicQuery(TopicQuery { topic: Topic::new("whisper"), expiration: 0 })
+        .sign(&probe_key);
+    assert_eq!(
+        hex::encode(query.hash),
+        "8cf07d3e0f89337bbce4ec53913428c792836aaca706338de48d066c35e1e4b3"
+    );
+    let _ = std::iter::from_fn(|| boot.poll_transmit()).count();
+    boot.handle_packet(probe, &query.bytes, register_at_s * 1000 + 400);
+    let (to, answer) = boot.poll_transmit().expect("topicNodes");
+    assert_eq!(to, probe);
+    let answer = Packet::decode(&answer).expect("valid");
+    let Message::TopicNodes(nodes) = answer.message else { panic!("topicNodes expected") };
+    assert_eq!(nodes.echo, query.hash);
+    assert_eq!(
+        nodes.nodes,
+        vec![NodeEntry {
+            endpoint: Endpoint { ip: local, udp: 30311, tcp: 30311 },
+            id: probe_key.public_key().node_id()
+        }]
+    );
+}
