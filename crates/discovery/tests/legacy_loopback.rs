@@ -79,6 +79,7 @@ async fn nodes_find_each_other_and_a_mailserver_through_one_bootnode() {
     // is 2; we ask for all of them).
     let required = expected.len() - 1;
 
+    let started = tokio::time::Instant::now();
     let mut found: Vec<HashSet<NodeId>> = vec![HashSet::new(); relays.len()];
     let mut mail_found: Option<NodeRecord> = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -104,6 +105,12 @@ async fn nodes_find_each_other_and_a_mailserver_through_one_bootnode() {
         while mailserver.events.try_recv().is_ok() {}
         let done = found.iter().all(|f| f.len() >= required) && mail_found.is_some();
         if done {
+            eprintln!(
+                "figure: {} relays found all {required} other whisper nodes and the light node \
+                 the mailserver in {} ms",
+                relays.len(),
+                started.elapsed().as_millis()
+            );
             break;
         }
         if tokio::time::Instant::now() >= deadline {
@@ -138,7 +145,23 @@ async fn nodes_find_each_other_and_a_mailserver_through_one_bootnode() {
     assert_eq!(c.total_dropped(), c.dropped_unsolicited, "no honest packet was dropped: {c:?}");
     assert!(c.registrations_accepted >= u64::from(RELAYS) + 2, "{c:?}");
     assert!(boot.handle.lock().table_len() >= usize::from(RELAYS) + 2);
-    let sent: u64 = relays.iter().map(|n| n.handle.lock().counters().total_sent()).sum();
-    assert!(sent > 0);
+    // Figures: discovery traffic per node per minute (search every 500 ms in this test).
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    for (name, n) in
+        [("relay", &relays[0]), ("mailserver", &mailserver), ("light", &light), ("bootnode", &boot)]
+    {
+        let c = n.handle.lock().counters().clone();
+        let per_type: Vec<String> = PacketType::ALL
+            .iter()
+            .map(|t| format!("{} {:.0}", t.name(), c.sent(*t) as f64 / minutes))
+            .collect();
+        eprintln!(
+            "figure: {name} sent {:.0} packets/min ({:.1} KiB/min): {}",
+            c.total_sent() as f64 / minutes,
+            c.bytes_sent as f64 / 1024.0 / minutes,
+            per_type.join(", ")
+        );
+        assert!(c.total_sent() > 0);
+    }
     let _ = SocketAddr::new(LOCALHOST, 0);
 }
