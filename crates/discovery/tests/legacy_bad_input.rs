@@ -262,3 +262,49 @@ fn forged_or_foreign_tickets_register_nothing() {
     assert_eq!(node.registrations_held(), 1);
     assert_eq!(node.counters().registrations_accepted, 1);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+    /// Captured-shape packets with random bytes flipped, cut or appended: the node never
+    /// panics, counts every datagram it does not handle, and only sends packets that decode.
+    #[test]
+    fn mutated_packets_never_panic_and_are_counted(
+        kind in 0usize..4,
+        flips in proptest::collection::vec((0usize..400, 1u8..=255), 0..4),
+        cut in proptest::option::of(0usize..400),
+        extra in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8),
+    ) {
+        let (mut node, ep) = target(true);
+        let from = SocketAddr::new(ip(127, 0, 0, 1), 40000);
+        let k = key(1);
+        let _ = bond(&mut node, ep, &k, from, NOW_MS);
+        let base = match kind {
+            0 => ping(&k, from, ep, NOW_S + 20, &["whisper"]),
+            1 => Message::FindNodeHash(FindNodeHash { target: [3; 32], expiration: NOW_S + 20 }).sign(&k).bytes,
+            2 => Message::TopicRegister(TopicRegister { topics: vec![Topic::new("whisper")], idx: 0, pong: vec![1, 2, 3] }).sign(&k).bytes,
+            _ => Message::Pong(Pong { to: ep, reply_tok: [0; 32], expiration: 0, topic_hash: [0; 32], ticket_serial: 0, wait_periods: vec![] }).sign(&k).bytes,
+        };
+        let mut bytes = base;
+        for (pos, x) in flips {
+            let len = bytes.len();
+            if let Some(b) = bytes.get_mut(pos % len) {
+                *b ^= x;
+            }
+        }
+        if let Some(c) = cut {
+            bytes.truncate(c);
+        }
+        bytes.extend_from_slice(&extra);
+        let before = node.counters().clone();
+        node.handle_packet(from, &bytes, NOW_MS + 1);
+        node.tick(NOW_MS + 5000);
+        let after = node.counters();
+        let handled = after.received.iter().sum::<u64>() - before.received.iter().sum::<u64>();
+        let dropped = after.total_dropped() - before.total_dropped();
+        let refused = after.registrations_refused - before.registrations_refused;
+        proptest::prop_assert_eq!(handled + dropped + refused, 1, "{:?}", after);
+        while let Some((_, out)) = node.poll_transmit() {
+            proptest::prop_assert!(Packet::decode(&out).is_ok());
+        }
+    }
+}

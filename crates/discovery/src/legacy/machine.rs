@@ -49,8 +49,9 @@ const MAX_TICK_MS: u64 = 1000;
 /// Settings of a [`LegacyDiscovery`] node.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The endpoint we advertise in pings: our IP, discovery UDP port and RLPx TCP port
-    /// (`from.tcp` is what others dial).
+    /// The endpoint we advertise in pings and self-advertised topicNodes entries: our IP,
+    /// discovery UDP port and RLPx TCP port (`from.tcp` is what others dial). An unspecified
+    /// IP (0.0.0.0) is replaced by receivers with the address our packets come from.
     pub endpoint: Endpoint,
     /// Nodes to bond with first (enode URLs: UDP port from `discport`, else the TCP port).
     pub bootnodes: Vec<NodeRecord>,
@@ -851,7 +852,12 @@ impl LegacyDiscovery {
             self.counters.dropped_unsolicited += 1;
             return false;
         }
-        for n in m.nodes {
+        for mut n in m.nodes {
+            // A node listing itself from behind an unspecified address (it listens on
+            // 0.0.0.0): it is where its packet came from.
+            if n.id == sender && n.endpoint.ip.is_unspecified() {
+                n.endpoint.ip = from.ip();
+            }
             if n.id == self.id || !usable_ip(n.endpoint.ip) {
                 continue;
             }
