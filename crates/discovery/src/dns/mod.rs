@@ -1,0 +1,1 @@
+//! EIP-1459 DNS node lists.
