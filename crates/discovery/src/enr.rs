@@ -458,7 +458,8 @@ impl EnrBuilder {
     /// decoder would (size limit, the form of known entries).
     pub fn sign(mut self, key: &SecretKey) -> Result<Enr, EnrError> {
         self.pairs.insert(KEY_ID.to_vec(), rlp(&ID_V4));
-        self.pairs.insert(KEY_SECP256K1.to_vec(), rlp(&key.public_key().to_compressed().as_slice()));
+        self.pairs
+            .insert(KEY_SECP256K1.to_vec(), rlp(&key.public_key().to_compressed().as_slice()));
         let pairs: Vec<(Vec<u8>, Vec<u8>)> = self.pairs.into_iter().collect();
         let signature = key.sign_prehash(&keccak256(content(self.seq, &pairs)));
         let mut sig = [0u8; V4_SIGNATURE_LEN];
@@ -697,13 +698,8 @@ mod tests {
         assert!(roles.contains(WakuRoles::RELAY) && roles.contains(WakuRoles::LIGHT));
         assert!(!roles.contains(WakuRoles::MAILSERVER));
 
-        let enr = EnrBuilder::new(5)
-            .ip6(Ipv6Addr::LOCALHOST)
-            .tcp(1)
-            .tcp6(2)
-            .udp6(3)
-            .sign(&key)
-            .unwrap();
+        let enr =
+            EnrBuilder::new(5).ip6(Ipv6Addr::LOCALHOST).tcp(1).tcp6(2).udp6(3).sign(&key).unwrap();
         let node = enr.to_node_record().unwrap();
         assert_eq!(node.address, IpAddr::V6(Ipv6Addr::LOCALHOST));
         assert_eq!((node.tcp_port, node.udp_port), (2, 3));
