@@ -21,6 +21,7 @@ use wisp_discovery::{
 // Dependencies of the library and of other test targets.
 use alloy_rlp as _;
 use base64 as _;
+#[cfg(feature = "hickory")]
 use hickory_resolver as _;
 use proptest as _;
 use thiserror as _;

@@ -14,8 +14,9 @@
 //!   the time passed in; it has no clock and no timers of its own.
 //! - [`Tree`]: the publisher's side: signs a tree from node records and links and writes it
 //!   as TXT records or zone-file lines.
-//! - [`MemoryResolver`] and [`HickoryResolver`]: the resolver in memory (tests, fixtures) and
-//!   over DNS (hickory-resolver, optionally pointed at one server).
+//! - [`MemoryResolver`] and `HickoryResolver` (feature `hickory`, on by default): the resolver
+//!   in memory (tests, fixtures) and over DNS (hickory-resolver, optionally pointed at one
+//!   server).
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -38,12 +39,14 @@
 pub mod entry;
 
 mod client;
+#[cfg(feature = "hickory")]
 mod hickory;
 mod resolver;
 mod tree;
 
 pub use client::{Client, ClientConfig, SyncError, TreeStatus};
 pub use entry::{BranchEntry, Entry, LinkEntry, RootEntry};
+#[cfg(feature = "hickory")]
 pub use hickory::HickoryResolver;
 pub use resolver::{MemoryResolver, ResolveError, Resolver};
 pub use tree::{MAX_BRANCH_CHILDREN, MAX_BRANCH_TEXT, MAX_TXT_STRING, Tree, ZoneTtl};
