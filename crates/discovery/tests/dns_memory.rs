@@ -23,7 +23,6 @@ use alloy_rlp as _;
 use base64 as _;
 #[cfg(feature = "hickory")]
 use hickory_resolver as _;
-use proptest as _;
 use thiserror as _;
 use tracing as _;
 use wisp_rlpx as _;
@@ -410,4 +409,37 @@ async fn empty_tree_and_missing_root() {
     assert!(found.is_empty());
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].domain, "none.example.org");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(24))]
+
+    /// Any set of records and links: the published tree syncs back to exactly the records,
+    /// every branch fits its bound, and the unreachable links are each one error.
+    #[test]
+    fn publish_then_sync_round_trip(n in 0usize..90, links in 0usize..4, seq in proptest::prelude::any::<u64>()) {
+        let enrs = nodes(n);
+        let links: Vec<LinkEntry> = (0..links)
+            .map(|i| {
+                let key = SecretKey::from_bytes(&[0x10 + i as u8; 32]).unwrap();
+                LinkEntry::new(&format!("l{i}.example.org"), key.public_key()).unwrap()
+            })
+            .collect();
+        let tree = Tree::sign(seq, &enrs, &links, &list_key()).unwrap();
+        proptest::prop_assert_eq!(tree.root().seq, seq);
+        for (hash, text) in tree.entries() {
+            proptest::prop_assert!(hash_matches(hash, text));
+            if text.starts_with("enrtree-branch:") {
+                proptest::prop_assert!(text.len() <= MAX_BRANCH_TEXT);
+            }
+        }
+        let domain = "prop.example.org";
+        let mut client = Client::new(MemoryResolver::from_records(tree.txt_records(domain)), ClientConfig::default());
+        client.add_tree(tree.url(domain).unwrap());
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (found, errors) = runtime.block_on(client.sync_all(Instant::now()));
+        proptest::prop_assert_eq!(sorted(&found), sorted(&enrs));
+        proptest::prop_assert_eq!(errors.len(), links.len());
+        proptest::prop_assert_eq!(client.trees().len(), 1 + links.len());
+    }
 }
