@@ -6,7 +6,3 @@
 
 pub mod dns;
 pub mod enr;
-
-// Dev-dependencies of the integration tests and doc tests, linked into the unit tests too.
-#[cfg(test)]
-use tokio as _;

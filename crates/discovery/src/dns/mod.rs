@@ -53,6 +53,10 @@ pub use tree::{MAX_BRANCH_CHILDREN, MAX_BRANCH_TEXT, MAX_TXT_STRING, Tree, ZoneT
 
 use crate::enr::EnrError;
 
+// A dev-dependency of the integration tests and doc tests, linked into the unit tests too.
+#[cfg(test)]
+use tokio as _;
+
 /// What is wrong with an entry, a tree, or a lookup during a walk.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DnsError {
