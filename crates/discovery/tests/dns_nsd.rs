@@ -117,15 +117,19 @@ impl Nsd {
         std::fs::read_to_string(self.dir.join("nsd.log")).unwrap_or_default()
     }
 
-    /// Waits until the server answers `name`'s TXT query (generous: CI is slow).
-    async fn wait_ready(&mut self, resolver: &HickoryResolver, name: &str) {
+    /// Waits until the server answers `name`'s TXT query (generous: CI is slow); `Err` with
+    /// its log if the server exited first (e.g. its port was taken meanwhile).
+    async fn wait_ready(&mut self, resolver: &HickoryResolver, name: &str) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match resolver.txt(name).await {
-                Ok(_) => return,
+                Ok(_) => return Ok(()),
                 Err(e) => {
                     if let Ok(Some(status)) = self.child.try_wait() {
-                        panic!("nsd exited with {status} before serving: {e}\n{}", self.log());
+                        return Err(format!(
+                            "nsd exited with {status} before serving: {e}\n{}",
+                            self.log()
+                        ));
                     }
                     assert!(
                         Instant::now() < deadline,
@@ -136,6 +140,21 @@ impl Nsd {
                 }
             }
         }
+    }
+
+    /// Starts NSD on a free port and waits until it serves `name`; a server that exits (a
+    /// port taken between choosing and binding it) is started again on another port.
+    async fn serve(binary: &Path, zone_text: &str, name: &str) -> (Self, HickoryResolver) {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let mut nsd = Self::start(binary, zone_text);
+            let resolver = HickoryResolver::with_server(nsd.addr, Duration::from_secs(2)).unwrap();
+            match nsd.wait_ready(&resolver, name).await {
+                Ok(()) => return (nsd, resolver),
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("nsd did not start in 3 tries:\n{}", failures.join("\n"));
     }
 }
 
@@ -195,9 +214,7 @@ async fn nsd_serves_a_published_tree_to_the_client() {
     assert_ne!(tampered, tree_a.zone_file(&domain_c, ttl).unwrap());
     zone.push_str(&tampered);
 
-    let mut nsd = Nsd::start(&binary, &zone);
-    let resolver = HickoryResolver::with_server(nsd.addr, Duration::from_secs(2)).unwrap();
-    nsd.wait_ready(&resolver, &domain_a).await;
+    let (nsd, resolver) = Nsd::serve(&binary, &zone, &domain_a).await;
 
     // The whole of A and, through its link, B.
     let mut client = Client::new(resolver.clone(), ClientConfig::default());
