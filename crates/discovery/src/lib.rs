@@ -5,9 +5,14 @@
 //!   discovery status-go's bootnodes and statusd ran in the Waku v1 era (DECISIONS 5,
 //!   IMPLEMENTER-NOTES §2): the packet codec, the sans-io [`legacy::LegacyDiscovery`] state
 //!   machine and, with the `tokio` feature (on by default), a thin UDP driver.
+//! - [`enr`]: Ethereum Node Records (EIP-778) with the "v4" identity scheme.
+//! - [`dns`]: EIP-1459 DNS node lists: the tree's entries, a lazy client behind a
+//!   [`dns::Resolver`] trait and a publisher that signs a tree and writes its TXT records.
 //! - [`pool`]: the PeerPool, status-go's per-topic `{min, max}` limits with fast and slow
 //!   searches, as a sans-io state machine independent of the discovery protocol.
 
+pub mod dns;
+pub mod enr;
 pub mod legacy;
 pub mod pool;
 

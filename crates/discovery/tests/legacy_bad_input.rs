@@ -308,3 +308,8 @@ proptest::proptest! {
         }
     }
 }
+
+// Dependencies of the DNS code, not of these tests.
+use base64 as _;
+#[cfg(feature = "hickory")]
+use hickory_resolver as _;

@@ -165,3 +165,8 @@ async fn nodes_find_each_other_and_a_mailserver_through_one_bootnode() {
     }
     let _ = SocketAddr::new(LOCALHOST, 0);
 }
+
+// Dependencies of the DNS code, not of these tests.
+use base64 as _;
+#[cfg(feature = "hickory")]
+use hickory_resolver as _;

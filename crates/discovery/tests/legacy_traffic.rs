@@ -123,3 +123,8 @@ fn steady_state_traffic_per_node_per_minute() {
         assert_eq!(c.total_dropped(), 0, "no packet dropped on a clean wire: {c:?}");
     }
 }
+
+// Dependencies of the DNS code, not of these tests.
+use base64 as _;
+#[cfg(feature = "hickory")]
+use hickory_resolver as _;

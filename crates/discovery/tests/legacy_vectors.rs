@@ -311,3 +311,8 @@ fn our_registrar_serves_the_captured_clients() {
         }]
     );
 }
+
+// Dependencies of the DNS code, not of these tests.
+use base64 as _;
+#[cfg(feature = "hickory")]
+use hickory_resolver as _;

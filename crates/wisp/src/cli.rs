@@ -29,7 +29,9 @@ Examples:
     wisp account show
   Send and watch a Status public chat through a node's JSON-RPC:
     wisp watch --rpc http://127.0.0.1:8545 --chat test
-    wisp post --rpc http://127.0.0.1:8545 --chat test hello";
+    wisp post --rpc http://127.0.0.1:8545 --chat test hello
+  Sign a DNS node list (EIP-1459) of ENRs for nodes.example.org and write its zone file:
+    wisp dns-tree --nodes nodes.txt --key list.key --domain nodes.example.org --seq 1";
 
 /// The help heading of the options every command takes.
 const GLOBAL_OPTIONS: &str = "Global options";
@@ -100,6 +102,8 @@ pub(crate) enum Command {
     /// Status chat identities: create or import from a mnemonic, show, draw identicons
     #[command(subcommand)]
     Account(crate::account_cmd::AccountCommand),
+    /// Sign an EIP-1459 DNS node list from ENRs and write its zone file or TXT records
+    DnsTree(crate::dns_tree_cmd::DnsTreeArgs),
 }
 
 /// `wisp keys ...`

@@ -122,6 +122,9 @@ pub(crate) enum Error {
     /// `wisp history` failed (the mailserver did not connect, or the request failed).
     #[error("{0}")]
     History(String),
+    /// `wisp dns-tree` failed.
+    #[error("{0}")]
+    DnsTree(#[from] crate::dns_tree_cmd::DnsTreeError),
 }
 
 impl From<wisp_node::node_key::NodeKeyError> for Error {

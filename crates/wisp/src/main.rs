@@ -10,6 +10,7 @@ mod account_cmd;
 mod cli;
 mod data_dir;
 mod devnet;
+mod dns_tree_cmd;
 mod error;
 mod history_cmd;
 mod keys;
@@ -76,6 +77,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Watch(args) => post_watch::watch(args),
         Command::History(args) => history_cmd::run(args),
         Command::Account(cmd) => account_cmd::run(cmd, &data_dir),
+        Command::DnsTree(args) => dns_tree_cmd::run(&args),
     }
 }
 
