@@ -20,7 +20,7 @@ use libfuzzer_sys::fuzz_target;
 use rand_core::TryRng;
 use wisp_crypto::SecretKey;
 use wisp_messenger::proto::{self, AppPayload, Message as _};
-use wisp_messenger::{Config, IncomingEnvelope, Messenger, SignedMessage};
+use wisp_messenger::{Config, IncomingEnvelope, MemoryMessageStore, Messenger, SignedMessage};
 use wisp_ratchet::{MemoryStore, SecureTransport, SeededEntropy};
 use wisp_waku::Topic;
 
@@ -98,7 +98,7 @@ fn handle(payload: Vec<u8>) {
         wisp_mvds::MemoryStore::new(),
         Counter(1),
     );
-    let mut messenger = Messenger::new(bob, transport, mvds, Config::default()).unwrap();
+    let mut messenger = Messenger::new(bob, transport, mvds, MemoryMessageStore::new(), Config::default()).unwrap();
     let envelope = IncomingEnvelope {
         topic: Topic([1, 2, 3, 4]),
         payload,

@@ -11,17 +11,17 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use wisp_crypto::{PublicKey, SecretKey};
-use wisp_messenger::{Config, Event, IncomingEnvelope, Messenger, Output};
+use wisp_messenger::{Config, Event, IncomingEnvelope, MemoryMessageStore, Messenger, Output};
 use wisp_ratchet::{MemoryStore, SecureTransport};
 use wisp_waku::{FilterKey, MessageParams, OpeningKey, open_payload, seal_payload};
 
 // Dependencies of the crate (and dev-dependencies) this bench does not use.
 use {hex as _, proptest as _, prost as _, rand_core as _, serde_json as _, thiserror as _};
-use {tracing as _, wisp_mvds as _};
+use {rusqlite as _, tracing as _, wisp_mvds as _};
 
 const T0: u64 = 1_800_000_000_000;
 
-type Bench = Messenger<MemoryStore, wisp_mvds::MemoryStore, StdRng>;
+type Bench = Messenger<MemoryStore, wisp_mvds::MemoryStore, StdRng, MemoryMessageStore>;
 
 struct Side {
     key: SecretKey,
@@ -39,7 +39,14 @@ impl Side {
             wisp_mvds::MemoryStore::new(),
             StdRng::seed_from_u64(seed),
         );
-        let messenger = Messenger::new(key.clone(), transport, mvds, Config::default()).unwrap();
+        let messenger = Messenger::new(
+            key.clone(),
+            transport,
+            mvds,
+            MemoryMessageStore::new(),
+            Config::default(),
+        )
+        .unwrap();
         Self { key, messenger, filters: Vec::new() }
     }
 
@@ -51,7 +58,7 @@ impl Side {
                 Output::Post(post) => {
                     let params = MessageParams::new(post.payload).signed_by(self.key.clone());
                     wires.push((post.topic, seal_payload(&params, &post.encryption).unwrap()));
-                    self.messenger.envelope_sent(post.id);
+                    self.messenger.envelope_sent(post.id).unwrap();
                 }
                 Output::InstallFilter(f) => self.filters.push((f.topic, f.key)),
                 Output::RemoveFilter(_) => {}

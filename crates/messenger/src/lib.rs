@@ -19,7 +19,7 @@
 //! ```
 //! use rand::{SeedableRng, rngs::StdRng};
 //! use wisp_crypto::SecretKey;
-//! use wisp_messenger::{Config, Event, Messenger, Output};
+//! use wisp_messenger::{Config, Event, MemoryMessageStore, Messenger, Output};
 //!
 //! # fn main() -> Result<(), wisp_messenger::Error> {
 //! let key = SecretKey::random();
@@ -30,7 +30,8 @@
 //!     wisp_mvds::MemoryStore::new(),
 //!     StdRng::seed_from_u64(1),
 //! );
-//! let mut messenger = Messenger::new(key, transport, mvds, Config::default())?;
+//! let mut messenger =
+//!     Messenger::new(key, transport, mvds, MemoryMessageStore::new(), Config::default())?;
 //! messenger.start(1_800_000_000_000)?;
 //! messenger.join_public_chat("status")?;
 //! let id = messenger.send_public_text("status", "hello", 1_800_000_000_000)?;

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 // Dependencies of the library or of other test targets.
 use {
-    criterion as _, hex as _, proptest as _, prost as _, rand_core as _, thiserror as _,
-    tracing as _, wisp_mvds as _,
+    criterion as _, hex as _, proptest as _, prost as _, rand_core as _, rusqlite as _,
+    thiserror as _, tracing as _, wisp_mvds as _,
 };
 
 use rand::SeedableRng;
@@ -16,7 +16,8 @@ use rand::rngs::StdRng;
 use serde_json::Value;
 use wisp_crypto::{PublicKey, SecretKey, keccak256};
 use wisp_messenger::{
-    Config, DropReason, Event, FilterSpec, IncomingEnvelope, Messenger, OutgoingEnvelope, Output,
+    Config, DropReason, Event, FilterSpec, IncomingEnvelope, MemoryMessageStore, Messenger,
+    OutgoingEnvelope, Output,
 };
 use wisp_ratchet::{MemoryStore, SecureTransport};
 use wisp_waku::{Encryption, FilterKey, MessageParams, OpeningKey, Topic, open_payload};
@@ -38,7 +39,7 @@ pub fn secret(value: &Value) -> SecretKey {
     SecretKey::from_bytes(&hx(value)).unwrap()
 }
 
-pub type TestMessenger = Messenger<MemoryStore, wisp_mvds::MemoryStore, StdRng>;
+pub type TestMessenger = Messenger<MemoryStore, wisp_mvds::MemoryStore, StdRng, MemoryMessageStore>;
 
 /// An envelope on the test "network": what a node would put in a Waku envelope.
 #[derive(Clone, Debug)]
@@ -78,7 +79,14 @@ impl Party {
             wisp_mvds::MemoryStore::new(),
             StdRng::seed_from_u64(seed),
         );
-        let messenger = Messenger::new(key.clone(), transport, mvds, Config::default()).unwrap();
+        let messenger = Messenger::new(
+            key.clone(),
+            transport,
+            mvds,
+            MemoryMessageStore::new(),
+            Config::default(),
+        )
+        .unwrap();
         Self { key, messenger, filters: Vec::new(), events: Vec::new(), posted: Vec::new() }
     }
 
@@ -105,7 +113,7 @@ impl Party {
                         timestamp: u32::try_from(now_ms / 1000).unwrap(),
                         local_id: post.id,
                     });
-                    self.messenger.envelope_sent(post.id);
+                    self.messenger.envelope_sent(post.id).unwrap();
                     self.posted.push(post);
                 }
             }
