@@ -53,10 +53,11 @@ pub struct Wire {
     pub local_id: u64,
 }
 
-/// One account: its messenger, the filters it asked for, and what it reported.
-pub struct Party {
+/// One account: its messenger, the filters it asked for, and what it reported. Generic over
+/// the messenger's stores (memory by default).
+pub struct Party<RS = MemoryStore, MS = wisp_mvds::MemoryStore, DB = MemoryMessageStore> {
     pub key: SecretKey,
-    pub messenger: TestMessenger,
+    pub messenger: Messenger<RS, MS, StdRng, DB>,
     pub filters: Vec<FilterSpec>,
     pub events: Vec<Event>,
     pub posted: Vec<OutgoingEnvelope>,
@@ -87,6 +88,18 @@ impl Party {
             Config::default(),
         )
         .unwrap();
+        Self::with_messenger(key, messenger)
+    }
+}
+
+impl<RS, MS, DB> Party<RS, MS, DB>
+where
+    RS: wisp_ratchet::Store,
+    MS: wisp_mvds::Store,
+    DB: wisp_messenger::MessageStore,
+{
+    /// A party around an existing messenger of `key`.
+    pub fn with_messenger(key: SecretKey, messenger: Messenger<RS, MS, StdRng, DB>) -> Self {
         Self { key, messenger, filters: Vec::new(), events: Vec::new(), posted: Vec::new() }
     }
 
@@ -178,7 +191,12 @@ pub fn seal(
 /// Runs the test "network" at `now_ms` until it is quiet: every party's posts are delivered to
 /// every party (the sender too, as a Waku node's own filters see its posts). Returns how many
 /// envelopes went around. Bounded: panics after 1000 rounds.
-pub fn settle(parties: &mut [&mut Party], now_ms: u64) -> usize {
+pub fn settle<RS, MS, DB>(parties: &mut [&mut Party<RS, MS, DB>], now_ms: u64) -> usize
+where
+    RS: wisp_ratchet::Store,
+    MS: wisp_mvds::Store,
+    DB: wisp_messenger::MessageStore,
+{
     let mut total = 0;
     for _ in 0..1000 {
         let wires: Vec<Wire> = parties.iter_mut().flat_map(|p| p.pump(now_ms)).collect();
@@ -193,4 +211,31 @@ pub fn settle(parties: &mut [&mut Party], now_ms: u64) -> usize {
         }
     }
     panic!("the network did not settle");
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh, empty directory named after `name`, the process and the thread.
+    pub fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "wisp-messenger-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
