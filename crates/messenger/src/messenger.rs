@@ -7,6 +7,11 @@
 //!   payload, signer, envelope timestamp, hash);
 //! - commands: [`Messenger::start`], [`Messenger::join_public_chat`],
 //!   [`Messenger::leave_public_chat`], [`Messenger::send_public_text`], [`Messenger::send_text`];
+//! - the message database's commands: [`Messenger::open_one_to_one_chat`],
+//!   [`Messenger::deactivate_chat`], [`Messenger::delete_chat`], [`Messenger::mark_all_read`],
+//!   [`Messenger::mark_messages_seen`], [`Messenger::delete_message`], [`Messenger::resend`],
+//!   [`Messenger::set_history_fetched`], [`Messenger::record_history_gap`], and its queries
+//!   ([`Messenger::chat_list`], [`Messenger::chat_messages`], [`Messenger::chat_topics`], ...);
 //! - [`Messenger::envelope_sent`] when the node has handed an envelope to the network;
 //! - [`Messenger::tick`] at [`Messenger::next_wakeup`] (MVDS retransmission, bundle
 //!   advertisement).
@@ -647,10 +652,14 @@ where
             self.chats.insert(stored.id, chat);
         }
         for pending in self.db.pending()? {
-            self.statuses.insert(pending.id, (pending.chat_id.clone(), pending.status));
             let Some(chat) = self.chats.get(&pending.chat_id).cloned() else {
                 continue;
             };
+            // A public message that was sent is done.
+            if chat.kind == ChatKind::Public && pending.status == DeliveryStatus::Sent {
+                continue;
+            }
+            self.statuses.insert(pending.id, (pending.chat_id.clone(), pending.status));
             match (chat.kind, pending.mvds_id) {
                 (ChatKind::Public, _) if pending.status == DeliveryStatus::Sending => {
                     if let Some(message) = self.db.message(&pending.id)? {
@@ -887,7 +896,9 @@ where
                 chat_id: message.chat_id.clone(),
                 status: DeliveryStatus::Sending,
             });
-        } else {
+        } else if status == DeliveryStatus::Sending
+            || (status == DeliveryStatus::Sent && chat.kind == ChatKind::OneToOne)
+        {
             self.statuses.entry(*id).or_insert((message.chat_id.clone(), status));
         }
         match (chat.kind, chat.peer) {
@@ -1445,7 +1456,20 @@ where
         }
         let chat_id = chat_id.clone();
         self.db.set_status(&id, status)?;
-        self.statuses.insert(id, (chat_id.clone(), status));
+        // Final states live in the store only ([`Messenger::status`] reads it), so memory
+        // holds the pending messages alone.
+        let public = self.chats.get(&chat_id).is_some_and(|c| c.kind == ChatKind::Public);
+        let last = match status {
+            DeliveryStatus::Sending => false,
+            DeliveryStatus::Sent => public,
+            DeliveryStatus::Delivered | DeliveryStatus::Expired => true,
+        };
+        if last {
+            self.statuses.remove(&id);
+            self.mvds_ids.retain(|_, message| *message != id);
+        } else {
+            self.statuses.insert(id, (chat_id.clone(), status));
+        }
         self.event(Event::MessageStatus { id, chat_id, status });
         Ok(())
     }

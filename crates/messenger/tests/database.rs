@@ -763,3 +763,9 @@ fn a_message_that_cannot_be_stored_is_not_applied() {
     assert_eq!(received(&mut bob), [id]);
     assert_eq!(bob.messenger.chat_messages("wisp", None, 10).unwrap().0.len(), 1);
 }
+
+#[test]
+fn the_sqlite_messenger_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<wisp_messenger::SqliteMessenger<StdRng>>();
+}
