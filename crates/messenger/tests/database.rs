@@ -769,3 +769,93 @@ fn the_sqlite_messenger_can_move_to_another_thread() {
     fn assert_send<T: Send>() {}
     assert_send::<wisp_messenger::SqliteMessenger<StdRng>>();
 }
+
+#[test]
+fn a_public_message_stored_but_never_posted_is_posted_after_a_restart() {
+    let dir = TempDir::new("unposted");
+    let alice_key = SecretKey::random();
+    let mut bob = memory_party(2);
+    bob.messenger.join_public_chat("wisp").unwrap();
+    bob.pump(T0);
+    let id = {
+        let mut alice = open(dir.path(), &alice_key, 1, T0);
+        alice.messenger.join_public_chat("wisp").unwrap();
+        // The process stops before the node takes the Post output.
+        alice.messenger.send_public_text("wisp", "not lost", T0).unwrap()
+    };
+    let t1 = T0 + 5_000;
+    let mut alice = open(dir.path(), &alice_key, 1, t1);
+    // Joining again before the first start changes nothing stored.
+    alice.messenger.join_public_chat("wisp").unwrap();
+    assert_eq!(alice.messenger.chat("wisp").unwrap().unwrap().joined_ms, T0);
+    let wires = alice.pump(t1);
+    assert_eq!(alice.posted.iter().filter(|p| p.messages == [id]).count(), 1);
+    assert_eq!(statuses(&mut alice, id), [DeliveryStatus::Sent]);
+    assert_eq!(alice.messenger.status(&id), Some(DeliveryStatus::Sent));
+    deliver_all(&mut bob, &wires, t1);
+    bob.pump(t1);
+    assert_eq!(received(&mut bob), [id]);
+}
+
+#[test]
+fn a_one_to_one_message_stored_before_mvds_had_it_is_sent_after_a_restart() {
+    let (alice_dir, bob_dir) = (TempDir::new("pre-mvds-alice"), TempDir::new("pre-mvds-bob"));
+    let (alice_key, bob_key) = (SecretKey::random(), SecretKey::random());
+    let alice_pub = alice_key.public_key();
+    let bob_pub = bob_key.public_key();
+    let chat_id = one_to_one_chat_id(&bob_pub);
+    // What `send_text` commits before it hands the message to MVDS, written by hand: the
+    // process stopped between the two.
+    let id = {
+        let message = wisp_messenger::text_message(
+            T0,
+            T0,
+            "between two commits",
+            &chat_id,
+            wisp_messenger::proto::MessageType::OneToOne,
+        );
+        let (signed, raw) = wisp_messenger::SignedMessage::build(
+            wisp_messenger::proto::Message::encode_to_vec(&message),
+            wisp_messenger::proto::application_metadata_message::Type::ChatMessage,
+            &alice_key,
+        );
+        let group = wisp_mvds::GroupId::one_to_one(&alice_pub, &bob_pub);
+        let mvds_id = wisp_mvds::Message::new(group, (T0 / 1000) as i64, raw.clone()).id();
+        let chat = StoredChat {
+            id: chat_id.clone(),
+            kind: ChatKind::OneToOne,
+            name: chat_id.clone(),
+            active: true,
+            unread_count: 0,
+            last_clock_value: T0,
+            timestamp_ms: T0,
+            joined_ms: T0,
+            last_message: None,
+        };
+        let stored = StoredMessage {
+            id: signed.id,
+            chat_id: chat_id.clone(),
+            from: alice_pub,
+            outgoing: Some(DeliveryStatus::Sending),
+            seen: true,
+            whisper_timestamp_ms: T0,
+            message,
+            raw,
+            deleted: false,
+        };
+        let path = alice_dir.path().join(DATABASE_FILE);
+        let mut store = SqliteMessageStore::open(&path, &database_key(&alice_key)).unwrap();
+        assert!(store.add_message(&chat, &stored, Some(mvds_id.0)).unwrap());
+        signed.id
+    };
+    let t1 = T0 + 2_000;
+    let mut alice = open(alice_dir.path(), &alice_key, 1, t1);
+    let mut bob = open(bob_dir.path(), &bob_key, 2, t1);
+    settle(&mut [&mut alice, &mut bob], t1);
+    assert!(alice.posted.iter().any(|p| p.messages == [id]), "handed to MVDS and sent");
+    assert_eq!(received(&mut bob), [id]);
+    assert_eq!(statuses(&mut alice, id), [DeliveryStatus::Sent, DeliveryStatus::Delivered]);
+    let (messages, _) =
+        bob.messenger.chat_messages(&one_to_one_chat_id(&alice_pub), None, 10).unwrap();
+    assert_eq!(messages[0].message.text, "between two commits");
+}
