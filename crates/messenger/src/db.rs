@@ -58,7 +58,8 @@ pub fn database_key(identity: &SecretKey) -> Zeroizing<[u8; 32]> {
 /// key first, checks it with a read, then sets the busy timeout. The connection can be given
 /// to any of the three stores.
 pub fn open_connection(path: &Path, key: &[u8; 32]) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(StoreError::sqlite("open messenger.sqlite"))?;
+    let conn = Connection::open(path)
+        .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
     // Built in place so that no copy of the key outlives the call.
     let mut pragma = Zeroizing::new(String::with_capacity(84));
     pragma.push_str("PRAGMA key = \"x'");

@@ -894,3 +894,19 @@ fn send_chat_text_replies_by_chat_id() {
         Err(Error::UnknownChat { .. })
     ));
 }
+
+#[test]
+fn a_database_path_that_cannot_be_opened_is_named() {
+    let dir = TempDir::new("bad-path");
+    let path = dir.path().join("missing-dir").join(DATABASE_FILE);
+    let err = open_sqlite(
+        &path,
+        SecretKey::random(),
+        "laptop",
+        Config::default(),
+        StdRng::seed_from_u64(1),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Store(StoreError::Open { .. })), "{err:?}");
+    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+}
