@@ -571,6 +571,11 @@ where
         &self.transport
     }
 
+    /// The MVDS node (its store: received ids, records still to send).
+    pub fn mvds(&self) -> &wisp_mvds::Node<MS, R> {
+        &self.mvds
+    }
+
     /// The message database.
     pub fn store(&self) -> &DB {
         &self.db
