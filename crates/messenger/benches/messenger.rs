@@ -2,9 +2,10 @@
 //! its MVDS ack back), each from `send` on one messenger to the event on the other, Waku
 //! sealing (AES-256-GCM or ECIES) and opening included, PoW not included (the node's job).
 //! Twice: with the in-memory stores, and with every store in an encrypted `messenger.sqlite`
-//! per side (SQLCipher, WAL, `synchronous = NORMAL` on the three connections as
-//! `open_sqlite` sets them), and a third time (`*_sqlite_full`) with the ratchet and MVDS
-//! connections at `synchronous = FULL` (their commits wait for the disk), to compare.
+//! per side as `open_sqlite` opens it (SQLCipher, WAL; `synchronous = FULL` on the ratchet
+//! connection, `NORMAL` on the message and MVDS connections), and to compare, with the ratchet
+//! connection at `NORMAL` too (`*_sqlite_normal`: no fsync per commit anywhere), and with the
+//! ratchet and MVDS connections both at `FULL` (`*_sqlite_full`).
 //!
 //! Run with `cargo bench -p wisp-messenger`.
 
@@ -79,14 +80,16 @@ impl SqliteSide {
         Self { key, messenger, filters: Vec::new() }
     }
 
-    /// The same, with the ratchet and MVDS connections at `synchronous = FULL` (an fsync of
-    /// the WAL per commit) instead of `open_sqlite`'s `NORMAL`.
-    fn sqlite_full(seed: u64, dir: &std::path::Path) -> Self {
+    /// The same, then the ratchet and MVDS connections switched to `synchronous` =
+    /// `ratchet` and `mvds`.
+    fn sqlite_with(seed: u64, dir: &std::path::Path, ratchet: &str, mvds: &str) -> Self {
         let side = Self::sqlite(seed, dir);
-        let ratchet = side.messenger.transport().store().connection();
-        let mvds = side.messenger.mvds().store().connection();
-        for conn in [ratchet, mvds] {
-            conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        let messenger = &side.messenger;
+        for (conn, mode) in [
+            (messenger.transport().store().connection(), ratchet),
+            (messenger.mvds().store().connection(), mvds),
+        ] {
+            conn.pragma_update(None, "synchronous", mode).unwrap();
         }
         side
     }
@@ -223,9 +226,15 @@ fn benches(c: &mut Criterion) {
     );
     run(
         &mut group,
+        "_sqlite_normal",
+        Side::sqlite_with(1, &dir.join("alice-normal"), "NORMAL", "NORMAL"),
+        Side::sqlite_with(2, &dir.join("bob-normal"), "NORMAL", "NORMAL"),
+    );
+    run(
+        &mut group,
         "_sqlite_full",
-        Side::sqlite_full(1, &dir.join("alice-full")),
-        Side::sqlite_full(2, &dir.join("bob-full")),
+        Side::sqlite_with(1, &dir.join("alice-full"), "FULL", "FULL"),
+        Side::sqlite_with(2, &dir.join("bob-full"), "FULL", "FULL"),
     );
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);

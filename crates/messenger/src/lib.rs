@@ -36,8 +36,8 @@
 //! [`StoreError::FutureSchema`].
 //!
 //! **Crashes.** Every store write is one SQLite transaction, durable when it returns against
-//! the process being killed (WAL; an OS crash or power loss can lose the last commits of the
-//! message and MVDS tables, which use `synchronous = NORMAL`). An outgoing message is committed
+//! the process being killed (WAL; against an OS crash or power loss see "Durability" on
+//! [`open_sqlite`]: `NORMAL` for the message and MVDS connections, `FULL` for the ratchet). An outgoing message is committed
 //! (status `Sending`, signed bytes, MVDS id) before the messenger produces its envelope, so a
 //! message whose send call returned is never lost: after a restart a public message still
 //! `Sending` is posted again, and a 1:1 message is retransmitted by MVDS (from its own stored

@@ -37,9 +37,11 @@
 //! - Everything lasting goes to the [`MessageStore`] `DB` first (see [`crate::store`]): an
 //!   incoming chat message is stored (with its chat) before it is reported or marked seen; an
 //!   outgoing one is stored with status `Sending`, its signed bytes and its MVDS id before its
-//!   envelope or MVDS record exists; each delivery state change is stored before its event. A
-//!   store failure is an `Err` ([`Error::Store`], or [`DropReason::Storage`] for input) and
-//!   nothing of the message is applied. [`Messenger::start`] restores chats (filters
+//!   envelope or MVDS record exists; each delivery state change is stored before its event; a
+//!   1:1 message carried by MVDS is stored before MVDS marks it received and acks it (the
+//!   crash-ordering argument is on `Messenger::store_carried`). A store failure is an `Err`
+//!   ([`Error::Store`], or [`DropReason::Storage`] for input) and nothing of the message is
+//!   applied (a 1:1 message then is not acked either). [`Messenger::start`] restores chats (filters
 //!   re-installed), the MVDS-id mapping and the pending delivery states from the store, so a
 //!   restarted node resumes MVDS retransmission and a later ack marks the message delivered;
 //!   messages are deduplicated by id across restarts.

@@ -1130,26 +1130,23 @@ fn a_one_to_one_message_the_store_could_not_take_is_not_acked() {
 }
 
 #[test]
-fn open_sqlite_runs_its_three_connections_in_wal_with_synchronous_normal() {
+fn open_sqlite_runs_its_connections_in_wal_with_normal_and_the_ratchet_with_full() {
     let dir = TempDir::new("durability");
     let key = SecretKey::random();
     let party = open(dir.path(), &key, 1, T0);
     let messenger = &party.messenger;
+    // PRAGMA synchronous: 1 = NORMAL, 2 = FULL.
     let connections = [
-        ("messages", messenger.store().connection()),
-        ("ratchet", messenger.transport().store().connection()),
-        ("mvds", messenger.mvds().store().connection()),
+        ("messages", messenger.store().connection(), 1),
+        ("ratchet", messenger.transport().store().connection(), 2),
+        ("mvds", messenger.mvds().store().connection(), 1),
     ];
-    for (name, conn) in connections {
+    for (name, conn, expected) in connections {
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal", "{name}");
         let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
-        assert_eq!(sync, 1, "{name}: synchronous = NORMAL");
+        assert_eq!(sync, expected, "{name}: synchronous");
     }
     assert_eq!(wisp_messenger::db::SYNCHRONOUS, "NORMAL");
-
-    // The ratchet store's own default, for its other users, is unchanged.
-    let own = wisp_ratchet::SqliteStore::open(dir.path().join("ratchet-alone.sqlite")).unwrap();
-    let sync: i64 = own.connection().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
-    assert_eq!(sync, 2, "FULL");
+    assert_eq!(wisp_messenger::db::RATCHET_SYNCHRONOUS, "FULL");
 }

@@ -4,8 +4,9 @@
 //! `synchronous = NORMAL`: in WAL mode a commit is in the WAL (in the OS's cache) when it
 //! returns, so it survives the process being killed at any point (kill -9); an OS crash or
 //! power loss can lose the last commits, never corrupt the file. `FULL` (an fsync per commit)
-//! made a public message 5 times slower end to end (benches/messenger.rs). The ratchet store
-//! keeps its own `FULL`; MVDS uses `NORMAL` too.
+//! made a public message 5 times slower end to end (benches/messenger.rs). MVDS uses `NORMAL`
+//! too; the ratchet connection of [`crate::open_sqlite`] uses `FULL` (its "Durability" notes
+//! say why).
 
 use std::path::Path;
 
