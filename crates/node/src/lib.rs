@@ -25,8 +25,8 @@ pub mod test_utils;
 
 pub use config::{NodeConfig, Role, WakuConfig, default_data_dir, xdg_data_dir};
 pub use config_file::{
-    CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, LogSection, MailserverSection,
-    MetricsSection, NodeSection, RpcSection, WakuSection, load_config_file,
+    CONFIG_FILE_NAME, ChatSection, ConfigError, FileConfig, LogFormat, LogSection,
+    MailserverSection, MetricsSection, NodeSection, RpcSection, WakuSection, load_config_file,
 };
 pub use config_file::{MAX_MAX_MESSAGE_SIZE, MAX_MIN_POW, MIN_MAX_MESSAGE_SIZE};
 pub use history::{HistoryError, HistoryOutcome};

@@ -7,6 +7,7 @@
 //! stderr.
 
 mod account_cmd;
+mod chat_cmd;
 mod cli;
 mod data_dir;
 mod devnet;
@@ -76,6 +77,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Watch(args) => post_watch::watch(args),
         Command::History(args) => history_cmd::run(args),
         Command::Account(cmd) => account_cmd::run(cmd, &data_dir),
+        Command::Chat(cmd) => chat_cmd::run(cmd),
     }
 }
 
