@@ -765,7 +765,7 @@ mod tests {
         let key = wisp_crypto::SecretKey::from_bytes(&[5; 32]).unwrap();
         let other = wisp_crypto::SecretKey::from_bytes(&[6; 32]).unwrap();
         let light = Kdf::Scrypt(ScryptParams::LIGHT);
-        crate::account_cmd::write_keystore(&keystore, &key, "right", light.clone()).unwrap();
+        crate::account_cmd::write_keystore(&keystore, &key, "right", light).unwrap();
         crate::account_cmd::write_keystore(&keystore, &other, "other", light).unwrap();
         let password = scratch.0.join("pw");
         fs::write(&password, "right\n").unwrap();
