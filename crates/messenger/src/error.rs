@@ -57,6 +57,21 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// The message database failed (or does not open: wrong key, newer schema).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A chat id the messenger does not know.
+    #[error("no chat with id {id:?} (expected a joined public chat's name or a 1:1 chat id)")]
+    UnknownChat {
+        /// The id asked for.
+        id: String,
+    },
+    /// A message id the store does not know.
+    #[error("no message with id {id}")]
+    UnknownMessage {
+        /// The id asked for.
+        id: crate::identity::MessageId,
+    },
     /// The secure transport given to the messenger belongs to another identity.
     #[error("the secure transport is for another identity than the messenger's")]
     IdentityMismatch,

@@ -41,18 +41,25 @@
 //! # }
 //! ```
 
+pub mod db;
 mod error;
 pub mod identity;
 mod messenger;
 pub mod proto;
+pub mod store;
 
+pub use db::{DATABASE_FILE, SqliteMessenger, database_key, open_sqlite};
 pub use error::{Error, Result};
 pub use identity::{LamportClock, MAX_CLOCK_DRIFT_MS, MessageId, SignedMessage};
 pub use messenger::{
     ChatKind, Config, Counters, DEFAULT_MAX_SEEN_IDS, DEFAULT_MAX_TEXT_BYTES, DEFAULT_TTL_SECS,
     DeliveryStatus, DropReason, Event, FilterSpec, IncomingEnvelope, LARGE_PAYLOAD_BYTES,
-    LARGE_PAYLOAD_POW_TARGET, Messenger, OutgoingEnvelope, Output, POW_TARGET, ReceivedMessage,
-    one_to_one_chat_id, pow_target, text_message,
+    LARGE_PAYLOAD_POW_TARGET, MAX_PAGE, Messenger, OutgoingEnvelope, Output, POW_TARGET,
+    ReceivedMessage, one_to_one_chat_id, pow_target, text_message,
+};
+pub use store::{
+    HistoryRange, MemoryMessageStore, MessageStore, PendingMessage, SqliteMessageStore, StoreError,
+    StoredChat, StoredMessage,
 };
 
 // Dev-dependencies used by the integration tests only.

@@ -28,6 +28,15 @@
 //! - Bundles are learnt from every received `ProtocolMessage` and from contact-code
 //!   advertisements; ours is advertised on our contact-code topic at start and every 6 h
 //!   (DECISIONS 13).
+//! - Everything lasting goes to the [`MessageStore`] `DB` first (see [`crate::store`]): an
+//!   incoming chat message is stored (with its chat) before it is reported or marked seen; an
+//!   outgoing one is stored with status `Sending`, its signed bytes and its MVDS id before its
+//!   envelope or MVDS record exists; each delivery state change is stored before its event. A
+//!   store failure is an `Err` ([`Error::Store`], or [`DropReason::Storage`] for input) and
+//!   nothing of the message is applied. [`Messenger::start`] restores chats (filters
+//!   re-installed), the MVDS-id mapping and the pending delivery states from the store, so a
+//!   restarted node resumes MVDS retransmission and a later ack marks the message delivered;
+//!   messages are deduplicated by id across restarts.
 //! - Bad input is dropped and counted in [`Counters`], never half-applied, never a panic: a
 //!   payload that does not decode, an unsigned envelope or application message, a signature
 //!   that does not recover or recovers to another key than the envelope's signer, a clock more
@@ -55,6 +64,7 @@ use crate::proto::{
     self, AppPayload, ChatMessage, ContactCodeAdvertisement, Message as _, MessageType,
     application_metadata_message::Type as AppType, chat_message::ContentType,
 };
+use crate::store::{HistoryRange, MessageStore, StoredChat, StoredMessage};
 
 /// PoW target of envelopes with payloads under [`LARGE_PAYLOAD_BYTES`] (DECISIONS 4).
 pub const POW_TARGET: f64 = 0.002;
@@ -68,6 +78,9 @@ pub const DEFAULT_TTL_SECS: u32 = 15;
 pub const DEFAULT_MAX_SEEN_IDS: usize = 100_000;
 /// Default [`Config::max_text_bytes`]: what fits a Waku envelope with room for the layers.
 pub const DEFAULT_MAX_TEXT_BYTES: usize = 512 * 1024;
+
+/// Most messages [`Messenger::chat_messages`] returns at once: 10 000.
+pub const MAX_PAGE: usize = 10_000;
 
 /// Messenger settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -248,6 +261,9 @@ pub enum DropReason {
     Invalid,
     /// Already received (or our own, echoed back).
     Duplicate,
+    /// Not applied because the message store failed (logged): nothing of the message was
+    /// stored or reported.
+    Storage,
 }
 
 /// Counts of what [`Messenger::handle_envelope`] did with its input.
@@ -278,6 +294,8 @@ pub struct Counters {
     pub invalid: u64,
     /// Drops: [`DropReason::Duplicate`].
     pub duplicates: u64,
+    /// Drops: [`DropReason::Storage`].
+    pub storage_failures: u64,
 }
 
 impl Counters {
@@ -291,6 +309,7 @@ impl Counters {
             DropReason::UnknownType => &mut self.unknown_type,
             DropReason::Invalid => &mut self.invalid,
             DropReason::Duplicate => &mut self.duplicates,
+            DropReason::Storage => &mut self.storage_failures,
         };
         *counter += 1;
     }
@@ -305,6 +324,7 @@ impl Counters {
             + self.unknown_type
             + self.invalid
             + self.duplicates
+            + self.storage_failures
     }
 }
 
@@ -312,6 +332,7 @@ fn drop_reason(error: &Error) -> DropReason {
     match error {
         Error::Decode { .. } | Error::TooBig { .. } | Error::Mvds(_) => DropReason::Undecodable,
         Error::Unsigned => DropReason::Unsigned,
+        Error::Store(_) => DropReason::Storage,
         Error::BadSignature(_) => DropReason::BadSignature,
         Error::UnknownType { .. } => DropReason::UnknownType,
         Error::Ratchet(e) => match e {
@@ -328,14 +349,103 @@ fn drop_reason(error: &Error) -> DropReason {
     }
 }
 
-/// One chat.
+/// One chat, as the messenger keeps it in memory (the store has the same).
 #[derive(Clone)]
 struct Chat {
     kind: ChatKind,
+    name: String,
+    /// Public: the chat topic; 1:1: the other party's partitioned topic.
     topic: Topic,
     /// Public chats: the Waku key.
     key: Option<Zeroizing<[u8; 32]>>,
+    /// 1:1 chats: the other party.
+    peer: Option<PublicKey>,
     clock: LamportClock,
+    active: bool,
+    timestamp_ms: u64,
+    joined_ms: u64,
+}
+
+impl Chat {
+    fn public(name: &str, now_ms: u64) -> Self {
+        Self {
+            kind: ChatKind::Public,
+            name: name.to_owned(),
+            topic: waku_topic(public_chat_topic(name)),
+            key: Some(public_chat_key(name)),
+            peer: None,
+            clock: LamportClock::new(),
+            active: true,
+            timestamp_ms: now_ms,
+            joined_ms: now_ms,
+        }
+    }
+
+    fn one_to_one(peer: &PublicKey, now_ms: u64) -> Self {
+        Self {
+            kind: ChatKind::OneToOne,
+            name: one_to_one_chat_id(peer),
+            topic: waku_topic(partitioned_topic(peer)),
+            key: None,
+            peer: Some(*peer),
+            clock: LamportClock::new(),
+            active: true,
+            timestamp_ms: now_ms,
+            joined_ms: now_ms,
+        }
+    }
+
+    /// The chat restored from its stored row.
+    fn restore(stored: &StoredChat) -> Option<Self> {
+        let mut chat = match stored.kind {
+            ChatKind::Public => Self::public(&stored.id, stored.joined_ms),
+            ChatKind::OneToOne => Self::one_to_one(&peer_of_chat_id(&stored.id)?, stored.joined_ms),
+        };
+        chat.clock.observe(stored.last_clock_value);
+        chat.active = stored.active;
+        chat.timestamp_ms = stored.timestamp_ms;
+        chat.name.clone_from(&stored.name);
+        Some(chat)
+    }
+
+    /// The row to store for chat `id`.
+    fn stored(&self, id: &str) -> StoredChat {
+        StoredChat {
+            id: id.to_owned(),
+            kind: self.kind,
+            name: self.name.clone(),
+            active: self.active,
+            unread_count: 0,
+            last_clock_value: self.clock.last(),
+            timestamp_ms: self.timestamp_ms,
+            joined_ms: self.joined_ms,
+            last_message: None,
+        }
+    }
+}
+
+/// The key of a 1:1 chat id (`0x` + 65-byte key in hex).
+fn peer_of_chat_id(id: &str) -> Option<PublicKey> {
+    let bytes = hex::decode(id.strip_prefix("0x")?).ok()?;
+    PublicKey::from_sec1(&bytes).ok()
+}
+
+/// Parses a status-go paging cursor: the clock as 64 decimal digits, then the `0x` id.
+fn parse_cursor(cursor: &str) -> Result<(u64, MessageId)> {
+    let bad = || Error::InvalidInput {
+        what: "cursor",
+        reason: "expected 64 decimal digits of clock followed by a 0x-hex message id",
+    };
+    let (clock, id) = cursor.split_at_checked(64).ok_or_else(bad)?;
+    if !clock.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let clock = clock.trim_start_matches('0');
+    let clock = if clock.is_empty() { 0 } else { clock.parse::<u64>().map_err(|_| bad())? };
+    let id = id.strip_prefix("0x").ok_or_else(bad)?;
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(id, &mut bytes).map_err(|_| bad())?;
+    Ok((clock, MessageId(bytes)))
 }
 
 fn system_time(now_ms: u64) -> SystemTime {
@@ -347,14 +457,19 @@ fn waku_topic(topic: wisp_ratchet::Topic) -> Topic {
 }
 
 /// The messenger of one account and installation, over a secure-transport store `RS`, an
-/// MVDS store `MS` and MVDS's jitter source `R`.
-pub struct Messenger<RS, MS, R> {
+/// MVDS store `MS`, MVDS's jitter source `R` and a message database `DB`.
+pub struct Messenger<RS, MS, R, DB> {
     identity: SecretKey,
     public: PublicKey,
     chat_id: String,
     config: Config,
     transport: SecureTransport<RS>,
     mvds: wisp_mvds::Node<MS, R>,
+    db: DB,
+    /// The latest time passed in (for commands that take none).
+    now_ms: u64,
+    /// Whether the store was read back by [`Messenger::start`].
+    restored: bool,
     chats: BTreeMap<String, Chat>,
     filters: BTreeMap<String, FilterSpec>,
     /// Delivery state and chat of our messages.
@@ -374,7 +489,7 @@ pub struct Messenger<RS, MS, R> {
     counters: Counters,
 }
 
-impl<RS, MS, R> fmt::Debug for Messenger<RS, MS, R> {
+impl<RS, MS, R, DB> fmt::Debug for Messenger<RS, MS, R, DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Messenger")
             .field("identity", &self.public)
@@ -384,18 +499,21 @@ impl<RS, MS, R> fmt::Debug for Messenger<RS, MS, R> {
     }
 }
 
-impl<RS, MS, R> Messenger<RS, MS, R>
+impl<RS, MS, R, DB> Messenger<RS, MS, R, DB>
 where
     RS: wisp_ratchet::Store,
     MS: wisp_mvds::Store,
     R: rand_core::Rng,
+    DB: MessageStore,
 {
     /// The messenger of `identity` (the account's chat key), over its secure `transport`
-    /// (which must be `identity`'s) and MVDS node.
+    /// (which must be `identity`'s), MVDS node and message database `db`. Nothing is read
+    /// from the stores until [`Messenger::start`].
     pub fn new(
         identity: SecretKey,
         transport: SecureTransport<RS>,
         mvds: wisp_mvds::Node<MS, R>,
+        db: DB,
         config: Config,
     ) -> Result<Self> {
         let public = identity.public_key();
@@ -409,6 +527,9 @@ where
             config,
             transport,
             mvds,
+            db,
+            now_ms: 0,
+            restored: false,
             chats: BTreeMap::new(),
             filters: BTreeMap::new(),
             statuses: HashMap::new(),
@@ -440,14 +561,26 @@ where
         &self.transport
     }
 
-    /// The delivery state of one of our messages.
-    pub fn status(&self, id: &MessageId) -> Option<DeliveryStatus> {
-        self.statuses.get(id).map(|(_, status)| *status)
+    /// The message database.
+    pub fn store(&self) -> &DB {
+        &self.db
     }
 
-    /// The chats, by id, with their kinds.
+    /// The delivery state of one of our messages (from memory, else from the store).
+    pub fn status(&self, id: &MessageId) -> Option<DeliveryStatus> {
+        match self.statuses.get(id) {
+            Some((_, status)) => Some(*status),
+            None => self.db.message(id).ok().flatten().and_then(|m| m.outgoing),
+        }
+    }
+
+    /// The active chats, by id, with their kinds.
     pub fn chats(&self) -> Vec<(String, ChatKind)> {
-        self.chats.iter().map(|(id, chat)| (id.clone(), chat.kind)).collect()
+        self.chats
+            .iter()
+            .filter(|(_, chat)| chat.active)
+            .map(|(id, chat)| (id.clone(), chat.kind))
+            .collect()
     }
 
     /// The filters currently wanted (what the node should have installed).
@@ -465,10 +598,19 @@ where
         self.outputs.drain(..).collect()
     }
 
-    /// Starts the messenger at `now_ms`: listens on our partitioned and personal discovery
-    /// topics (asymmetric) and on the negotiated topics already agreed, and advertises our
+    /// Starts the messenger at `now_ms`: restores the chats (filters of the active public
+    /// chats and the 1:1 chats' contact-code filters re-installed), the MVDS ids and delivery
+    /// states of our pending messages from the store (a public message still `Sending` is
+    /// posted again; a 1:1 message stored but not yet handed to MVDS is handed now; MVDS
+    /// resumes its own retransmissions); listens on our partitioned and personal discovery
+    /// topics (asymmetric) and on the negotiated topics already agreed; advertises our
     /// bundle on our contact-code topic.
     pub fn start(&mut self, now_ms: u64) -> Result<()> {
+        self.now_ms = self.now_ms.max(now_ms);
+        if !self.restored {
+            self.restore(now_ms)?;
+            self.restored = true;
+        }
         self.install_filter(FilterSpec {
             name: "partitioned".to_owned(),
             topic: waku_topic(partitioned_topic(&self.public)),
@@ -483,7 +625,65 @@ where
         for secret in self.transport.shared_secrets()? {
             self.install_negotiated(&secret);
         }
-        self.advertise(now_ms)
+        self.advertise(now_ms)?;
+        self.flush_mvds(now_ms)
+    }
+
+    fn restore(&mut self, now_ms: u64) -> Result<()> {
+        for stored in self.db.chats()? {
+            let Some(chat) = Chat::restore(&stored) else {
+                debug!(target: "messenger", chat = %stored.id, "stored chat with a bad id skipped");
+                continue;
+            };
+            match (chat.kind, chat.active) {
+                (ChatKind::Public, true) => self.install_public_filter(&stored.id, &chat),
+                (ChatKind::OneToOne, _) => {
+                    if let Some(peer) = chat.peer {
+                        self.install_contact_code_filter(&peer);
+                    }
+                }
+                (ChatKind::Public, false) => {}
+            }
+            self.chats.insert(stored.id, chat);
+        }
+        for pending in self.db.pending()? {
+            self.statuses.insert(pending.id, (pending.chat_id.clone(), pending.status));
+            let Some(chat) = self.chats.get(&pending.chat_id).cloned() else {
+                continue;
+            };
+            match (chat.kind, pending.mvds_id) {
+                (ChatKind::Public, _) if pending.status == DeliveryStatus::Sending => {
+                    if let Some(message) = self.db.message(&pending.id)? {
+                        self.post_public(&chat, &message.raw, message.id, now_ms)?;
+                    }
+                }
+                (ChatKind::OneToOne, Some(mvds_id)) => {
+                    let mvds_id = wisp_mvds::MessageId(mvds_id);
+                    self.mvds_ids.insert(mvds_id, pending.id);
+                    // Stored, then the process stopped before MVDS had it: hand it over now,
+                    // with the same MVDS id.
+                    if self.mvds.store().has_received(&mvds_id)? {
+                        continue;
+                    }
+                    if let (Some(peer), Some(message)) = (chat.peer, self.db.message(&pending.id)?)
+                    {
+                        let record = self.mvds_message(&peer, &message);
+                        self.mvds.add_peer(record.group_id, peer_id(&peer))?;
+                        self.mvds.send_message(record, None, now_ms)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The MVDS message carrying our stored 1:1 message (its timestamp is the second it was
+    /// sent, so the MVDS id is the one stored).
+    fn mvds_message(&self, peer: &PublicKey, message: &StoredMessage) -> wisp_mvds::Message {
+        let group = GroupId::one_to_one(&self.public, peer);
+        let seconds = i64::try_from(message.whisper_timestamp_ms / 1000).unwrap_or(i64::MAX);
+        wisp_mvds::Message::new(group, seconds, message.raw.clone())
     }
 
     /// When [`Messenger::tick`] should next run: the next MVDS retransmission or bundle
@@ -499,6 +699,7 @@ where
     /// Retransmits what MVDS says is due, reports give-ups as expired, and advertises our
     /// bundle when due.
     pub fn tick(&mut self, now_ms: u64) -> Result<()> {
+        self.now_ms = self.now_ms.max(now_ms);
         self.flush_mvds(now_ms)?;
         if self.next_advertisement_ms.is_some_and(|due| due <= now_ms) {
             self.advertise(now_ms)?;
@@ -507,93 +708,316 @@ where
     }
 
     /// The node handed envelope `id` to the network: its messages that were `Sending` become
-    /// `Sent`.
-    pub fn envelope_sent(&mut self, id: u64) {
-        for message in self.unsent.remove(&id).unwrap_or_default() {
-            self.set_status(message, DeliveryStatus::Sent);
+    /// `Sent` (stored, then reported). On `Err` (the store failed) the envelope's messages
+    /// stay `Sending`.
+    pub fn envelope_sent(&mut self, id: u64) -> Result<()> {
+        let Some(messages) = self.unsent.remove(&id) else {
+            return Ok(());
+        };
+        for (index, message) in messages.iter().enumerate() {
+            if let Err(e) = self.set_status(*message, DeliveryStatus::Sent) {
+                self.unsent.insert(id, messages[index..].to_vec());
+                return Err(e);
+            }
         }
+        Ok(())
     }
 
-    /// Joins public chat `name`: installs its filter and reports the chat. Joining twice is a
-    /// no-op.
+    /// Joins public chat `name`: stores it, installs its filter and reports the chat. Joining
+    /// a chat that was deactivated activates it again; joining twice is a no-op.
     pub fn join_public_chat(&mut self, name: &str) -> Result<()> {
         validate_chat_name(name)?;
-        if self.chats.contains_key(name) {
-            return Ok(());
-        }
-        let topic = waku_topic(public_chat_topic(name));
-        let key = public_chat_key(name);
-        self.install_filter(FilterSpec {
-            name: format!("public:{name}"),
-            topic,
-            key: FilterKey::Symmetric(key.clone()),
-        });
-        self.chats.insert(
-            name.to_owned(),
-            Chat { kind: ChatKind::Public, topic, key: Some(key), clock: LamportClock::new() },
-        );
+        let mut chat = match self.chats.get(name) {
+            Some(chat) if chat.kind == ChatKind::Public && chat.active => return Ok(()),
+            Some(chat) if chat.kind == ChatKind::Public => chat.clone(),
+            Some(_) => {
+                return Err(Error::InvalidInput {
+                    what: "chat name",
+                    reason: "is the id of a 1:1 chat",
+                });
+            }
+            None => Chat::public(name, self.now_ms),
+        };
+        chat.active = true;
+        chat.timestamp_ms = chat.timestamp_ms.max(self.now_ms);
+        self.db.put_chat(&chat.stored(name))?;
+        self.install_public_filter(name, &chat);
+        self.chats.insert(name.to_owned(), chat);
         self.event(Event::ChatAdded { chat_id: name.to_owned(), kind: ChatKind::Public });
         Ok(())
     }
 
-    /// Leaves public chat `name`: removes its filter. Returns whether it was joined.
-    pub fn leave_public_chat(&mut self, name: &str) -> bool {
-        if !self.chats.get(name).is_some_and(|c| c.kind == ChatKind::Public) {
-            return false;
+    /// Leaves public chat `name` ([`Messenger::deactivate_chat`]). Returns whether it was
+    /// joined.
+    pub fn leave_public_chat(&mut self, name: &str) -> Result<bool> {
+        if !self.chats.get(name).is_some_and(|c| c.kind == ChatKind::Public && c.active) {
+            return Ok(false);
         }
-        self.chats.remove(name);
-        if let Some(filter) = self.filters.remove(&format!("public:{name}")) {
-            self.outputs.push_back(Output::RemoveFilter(filter));
-        }
-        true
+        self.deactivate_chat(name)
     }
 
-    /// Sends `text` to public chat `name` (joined first) at `now_ms`. Returns the message id.
-    pub fn send_public_text(&mut self, name: &str, text: &str, now_ms: u64) -> Result<MessageId> {
-        self.validate_text(text)?;
+    /// Opens (creating and storing if needed, activating if deactivated) the 1:1 chat with
+    /// `peer`, without sending anything. Returns its id.
+    pub fn open_one_to_one_chat(&mut self, peer: &PublicKey) -> Result<String> {
+        if *peer == self.public {
+            return Err(Error::InvalidInput { what: "recipient", reason: "is ourselves" });
+        }
+        let chat_id = one_to_one_chat_id(peer);
+        let (mut chat, new) = match self.chats.get(&chat_id) {
+            Some(chat) if chat.active => return Ok(chat_id),
+            Some(chat) => (chat.clone(), false),
+            None => (Chat::one_to_one(peer, self.now_ms), true),
+        };
+        chat.active = true;
+        self.db.put_chat(&chat.stored(&chat_id))?;
+        self.adopt_chat(&chat_id, chat, new);
+        Ok(chat_id)
+    }
+
+    /// Deactivates a chat as status-go's `deactivateChat` does: it is kept but not listed as
+    /// active, its messages are deleted (kept as ids for deduplication), and a public chat's
+    /// filter is removed. A 1:1 chat becomes active again with the next message. Returns
+    /// whether there was an active chat with that id.
+    pub fn deactivate_chat(&mut self, id: &str) -> Result<bool> {
+        let Some(chat) = self.chats.get(id).filter(|c| c.active) else {
+            return Ok(false);
+        };
+        let mut chat = chat.clone();
+        chat.active = false;
+        self.db.put_chat(&chat.stored(id))?;
+        self.db.delete_chat_messages(id)?;
+        if chat.kind == ChatKind::Public {
+            self.remove_filter(&format!("public:{id}"));
+        }
+        self.chats.insert(id.to_owned(), chat);
+        Ok(true)
+    }
+
+    /// Deletes a chat and its messages from the store and stops listening for it. Returns
+    /// whether there was such a chat.
+    pub fn delete_chat(&mut self, id: &str) -> Result<bool> {
+        let existed = self.db.delete_chat(id)?;
+        if let Some(chat) = self.chats.remove(id) {
+            match chat.kind {
+                ChatKind::Public => self.remove_filter(&format!("public:{id}")),
+                ChatKind::OneToOne => self.remove_filter(&format!("contact-code:{id}")),
+            }
+            self.statuses.retain(|_, (chat_id, _)| chat_id != id);
+            return Ok(true);
+        }
+        Ok(existed)
+    }
+
+    /// Every chat, active or not, with its unread count and last message.
+    pub fn chat_list(&self) -> Result<Vec<StoredChat>> {
+        Ok(self.db.chats()?)
+    }
+
+    /// One chat.
+    pub fn chat(&self, id: &str) -> Result<Option<StoredChat>> {
+        Ok(self.db.chat(id)?)
+    }
+
+    /// Up to `limit` messages of a chat, newest first (clock, then id), as status-go's
+    /// `chatMessages`: from the start when `cursor` is `None` or empty, else strictly after
+    /// (older than) the message the cursor names. The second value is the cursor of the next
+    /// page (`format!("{:064}{}", clock, id)` of the last message returned), `None` when
+    /// there are no more.
+    pub fn chat_messages(
+        &self,
+        chat_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<StoredMessage>, Option<String>)> {
+        let before = match cursor {
+            None | Some("") => None,
+            Some(cursor) => Some(parse_cursor(cursor)?),
+        };
+        let limit = limit.min(MAX_PAGE);
+        let mut messages = self.db.chat_messages(chat_id, before, limit.saturating_add(1))?;
+        let next = if messages.len() > limit {
+            messages.truncate(limit);
+            messages.last().map(StoredMessage::cursor)
+        } else {
+            None
+        };
+        Ok((messages, next))
+    }
+
+    /// One stored message (a deleted one too, flagged).
+    pub fn message(&self, id: &MessageId) -> Result<Option<StoredMessage>> {
+        Ok(self.db.message(id)?)
+    }
+
+    /// Marks every message of a chat seen. Returns how many unread messages it had.
+    pub fn mark_all_read(&mut self, chat_id: &str) -> Result<u64> {
+        Ok(self.db.mark_seen(chat_id, None)?)
+    }
+
+    /// Marks the messages `ids` of a chat seen. Returns how many of them were unread.
+    pub fn mark_messages_seen(&mut self, chat_id: &str, ids: &[MessageId]) -> Result<u64> {
+        Ok(self.db.mark_seen(chat_id, Some(ids))?)
+    }
+
+    /// Deletes a message (kept as a flagged row so it is not received again). Returns whether
+    /// there was such a message not deleted yet.
+    pub fn delete_message(&mut self, id: &MessageId) -> Result<bool> {
+        Ok(self.db.set_deleted(id)?)
+    }
+
+    /// Sends one of our stored messages again at `now_ms`, with the same id and bytes: a
+    /// public message is posted again; a 1:1 message is handed to MVDS again (a new MVDS
+    /// record, retransmitted until acked). An `Expired` message goes back to `Sending`.
+    pub fn resend(&mut self, id: &MessageId, now_ms: u64) -> Result<()> {
+        self.now_ms = self.now_ms.max(now_ms);
+        let message = self.db.message(id)?.ok_or(Error::UnknownMessage { id: *id })?;
+        let Some(status) = message.outgoing else {
+            return Err(Error::InvalidInput { what: "message", reason: "is not one of ours" });
+        };
         let chat = self
             .chats
-            .get_mut(name)
-            .filter(|c| c.kind == ChatKind::Public)
+            .get(&message.chat_id)
+            .cloned()
+            .ok_or_else(|| Error::UnknownChat { id: message.chat_id.clone() })?;
+        if status == DeliveryStatus::Expired {
+            self.db.set_status(id, DeliveryStatus::Sending)?;
+            self.statuses.insert(*id, (message.chat_id.clone(), DeliveryStatus::Sending));
+            self.event(Event::MessageStatus {
+                id: *id,
+                chat_id: message.chat_id.clone(),
+                status: DeliveryStatus::Sending,
+            });
+        } else {
+            self.statuses.entry(*id).or_insert((message.chat_id.clone(), status));
+        }
+        match (chat.kind, chat.peer) {
+            (ChatKind::OneToOne, Some(peer)) => {
+                let group = GroupId::one_to_one(&self.public, &peer);
+                let seconds = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+                let record = wisp_mvds::Message::new(group, seconds, message.raw.clone());
+                let mvds_id = record.id();
+                self.db.set_mvds_id(id, mvds_id.0)?;
+                self.mvds.add_peer(group, peer_id(&peer))?;
+                self.mvds.send_message(record, None, now_ms)?;
+                self.mvds_ids.insert(mvds_id, *id);
+                self.flush_mvds(now_ms)
+            }
+            _ => self.post_public(&chat, &message.raw, *id, now_ms),
+        }
+    }
+
+    /// The history fetched for `topic` from mailservers, in Unix seconds.
+    pub fn history_range(&self, topic: &Topic) -> Result<Option<HistoryRange>> {
+        Ok(self.db.history_range(topic)?)
+    }
+
+    /// Records that history of `topic` from `from` to `to` (Unix seconds) was fetched: the
+    /// stored range widens to cover it.
+    pub fn set_history_fetched(&mut self, topic: &Topic, from: u32, to: u32) -> Result<()> {
+        let (from, to) = (from.min(to), from.max(to));
+        let range = match self.db.history_range(topic)? {
+            Some(old) => HistoryRange { from: old.from.min(from), to: old.to.max(to) },
+            None => HistoryRange { from, to },
+        };
+        Ok(self.db.set_history_range(topic, range)?)
+    }
+
+    /// Records that history of `topic` from `from` to `to` (Unix seconds) could not be
+    /// fetched.
+    pub fn record_history_gap(&mut self, topic: &Topic, from: u32, to: u32) -> Result<()> {
+        let range = HistoryRange { from: from.min(to), to: from.max(to) };
+        Ok(self.db.add_gap(topic, range)?)
+    }
+
+    /// The gaps recorded for `topic`, oldest first.
+    pub fn history_gaps(&self, topic: &Topic) -> Result<Vec<HistoryRange>> {
+        Ok(self.db.gaps(topic)?)
+    }
+
+    /// The topics to ask a mailserver for to fill a chat's history: a public chat's topic; for
+    /// a 1:1 chat our partitioned topic, the topic negotiated with the other party (once
+    /// agreed) and their contact-code topic.
+    pub fn chat_topics(&self, chat_id: &str) -> Result<Vec<Topic>> {
+        let chat =
+            self.chats.get(chat_id).ok_or_else(|| Error::UnknownChat { id: chat_id.to_owned() })?;
+        let Some(peer) = chat.peer else {
+            return Ok(vec![chat.topic]);
+        };
+        let mut topics = vec![waku_topic(partitioned_topic(&self.public))];
+        for secret in self.transport.shared_secrets()? {
+            if secret.identity == peer {
+                topics.push(waku_topic(secret.topic()));
+            }
+        }
+        topics.push(waku_topic(contact_code_topic(&peer)));
+        Ok(topics)
+    }
+
+    /// Sends `text` to public chat `name` (joined first) at `now_ms`: stored as `Sending`,
+    /// then posted. Returns the message id.
+    pub fn send_public_text(&mut self, name: &str, text: &str, now_ms: u64) -> Result<MessageId> {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.validate_text(text)?;
+        let mut chat = self
+            .chats
+            .get(name)
+            .filter(|c| c.kind == ChatKind::Public && c.active)
+            .cloned()
             .ok_or_else(|| Error::NotJoined { name: name.to_owned() })?;
         let clock = chat.clock.tick(now_ms);
-        let (topic, key) = (chat.topic, chat.key.clone().unwrap_or_default());
+        chat.timestamp_ms = chat.timestamp_ms.max(now_ms);
         let message = text_message(clock, now_ms, text, name, MessageType::PublicGroup);
         let (signed, bytes) =
             SignedMessage::build(message.encode_to_vec(), AppType::ChatMessage, &self.identity);
-        let protocol = self.transport.build_public_message(&bytes, system_time(now_ms))?;
+        let stored = self.outgoing(&signed, name, message, bytes, now_ms);
+        if !self.db.add_message(&chat.stored(name), &stored, None)? {
+            return Err(Error::InvalidInput { what: "message", reason: "was sent already" });
+        }
+        self.chats.insert(name.to_owned(), chat.clone());
         self.remember(signed.id);
         self.statuses.insert(signed.id, (name.to_owned(), DeliveryStatus::Sending));
-        self.post(topic, Encryption::Symmetric(key), protocol.encode_to_vec(), vec![signed.id]);
         self.event(Event::MessageStatus {
             id: signed.id,
             chat_id: name.to_owned(),
             status: DeliveryStatus::Sending,
         });
+        self.post_public(&chat, &stored.raw, signed.id, now_ms)?;
         Ok(signed.id)
     }
 
     /// Sends `text` to the account `recipient` at `now_ms` over MVDS and the secure transport
-    /// (DH mode until their bundle is known). Returns the message id.
+    /// (DH mode until their bundle is known): stored as `Sending` with its MVDS id, then
+    /// handed to MVDS. Returns the message id.
     pub fn send_text(
         &mut self,
         recipient: &PublicKey,
         text: &str,
         now_ms: u64,
     ) -> Result<MessageId> {
+        self.now_ms = self.now_ms.max(now_ms);
         self.validate_text(text)?;
         if *recipient == self.public {
             return Err(Error::InvalidInput { what: "recipient", reason: "is ourselves" });
         }
-        let chat_id = self.ensure_one_to_one(recipient);
-        let chat = self.chats.get_mut(&chat_id).ok_or(Error::IdentityMismatch)?;
+        let chat_id = one_to_one_chat_id(recipient);
+        let (mut chat, new) = match self.chats.get(&chat_id) {
+            Some(chat) => (chat.clone(), false),
+            None => (Chat::one_to_one(recipient, now_ms), true),
+        };
+        let reactivated = !chat.active;
+        chat.active = true;
         let clock = chat.clock.tick(now_ms);
+        chat.timestamp_ms = chat.timestamp_ms.max(now_ms);
         let message = text_message(clock, now_ms, text, &chat_id, MessageType::OneToOne);
         let (signed, bytes) =
             SignedMessage::build(message.encode_to_vec(), AppType::ChatMessage, &self.identity);
-        let group = GroupId::one_to_one(&self.public, recipient);
-        self.mvds.add_peer(group, peer_id(recipient))?;
-        let mvds_id = self.mvds.send(group, bytes, now_ms)?;
+        let stored = self.outgoing(&signed, &chat_id, message, bytes, now_ms);
+        let record = self.mvds_message(recipient, &stored);
+        let mvds_id = record.id();
+        if !self.db.add_message(&chat.stored(&chat_id), &stored, Some(mvds_id.0))? {
+            return Err(Error::InvalidInput { what: "message", reason: "was sent already" });
+        }
+        self.adopt_chat(&chat_id, chat, new || reactivated);
         self.mvds_ids.insert(mvds_id, signed.id);
         self.remember(signed.id);
         self.statuses.insert(signed.id, (chat_id.clone(), DeliveryStatus::Sending));
@@ -602,8 +1026,79 @@ where
             chat_id,
             status: DeliveryStatus::Sending,
         });
+        self.mvds.add_peer(record.group_id, peer_id(recipient))?;
+        self.mvds.send_message(record, None, now_ms)?;
         self.flush_mvds(now_ms)?;
         Ok(signed.id)
+    }
+
+    /// The stored form of a message we just built.
+    fn outgoing(
+        &self,
+        signed: &SignedMessage,
+        chat_id: &str,
+        message: ChatMessage,
+        raw: Vec<u8>,
+        now_ms: u64,
+    ) -> StoredMessage {
+        StoredMessage {
+            id: signed.id,
+            chat_id: chat_id.to_owned(),
+            from: self.public,
+            outgoing: Some(DeliveryStatus::Sending),
+            seen: true,
+            whisper_timestamp_ms: now_ms,
+            message,
+            raw,
+            deleted: false,
+        }
+    }
+
+    /// Posts our signed message `raw` (id `id`) to public chat `chat`.
+    fn post_public(&mut self, chat: &Chat, raw: &[u8], id: MessageId, now_ms: u64) -> Result<()> {
+        let protocol = self.transport.build_public_message(raw, system_time(now_ms))?;
+        let key = chat.key.clone().unwrap_or_default();
+        self.post(chat.topic, Encryption::Symmetric(key), protocol.encode_to_vec(), vec![id]);
+        Ok(())
+    }
+
+    /// Puts a chat (already stored) in memory; when `announce`, installs its filter and
+    /// reports it.
+    fn adopt_chat(&mut self, chat_id: &str, chat: Chat, announce: bool) {
+        let kind = chat.kind;
+        if announce {
+            match (&chat.peer, kind) {
+                (Some(peer), _) => self.install_contact_code_filter(peer),
+                (None, ChatKind::Public) => self.install_public_filter(chat_id, &chat),
+                (None, ChatKind::OneToOne) => {}
+            }
+        }
+        self.chats.insert(chat_id.to_owned(), chat);
+        if announce {
+            self.event(Event::ChatAdded { chat_id: chat_id.to_owned(), kind });
+        }
+    }
+
+    fn install_public_filter(&mut self, name: &str, chat: &Chat) {
+        self.install_filter(FilterSpec {
+            name: format!("public:{name}"),
+            topic: chat.topic,
+            key: FilterKey::Symmetric(chat.key.clone().unwrap_or_default()),
+        });
+    }
+
+    fn install_contact_code_filter(&mut self, peer: &PublicKey) {
+        self.install_filter(FilterSpec {
+            name: format!("contact-code:{}", one_to_one_chat_id(peer)),
+            topic: waku_topic(contact_code_topic(peer)),
+            key: FilterKey::Symmetric(contact_code_key(peer)),
+        });
+    }
+
+    fn remove_filter(&mut self, name: &str) {
+        if let Some(filter) = self.filters.remove(name) {
+            self.outputs.push_back(Output::RemoveFilter(filter));
+        }
     }
 
     /// Handles an envelope one of our filters opened, at `now_ms`. An envelope or message
@@ -614,6 +1109,7 @@ where
         envelope: &IncomingEnvelope,
         now_ms: u64,
     ) -> std::result::Result<(), DropReason> {
+        self.now_ms = self.now_ms.max(now_ms);
         let result = self.open_envelope(envelope, now_ms);
         if let Err(reason) = result {
             debug!(target: "messenger", hash = %hex::encode(envelope.hash), ?reason, "envelope dropped");
@@ -683,10 +1179,18 @@ where
                 MvdsEvent::Delivered { id, .. } => {
                     if let Some(message) = self.mvds_ids.get(&id).copied() {
                         self.counters.acks += 1;
-                        self.set_status(message, DeliveryStatus::Delivered);
+                        if let Err(e) = self.set_status(message, DeliveryStatus::Delivered) {
+                            debug!(target: "messenger", %message, error = %e, "delivered state not stored");
+                            self.counters.count(DropReason::Storage);
+                        }
                     }
                 }
-                MvdsEvent::GaveUp { id, .. } => self.expire(&id),
+                MvdsEvent::GaveUp { id, .. } => {
+                    if let Err(e) = self.expire(&id) {
+                        debug!(target: "messenger", error = %e, "expired state not stored");
+                        self.counters.count(DropReason::Storage);
+                    }
+                }
             }
         }
         // Acks go out at once (status-go's batch mode sends them at the next epoch).
@@ -709,11 +1213,22 @@ where
         if self.seen.contains(&signed.id) {
             return Err(DropReason::Duplicate);
         }
+        match self.db.has_message(&signed.id) {
+            Ok(false) => {}
+            Ok(true) => {
+                self.remember(signed.id);
+                return Err(DropReason::Duplicate);
+            }
+            Err(e) => {
+                debug!(target: "messenger", id = %signed.id, error = %e, "message store failed");
+                return Err(DropReason::Storage);
+            }
+        }
         let payload = proto::decode_app_payload(signed.message.r#type, &signed.message.payload)
             .map_err(|e| drop_reason(&e))?;
         match payload {
             AppPayload::Chat(message) => {
-                self.apply_chat_message(signed.id, message, signer, envelope, encrypted)?;
+                self.apply_chat_message(&signed, bytes, message, envelope, encrypted)?;
                 self.counters.messages += 1;
             }
             AppPayload::ContactCode(_) => {
@@ -728,12 +1243,13 @@ where
 
     fn apply_chat_message(
         &mut self,
-        id: MessageId,
+        signed: &SignedMessage,
+        raw: &[u8],
         message: ChatMessage,
-        sender: &PublicKey,
         envelope: &IncomingEnvelope,
         encrypted: bool,
     ) -> std::result::Result<(), DropReason> {
+        let sender = signed.author;
         if !clock_acceptable(message.clock, envelope.timestamp) {
             return Err(DropReason::ClockTooFarAhead);
         }
@@ -745,34 +1261,58 @@ where
         {
             return Err(DropReason::Invalid);
         }
-        let chat_id = match MessageType::try_from(message.message_type) {
+        let (chat_id, mut chat, new) = match MessageType::try_from(message.message_type) {
             Ok(MessageType::PublicGroup) => {
-                let joined = self.chats.get(&message.chat_id).is_some_and(|chat| {
-                    chat.kind == ChatKind::Public && chat.topic == envelope.topic
+                let chat = self.chats.get(&message.chat_id).filter(|chat| {
+                    chat.kind == ChatKind::Public && chat.active && chat.topic == envelope.topic
                 });
-                if encrypted || !joined {
-                    return Err(DropReason::Invalid);
+                match chat {
+                    Some(chat) if !encrypted => (message.chat_id.clone(), chat.clone(), false),
+                    _ => return Err(DropReason::Invalid),
                 }
-                message.chat_id.clone()
             }
             Ok(MessageType::OneToOne) => {
                 if !encrypted || message.chat_id != self.chat_id {
                     return Err(DropReason::Invalid);
                 }
-                self.ensure_one_to_one(sender)
+                let chat_id = one_to_one_chat_id(&sender);
+                match self.chats.get(&chat_id) {
+                    Some(chat) => (chat_id, chat.clone(), !chat.active),
+                    None => (chat_id, Chat::one_to_one(&sender, self.now_ms), true),
+                }
             }
             // Group chats and the rest: the next issue.
             _ => return Err(DropReason::Invalid),
         };
-        if let Some(chat) = self.chats.get_mut(&chat_id) {
-            chat.clock.observe(message.clock);
-        }
-        self.event(Event::MessageReceived(Box::new(ReceivedMessage {
-            id,
-            chat_id,
-            sender: *sender,
-            envelope_timestamp: envelope.timestamp,
+        chat.clock.observe(message.clock);
+        chat.active = true;
+        chat.timestamp_ms = chat.timestamp_ms.max(self.now_ms);
+        let stored = StoredMessage {
+            id: signed.id,
+            chat_id: chat_id.clone(),
+            from: sender,
+            outgoing: None,
+            seen: false,
+            whisper_timestamp_ms: u64::from(envelope.timestamp) * 1000,
             message,
+            raw: raw.to_vec(),
+            deleted: false,
+        };
+        match self.db.add_message(&chat.stored(&chat_id), &stored, None) {
+            Ok(true) => {}
+            Ok(false) => return Err(DropReason::Duplicate),
+            Err(e) => {
+                debug!(target: "messenger", id = %signed.id, error = %e, "message not stored");
+                return Err(DropReason::Storage);
+            }
+        }
+        self.adopt_chat(&chat_id, chat, new);
+        self.event(Event::MessageReceived(Box::new(ReceivedMessage {
+            id: signed.id,
+            chat_id,
+            sender,
+            envelope_timestamp: envelope.timestamp,
+            message: stored.message,
         })));
         Ok(())
     }
@@ -783,7 +1323,7 @@ where
         let tick = self.mvds.tick(now_ms)?;
         for event in tick.events {
             if let MvdsEvent::GaveUp { id, .. } = event {
-                self.expire(&id);
+                self.expire(&id)?;
             }
         }
         for out in tick.payloads {
@@ -818,9 +1358,10 @@ where
         Ok(())
     }
 
-    fn expire(&mut self, mvds_id: &wisp_mvds::MessageId) {
-        if let Some(message) = self.mvds_ids.get(mvds_id).copied() {
-            self.set_status(message, DeliveryStatus::Expired);
+    fn expire(&mut self, mvds_id: &wisp_mvds::MessageId) -> Result<()> {
+        match self.mvds_ids.get(mvds_id).copied() {
+            Some(message) => self.set_status(message, DeliveryStatus::Expired),
+            None => Ok(()),
         }
     }
 
@@ -839,30 +1380,6 @@ where
             u64::try_from(self.config.advertise_interval.as_millis()).unwrap_or(u64::MAX);
         self.next_advertisement_ms = Some(now_ms.saturating_add(interval));
         Ok(())
-    }
-
-    /// The 1:1 chat with `peer`, created (and its contact-code filter installed) if new.
-    fn ensure_one_to_one(&mut self, peer: &PublicKey) -> String {
-        let chat_id = one_to_one_chat_id(peer);
-        if !self.chats.contains_key(&chat_id) {
-            let topic = waku_topic(contact_code_topic(peer));
-            self.install_filter(FilterSpec {
-                name: format!("contact-code:{chat_id}"),
-                topic,
-                key: FilterKey::Symmetric(contact_code_key(peer)),
-            });
-            self.chats.insert(
-                chat_id.clone(),
-                Chat {
-                    kind: ChatKind::OneToOne,
-                    topic: waku_topic(partitioned_topic(peer)),
-                    key: None,
-                    clock: LamportClock::new(),
-                },
-            );
-            self.event(Event::ChatAdded { chat_id: chat_id.clone(), kind: ChatKind::OneToOne });
-        }
-        chat_id
     }
 
     /// The Waku key of a negotiated topic: PBKDF2 (65 356 rounds) once per secret.
@@ -911,10 +1428,10 @@ where
     }
 
     /// Moves a message forward: sending -> sent -> delivered | expired (never back; a
-    /// delivered message does not expire).
-    fn set_status(&mut self, id: MessageId, status: DeliveryStatus) {
-        let Some((chat_id, current)) = self.statuses.get_mut(&id) else {
-            return;
+    /// delivered message does not expire). Stored first, then reported.
+    fn set_status(&mut self, id: MessageId, status: DeliveryStatus) -> Result<()> {
+        let Some((chat_id, current)) = self.statuses.get(&id) else {
+            return Ok(());
         };
         let forward = match status {
             DeliveryStatus::Sending => false,
@@ -923,11 +1440,14 @@ where
                 matches!(*current, DeliveryStatus::Sending | DeliveryStatus::Sent)
             }
         };
-        if forward {
-            *current = status;
-            let chat_id = chat_id.clone();
-            self.event(Event::MessageStatus { id, chat_id, status });
+        if !forward {
+            return Ok(());
         }
+        let chat_id = chat_id.clone();
+        self.db.set_status(&id, status)?;
+        self.statuses.insert(id, (chat_id.clone(), status));
+        self.event(Event::MessageStatus { id, chat_id, status });
+        Ok(())
     }
 
     fn remember(&mut self, id: MessageId) {

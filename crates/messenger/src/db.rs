@@ -1,0 +1,98 @@
+//! `messenger.sqlite`: one SQLCipher file per account holding the message database
+//! (`messenger_*`), the secure-transport store (`ratchet_*`) and the MVDS store (`mvds_*`),
+//! each through its own connection, all keyed with the same key.
+//!
+//! **Encryption at rest.** The file is a SQLCipher 4 database (rusqlite's
+//! `bundled-sqlcipher`: pages encrypted with AES-256-CBC and authenticated with HMAC-SHA512,
+//! as status-go's `accounts` and app databases are). Its 32-byte raw key is derived from the
+//! account's chat private key:
+//!
+//! ```text
+//! key = HKDF-SHA256(salt = "", ikm = chat private key (32 bytes), info = DATABASE_KEY_INFO)
+//! ```
+//!
+//! so only the account's key (from its keystore, unlocked with its password) opens the file,
+//! and no second secret has to be kept. The key is handed to SQLCipher as a raw key
+//! (`PRAGMA key = "x'<64 hex>'"`, no PBKDF2 on every open) first thing on every connection,
+//! then checked with a read of `sqlite_master`: a wrong key (another account, or a damaged
+//! file) is [`StoreError::WrongKey`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use wisp_crypto::{SecretKey, Zeroizing, hkdf_sha256};
+
+use crate::error::Result;
+use crate::messenger::{Config, Messenger};
+use crate::store::{SqliteMessageStore, StoreError};
+
+/// The file name of the database in a node's data directory.
+pub const DATABASE_FILE: &str = "messenger.sqlite";
+
+/// The HKDF info string of the database key (see the module docs). Changing it makes every
+/// existing database unreadable.
+pub const DATABASE_KEY_INFO: &[u8] = b"wisp messenger.sqlite sqlcipher key v1";
+
+/// How long a connection waits for another connection's write lock: 5 s.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A messenger whose three stores live in one `messenger.sqlite`.
+pub type SqliteMessenger<R> =
+    Messenger<wisp_ratchet::SqliteStore, wisp_mvds::SqliteStore, R, SqliteMessageStore>;
+
+/// The SQLCipher key of `identity`'s database: HKDF-SHA256 of the chat private key with
+/// [`DATABASE_KEY_INFO`].
+pub fn database_key(identity: &SecretKey) -> Zeroizing<[u8; 32]> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    let secret = identity.to_bytes();
+    // 32 bytes is far below HKDF-SHA256's limit, so this cannot fail.
+    if hkdf_sha256(&[], &secret[..], DATABASE_KEY_INFO, &mut key[..]).is_err() {
+        unreachable!("HKDF-SHA256 refuses 32 bytes of output");
+    }
+    key
+}
+
+/// Opens (creating if needed) the SQLCipher database at `path` with the raw `key`: sets the
+/// key first, checks it with a read, then sets the busy timeout. The connection can be given
+/// to any of the three stores.
+pub fn open_connection(path: &Path, key: &[u8; 32]) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(StoreError::sqlite("open messenger.sqlite"))?;
+    let pragma = Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex::encode(key)));
+    conn.execute_batch(&pragma).map_err(StoreError::sqlite("set key"))?;
+    let check: rusqlite::Result<i64> =
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0));
+    match check {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(StoreError::WrongKey { path: path.display().to_string() });
+        }
+        Err(source) => return Err(StoreError::Sqlite { what: "read with key", source }),
+    }
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(StoreError::sqlite("busy_timeout"))?;
+    Ok(conn)
+}
+
+/// Opens `identity`'s messenger on the database at `path` (usually
+/// `<data-dir>/`[`DATABASE_FILE`]), creating it if needed: derives the key
+/// ([`database_key`]), opens the message, secure-transport and MVDS stores on three keyed
+/// connections, and builds the messenger of installation `installation_id` with MVDS's
+/// default (batch) configuration and jitter source `rng`. Call [`Messenger::start`] next.
+pub fn open_sqlite<R: rand_core::Rng>(
+    path: &Path,
+    identity: SecretKey,
+    installation_id: &str,
+    config: Config,
+    rng: R,
+) -> Result<SqliteMessenger<R>> {
+    let key = database_key(&identity);
+    let messages = SqliteMessageStore::from_connection(open_connection(path, &key)?)?;
+    let ratchet = wisp_ratchet::SqliteStore::new(open_connection(path, &key)?)
+        .map_err(wisp_ratchet::Error::from)?;
+    let mvds_store = wisp_mvds::SqliteStore::from_connection(open_connection(path, &key)?)?;
+    let transport = wisp_ratchet::SecureTransport::new(identity.clone(), installation_id, ratchet);
+    let mvds = wisp_mvds::Node::new(wisp_mvds::Config::default(), mvds_store, rng);
+    Messenger::new(identity, transport, mvds, messages, config)
+}
