@@ -584,7 +584,8 @@ async fn chat_demo(members: &[Member]) -> Result<(), Error> {
     b.rpc.join_public(DEMO_CHAT).await.map_err(err)?;
 
     a.say(&b, DEMO_CHAT, DEMO_CHAT, "hello #wisp-devnet-demo from alice", "sent").await?;
-    let (to_bob, to_alice) = (b.account.identity.public_key_hex(), a.account.identity.public_key_hex());
+    let (to_bob, to_alice) =
+        (b.account.identity.public_key_hex(), a.account.identity.public_key_hex());
     a.rpc.open_one_to_one(&to_bob).await.map_err(err)?;
     a.say(&b, &to_bob, &to_alice, "hi bob, this is alice (1:1)", "delivered").await?;
     b.say(&a, &to_alice, &to_bob, "hi alice, bob here (1:1 reply)", "delivered").await?;
@@ -610,7 +611,8 @@ impl Chatter<'_> {
     ) -> Result<(), Error> {
         let err = |e: crate::chat_cmd::ChatError| DevnetError::Demo(e.to_string());
         let (from, name) = (self.account.name, to.account.name);
-        let kind = if chat == DEMO_CHAT { format!("#{DEMO_CHAT}") } else { format!("1:1 to {name}") };
+        let kind =
+            if chat == DEMO_CHAT { format!("#{DEMO_CHAT}") } else { format!("1:1 to {name}") };
         let started = Instant::now();
         let message = self.rpc.send_text(chat, text).await.map_err(err)?;
         let id = str_field(&message, "id").to_owned();
@@ -623,7 +625,7 @@ impl Chatter<'_> {
             if Instant::now() >= deadline {
                 return Err(DevnetError::Demo(format!(
                     "{from}'s message {text:?} is {state}{} after {}",
-                    if arrived { "" } else { format!(" and not at {name}") }.as_str(),
+                    if arrived { String::new() } else { format!(" and not at {name}") },
                     human_duration(CHAT_DEMO_TIMEOUT)
                 ))
                 .into());

@@ -22,7 +22,7 @@ mod rpc_client;
 // Dev-dependencies of the integration tests (hostile waku tests, mailserver_ack), linked into
 // the unit tests too.
 #[cfg(test)]
-use {rusqlite as _, wisp_waku as _};
+use {rusqlite as _, wisp_ratchet as _, wisp_waku as _};
 
 use std::{
     io::{IsTerminal, Write},

@@ -477,8 +477,7 @@ async fn run(
     let role = config.role;
     let identity = account.as_ref().map(|(_, key)| ChatIdentity::of(&key.public_key()));
     if let Some((_, key)) = account {
-        // MERGE: config.chat = Some(wisp_node::ChatConfig::new(key));
-        let _ = (&mut config, key);
+        config.chat = Some(wisp_node::ChatConfig::new(key));
     }
     tracing::info!(data_dir = %config.data_dir.display(), "starting");
     let node = Node::start(config).await.map_err(Error::NodeStart)?;

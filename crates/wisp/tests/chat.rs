@@ -108,7 +108,12 @@ fn run(cmd: &mut Command) -> Output {
 /// `wisp chat ARGS... --rpc <node's rpc> --json`, which must succeed; its JSON lines.
 fn chat(node: &RunningNode, args: &[&str]) -> Vec<Value> {
     let out = run(wisp().arg("chat").args(args).args(["--rpc", node.value("rpc"), "--json"]));
-    assert!(out.status.success(), "wisp chat {args:?} failed: {}\nnode:\n{}", out.stderr, node.stderr());
+    assert!(
+        out.status.success(),
+        "wisp chat {args:?} failed: {}\nnode:\n{}",
+        out.stderr,
+        node.stderr()
+    );
     out.stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -119,8 +124,10 @@ fn chat(node: &RunningNode, args: &[&str]) -> Vec<Value> {
 /// `wait`; returns the message id and how long from the send to that state.
 fn send(node: &RunningNode, to: [&str; 2], text: &str, wait: &str) -> (String, Duration) {
     let started = Instant::now();
-    let lines =
-        chat(node, &["send", to[0], to[1], text, "--wait", wait, "--timeout", &WAIT.as_secs().to_string()]);
+    let lines = chat(
+        node,
+        &["send", to[0], to[1], text, "--wait", wait, "--timeout", &WAIT.as_secs().to_string()],
+    );
     let took = started.elapsed();
     let first = lines.first().expect("send prints the message");
     assert_eq!(first["text"], text);
@@ -141,7 +148,11 @@ fn wait_for_text(node: &RunningNode, chat_id: &str, text: &str) -> Value {
         if let Some(m) = log(node, chat_id).into_iter().find(|m| m["text"] == text) {
             return m;
         }
-        assert!(Instant::now() < deadline, "{text:?} not in {chat_id} within {WAIT:?}:\n{}", node.stderr());
+        assert!(
+            Instant::now() < deadline,
+            "{text:?} not in {chat_id} within {WAIT:?}:\n{}",
+            node.stderr()
+        );
         thread::sleep(POLL);
     }
 }
@@ -154,7 +165,11 @@ fn wait_for_state(node: &RunningNode, chat_id: &str, id: &str, state: &str) {
         if now.as_ref().is_some_and(|m| m["outgoingStatus"] == state) {
             return;
         }
-        assert!(Instant::now() < deadline, "{id} not {state} within {WAIT:?}: {now:?}\n{}", node.stderr());
+        assert!(
+            Instant::now() < deadline,
+            "{id} not {state} within {WAIT:?}: {now:?}\n{}",
+            node.stderr()
+        );
         thread::sleep(POLL);
     }
 }
@@ -249,7 +264,11 @@ fn two_accounts_chat_publicly_and_one_to_one_through_a_relay() {
 
     // The relay watches the 1:1 traffic with the keys the test knows: bob's partitioned topic
     // (ECIES to bob) and the negotiated topic of alice and bob.
-    let bob_key = rpc(&relay, "waku_addPrivateKey", json!([format!("0x{}", hex::encode(bob.key.to_bytes()))]));
+    let bob_key = rpc(
+        &relay,
+        "waku_addPrivateKey",
+        json!([format!("0x{}", hex::encode(bob.key.to_bytes()))]),
+    );
     let partitioned = rpc(
         &relay,
         "waku_newMessageFilter",
@@ -283,15 +302,24 @@ fn two_accounts_chat_publicly_and_one_to_one_through_a_relay() {
     let (first_id, first_took) =
         send(&a, ["--to", &bob.identity.compressed_key], "1:1 hello bob", "delivered");
     let got = wait_for_text(&b, &alice.chat_id(), "1:1 hello bob");
-    assert_eq!((got["id"].as_str(), got["chatId"].as_str()), (Some(first_id.as_str()), Some(alice.chat_id().as_str())));
+    assert_eq!(
+        (got["id"].as_str(), got["chatId"].as_str()),
+        (Some(first_id.as_str()), Some(alice.chat_id().as_str()))
+    );
     assert_eq!(got["from"], alice.chat_id());
     let dh = caught(&relay, &partitioned);
-    assert!(dh.dh >= 1, "alice's first 1:1 message was not in DH mode on bob's partitioned topic: {dh:?}");
+    assert!(
+        dh.dh >= 1,
+        "alice's first 1:1 message was not in DH mode on bob's partitioned topic: {dh:?}"
+    );
 
     let (_, reply_took) = send(&b, ["--to", &alice.chat_id()], "1:1 reply from bob", "delivered");
     wait_for_text(&a, &bob.chat_id(), "1:1 reply from bob");
     let ratchet = caught(&relay, &negotiated_filter);
-    assert!(ratchet.ratchet >= 1, "bob's reply did not go over the ratchet on the negotiated topic: {ratchet:?}");
+    assert!(
+        ratchet.ratchet >= 1,
+        "bob's reply did not go over the ratchet on the negotiated topic: {ratchet:?}"
+    );
     assert_eq!(ratchet.dh, 0, "{ratchet:?}");
 
     let (_, second_took) = send(&a, ["--to", &bob.chat_id()], "1:1 second from alice", "delivered");
@@ -302,7 +330,12 @@ fn two_accounts_chat_publicly_and_one_to_one_through_a_relay() {
     let texts = |node, chat_id: &str| -> Vec<(String, String)> {
         log(node, chat_id)
             .into_iter()
-            .map(|m| (m["text"].as_str().unwrap().to_owned(), m["outgoingStatus"].as_str().unwrap_or("").to_owned()))
+            .map(|m| {
+                (
+                    m["text"].as_str().unwrap().to_owned(),
+                    m["outgoingStatus"].as_str().unwrap_or("").to_owned(),
+                )
+            })
             .collect()
     };
     assert_eq!(
@@ -390,7 +423,8 @@ fn a_sender_killed_before_the_ack_delivers_exactly_once_after_restart() {
     assert_eq!(before[0]["id"], id.as_str());
     wait_for_text(&b, &alice.chat_id(), text);
     wait_for_state(&a, &bob.chat_id(), &id, "delivered");
-    let at_bob: Vec<Value> = log(&b, &alice.chat_id()).into_iter().filter(|m| m["text"] == text).collect();
+    let at_bob: Vec<Value> =
+        log(&b, &alice.chat_id()).into_iter().filter(|m| m["text"] == text).collect();
     assert_eq!(at_bob.len(), 1, "delivered more than once: {at_bob:?}");
     println!(
         "kill -9 before the ack: delivered {} ms after the restart (an MVDS resend)",
