@@ -7,7 +7,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rand::{SeedableRng, rngs::StdRng};
 use tokio::{
     sync::{broadcast, mpsc, watch},
     task::{JoinHandle, JoinSet},
@@ -17,13 +16,12 @@ use wisp_messenger::{
     ChatKind, Counters, Event, FilterSpec, IncomingEnvelope, MessageId, OutgoingEnvelope, Output,
     SqliteMessenger, StoredChat, StoredMessage,
 };
+use rand::{SeedableRng, rngs::StdRng};
 use wisp_rlpx::NodeRecord;
-use wisp_waku::{
-    Envelope, Filter, FilterId, MessageParams, ReceivedMessage, SealBudget, seal_payload,
-};
+use wisp_waku::{Envelope, Filter, FilterId, MessageParams, ReceivedMessage, SealBudget, seal_payload};
 
 use super::{ChatError, ChatEvent, ChatHandle, Job, Settings, history};
-use crate::{NodeHandle, metrics::NodeMetrics, service::now_ms};
+use crate::{metrics::NodeMetrics, service::now_ms, NodeHandle};
 
 /// Commands waiting for the driver.
 const JOB_QUEUE: usize = 256;
@@ -365,11 +363,7 @@ impl Driver {
             ("duplicate", now.duplicates, before.duplicates),
         ] {
             if a != b {
-                m.add(
-                    "wisp_chat_messages_dropped_total",
-                    &format!("reason=\"{reason}\""),
-                    delta(a, b),
-                );
+                m.add("wisp_chat_messages_dropped_total", &format!("reason=\"{reason}\""), delta(a, b));
             }
         }
         if self.core.sent > 0 {

@@ -50,9 +50,7 @@ use std::{
 use jsonrpsee::{core::to_json_raw_value, types::ErrorObjectOwned};
 use serde_json::{Map, Value, json};
 use wisp_crypto::PublicKey;
-use wisp_messenger::{
-    ChatKind, MessageId, StoredChat, StoredMessage, proto::chat_message::Payload,
-};
+use wisp_messenger::{ChatKind, MessageId, StoredChat, StoredMessage, proto::chat_message::Payload};
 
 use super::{Module, State, error::RpcError, method, types::Args};
 use crate::chat::{ChatError, ChatEvent, ChatHandle, HistoryProgress, outgoing_status_name};
@@ -263,8 +261,7 @@ pub(crate) fn message_json(m: &StoredMessage, profiles: &Profiles) -> Value {
 
 /// A chat as status-go's `protocol.Chat` JSON.
 pub(crate) fn chat_json(c: &StoredChat, profiles: &Profiles) -> Value {
-    let color =
-        CHAT_COLORS[usize::from(wisp_crypto::keccak256(c.id.as_bytes())[0]) % CHAT_COLORS.len()];
+    let color = CHAT_COLORS[usize::from(wisp_crypto::keccak256(c.id.as_bytes())[0]) % CHAT_COLORS.len()];
     let mut o = Map::new();
     o.insert("id".into(), json!(c.id));
     o.insert("name".into(), json!(c.name));
@@ -336,8 +333,8 @@ fn outgoing(value: &Value, what: &str, max_text: usize) -> Result<(String, Strin
             Some(_) => Err(RpcError::Params(format!("{what}.{key} must be a string"))),
         }
     };
-    let chat =
-        string("chatId")?.ok_or_else(|| RpcError::Params(format!("{what}.chatId is required")))?;
+    let chat = string("chatId")?
+        .ok_or_else(|| RpcError::Params(format!("{what}.chatId is required")))?;
     let chat = chat_id(&format!("{what}.chatId"), chat)?;
     let text = string("text")?.unwrap_or("");
     check_text(&format!("{what}.text"), text, max_text)?;
@@ -369,11 +366,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     })?;
     method(m, "wakuext_activeChats", 0, |_, st| async move {
         let chats = chat_of(&st)?.chats().await?;
-        Ok(chats
-            .iter()
-            .filter(|c| c.active)
-            .map(|c| chat_json(c, &st.profiles))
-            .collect::<Vec<_>>())
+        Ok(chats.iter().filter(|c| c.active).map(|c| chat_json(c, &st.profiles)).collect::<Vec<_>>())
     })?;
     method(m, "wakuext_createPublicChat", 1, |args, st| async move {
         let chat = chat_of(&st)?;
@@ -417,16 +410,12 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         let cursor = match args.opt(1) {
             None => None,
             Some(Value::String(s)) => cursor(s)?,
-            Some(_) => {
-                return Err(RpcError::Params("parameter 2 (cursor) must be a string".into()));
-            }
+            Some(_) => return Err(RpcError::Params("parameter 2 (cursor) must be a string".into())),
         };
         let limit = match args.opt(2) {
             None => 20,
             Some(v) => v.as_u64().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
-                RpcError::Params(format!(
-                    "parameter 3 (limit) must be an integer from 1 to {MAX_LIMIT}, got {v}"
-                ))
+                RpcError::Params(format!("parameter 3 (limit) must be an integer from 1 to {MAX_LIMIT}, got {v}"))
             })?,
         };
         let limit = usize::try_from(limit).unwrap_or(1000);
@@ -504,9 +493,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
             .enumerate()
             .map(|(i, v)| {
                 let field = format!("ids[{i}]");
-                let s = v
-                    .as_str()
-                    .ok_or_else(|| RpcError::Params(format!("{field} must be a string")))?;
+                let s = v.as_str().ok_or_else(|| RpcError::Params(format!("{field} must be a string")))?;
                 message_id(&field, s)
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -625,18 +612,8 @@ mod tests {
 
     #[test]
     fn text_and_rtl() {
-        assert!(
-            check_text("Message.text", " ", 10)
-                .unwrap_err()
-                .to_string()
-                .contains("Message.text is empty")
-        );
-        assert!(
-            check_text("Message.text", "hello world", 5)
-                .unwrap_err()
-                .to_string()
-                .contains("more than the 5")
-        );
+        assert!(check_text("Message.text", " ", 10).unwrap_err().to_string().contains("Message.text is empty"));
+        assert!(check_text("Message.text", "hello world", 5).unwrap_err().to_string().contains("more than the 5"));
         assert!(is_rtl("שלום"));
         assert!(is_rtl("مرحبا"));
         assert!(!is_rtl("hello"));
