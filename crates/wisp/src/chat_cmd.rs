@@ -92,7 +92,8 @@ exits 1 if the state is not reached in time. A public chat is joined if it was n
 
 /// Shown after `wisp chat log --help`.
 const LOG_EXAMPLES: &str = "\
-CHAT is a public chat's name (status or #status) or a person's chat key (0x04… or zQ3sh…).
+CHAT is a public chat's name (status or #status; join it first) or a person's chat key (0x04…
+or zQ3sh…; the 1:1 chat is opened if it was not).
 Examples:
     wisp chat log status --limit 100
     wisp chat log zQ3shPyZJnxZK4Bwyx9QsaksNKDYTPmpwPvGSjMYVHoXHeEgB --follow --json
@@ -549,6 +550,11 @@ fn chat_line(chat: &Value) -> String {
 async fn log(args: LogArgs) -> Result<(), Error> {
     let chat_id = chat_id_of(&args.chat)?;
     let rpc = ChatRpc::new(args.out.rpc.clone());
+    if chat_id.starts_with("0x") {
+        // A person's chat exists once either side wrote; opening it (as the app does when you
+        // look at someone) lets `log` show it, or wait for it with --follow, before that.
+        rpc.open_one_to_one(&chat_id).await?;
+    }
     let (mut first, _) = rpc.messages(&chat_id, "", args.limit).await?;
     sort_oldest_first(&mut first);
     let mut seen: HashMap<String, String> = HashMap::new();
