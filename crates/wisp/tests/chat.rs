@@ -463,3 +463,57 @@ fn chat_commands_explain_a_missing_node_and_bad_keys() {
     let help = run(wisp().args(["chat", "--help"]));
     assert!(help.stdout.contains("wisp chat send --public status"), "{}", help.stdout);
 }
+
+/// The figure "send → delivered on loopback": alice and bob on two nodes with a relay between
+/// them; after a first exchange (so the ratchet is set up), `ROUNDS` 1:1 messages are sent
+/// with `wakuext_sendChatMessage` and alice's node is polled every 5 ms until each is
+/// `delivered`. Prints the median and the slowest; asserts nothing about speed. Run with
+/// `cargo test -p wisp --test chat -- --ignored --nocapture send_to_delivered`.
+#[test]
+#[ignore = "a measurement; run it by name"]
+fn send_to_delivered_time_on_loopback() {
+    const ROUNDS: usize = 20;
+    let scratch = Scratch::new("figure");
+    let (alice, bob) = (Person::new(&scratch, "alice"), Person::new(&scratch, "bob"));
+    let relay = RunningNode::start(common::wisp_node(
+        &scratch.path("relay"),
+        &["--listen", "127.0.0.1:0", "--rpc", "127.0.0.1:0"],
+    ));
+    let relay_enode = relay.value("enode").to_owned();
+    let a = alice.node(&["--static", &relay_enode]);
+    let b = bob.node(&["--static", &relay_enode]);
+    wait_for_peers(&relay, 2);
+    send(&a, ["--to", &bob.chat_id()], "warm-up from alice", "delivered");
+    send(&b, ["--to", &alice.chat_id()], "warm-up from bob", "delivered");
+
+    let mut took = Vec::with_capacity(ROUNDS);
+    for i in 0..ROUNDS {
+        let started = Instant::now();
+        let message =
+            json!({ "chatId": bob.chat_id(), "text": format!("figure {i}"), "contentType": 1 });
+        let response = rpc(&a, "wakuext_sendChatMessage", json!([message]));
+        let id = response["messages"][0]["id"].as_str().unwrap().to_owned();
+        let deadline = started + WAIT;
+        loop {
+            let page = rpc(&a, "wakuext_chatMessages", json!([bob.chat_id(), "", 5]));
+            let state = page["messages"]
+                .as_array()
+                .and_then(|l| l.iter().find(|m| m["id"] == id.as_str()))
+                .map(|m| m["outgoingStatus"].clone());
+            if state == Some(json!("delivered")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "figure {i} not delivered: {state:?}");
+            thread::sleep(Duration::from_millis(5));
+        }
+        took.push(started.elapsed());
+    }
+    took.sort();
+    println!(
+        "send -> delivered on loopback (1:1, ratchet, one relay, {ROUNDS} messages): median {} ms, \
+         fastest {} ms, slowest {} ms",
+        took[ROUNDS / 2].as_millis(),
+        took[0].as_millis(),
+        took[ROUNDS - 1].as_millis()
+    );
+}
