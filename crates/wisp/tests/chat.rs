@@ -323,7 +323,23 @@ fn two_accounts_chat_publicly_and_one_to_one_through_a_relay() {
         let joined = chat(node, &["join", room]);
         assert!(!joined.is_empty(), "{name}: join printed nothing");
     }
+    // bob follows the room, as a script would: one JSON object per line.
+    let mut follow = common::Running::spawn(wisp().args([
+        "chat",
+        "log",
+        room,
+        "--follow",
+        "--json",
+        "--rpc",
+        b.value("rpc"),
+    ]));
     let (public_id, _) = send(&a, ["--public", room], "public hello from alice", "sent");
+    let line = follow.read_until(WAIT, "the public message on `log --follow`", |l| {
+        l.contains("public hello from alice")
+    });
+    let followed: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(followed["id"], public_id.as_str());
+    follow.stop_with("TERM", COMMAND_TIMEOUT, "wisp chat log --follow");
     let got = wait_for_text(&b, room, "public hello from alice");
     assert_eq!(got["id"], public_id.as_str());
     assert_eq!(got["from"], alice.chat_id());
@@ -352,12 +368,34 @@ fn two_accounts_chat_publicly_and_one_to_one_through_a_relay() {
         ]
     );
     assert_eq!(texts(&b, &alice.chat_id()).len(), 3);
+    // For people: time, alias, text, and the state of ours.
+    let human =
+        run(wisp().args(["chat", "log", &bob.identity.compressed_key, "--rpc", a.value("rpc")]));
+    assert!(human.status.success(), "{}", human.stderr);
+    let lines: Vec<&str> = human.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", human.stdout);
+    assert!(
+        lines[0].ends_with(&format!("  {}: 1:1 hello bob  [delivered]", alice.identity.alias)),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        lines[1].ends_with(&format!("  {}: 1:1 reply from bob", bob.identity.alias)),
+        "{}",
+        human.stdout
+    );
 
     // `wisp chat list` shows both chats; the metrics count what came in.
     let chats = chat(&a, &["list"]);
     let ids: Vec<&str> = chats.iter().filter_map(|c| c["id"].as_str()).collect();
     assert!(ids.contains(&room) && ids.contains(&bob.chat_id().as_str()), "{ids:?}");
     assert!(metric(&b, "wisp_chat_messages_received_total") >= 3.0);
+    // Leaving a public chat takes it off the active list.
+    chat(&a, &["leave", room]);
+    let chats = chat(&a, &["list"]);
+    assert!(!chats.iter().any(|c| c["id"] == room), "{chats:?}");
+    let all = chat(&a, &["list", "--all"]);
+    assert!(all.iter().any(|c| c["id"] == room && c["active"] == false), "{all:?}");
     println!(
         "send -> delivered on loopback through a relay: first 1:1 (DH) {} ms, reply (X3DH) {} ms, \
          second (ratchet) {} ms",
