@@ -349,7 +349,12 @@ async fn bad_chat_input_is_refused_with_clear_errors() {
 async fn a_chat_joined_later_gets_its_history_from_a_mailserver() {
     let mailserver = Node::start(config(None, Role::Mailserver)).await.unwrap();
     let ka = SecretKey::random();
-    let a = Node::start(config(Some(&ka), Role::Relay)).await.unwrap();
+    // A's envelopes live 2 s: B can only get them from the archive.
+    let mut a_config = config(Some(&ka), Role::Relay);
+    if let Some(chat) = &mut a_config.chat {
+        chat.messenger.ttl_secs = 2;
+    }
+    let a = Node::start(a_config).await.unwrap();
     connect(&a, &mailserver).await;
     let ca = client(&a);
     ok(&ca, "wakuext_createPublicChat", vec![json!({"id": "history-room"})]).await;
@@ -363,6 +368,11 @@ async fn a_chat_joined_later_gets_its_history_from_a_mailserver() {
         ms.metrics().total("wisp_archived_envelopes_total") >= 3
     })
     .await;
+    wait_until("the envelopes to expire from the mailserver's pool", || async {
+        ms.stats().await.unwrap().1 == 0
+    })
+    .await;
+    let served = ms.metrics().total("wisp_history_envelopes_served_total");
 
     // B starts later, trusting the mailserver, and joins the chat.
     let kb = SecretKey::random();
@@ -378,6 +388,7 @@ async fn a_chat_joined_later_gets_its_history_from_a_mailserver() {
         texts(&cb, "history-room").await == ["before 2", "before 1"]
     })
     .await;
+    assert!(ms.metrics().total("wisp_history_envelopes_served_total") >= served + 2);
     let r = ok(&cb, "wakuext_requestAllHistoricMessages", vec![]).await;
     let h = &r["history"];
     assert_eq!(h["running"], false, "{r}");
