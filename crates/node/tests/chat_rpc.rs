@@ -403,3 +403,46 @@ async fn a_chat_joined_later_gets_its_history_from_a_mailserver() {
     a.shutdown().await;
     mailserver.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chats_and_messages_survive_a_restart() {
+    let key = SecretKey::random();
+    let first = config(Some(&key), Role::Relay);
+    let data_dir = first.data_dir.clone();
+    let node = Node::start(first).await.unwrap();
+    let c = client(&node);
+    ok(&c, "wakuext_createPublicChat", vec![json!({"id": "kept"})]).await;
+    let peer = key_hex(&SecretKey::random());
+    ok(&c, "wakuext_createOneToOneChat", vec![json!({"id": peer})]).await;
+    let sent =
+        ok(&c, "wakuext_sendChatMessage", vec![json!({"chatId": "kept", "text": "still here"})])
+            .await;
+    let id = sent["messages"][0]["id"].clone();
+    wait_until("the message to be sent", || async { status(&c, "kept", &id).await == "sent" })
+        .await;
+    let installation = std::fs::read_to_string(data_dir.join("installation-id")).unwrap();
+    node.shutdown().await;
+
+    let node =
+        Node::start(NodeConfig { data_dir: data_dir.clone(), ..config(Some(&key), Role::Relay) })
+            .await
+            .unwrap();
+    let c = client(&node);
+    let chats = ok(&c, "wakuext_chats", vec![]).await;
+    let mut ids: Vec<&str> =
+        chats.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    ids.sort();
+    let mut want = vec!["kept", peer.as_str()];
+    want.sort();
+    assert_eq!(ids, want);
+    assert_eq!(texts(&c, "kept").await, ["still here"]);
+    assert_eq!(status(&c, "kept", &id).await, "sent");
+    assert_eq!(std::fs::read_to_string(data_dir.join("installation-id")).unwrap(), installation);
+    // The database is not readable without the account's key.
+    let other =
+        Node::start(NodeConfig { data_dir, ..config(Some(&SecretKey::random()), Role::Relay) })
+            .await;
+    let e = other.err().expect("another account cannot open messenger.sqlite").to_string();
+    assert!(e.contains("messenger.sqlite") && e.contains("wrong account"), "{e}");
+    node.shutdown().await;
+}
