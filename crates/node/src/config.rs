@@ -243,6 +243,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn chat_config_debug_shows_no_private_key() {
+        let key = wisp_crypto::SecretKey::random();
+        let text = format!("{:?}", ChatConfig::new(key.clone()));
+        assert!(!text.contains(&hex::encode(key.to_bytes())), "{text}");
+        assert!(text.contains(&hex::encode(key.public_key().to_uncompressed())), "{text}");
+        assert_eq!(ChatConfig::new(key).history_default_secs, 24 * 60 * 60);
+    }
+
+    #[test]
     fn data_dir_follows_the_xdg_rule() {
         let os = |s: &str| Some(OsString::from(s));
         assert_eq!(xdg_data_dir(os("/x/data"), os("/home/a")), Some("/x/data/wisp".into()));

@@ -254,10 +254,7 @@ impl Node {
         };
         if let Some(chat) = &config.chat {
             let settings = crate::chat::Settings::resolve(chat, &config.data_dir).map_err(|e| {
-                NodeError::Chat(format!(
-                    "installation id in {}: {e}",
-                    config.data_dir.display()
-                ))
+                NodeError::Chat(format!("installation id in {}: {e}", config.data_dir.display()))
             })?;
             let started = crate::chat::start(
                 settings,

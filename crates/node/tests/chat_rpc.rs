@@ -133,7 +133,10 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
     for c in [&ca, &cb] {
         let r = ok(c, "wakuext_createPublicChat", vec![json!({"id": "wisp-test"})]).await;
         let chat = &r["chats"][0];
-        assert_eq!((&chat["id"], &chat["chatType"], &chat["active"]), (&json!("wisp-test"), &json!(2), &json!(true)));
+        assert_eq!(
+            (&chat["id"], &chat["chatType"], &chat["active"]),
+            (&json!("wisp-test"), &json!(2), &json!(true))
+        );
         assert!(chat["color"].as_str().unwrap().starts_with('#'));
     }
     let sent = ok(
@@ -158,15 +161,31 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
     })
     .await;
     // status-go's Message fields, on the receiving side.
-    let page = ok(&cb, "wakuext_chatMessages", vec![json!("wisp-test"), json!(""), json!(10)]).await;
+    let page =
+        ok(&cb, "wakuext_chatMessages", vec![json!("wisp-test"), json!(""), json!(10)]).await;
     let got = &page["messages"][0];
     assert_eq!(got["id"], public_id);
     assert_eq!(got["from"], json!(key_hex(&ka)));
     assert_eq!(got["alias"], json!(wisp_accounts::alias(&ka.public_key())));
     assert!(got["identicon"].as_str().unwrap().starts_with("data:image/png;base64,"));
-    assert_eq!((&got["seen"], &got["rtl"], &got["lineCount"]), (&json!(false), &json!(false), &json!(0)));
+    assert_eq!(
+        (&got["seen"], &got["rtl"], &got["lineCount"]),
+        (&json!(false), &json!(false), &json!(0))
+    );
     assert!(got.get("outgoingStatus").is_none(), "incoming messages have no outgoingStatus");
-    for field in ["whisperTimestamp", "clock", "timestamp", "contentType", "parsedText", "chatId", "responseTo", "ensName", "quotedMessage", "sticker", "replace"] {
+    for field in [
+        "whisperTimestamp",
+        "clock",
+        "timestamp",
+        "contentType",
+        "parsedText",
+        "chatId",
+        "responseTo",
+        "ensName",
+        "quotedMessage",
+        "sticker",
+        "replace",
+    ] {
         assert!(got.get(field).is_some(), "Message.{field} missing: {got}");
     }
     assert_eq!(page["cursor"], "");
@@ -181,9 +200,13 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
 
     // The notification.
     let note = loop {
-        let n = tokio::time::timeout(WAIT, sub.next()).await.expect("a notification").unwrap().unwrap();
+        let n =
+            tokio::time::timeout(WAIT, sub.next()).await.expect("a notification").unwrap().unwrap();
         assert_eq!(n["type"], "messages.new");
-        if n["event"]["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["text"] == "hello public")) {
+        if n["event"]["messages"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m["text"] == "hello public"))
+        {
             break n;
         }
     };
@@ -195,7 +218,8 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
     let r = ok(&ca, "wakuext_createOneToOneChat", vec![json!({"id": b_chat})]).await;
     assert_eq!((&r["chats"][0]["id"], &r["chats"][0]["chatType"]), (&json!(b_chat), &json!(1)));
     assert_eq!(r["chats"][0]["alias"], json!(wisp_accounts::alias(&kb.public_key())));
-    let first = ok(&ca, "wakuext_sendChatMessage", vec![json!({"chatId": b_chat, "text": "hi B"})]).await;
+    let first =
+        ok(&ca, "wakuext_sendChatMessage", vec![json!({"chatId": b_chat, "text": "hi B"})]).await;
     let first_id = first["messages"][0]["id"].clone();
     wait_until("B to receive the 1:1 message", || async {
         let chats = ok(&cb, "wakuext_chats", vec![]).await;
@@ -223,7 +247,9 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
     let mut cursor = json!("");
     let mut seen = Vec::new();
     for _ in 0..4 {
-        let page = ok(&cb, "wakuext_chatMessages", vec![json!("wisp-test"), cursor.clone(), json!(2)]).await;
+        let page =
+            ok(&cb, "wakuext_chatMessages", vec![json!("wisp-test"), cursor.clone(), json!(2)])
+                .await;
         for m in page["messages"].as_array().unwrap() {
             seen.push(m["text"].as_str().unwrap().to_owned());
         }
@@ -254,19 +280,43 @@ async fn bad_chat_input_is_refused_with_clear_errors() {
         ("wakuext_createOneToOneChat", vec![json!({"id": "0x1234"})], "is not a chat key"),
         ("wakuext_createOneToOneChat", vec![json!({"id": key_hex(&key)})], "own chat key"),
         ("wakuext_sendChatMessage", vec![json!({"chatId": "room"})], "Message.text is empty"),
-        ("wakuext_sendChatMessage", vec![json!({"chatId": "room", "text": "x".repeat(600 * 1024)})], "more than the"),
+        (
+            "wakuext_sendChatMessage",
+            vec![json!({"chatId": "room", "text": "x".repeat(600 * 1024)})],
+            "more than the",
+        ),
         ("wakuext_sendChatMessage", vec![json!({"text": "hi"})], "Message.chatId is required"),
-        ("wakuext_sendChatMessage", vec![json!({"chatId": "0xzz", "text": "hi"})], "not a 1:1 chat id"),
-        ("wakuext_sendChatMessage", vec![json!({"chatId": "nowhere", "text": "hi"})], "unknown chat \"nowhere\""),
+        (
+            "wakuext_sendChatMessage",
+            vec![json!({"chatId": "0xzz", "text": "hi"})],
+            "not a 1:1 chat id",
+        ),
+        (
+            "wakuext_sendChatMessage",
+            vec![json!({"chatId": "nowhere", "text": "hi"})],
+            "unknown chat \"nowhere\"",
+        ),
         ("wakuext_sendChatMessage", vec![json!({"chatId": other, "text": "hi"})], "unknown chat"),
-        ("wakuext_sendChatMessage", vec![json!({"chatId": "room", "text": "hi", "contentType": 2})], "contentType"),
-        ("wakuext_chatMessages", vec![json!("room"), json!("nonsense"), json!(10)], "not a chatMessages cursor"),
+        (
+            "wakuext_sendChatMessage",
+            vec![json!({"chatId": "room", "text": "hi", "contentType": 2})],
+            "contentType",
+        ),
+        (
+            "wakuext_chatMessages",
+            vec![json!("room"), json!("nonsense"), json!(10)],
+            "not a chatMessages cursor",
+        ),
         ("wakuext_chatMessages", vec![json!("room"), json!(""), json!(0)], "limit"),
         ("wakuext_chatMessages", vec![json!("room"), json!(""), json!(5000)], "limit"),
         ("wakuext_chatMessages", vec![json!("nowhere"), json!(""), json!(5)], "unknown chat"),
         ("wakuext_markMessagesSeen", vec![json!("room"), json!(["0x12"])], "ids[0]"),
         ("wakuext_reSendChatMessage", vec![json!("0x12")], "messageID"),
-        ("wakuext_reSendChatMessage", vec![json!(format!("0x{}", "11".repeat(32)))], "unknown message"),
+        (
+            "wakuext_reSendChatMessage",
+            vec![json!(format!("0x{}", "11".repeat(32)))],
+            "unknown message",
+        ),
         ("wakuext_deleteMessage", vec![json!(format!("0x{}", "11".repeat(32)))], "unknown message"),
         ("wakuext_sendChatMessages", vec![json!([])], "messages (count)"),
         ("wakuext_deleteChat", vec![json!("nowhere")], "unknown chat"),
@@ -278,14 +328,17 @@ async fn bad_chat_input_is_refused_with_clear_errors() {
     // A deactivated chat takes no messages until joined again.
     let r = ok(&c, "wakuext_deactivateChat", vec![json!({"id": "room"})]).await;
     assert_eq!(r["chats"][0]["active"], false);
-    let e = call(&c, "wakuext_sendChatMessage", vec![json!({"chatId": "room", "text": "hi"})]).await.unwrap_err();
+    let e = call(&c, "wakuext_sendChatMessage", vec![json!({"chatId": "room", "text": "hi"})])
+        .await
+        .unwrap_err();
     assert!(e.contains("is not active"), "{e}");
     node.shutdown().await;
 
     // Without an account.
     let plain = Node::start(config(None, Role::Relay)).await.unwrap();
     let c = client(&plain);
-    for method in ["wakuext_chats", "wakuext_startMessenger", "wakuext_requestAllHistoricMessages"] {
+    for method in ["wakuext_chats", "wakuext_startMessenger", "wakuext_requestAllHistoricMessages"]
+    {
         let e = call(&c, method, vec![]).await.unwrap_err();
         assert_eq!(e, "this node runs without an account; start it with --account");
     }
@@ -296,12 +349,18 @@ async fn bad_chat_input_is_refused_with_clear_errors() {
 async fn a_chat_joined_later_gets_its_history_from_a_mailserver() {
     let mailserver = Node::start(config(None, Role::Mailserver)).await.unwrap();
     let ka = SecretKey::random();
-    let a = Node::start(config(Some(&ka), Role::Relay)).await.unwrap();
+    // A's envelopes live 2 s: B can only get them from the archive.
+    let mut a_config = config(Some(&ka), Role::Relay);
+    if let Some(chat) = &mut a_config.chat {
+        chat.messenger.ttl_secs = 2;
+    }
+    let a = Node::start(a_config).await.unwrap();
     connect(&a, &mailserver).await;
     let ca = client(&a);
     ok(&ca, "wakuext_createPublicChat", vec![json!({"id": "history-room"})]).await;
     for text in ["before 1", "before 2"] {
-        ok(&ca, "wakuext_sendChatMessage", vec![json!({"chatId": "history-room", "text": text})]).await;
+        ok(&ca, "wakuext_sendChatMessage", vec![json!({"chatId": "history-room", "text": text})])
+            .await;
     }
     let ms = mailserver.handle();
     // A's bundle advertisement and the two messages.
@@ -309,6 +368,11 @@ async fn a_chat_joined_later_gets_its_history_from_a_mailserver() {
         ms.metrics().total("wisp_archived_envelopes_total") >= 3
     })
     .await;
+    wait_until("the envelopes to expire from the mailserver's pool", || async {
+        ms.stats().await.unwrap().1 == 0
+    })
+    .await;
+    let served = ms.metrics().total("wisp_history_envelopes_served_total");
 
     // B starts later, trusting the mailserver, and joins the chat.
     let kb = SecretKey::random();
@@ -324,6 +388,7 @@ async fn a_chat_joined_later_gets_its_history_from_a_mailserver() {
         texts(&cb, "history-room").await == ["before 2", "before 1"]
     })
     .await;
+    assert!(ms.metrics().total("wisp_history_envelopes_served_total") >= served + 2);
     let r = ok(&cb, "wakuext_requestAllHistoricMessages", vec![]).await;
     let h = &r["history"];
     assert_eq!(h["running"], false, "{r}");
@@ -337,4 +402,47 @@ async fn a_chat_joined_later_gets_its_history_from_a_mailserver() {
     b.shutdown().await;
     a.shutdown().await;
     mailserver.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chats_and_messages_survive_a_restart() {
+    let key = SecretKey::random();
+    let first = config(Some(&key), Role::Relay);
+    let data_dir = first.data_dir.clone();
+    let node = Node::start(first).await.unwrap();
+    let c = client(&node);
+    ok(&c, "wakuext_createPublicChat", vec![json!({"id": "kept"})]).await;
+    let peer = key_hex(&SecretKey::random());
+    ok(&c, "wakuext_createOneToOneChat", vec![json!({"id": peer})]).await;
+    let sent =
+        ok(&c, "wakuext_sendChatMessage", vec![json!({"chatId": "kept", "text": "still here"})])
+            .await;
+    let id = sent["messages"][0]["id"].clone();
+    wait_until("the message to be sent", || async { status(&c, "kept", &id).await == "sent" })
+        .await;
+    let installation = std::fs::read_to_string(data_dir.join("installation-id")).unwrap();
+    node.shutdown().await;
+
+    let node =
+        Node::start(NodeConfig { data_dir: data_dir.clone(), ..config(Some(&key), Role::Relay) })
+            .await
+            .unwrap();
+    let c = client(&node);
+    let chats = ok(&c, "wakuext_chats", vec![]).await;
+    let mut ids: Vec<&str> =
+        chats.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    ids.sort();
+    let mut want = vec!["kept", peer.as_str()];
+    want.sort();
+    assert_eq!(ids, want);
+    assert_eq!(texts(&c, "kept").await, ["still here"]);
+    assert_eq!(status(&c, "kept", &id).await, "sent");
+    assert_eq!(std::fs::read_to_string(data_dir.join("installation-id")).unwrap(), installation);
+    // The database is not readable without the account's key.
+    let other =
+        Node::start(NodeConfig { data_dir, ..config(Some(&SecretKey::random()), Role::Relay) })
+            .await;
+    let e = other.err().expect("another account cannot open messenger.sqlite").to_string();
+    assert!(e.contains("messenger.sqlite") && e.contains("wrong account"), "{e}");
+    node.shutdown().await;
 }

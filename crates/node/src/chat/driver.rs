@@ -7,6 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rand::{SeedableRng, rngs::StdRng};
 use tokio::{
     sync::{broadcast, mpsc, watch},
     task::{JoinHandle, JoinSet},
@@ -16,12 +17,13 @@ use wisp_messenger::{
     ChatKind, Counters, Event, FilterSpec, IncomingEnvelope, MessageId, OutgoingEnvelope, Output,
     SqliteMessenger, StoredChat, StoredMessage,
 };
-use rand::{SeedableRng, rngs::StdRng};
 use wisp_rlpx::NodeRecord;
-use wisp_waku::{Envelope, Filter, FilterId, MessageParams, ReceivedMessage, SealBudget, seal_payload};
+use wisp_waku::{
+    Envelope, Filter, FilterId, MessageParams, ReceivedMessage, SealBudget, seal_payload,
+};
 
 use super::{ChatError, ChatEvent, ChatHandle, Job, Settings, history};
-use crate::{metrics::NodeMetrics, service::now_ms, NodeHandle};
+use crate::{NodeHandle, metrics::NodeMetrics, service::now_ms};
 
 /// Commands waiting for the driver.
 const JOB_QUEUE: usize = 256;
@@ -363,7 +365,11 @@ impl Driver {
             ("duplicate", now.duplicates, before.duplicates),
         ] {
             if a != b {
-                m.add("wisp_chat_messages_dropped_total", &format!("reason=\"{reason}\""), delta(a, b));
+                m.add(
+                    "wisp_chat_messages_dropped_total",
+                    &format!("reason=\"{reason}\""),
+                    delta(a, b),
+                );
             }
         }
         if self.core.sent > 0 {

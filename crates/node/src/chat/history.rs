@@ -259,7 +259,8 @@ impl Runner {
                 for chat in core.messenger.chat_list()? {
                     let wanted = chats.as_ref().is_none_or(|c| c.contains(&chat.id));
                     if chat.active && wanted {
-                        topics.extend(core.messenger.chat_topics(&chat.id)?.into_iter().map(|t| t.0));
+                        topics
+                            .extend(core.messenger.chat_topics(&chat.id)?.into_iter().map(|t| t.0));
                     }
                 }
                 Ok::<_, super::ChatError>(topics.into_iter().map(Topic).collect())

@@ -58,13 +58,17 @@ pub enum ChatError {
     #[error("the node is shutting down")]
     Stopped,
     /// No chat has this id.
-    #[error("unknown chat {0:?}: join it first (wakuext_createPublicChat, wakuext_createOneToOneChat)")]
+    #[error(
+        "unknown chat {0:?}: join it first (wakuext_createPublicChat, wakuext_createOneToOneChat)"
+    )]
     UnknownChat(String),
     /// No message has this id.
     #[error("unknown message {0}")]
     UnknownMessage(String),
     /// The chat is not active (deactivated): join it again to post in it.
-    #[error("chat {0:?} is not active: join it again (wakuext_createPublicChat, wakuext_createOneToOneChat)")]
+    #[error(
+        "chat {0:?} is not active: join it again (wakuext_createPublicChat, wakuext_createOneToOneChat)"
+    )]
     InactiveChat(String),
     /// The messenger refused the command or its store failed.
     #[error(transparent)]
@@ -314,7 +318,8 @@ pub fn load_or_create_installation_id(data_dir: &Path) -> io::Result<String> {
             b[6] = (b[6] & 0x0f) | 0x40;
             b[8] = (b[8] & 0x3f) | 0x80;
             let h = hex::encode(b);
-            let id = format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]);
+            let id =
+                format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]);
             std::fs::create_dir_all(data_dir)?;
             #[cfg(unix)]
             {

@@ -50,7 +50,9 @@ use std::{
 use jsonrpsee::{core::to_json_raw_value, types::ErrorObjectOwned};
 use serde_json::{Map, Value, json};
 use wisp_crypto::PublicKey;
-use wisp_messenger::{ChatKind, MessageId, StoredChat, StoredMessage, proto::chat_message::Payload};
+use wisp_messenger::{
+    ChatKind, MessageId, StoredChat, StoredMessage, proto::chat_message::Payload,
+};
 
 use super::{Module, State, error::RpcError, method, types::Args};
 use crate::chat::{ChatError, ChatEvent, ChatHandle, HistoryProgress, outgoing_status_name};
@@ -68,10 +70,13 @@ const CHAT_COLORS: [&str; 6] = ["#fa6565", "#887af9", "#FE8F59", "#7cda00", "#51
 
 /// The 3-word alias and identicon of chat keys, computed once each (the identicon is a PNG).
 #[derive(Debug, Default)]
-pub(crate) struct Profiles(Mutex<HashMap<[u8; 65], Arc<(String, String)>>>);
+pub(crate) struct Profiles(Mutex<HashMap<[u8; 65], Arc<Profile>>>);
+
+/// A chat key's 3-word alias and identicon (a PNG data URI).
+type Profile = (String, String);
 
 impl Profiles {
-    fn of(&self, key: &PublicKey) -> Arc<(String, String)> {
+    fn of(&self, key: &PublicKey) -> Arc<Profile> {
         let bytes = key.to_uncompressed();
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = map.get(&bytes) {
@@ -261,7 +266,8 @@ pub(crate) fn message_json(m: &StoredMessage, profiles: &Profiles) -> Value {
 
 /// A chat as status-go's `protocol.Chat` JSON.
 pub(crate) fn chat_json(c: &StoredChat, profiles: &Profiles) -> Value {
-    let color = CHAT_COLORS[usize::from(wisp_crypto::keccak256(c.id.as_bytes())[0]) % CHAT_COLORS.len()];
+    let color =
+        CHAT_COLORS[usize::from(wisp_crypto::keccak256(c.id.as_bytes())[0]) % CHAT_COLORS.len()];
     let mut o = Map::new();
     o.insert("id".into(), json!(c.id));
     o.insert("name".into(), json!(c.name));
@@ -333,17 +339,17 @@ fn outgoing(value: &Value, what: &str, max_text: usize) -> Result<(String, Strin
             Some(_) => Err(RpcError::Params(format!("{what}.{key} must be a string"))),
         }
     };
-    let chat = string("chatId")?
-        .ok_or_else(|| RpcError::Params(format!("{what}.chatId is required")))?;
+    let chat =
+        string("chatId")?.ok_or_else(|| RpcError::Params(format!("{what}.chatId is required")))?;
     let chat = chat_id(&format!("{what}.chatId"), chat)?;
     let text = string("text")?.unwrap_or("");
     check_text(&format!("{what}.text"), text, max_text)?;
-    if let Some(t) = field("contentType") {
-        if t.as_u64() != Some(1) {
-            return Err(RpcError::Params(format!(
-                "{what}.contentType {t} is not supported: only 1 (TEXT_PLAIN) can be sent"
-            )));
-        }
+    if let Some(t) = field("contentType")
+        && t.as_u64() != Some(1)
+    {
+        return Err(RpcError::Params(format!(
+            "{what}.contentType {t} is not supported: only 1 (TEXT_PLAIN) can be sent"
+        )));
     }
     if string("responseTo")?.is_some() {
         return Err(RpcError::Params(format!(
@@ -366,7 +372,11 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     })?;
     method(m, "wakuext_activeChats", 0, |_, st| async move {
         let chats = chat_of(&st)?.chats().await?;
-        Ok(chats.iter().filter(|c| c.active).map(|c| chat_json(c, &st.profiles)).collect::<Vec<_>>())
+        Ok(chats
+            .iter()
+            .filter(|c| c.active)
+            .map(|c| chat_json(c, &st.profiles))
+            .collect::<Vec<_>>())
     })?;
     method(m, "wakuext_createPublicChat", 1, |args, st| async move {
         let chat = chat_of(&st)?;
@@ -410,12 +420,16 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         let cursor = match args.opt(1) {
             None => None,
             Some(Value::String(s)) => cursor(s)?,
-            Some(_) => return Err(RpcError::Params("parameter 2 (cursor) must be a string".into())),
+            Some(_) => {
+                return Err(RpcError::Params("parameter 2 (cursor) must be a string".into()));
+            }
         };
         let limit = match args.opt(2) {
             None => 20,
             Some(v) => v.as_u64().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
-                RpcError::Params(format!("parameter 3 (limit) must be an integer from 1 to {MAX_LIMIT}, got {v}"))
+                RpcError::Params(format!(
+                    "parameter 3 (limit) must be an integer from 1 to {MAX_LIMIT}, got {v}"
+                ))
             })?,
         };
         let limit = usize::try_from(limit).unwrap_or(1000);
@@ -493,7 +507,9 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
             .enumerate()
             .map(|(i, v)| {
                 let field = format!("ids[{i}]");
-                let s = v.as_str().ok_or_else(|| RpcError::Params(format!("{field} must be a string")))?;
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| RpcError::Params(format!("{field} must be a string")))?;
                 message_id(&field, s)
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -612,8 +628,18 @@ mod tests {
 
     #[test]
     fn text_and_rtl() {
-        assert!(check_text("Message.text", " ", 10).unwrap_err().to_string().contains("Message.text is empty"));
-        assert!(check_text("Message.text", "hello world", 5).unwrap_err().to_string().contains("more than the 5"));
+        assert!(
+            check_text("Message.text", " ", 10)
+                .unwrap_err()
+                .to_string()
+                .contains("Message.text is empty")
+        );
+        assert!(
+            check_text("Message.text", "hello world", 5)
+                .unwrap_err()
+                .to_string()
+                .contains("more than the 5")
+        );
         assert!(is_rtl("שלום"));
         assert!(is_rtl("مرحبا"));
         assert!(!is_rtl("hello"));

@@ -27,11 +27,7 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use wisp_mailserver::{
-    client::HistoryQuery,
-    request::MAX_REQUEST_TOPICS,
-    store::MAX_LIMIT,
-};
+use wisp_mailserver::{client::HistoryQuery, request::MAX_REQUEST_TOPICS, store::MAX_LIMIT};
 use wisp_rlpx::NodeRecord;
 
 use super::{
