@@ -422,18 +422,19 @@ async fn join(args: JoinArgs, join: bool) -> Result<(), Error> {
 async fn send(args: SendArgs) -> Result<(), Error> {
     let rpc = ChatRpc::new(args.out.rpc.clone());
     let chat_id = match (&args.public, &args.to) {
-        (Some(name), _) => {
-            let name = public_name(name)?;
-            rpc.join_public(&name).await?;
-            name
-        }
-        (None, Some(key)) => {
-            let id = one_to_one_id(key)?;
-            rpc.open_one_to_one(&id).await?;
-            id
-        }
+        (Some(name), _) => public_name(name)?,
+        (None, Some(key)) => one_to_one_id(key)?,
         (None, None) => unreachable!("clap requires --public or --to"),
     };
+    // Join or open the chat only if it is not active (joining asks mailservers for history).
+    let active = rpc.chats(false).await?;
+    if !active.iter().any(|c| str_field(c, "id") == chat_id) {
+        if args.public.is_some() {
+            rpc.join_public(&chat_id).await?;
+        } else {
+            rpc.open_one_to_one(&chat_id).await?;
+        }
+    }
     if args.wait == Some(WaitFor::Delivered) && args.public.is_some() {
         return Err(ChatError::Input(
             "--wait delivered needs a 1:1 chat (--to): public messages are never acknowledged; \
@@ -553,7 +554,10 @@ async fn log(args: LogArgs) -> Result<(), Error> {
     if chat_id.starts_with("0x") {
         // A person's chat exists once either side wrote; opening it (as the app does when you
         // look at someone) lets `log` show it, or wait for it with --follow, before that.
-        rpc.open_one_to_one(&chat_id).await?;
+        let known = rpc.chats(true).await?;
+        if !known.iter().any(|c| str_field(c, "id") == chat_id) {
+            rpc.open_one_to_one(&chat_id).await?;
+        }
     }
     let (mut first, _) = rpc.messages(&chat_id, "", args.limit).await?;
     sort_oldest_first(&mut first);
