@@ -442,7 +442,7 @@ async fn chats_and_messages_survive_a_restart() {
     let other =
         Node::start(NodeConfig { data_dir, ..config(Some(&SecretKey::random()), Role::Relay) })
             .await;
-    let e = other.err().expect("another account cannot open messenger.sqlite").to_string();
+    let e = other.expect_err("another account cannot open messenger.sqlite").to_string();
     assert!(e.contains("messenger.sqlite") && e.contains("wrong account"), "{e}");
     node.shutdown().await;
 }
