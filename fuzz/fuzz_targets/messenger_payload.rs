@@ -7,9 +7,11 @@
 //!    that decode to the same value;
 //! 3. the bytes handed to a fresh messenger (Bob, key 0x5e…) from Alice (key 0x4d…): as the
 //!    whole Waku payload, as the public message of Alice's `ProtocolMessage`, and as the
-//!    plaintext of a DH-mode message from Alice (the MVDS path).
+//!    plaintext of a DH-mode message from Alice (the MVDS path);
+//! 4. the bytes (as UTF-8, lossy) as a `chatMessages` paging cursor.
 //!
-//! Checks: no panic; an envelope refused as a whole is counted as exactly one drop more.
+//! Checks: no panic; an envelope refused as a whole is counted as exactly one drop more; a
+//! cursor is accepted or refused as invalid input.
 
 #![no_main]
 
@@ -20,7 +22,7 @@ use libfuzzer_sys::fuzz_target;
 use rand_core::TryRng;
 use wisp_crypto::SecretKey;
 use wisp_messenger::proto::{self, AppPayload, Message as _};
-use wisp_messenger::{Config, IncomingEnvelope, Messenger, SignedMessage};
+use wisp_messenger::{Config, IncomingEnvelope, MemoryMessageStore, Messenger, SignedMessage};
 use wisp_ratchet::{MemoryStore, SecureTransport, SeededEntropy};
 use wisp_waku::Topic;
 
@@ -89,7 +91,9 @@ fn decoders(data: &[u8]) {
     }
 }
 
-fn handle(payload: Vec<u8>) {
+type Bob = Messenger<MemoryStore, wisp_mvds::MemoryStore, Counter, MemoryMessageStore>;
+
+fn bob() -> Bob {
     let bob = key(0x5e);
     let transport = SecureTransport::new(bob.clone(), "bob", MemoryStore::new())
         .with_entropy(SeededEntropy::new([2; 32]));
@@ -98,7 +102,11 @@ fn handle(payload: Vec<u8>) {
         wisp_mvds::MemoryStore::new(),
         Counter(1),
     );
-    let mut messenger = Messenger::new(bob, transport, mvds, Config::default()).unwrap();
+    Messenger::new(bob, transport, mvds, MemoryMessageStore::new(), Config::default()).unwrap()
+}
+
+fn handle(payload: Vec<u8>) {
+    let mut messenger = bob();
     let envelope = IncomingEnvelope {
         topic: Topic([1, 2, 3, 4]),
         payload,
@@ -126,7 +134,18 @@ fn messenger(data: &[u8]) {
     }
 }
 
+fn cursor(data: &[u8]) {
+    let messenger = bob();
+    let cursor = String::from_utf8_lossy(data);
+    match messenger.chat_messages("fuzz", Some(&cursor), 10) {
+        Ok((messages, next)) => assert!(messages.is_empty() && next.is_none()),
+        Err(wisp_messenger::Error::InvalidInput { what: "cursor", .. }) => {}
+        Err(e) => panic!("a cursor is valid or invalid input, not {e}"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     decoders(data);
     messenger(data);
+    cursor(data);
 });

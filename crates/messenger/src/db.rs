@@ -80,6 +80,29 @@ pub fn open_connection(path: &Path, key: &[u8; 32]) -> Result<Connection, StoreE
 /// ([`database_key`]), opens the message, secure-transport and MVDS stores on three keyed
 /// connections, and builds the messenger of installation `installation_id` with MVDS's
 /// default (batch) configuration and jitter source `rng`. Call [`Messenger::start`] next.
+///
+/// ```
+/// use rand::{SeedableRng, rngs::StdRng};
+/// use wisp_crypto::SecretKey;
+/// use wisp_messenger::{Config, DATABASE_FILE, open_sqlite};
+///
+/// # fn main() -> Result<(), wisp_messenger::Error> {
+/// let dir = std::env::temp_dir().join(format!("wisp-doc-open-sqlite-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let key = SecretKey::random();
+/// let path = dir.join(DATABASE_FILE);
+/// let mut messenger =
+///     open_sqlite(&path, key.clone(), "laptop", Config::default(), StdRng::seed_from_u64(1))?;
+/// messenger.start(1_800_000_000_000)?;
+/// messenger.join_public_chat("status")?;
+/// drop(messenger);
+/// // Reopened: the chat is still there.
+/// let messenger = open_sqlite(&path, key, "laptop", Config::default(), StdRng::seed_from_u64(1))?;
+/// assert_eq!(messenger.chat_list()?.len(), 1);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok(())
+/// # }
+/// ```
 pub fn open_sqlite<R: rand_core::Rng>(
     path: &Path,
     identity: SecretKey,

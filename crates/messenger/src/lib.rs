@@ -10,7 +10,39 @@
 //! - [`Messenger`]: the sans-io state machine of one account: public chats, 1:1 chats (DH mode
 //!   first, then X3DH + Double Ratchet from `wisp-ratchet`, wrapped in MVDS batch mode from
 //!   `wisp-mvds`), delivery states, bundle advertisement, bad input dropped and counted. It
-//!   is generic over the ratchet and MVDS stores, so their SQLite stores slot in.
+//!   is generic over the ratchet, MVDS and message stores, so their SQLite stores slot in.
+//! - [`store`]: the message database behind the [`MessageStore`] trait ([`MemoryMessageStore`],
+//!   [`SqliteMessageStore`]): chats (kind, name, active, unread count, Lamport clock, times),
+//!   messages (ordered by clock then id, deduplicated by id; the `ChatMessage` as sent, author,
+//!   envelope time, seen, delivery state of ours, the signed bytes for resend, the MVDS id of
+//!   a 1:1 message, deleted flag) and the history fetched per topic with its gaps. The
+//!   [`Messenger`] owns it and writes before it acts, and [`Messenger::start`] restores from it.
+//! - [`db`]: `<data-dir>/messenger.sqlite`, one SQLCipher file per account holding the
+//!   message database (`messenger_*` tables, version in `messenger_schema_version`), the
+//!   secure-transport store (`ratchet_*`) and the MVDS store (`mvds_*`), each on its own
+//!   connection (WAL, 5 s busy timeout). [`open_sqlite`] opens all three and builds a
+//!   [`SqliteMessenger`].
+//!
+//! **Encryption at rest.** `messenger.sqlite` is encrypted with SQLCipher 4 (rusqlite's
+//! `bundled-sqlcipher`; every page, the schema and the WAL included). The key is 32 raw bytes,
+//! HKDF-SHA256 (empty salt) of the account's 32-byte chat private key with the info string
+//! [`db::DATABASE_KEY_INFO`] (`"wisp messenger.sqlite sqlcipher key v1"`), see
+//! [`database_key`]: the file opens only with the account's key, which the keystore gives out
+//! only with the account's password, and there is no second secret to keep. The key is set as
+//! `PRAGMA key = "x'<64 hex>'"` first thing on every connection and checked with a read; a
+//! file written by another account (or damaged) is refused with
+//! [`StoreError::WrongKey`] ("messenger.sqlite cannot be opened with this account's key:
+//! wrong account or corrupted file"). A file written by a newer wisp is refused with
+//! [`StoreError::FutureSchema`].
+//!
+//! **Crashes.** Every store write is one SQLite transaction. An outgoing message is committed
+//! (status `Sending`, signed bytes, MVDS id) before the messenger produces its envelope, so a
+//! message whose send call returned is never lost: after a restart a public message still
+//! `Sending` is posted again, and a 1:1 message is retransmitted by MVDS (from its own stored
+//! records) until acked, the ack then marking it `Delivered` once. The secure transport, MVDS
+//! and the message tables share the file but not a transaction: an incoming 1:1 message whose
+//! ratchet step and MVDS receipt were committed just before a crash (or a failing message
+//! store) is acked but not stored.
 //!
 //! The node drives it: it opens envelopes with the filters the messenger asks for, feeds them
 //! to [`Messenger::handle_envelope`], seals and posts [`OutgoingEnvelope`]s signed with the
@@ -19,7 +51,7 @@
 //! ```
 //! use rand::{SeedableRng, rngs::StdRng};
 //! use wisp_crypto::SecretKey;
-//! use wisp_messenger::{Config, Event, Messenger, Output};
+//! use wisp_messenger::{Config, Event, MemoryMessageStore, Messenger, Output};
 //!
 //! # fn main() -> Result<(), wisp_messenger::Error> {
 //! let key = SecretKey::random();
@@ -30,7 +62,8 @@
 //!     wisp_mvds::MemoryStore::new(),
 //!     StdRng::seed_from_u64(1),
 //! );
-//! let mut messenger = Messenger::new(key, transport, mvds, Config::default())?;
+//! let mut messenger =
+//!     Messenger::new(key, transport, mvds, MemoryMessageStore::new(), Config::default())?;
 //! messenger.start(1_800_000_000_000)?;
 //! messenger.join_public_chat("status")?;
 //! let id = messenger.send_public_text("status", "hello", 1_800_000_000_000)?;

@@ -7,6 +7,11 @@
 //!   payload, signer, envelope timestamp, hash);
 //! - commands: [`Messenger::start`], [`Messenger::join_public_chat`],
 //!   [`Messenger::leave_public_chat`], [`Messenger::send_public_text`], [`Messenger::send_text`];
+//! - the message database's commands: [`Messenger::open_one_to_one_chat`],
+//!   [`Messenger::deactivate_chat`], [`Messenger::delete_chat`], [`Messenger::mark_all_read`],
+//!   [`Messenger::mark_messages_seen`], [`Messenger::delete_message`], [`Messenger::resend`],
+//!   [`Messenger::set_history_fetched`], [`Messenger::record_history_gap`], and its queries
+//!   ([`Messenger::chat_list`], [`Messenger::chat_messages`], [`Messenger::chat_topics`], ...);
 //! - [`Messenger::envelope_sent`] when the node has handed an envelope to the network;
 //! - [`Messenger::tick`] at [`Messenger::next_wakeup`] (MVDS retransmission, bundle
 //!   advertisement).
@@ -468,8 +473,9 @@ pub struct Messenger<RS, MS, R, DB> {
     db: DB,
     /// The latest time passed in (for commands that take none).
     now_ms: u64,
-    /// Whether the store was read back by [`Messenger::start`].
-    restored: bool,
+    /// Whether [`Messenger::start`] ran (filters of stored chats installed, pending
+    /// messages resumed).
+    started: bool,
     chats: BTreeMap<String, Chat>,
     filters: BTreeMap<String, FilterSpec>,
     /// Delivery state and chat of our messages.
@@ -507,8 +513,9 @@ where
     DB: MessageStore,
 {
     /// The messenger of `identity` (the account's chat key), over its secure `transport`
-    /// (which must be `identity`'s), MVDS node and message database `db`. Nothing is read
-    /// from the stores until [`Messenger::start`].
+    /// (which must be `identity`'s), MVDS node and message database `db`: the chats and our
+    /// pending messages are read from `db` now; [`Messenger::start`] installs their filters
+    /// and resumes the pending messages.
     pub fn new(
         identity: SecretKey,
         transport: SecureTransport<RS>,
@@ -520,7 +527,7 @@ where
         if *transport.public_key() != public {
             return Err(Error::IdentityMismatch);
         }
-        Ok(Self {
+        let mut messenger = Self {
             chat_id: one_to_one_chat_id(&public),
             identity,
             public,
@@ -529,7 +536,7 @@ where
             mvds,
             db,
             now_ms: 0,
-            restored: false,
+            started: false,
             chats: BTreeMap::new(),
             filters: BTreeMap::new(),
             statuses: HashMap::new(),
@@ -543,7 +550,9 @@ where
             next_envelope_id: 0,
             outputs: VecDeque::new(),
             counters: Counters::default(),
-        })
+        };
+        messenger.load()?;
+        Ok(messenger)
     }
 
     /// Our chat key.
@@ -598,18 +607,18 @@ where
         self.outputs.drain(..).collect()
     }
 
-    /// Starts the messenger at `now_ms`: restores the chats (filters of the active public
-    /// chats and the 1:1 chats' contact-code filters re-installed), the MVDS ids and delivery
-    /// states of our pending messages from the store (a public message still `Sending` is
-    /// posted again; a 1:1 message stored but not yet handed to MVDS is handed now; MVDS
-    /// resumes its own retransmissions); listens on our partitioned and personal discovery
-    /// topics (asymmetric) and on the negotiated topics already agreed; advertises our
-    /// bundle on our contact-code topic.
+    /// Starts the messenger at `now_ms`. The first start installs the filters of the chats
+    /// read from the store (active public chats; every 1:1 chat's contact-code topic) and
+    /// resumes our pending messages (a public message still `Sending` is posted again; a 1:1
+    /// message stored but not yet handed to MVDS is handed now; MVDS resumes its own
+    /// retransmissions from its store). Every start listens on our partitioned and personal
+    /// discovery topics (asymmetric) and on the negotiated topics already agreed, and
+    /// advertises our bundle on our contact-code topic.
     pub fn start(&mut self, now_ms: u64) -> Result<()> {
         self.now_ms = self.now_ms.max(now_ms);
-        if !self.restored {
-            self.restore(now_ms)?;
-            self.restored = true;
+        if !self.started {
+            self.resume(now_ms)?;
+            self.started = true;
         }
         self.install_filter(FilterSpec {
             name: "partitioned".to_owned(),
@@ -629,48 +638,72 @@ where
         self.flush_mvds(now_ms)
     }
 
-    fn restore(&mut self, now_ms: u64) -> Result<()> {
+    /// Reads the chats and our pending messages back from the store (in [`Messenger::new`]).
+    fn load(&mut self) -> Result<()> {
         for stored in self.db.chats()? {
-            let Some(chat) = Chat::restore(&stored) else {
-                debug!(target: "messenger", chat = %stored.id, "stored chat with a bad id skipped");
-                continue;
-            };
-            match (chat.kind, chat.active) {
-                (ChatKind::Public, true) => self.install_public_filter(&stored.id, &chat),
-                (ChatKind::OneToOne, _) => {
-                    if let Some(peer) = chat.peer {
-                        self.install_contact_code_filter(&peer);
-                    }
+            match Chat::restore(&stored) {
+                Some(chat) => {
+                    self.chats.insert(stored.id, chat);
                 }
-                (ChatKind::Public, false) => {}
+                None => {
+                    debug!(target: "messenger", chat = %stored.id, "stored chat with a bad id skipped");
+                }
             }
-            self.chats.insert(stored.id, chat);
         }
         for pending in self.db.pending()? {
-            self.statuses.insert(pending.id, (pending.chat_id.clone(), pending.status));
-            let Some(chat) = self.chats.get(&pending.chat_id).cloned() else {
+            let Some(chat) = self.chats.get(&pending.chat_id) else {
                 continue;
             };
-            match (chat.kind, pending.mvds_id) {
-                (ChatKind::Public, _) if pending.status == DeliveryStatus::Sending => {
-                    if let Some(message) = self.db.message(&pending.id)? {
-                        self.post_public(&chat, &message.raw, message.id, now_ms)?;
-                    }
+            // A public message that was sent is done.
+            if chat.kind == ChatKind::Public && pending.status == DeliveryStatus::Sent {
+                continue;
+            }
+            if let Some(mvds_id) = pending.mvds_id {
+                self.mvds_ids.insert(wisp_mvds::MessageId(mvds_id), pending.id);
+            }
+            self.statuses.insert(pending.id, (pending.chat_id, pending.status));
+        }
+        Ok(())
+    }
+
+    /// The first start: filters of the loaded chats, pending messages resumed.
+    fn resume(&mut self, now_ms: u64) -> Result<()> {
+        let chats: Vec<(String, Chat)> =
+            self.chats.iter().map(|(id, chat)| (id.clone(), chat.clone())).collect();
+        for (id, chat) in &chats {
+            match (chat.kind, chat.peer) {
+                (ChatKind::Public, _) if chat.active => self.install_public_filter(id, chat),
+                (ChatKind::OneToOne, Some(peer)) => self.install_contact_code_filter(&peer),
+                _ => {}
+            }
+        }
+        let mut pending: Vec<(MessageId, String, DeliveryStatus)> = self
+            .statuses
+            .iter()
+            .map(|(id, (chat_id, status))| (*id, chat_id.clone(), *status))
+            .collect();
+        pending.sort_by_key(|(id, _, _)| *id);
+        for (id, chat_id, status) in pending {
+            let (Some(chat), Some(message)) =
+                (self.chats.get(&chat_id).cloned(), self.db.message(&id)?)
+            else {
+                continue;
+            };
+            match (chat.kind, chat.peer) {
+                (ChatKind::Public, _) if status == DeliveryStatus::Sending => {
+                    self.post_public(&chat, &message.raw, id, now_ms)?;
                 }
-                (ChatKind::OneToOne, Some(mvds_id)) => {
-                    let mvds_id = wisp_mvds::MessageId(mvds_id);
-                    self.mvds_ids.insert(mvds_id, pending.id);
+                (ChatKind::OneToOne, Some(peer)) => {
                     // Stored, then the process stopped before MVDS had it: hand it over now,
                     // with the same MVDS id.
-                    if self.mvds.store().has_received(&mvds_id)? {
+                    let record = self.mvds_message(&peer, &message);
+                    if self.db.mvds_id(&id)? != Some(record.id().0)
+                        || self.mvds.store().has_received(&record.id())?
+                    {
                         continue;
                     }
-                    if let (Some(peer), Some(message)) = (chat.peer, self.db.message(&pending.id)?)
-                    {
-                        let record = self.mvds_message(&peer, &message);
-                        self.mvds.add_peer(record.group_id, peer_id(&peer))?;
-                        self.mvds.send_message(record, None, now_ms)?;
-                    }
+                    self.mvds.add_peer(record.group_id, peer_id(&peer))?;
+                    self.mvds.send_message(record, None, now_ms)?;
                 }
                 _ => {}
             }
@@ -887,7 +920,9 @@ where
                 chat_id: message.chat_id.clone(),
                 status: DeliveryStatus::Sending,
             });
-        } else {
+        } else if status == DeliveryStatus::Sending
+            || (status == DeliveryStatus::Sent && chat.kind == ChatKind::OneToOne)
+        {
             self.statuses.entry(*id).or_insert((message.chat_id.clone(), status));
         }
         match (chat.kind, chat.peer) {
@@ -1445,7 +1480,20 @@ where
         }
         let chat_id = chat_id.clone();
         self.db.set_status(&id, status)?;
-        self.statuses.insert(id, (chat_id.clone(), status));
+        // Final states live in the store only ([`Messenger::status`] reads it), so memory
+        // holds the pending messages alone.
+        let public = self.chats.get(&chat_id).is_some_and(|c| c.kind == ChatKind::Public);
+        let last = match status {
+            DeliveryStatus::Sending => false,
+            DeliveryStatus::Sent => public,
+            DeliveryStatus::Delivered | DeliveryStatus::Expired => true,
+        };
+        if last {
+            self.statuses.remove(&id);
+            self.mvds_ids.retain(|_, message| *message != id);
+        } else {
+            self.statuses.insert(id, (chat_id.clone(), status));
+        }
         self.event(Event::MessageStatus { id, chat_id, status });
         Ok(())
     }

@@ -63,11 +63,15 @@ impl Setup {
     fn expect_drop(&mut self, wire: &Wire, reason: DropReason) {
         let before = self.bob.messenger.counters();
         let chats = self.bob.messenger.chats();
+        let stored_chats = self.bob.messenger.chat_list().unwrap();
+        let stored = self.stored();
         assert_eq!(self.bob.deliver(wire, T0), Some(Err(reason)));
         self.bob.pump(T0);
         let events = self.bob.take_events();
         assert!(events.is_empty(), "a dropped envelope reports nothing: {events:?}");
         assert_eq!(self.bob.messenger.chats(), chats, "no chat added");
+        assert_eq!(self.bob.messenger.chat_list().unwrap(), stored_chats, "no chat stored");
+        assert_eq!(self.stored(), stored, "nothing stored");
         let after = self.bob.messenger.counters();
         assert_eq!(after.dropped(), before.dropped() + 1, "{reason:?} counted once");
         assert_eq!(after.messages, before.messages);
@@ -78,10 +82,21 @@ impl Setup {
     fn expect_accepted(&mut self, clock: u64) {
         let amm = self.signed(self.chat_message(clock), Type::ChatMessage);
         let wire = self.public_envelope(&amm, Some(&self.alice_key.clone()));
+        let stored = self.stored();
         assert_eq!(self.bob.deliver(&wire, T0), Some(Ok(())));
         self.bob.pump(T0);
         let events = self.bob.take_events();
         assert!(matches!(&events[..], [Event::MessageReceived(m)] if m.message.clock == clock));
+        assert_eq!(self.stored(), stored + 1, "the good message is stored");
+    }
+
+    /// How many messages bob's store holds, in every chat.
+    fn stored(&self) -> usize {
+        let chats = self.bob.messenger.chat_list().unwrap();
+        chats
+            .iter()
+            .map(|c| self.bob.messenger.chat_messages(&c.id, None, 1000).unwrap().0.len())
+            .sum()
     }
 }
 

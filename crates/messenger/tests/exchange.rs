@@ -73,7 +73,7 @@ fn public_chat_both_ways() {
     }
 
     // Leaving removes the filter: nothing more arrives.
-    assert!(bob.messenger.leave_public_chat("wisp-test"));
+    assert!(bob.messenger.leave_public_chat("wisp-test").unwrap());
     alice.messenger.send_public_text("wisp-test", "anyone?", T0 + 2_000).unwrap();
     settle(&mut [&mut alice, &mut bob], T0 + 2_000);
     assert!(received(&mut bob).is_empty());

@@ -127,6 +127,19 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
         .await
         .expect("subscribed");
 
+    // A listens too, for its delivery states.
+    let ws_a = WsClientBuilder::default()
+        .request_timeout(WAIT)
+        .build(format!("ws://{}", a.rpc_addr().unwrap()))
+        .await
+        .unwrap();
+    let mut params = ArrayParams::new();
+    params.insert("messages.new").unwrap();
+    let mut sub_a = ws_a
+        .subscribe::<Value, _>("wakuext_subscribe", params, "wakuext_unsubscribe")
+        .await
+        .expect("subscribed");
+
     // Public chat.
     let started = ok(&ca, "wakuext_startMessenger", vec![]).await;
     assert!(started.is_object(), "{started}");
@@ -237,6 +250,31 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
     })
     .await;
 
+    // A was told: sending, sent, delivered.
+    let mut states = Vec::new();
+    while states.last().map(String::as_str) != Some("delivered") {
+        let n = tokio::time::timeout(WAIT, sub_a.next())
+            .await
+            .expect("a notification")
+            .unwrap()
+            .unwrap();
+        for m in n["event"]["messages"].as_array().into_iter().flatten() {
+            if m["id"] == first_id {
+                states.push(m["outgoingStatus"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert_eq!(states.first().map(String::as_str), Some("sending"), "{states:?}");
+
+    // An unsigned envelope on the public chat's topic is dropped and counted.
+    let key_id = ok(&ca, "waku_generateSymKeyFromPassword", vec![json!("wisp-test")]).await;
+    let topic = format!("0x{}", hex::encode(&wisp_crypto::keccak256(b"wisp-test")[..4]));
+    ok(&ca, "waku_post", vec![json!({"symKeyID": key_id, "topic": topic, "payload": "0x0102", "powTarget": 0.002, "powTime": 5})]).await;
+    wait_until("the unsigned envelope to be counted", || async {
+        b.handle().metrics().get("wisp_chat_messages_dropped_total", "reason=\"unsigned\"") >= 1
+    })
+    .await;
+
     // Paging: five more public messages, read two at a time, newest first.
     let batch: Vec<Value> =
         (0..5).map(|i| json!({"chatId": "wisp-test", "text": format!("n{i}")})).collect();
@@ -263,6 +301,7 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
     assert!(a.handle().metrics().total("wisp_chat_messages_sent_total") >= 7);
 
     sub.unsubscribe().await.unwrap();
+    sub_a.unsubscribe().await.unwrap();
     a.shutdown().await;
     b.shutdown().await;
 }
@@ -383,7 +422,29 @@ async fn a_chat_joined_later_gets_its_history_from_a_mailserver() {
     .await
     .unwrap();
     let cb = client(&b);
+    let ws = WsClientBuilder::default()
+        .request_timeout(WAIT)
+        .build(format!("ws://{}", b.rpc_addr().unwrap()))
+        .await
+        .unwrap();
+    let mut params = ArrayParams::new();
+    params.insert("history.progress").unwrap();
+    let mut progress = ws
+        .subscribe::<Value, _>("wakuext_subscribe", params, "wakuext_unsubscribe")
+        .await
+        .expect("subscribed");
     ok(&cb, "wakuext_createPublicChat", vec![json!({"id": "history-room"})]).await;
+    let done = loop {
+        let n =
+            tokio::time::timeout(WAIT, progress.next()).await.expect("progress").unwrap().unwrap();
+        assert_eq!(n["type"], "history.progress");
+        let p = n["event"].clone();
+        if p["running"] == false && p["topicsTotal"].as_u64() >= Some(1) {
+            break p;
+        }
+    };
+    assert_eq!(done["topicsDone"], done["topicsTotal"], "{done}");
+    assert!(done["envelopes"].as_u64().unwrap() >= 2, "{done}");
     wait_until("B to get the history", || async {
         texts(&cb, "history-room").await == ["before 2", "before 1"]
     })
@@ -442,7 +503,7 @@ async fn chats_and_messages_survive_a_restart() {
     let other =
         Node::start(NodeConfig { data_dir, ..config(Some(&SecretKey::random()), Role::Relay) })
             .await;
-    let e = other.err().expect("another account cannot open messenger.sqlite").to_string();
+    let e = other.expect_err("another account cannot open messenger.sqlite").to_string();
     assert!(e.contains("messenger.sqlite") && e.contains("wrong account"), "{e}");
     node.shutdown().await;
 }

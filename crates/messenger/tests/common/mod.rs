@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 // Dependencies of the library or of other test targets.
 use {
-    criterion as _, hex as _, proptest as _, prost as _, rand_core as _, thiserror as _,
-    tracing as _, wisp_mvds as _,
+    criterion as _, hex as _, proptest as _, prost as _, rand_core as _, rusqlite as _,
+    thiserror as _, tracing as _, wisp_mvds as _,
 };
 
 use rand::SeedableRng;
@@ -16,7 +16,8 @@ use rand::rngs::StdRng;
 use serde_json::Value;
 use wisp_crypto::{PublicKey, SecretKey, keccak256};
 use wisp_messenger::{
-    Config, DropReason, Event, FilterSpec, IncomingEnvelope, Messenger, OutgoingEnvelope, Output,
+    Config, DropReason, Event, FilterSpec, IncomingEnvelope, MemoryMessageStore, Messenger,
+    OutgoingEnvelope, Output,
 };
 use wisp_ratchet::{MemoryStore, SecureTransport};
 use wisp_waku::{Encryption, FilterKey, MessageParams, OpeningKey, Topic, open_payload};
@@ -38,7 +39,7 @@ pub fn secret(value: &Value) -> SecretKey {
     SecretKey::from_bytes(&hx(value)).unwrap()
 }
 
-pub type TestMessenger = Messenger<MemoryStore, wisp_mvds::MemoryStore, StdRng>;
+pub type TestMessenger = Messenger<MemoryStore, wisp_mvds::MemoryStore, StdRng, MemoryMessageStore>;
 
 /// An envelope on the test "network": what a node would put in a Waku envelope.
 #[derive(Clone, Debug)]
@@ -52,10 +53,11 @@ pub struct Wire {
     pub local_id: u64,
 }
 
-/// One account: its messenger, the filters it asked for, and what it reported.
-pub struct Party {
+/// One account: its messenger, the filters it asked for, and what it reported. Generic over
+/// the messenger's stores (memory by default).
+pub struct Party<RS = MemoryStore, MS = wisp_mvds::MemoryStore, DB = MemoryMessageStore> {
     pub key: SecretKey,
-    pub messenger: TestMessenger,
+    pub messenger: Messenger<RS, MS, StdRng, DB>,
     pub filters: Vec<FilterSpec>,
     pub events: Vec<Event>,
     pub posted: Vec<OutgoingEnvelope>,
@@ -78,7 +80,26 @@ impl Party {
             wisp_mvds::MemoryStore::new(),
             StdRng::seed_from_u64(seed),
         );
-        let messenger = Messenger::new(key.clone(), transport, mvds, Config::default()).unwrap();
+        let messenger = Messenger::new(
+            key.clone(),
+            transport,
+            mvds,
+            MemoryMessageStore::new(),
+            Config::default(),
+        )
+        .unwrap();
+        Self::with_messenger(key, messenger)
+    }
+}
+
+impl<RS, MS, DB> Party<RS, MS, DB>
+where
+    RS: wisp_ratchet::Store,
+    MS: wisp_mvds::Store,
+    DB: wisp_messenger::MessageStore,
+{
+    /// A party around an existing messenger of `key`.
+    pub fn with_messenger(key: SecretKey, messenger: Messenger<RS, MS, StdRng, DB>) -> Self {
         Self { key, messenger, filters: Vec::new(), events: Vec::new(), posted: Vec::new() }
     }
 
@@ -105,7 +126,7 @@ impl Party {
                         timestamp: u32::try_from(now_ms / 1000).unwrap(),
                         local_id: post.id,
                     });
-                    self.messenger.envelope_sent(post.id);
+                    self.messenger.envelope_sent(post.id).unwrap();
                     self.posted.push(post);
                 }
             }
@@ -170,7 +191,12 @@ pub fn seal(
 /// Runs the test "network" at `now_ms` until it is quiet: every party's posts are delivered to
 /// every party (the sender too, as a Waku node's own filters see its posts). Returns how many
 /// envelopes went around. Bounded: panics after 1000 rounds.
-pub fn settle(parties: &mut [&mut Party], now_ms: u64) -> usize {
+pub fn settle<RS, MS, DB>(parties: &mut [&mut Party<RS, MS, DB>], now_ms: u64) -> usize
+where
+    RS: wisp_ratchet::Store,
+    MS: wisp_mvds::Store,
+    DB: wisp_messenger::MessageStore,
+{
     let mut total = 0;
     for _ in 0..1000 {
         let wires: Vec<Wire> = parties.iter_mut().flat_map(|p| p.pump(now_ms)).collect();
@@ -185,4 +211,31 @@ pub fn settle(parties: &mut [&mut Party], now_ms: u64) -> usize {
         }
     }
     panic!("the network did not settle");
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh, empty directory named after `name`, the process and the thread.
+    pub fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "wisp-messenger-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -227,8 +227,28 @@ fn key_hex(key: &PublicKey) -> String {
     format!("0x{}", hex::encode(key.to_uncompressed()))
 }
 
+/// The messages replied to, by id, for `quotedMessage`.
+type Quotes = HashMap<MessageId, StoredMessage>;
+
+/// The messages `messages` reply to that are stored (status-go's `quotedMessage`).
+async fn quotes(chat: &ChatHandle, messages: &[StoredMessage]) -> Quotes {
+    let mut quotes = Quotes::new();
+    for m in messages {
+        let Ok(id) = message_id("responseTo", &m.message.response_to) else { continue };
+        if quotes.contains_key(&id) {
+            continue;
+        }
+        if let Ok(Some(quoted)) = chat.message(id).await
+            && !quoted.deleted
+        {
+            quotes.insert(id, quoted);
+        }
+    }
+    quotes
+}
+
 /// A message as status-go's `common.Message` JSON.
-pub(crate) fn message_json(m: &StoredMessage, profiles: &Profiles) -> Value {
+pub(crate) fn message_json(m: &StoredMessage, profiles: &Profiles, quotes: &Quotes) -> Value {
     let profile = profiles.of(&m.from);
     let c = &m.message;
     let sticker = match &c.payload {
@@ -245,7 +265,11 @@ pub(crate) fn message_json(m: &StoredMessage, profiles: &Profiles) -> Value {
     if let Some(status) = m.outgoing {
         o.insert("outgoingStatus".into(), json!(outgoing_status_name(status)));
     }
-    o.insert("quotedMessage".into(), Value::Null);
+    let quoted = message_id("responseTo", &c.response_to).ok().and_then(|id| quotes.get(&id));
+    o.insert(
+        "quotedMessage".into(),
+        quoted.map_or(Value::Null, |q| json!({ "from": key_hex(&q.from), "text": q.message.text })),
+    );
     o.insert("rtl".into(), json!(is_rtl(&c.text)));
     o.insert("parsedText".into(), parsed_text(&c.text));
     o.insert("lineCount".into(), json!(c.text.matches('\n').count()));
@@ -285,7 +309,7 @@ pub(crate) fn chat_json(c: &StoredChat, profiles: &Profiles) -> Value {
     o.insert("unviewedMessagesCount".into(), json!(c.unread_count));
     o.insert(
         "lastMessage".into(),
-        c.last_message.as_ref().map_or(Value::Null, |m| message_json(m, profiles)),
+        c.last_message.as_ref().map_or(Value::Null, |m| message_json(m, profiles, &Quotes::new())),
     );
     o.insert("members".into(), json!([]));
     o.insert("membershipUpdateEvents".into(), json!([]));
@@ -309,13 +333,21 @@ pub(crate) fn chat_json(c: &StoredChat, profiles: &Profiles) -> Value {
 }
 
 /// status-go's `MessengerResponse`: empty lists are left out.
-fn response(chats: &[StoredChat], messages: &[StoredMessage], profiles: &Profiles) -> Value {
+fn response(
+    chats: &[StoredChat],
+    messages: &[StoredMessage],
+    profiles: &Profiles,
+    quotes: &Quotes,
+) -> Value {
     let mut o = Map::new();
     if !chats.is_empty() {
         o.insert("chats".into(), chats.iter().map(|c| chat_json(c, profiles)).collect());
     }
     if !messages.is_empty() {
-        o.insert("messages".into(), messages.iter().map(|m| message_json(m, profiles)).collect());
+        o.insert(
+            "messages".into(),
+            messages.iter().map(|m| message_json(m, profiles, quotes)).collect(),
+        );
     }
     Value::Object(o)
 }
@@ -364,7 +396,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     method(m, "wakuext_startMessenger", 0, |_, st| async move {
         let chat = chat_of(&st)?;
         let chats = chat.chats().await?;
-        Ok(response(&chats, &[], &st.profiles))
+        Ok(response(&chats, &[], &st.profiles, &Quotes::new()))
     })?;
     method(m, "wakuext_chats", 0, |_, st| async move {
         let chats = chat_of(&st)?.chats().await?;
@@ -383,7 +415,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         let name = request_id(&args, "CreatePublicChat")?;
         public_chat_name("CreatePublicChat.id", name)?;
         let joined = chat.join_public_chat(name).await?;
-        Ok(response(&[joined], &[], &st.profiles))
+        Ok(response(&[joined], &[], &st.profiles, &Quotes::new()))
     })?;
     method(m, "wakuext_createOneToOneChat", 1, |args, st| async move {
         let chat = chat_of(&st)?;
@@ -400,13 +432,13 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
             ));
         }
         let opened = chat.open_one_to_one_chat(key).await?;
-        Ok(response(&[opened], &[], &st.profiles))
+        Ok(response(&[opened], &[], &st.profiles, &Quotes::new()))
     })?;
     method(m, "wakuext_deactivateChat", 1, |args, st| async move {
         let chat = chat_of(&st)?;
         let id = chat_id("DeactivateChat.id", request_id(&args, "DeactivateChat")?)?;
         let deactivated = chat.deactivate_chat(&id).await?;
-        Ok(response(&[deactivated], &[], &st.profiles))
+        Ok(response(&[deactivated], &[], &st.profiles, &Quotes::new()))
     })?;
     method(m, "wakuext_deleteChat", 1, |args, st| async move {
         let chat = chat_of(&st)?;
@@ -434,8 +466,9 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         };
         let limit = usize::try_from(limit).unwrap_or(1000);
         let (messages, next) = chat.chat_messages(&id, cursor, limit).await?;
+        let quotes = quotes(&chat, &messages).await;
         Ok(json!({
-            "messages": messages.iter().map(|m| message_json(m, &st.profiles)).collect::<Vec<_>>(),
+            "messages": messages.iter().map(|m| message_json(m, &st.profiles, &quotes)).collect::<Vec<_>>(),
             "cursor": next.unwrap_or_default(),
         }))
     })?;
@@ -444,7 +477,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         let (id, text) = outgoing(args.required(0, "Message")?, "Message", chat.max_text_bytes())?;
         let sent = chat.send_text(&id, &text).await?;
         let current = chat.chat(&id).await?;
-        Ok(response(&[current], &[sent], &st.profiles))
+        Ok(response(&[current], &[sent], &st.profiles, &Quotes::new()))
     })?;
     method(m, "wakuext_sendChatMessages", 1, |args, st| async move {
         let chat = chat_of(&st)?;
@@ -480,7 +513,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         for id in chats {
             current.push(chat.chat(&id).await?);
         }
-        Ok(response(&current, &sent, &st.profiles))
+        Ok(response(&current, &sent, &st.profiles, &Quotes::new()))
     })?;
     method(m, "wakuext_reSendChatMessage", 1, |args, st| async move {
         let chat = chat_of(&st)?;
@@ -528,7 +561,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         let progress = chat.request_all_history().await?;
         let chats = chat.chats().await?;
         let active: Vec<StoredChat> = chats.into_iter().filter(|c| c.active).collect();
-        let mut r = response(&active, &[], &st.profiles);
+        let mut r = response(&active, &[], &st.profiles, &Quotes::new());
         if let Value::Object(o) = &mut r {
             o.insert("history".into(), history_json(&progress));
         }
@@ -563,7 +596,8 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
                     event = events.recv() => {
                         let value = match event {
                             Ok(ChatEvent::Messages { messages, chats }) if kind == "messages.new" => {
-                                json!({ "type": "messages.new", "event": response(&chats, &messages, &st.profiles) })
+                                let quotes = quotes(&chat, &messages).await;
+                                json!({ "type": "messages.new", "event": response(&chats, &messages, &st.profiles, &quotes) })
                             }
                             Ok(ChatEvent::History(p)) if kind == "history.progress" => {
                                 json!({ "type": "history.progress", "event": history_json(&p) })
@@ -623,6 +657,74 @@ mod tests {
         assert_eq!(cursor(&good).unwrap(), Some(good.clone()));
         for bad in ["12", &format!("{:064}0x12", 1), &format!("{:063}x{id}", 1)] {
             assert!(cursor(bad).unwrap_err().to_string().contains("not a chatMessages cursor"));
+        }
+    }
+
+    fn stored(from: &PublicKey, text: &str, response_to: &str) -> StoredMessage {
+        let message = wisp_messenger::text_message(
+            7,
+            1_800_000_000_000,
+            text,
+            "room",
+            wisp_messenger::proto::MessageType::PublicGroup,
+        );
+        let message =
+            wisp_messenger::proto::ChatMessage { response_to: response_to.to_owned(), ..message };
+        StoredMessage {
+            id: MessageId(wisp_crypto::keccak256(text.as_bytes())),
+            chat_id: "room".into(),
+            from: *from,
+            outgoing: None,
+            seen: false,
+            whisper_timestamp_ms: 1_800_000_000_000,
+            message,
+            raw: Vec::new(),
+            deleted: false,
+        }
+    }
+
+    #[test]
+    fn message_json_has_status_go_fields_and_quotes() {
+        let key = wisp_crypto::SecretKey::random().public_key();
+        let original = stored(&key, "first line", "");
+        let reply = stored(&key, "a\nb", &original.id.to_string());
+        let quotes = Quotes::from([(original.id, original.clone())]);
+        let profiles = Profiles::default();
+        let v = message_json(&reply, &profiles, &quotes);
+        assert_eq!(v["quotedMessage"], json!({ "from": key_hex(&key), "text": "first line" }));
+        assert_eq!(v["lineCount"], 1);
+        assert_eq!(v["responseTo"], json!(original.id.to_string()));
+        assert_eq!(v["alias"], json!(wisp_accounts::alias(&key)));
+        assert_eq!((&v["messageType"], &v["contentType"]), (&json!(2), &json!(1)));
+        assert!(v.get("outgoingStatus").is_none());
+        let mut ours = original.clone();
+        ours.outgoing = Some(wisp_messenger::DeliveryStatus::Delivered);
+        let v = message_json(&ours, &profiles, &Quotes::new());
+        assert_eq!(
+            (&v["outgoingStatus"], &v["quotedMessage"]),
+            (&json!("delivered"), &Value::Null)
+        );
+        let fields: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        for f in [
+            "id",
+            "whisperTimestamp",
+            "from",
+            "alias",
+            "identicon",
+            "seen",
+            "rtl",
+            "parsedText",
+            "text",
+            "chatId",
+            "localChatId",
+            "clock",
+            "replace",
+            "ensName",
+            "sticker",
+            "commandParameters",
+            "timestamp",
+        ] {
+            assert!(fields.contains(&f), "{f} missing");
         }
     }
 
