@@ -595,8 +595,9 @@ async fn log(args: LogArgs) -> Result<(), Error> {
     }
 }
 
-/// The newest messages, page by page until a page holds only messages already seen (with
-/// their delivery state unchanged... only the newest page is rechecked for that), oldest first.
+/// The newest messages, oldest first: pages are fetched, newest first, until one holds no
+/// message not seen before. The caller compares delivery states, so a state change is noticed
+/// for the messages of the pages fetched (at least the newest [`FOLLOW_PAGE`]).
 async fn newer_than_seen(
     rpc: &ChatRpc,
     chat_id: &str,

@@ -509,6 +509,20 @@ fn chat_commands_explain_a_missing_node_and_bad_keys() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stderr.contains("not a chat key"), "{}", out.stderr);
 
+    // A node without an account says how to start one with.
+    let scratch = Scratch::new("no-account");
+    let relay = RunningNode::start(common::wisp_node(
+        &scratch.path("relay"),
+        &["--listen", "127.0.0.1:0", "--rpc", "127.0.0.1:0"],
+    ));
+    let out = run(wisp().args(["chat", "list", "--rpc", relay.value("rpc")]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stderr.contains("without an account") && out.stderr.contains("--account"),
+        "{}",
+        out.stderr
+    );
+
     let out = run(wisp().args(["chat", "send", "hi"]));
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
     let help = run(wisp().args(["chat", "--help"]));
