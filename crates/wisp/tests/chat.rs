@@ -31,7 +31,11 @@ use common::{Output, RunningNode, Scratch, wisp};
 use serde_json::{Value, json};
 use wisp_accounts::{Account, ChatIdentity, Mnemonic};
 use wisp_crypto::SecretKey;
-use wisp_ratchet::{NegotiatedSecret, proto::decode_protocol_message, topic::partitioned_topic};
+use wisp_ratchet::{
+    NegotiatedSecret,
+    proto::decode_protocol_message,
+    topic::{partitioned_topic, public_chat_topic},
+};
 
 /// Longest wait for one `wisp` command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -417,11 +421,39 @@ fn an_offline_recipient_gets_its_messages_from_a_trusted_mailserver() {
     let mut a = alice.node(&["--trusted", &ms_enode]);
     wait_for_peers(&mailserver, 1);
 
+    // `sent` means the envelope left alice's node, not that it reached the mailserver yet:
+    // the mailserver's own filters tell when it has both envelopes.
     let room = "wisp-e2e-offline";
+    let bob_key = rpc(
+        &mailserver,
+        "waku_addPrivateKey",
+        json!([format!("0x{}", hex::encode(bob.key.to_bytes()))]),
+    );
+    let partitioned = rpc(
+        &mailserver,
+        "waku_newMessageFilter",
+        json!([{ "privateKeyID": bob_key, "topics": [topic_hex(partitioned_topic(&bob.key.public_key()))] }]),
+    );
+    let room_key = rpc(&mailserver, "waku_generateSymKeyFromPassword", json!([room]));
+    let public = rpc(
+        &mailserver,
+        "waku_newMessageFilter",
+        json!([{ "symKeyID": room_key, "topics": [topic_hex(public_chat_topic(room))] }]),
+    );
     chat(&a, &["join", room]);
     send(&a, ["--public", room], "public while bob was away", "sent");
     let (id, _) = send(&a, ["--to", &bob.chat_id()], "1:1 while bob was away", "sent");
     let sent = Instant::now();
+    for filter in [&partitioned, &public] {
+        let deadline = Instant::now() + WAIT;
+        while rpc(&mailserver, "waku_getFilterMessages", json!([filter]))
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {
+            assert!(Instant::now() < deadline, "the mailserver did not get alice's envelopes");
+            thread::sleep(POLL);
+        }
+    }
     // alice goes offline too (no resend can reach bob), and bob starts once the envelopes
     // have expired from the mailserver's pool (TTL 15 s): only its archive has them.
     a.proc.stop_with("TERM", COMMAND_TIMEOUT, "alice's node");
