@@ -507,3 +507,30 @@ async fn chats_and_messages_survive_a_restart() {
     assert!(e.contains("messenger.sqlite") && e.contains("wrong account"), "{e}");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_node_with_an_account_chats_through_a_relay() {
+    let (ka, kb) = (SecretKey::random(), SecretKey::random());
+    let relay = Node::start(config(Some(&ka), Role::Relay)).await.unwrap();
+    let light = Node::start(config(Some(&kb), Role::Light)).await.unwrap();
+    let (cr, cl) = (client(&relay), client(&light));
+    // The light node's topic interest is its filters': join before connecting.
+    for c in [&cr, &cl] {
+        ok(c, "wakuext_createPublicChat", vec![json!({"id": "light-room"})]).await;
+    }
+    connect(&light, &relay).await;
+    ok(&cr, "wakuext_sendChatMessage", vec![json!({"chatId": "light-room", "text": "to light"})])
+        .await;
+    wait_until("the light node to receive", || async {
+        texts(&cl, "light-room").await == ["to light"]
+    })
+    .await;
+    ok(&cl, "wakuext_sendChatMessage", vec![json!({"chatId": "light-room", "text": "from light"})])
+        .await;
+    wait_until("the relay to receive", || async {
+        texts(&cr, "light-room").await.contains(&"from light".to_owned())
+    })
+    .await;
+    light.shutdown().await;
+    relay.shutdown().await;
+}
