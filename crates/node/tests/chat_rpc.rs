@@ -534,3 +534,40 @@ async fn a_light_node_with_an_account_chats_through_a_relay() {
     light.shutdown().await;
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailserver_that_does_not_answer_is_reported() {
+    // A plain relay trusted as a mailserver never answers history requests.
+    let relay = Node::start(config(None, Role::Relay)).await.unwrap();
+    let key = SecretKey::random();
+    let mut b_config =
+        NodeConfig { trusted_nodes: vec![relay.enode()], ..config(Some(&key), Role::Relay) };
+    if let Some(chat) = &mut b_config.chat {
+        chat.history_page_timeout = Duration::from_secs(1);
+    }
+    let b = Node::start(b_config).await.unwrap();
+    let cb = client(&b);
+    ok(&cb, "wakuext_createPublicChat", vec![json!({"id": "silent"})]).await;
+    let r = ok(&cb, "wakuext_requestAllHistoricMessages", vec![]).await;
+    let h = &r["history"];
+    assert_eq!(
+        (&h["running"], &h["mailservers"], &h["failed"]),
+        (&json!(false), &json!(1), &json!(1)),
+        "{r}"
+    );
+    assert!(h["error"].as_str().unwrap().contains("history request failed"), "{r}");
+    assert_eq!(h["topicsDone"], h["topicsTotal"], "{r}");
+    // The node and its messenger go on.
+    ok(&cb, "wakuext_sendChatMessage", vec![json!({"chatId": "silent", "text": "still works"})])
+        .await;
+    b.shutdown().await;
+    relay.shutdown().await;
+
+    // Without a trusted mailserver the round says so.
+    let plain = Node::start(config(Some(&SecretKey::random()), Role::Relay)).await.unwrap();
+    let c = client(&plain);
+    ok(&c, "wakuext_createPublicChat", vec![json!({"id": "alone"})]).await;
+    let r = ok(&c, "wakuext_requestAllHistoricMessages", vec![]).await;
+    assert!(r["history"]["error"].as_str().unwrap().contains("no trusted mailserver"), "{r}");
+    plain.shutdown().await;
+}
