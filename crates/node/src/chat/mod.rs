@@ -45,8 +45,6 @@ use crate::ChatConfig;
 
 /// The file holding this device's installation id.
 pub const INSTALLATION_ID_FILE: &str = "installation-id";
-/// The messenger's database in the data directory.
-pub const MESSENGER_DB_FILE: &str = "messenger.sqlite";
 /// Most messages [`ChatHandle::chat_messages`] returns at once.
 pub const MAX_PAGE: usize = 1000;
 
@@ -358,7 +356,7 @@ impl Settings {
             Some(id) => id.clone(),
             None => load_or_create_installation_id(data_dir)?,
         };
-        Ok(Self { config: config.clone(), installation_id, db: data_dir.join(MESSENGER_DB_FILE) })
+        Ok(Self { config: config.clone(), installation_id, db: data_dir.join(wisp_messenger::DATABASE_FILE) })
     }
 }
 
