@@ -35,6 +35,8 @@ const INCOMING_BATCH: usize = 64;
 const POW_TIME: Duration = Duration::from_secs(10);
 /// The largest wait between ticks (the messenger may have nothing scheduled).
 const IDLE_WAKEUP: Duration = Duration::from_secs(60);
+/// The least wait between ticks: a wakeup that stays in the past cannot spin the task.
+const MIN_WAKEUP: Duration = Duration::from_millis(5);
 
 /// The messenger and what the commands need beside it.
 pub(crate) struct Core {
@@ -187,7 +189,7 @@ impl Driver {
             let sleep = wake
                 .map(|w| Duration::from_millis(w.saturating_sub(now_ms())))
                 .unwrap_or(IDLE_WAKEUP)
-                .min(IDLE_WAKEUP);
+                .clamp(MIN_WAKEUP, IDLE_WAKEUP);
             tokio::select! {
                 job = self.jobs.recv() => {
                     let Some(job) = job else { break };
