@@ -211,6 +211,26 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
     let chat = chats.as_array().unwrap().iter().find(|c| c["id"] == "wisp-test").unwrap().clone();
     assert_eq!(chat["unviewedMessagesCount"], 0);
 
+    // B replies to it; A sees the quote.
+    let reply = ok(
+        &cb,
+        "wakuext_sendChatMessage",
+        vec![json!({"chatId": "wisp-test", "text": "re: hello", "responseTo": public_id})],
+    )
+    .await;
+    assert_eq!(
+        reply["messages"][0]["quotedMessage"],
+        json!({"from": key_hex(&ka), "text": "hello public"})
+    );
+    wait_until("A to receive the reply", || async {
+        texts(&ca, "wisp-test").await.contains(&"re: hello".to_owned())
+    })
+    .await;
+    let page = ok(&ca, "wakuext_chatMessages", vec![json!("wisp-test"), json!(""), json!(1)]).await;
+    let got = &page["messages"][0];
+    assert_eq!((&got["text"], &got["responseTo"]), (&json!("re: hello"), &public_id));
+    assert_eq!(got["quotedMessage"], json!({"from": key_hex(&ka), "text": "hello public"}));
+
     // The notification.
     let note = loop {
         let n =
@@ -280,7 +300,7 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
         (0..5).map(|i| json!({"chatId": "wisp-test", "text": format!("n{i}")})).collect();
     let r = ok(&ca, "wakuext_sendChatMessages", vec![json!(batch)]).await;
     assert_eq!(r["messages"].as_array().unwrap().len(), 5);
-    wait_until("B to receive the batch", || async { texts(&cb, "wisp-test").await.len() == 6 })
+    wait_until("B to receive the batch", || async { texts(&cb, "wisp-test").await.len() == 7 })
         .await;
     let mut cursor = json!("");
     let mut seen = Vec::new();
@@ -296,7 +316,7 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
             break;
         }
     }
-    assert_eq!(seen, ["n4", "n3", "n2", "n1", "n0", "hello public"]);
+    assert_eq!(seen, ["n4", "n3", "n2", "n1", "n0", "re: hello", "hello public"]);
     assert!(b.handle().metrics().total("wisp_chat_messages_received_total") >= 7);
     assert!(a.handle().metrics().total("wisp_chat_messages_sent_total") >= 7);
 
@@ -340,6 +360,18 @@ async fn bad_chat_input_is_refused_with_clear_errors() {
             "wakuext_sendChatMessage",
             vec![json!({"chatId": "room", "text": "hi", "contentType": 2})],
             "contentType",
+        ),
+        (
+            "wakuext_sendChatMessage",
+            vec![json!({"chatId": "room", "text": "hi", "responseTo": "0x12"})],
+            "Message.responseTo",
+        ),
+        (
+            "wakuext_sendChatMessage",
+            vec![
+                json!({"chatId": "room", "text": "hi", "responseTo": format!("0x{}", "22".repeat(32))}),
+            ],
+            "unknown message",
         ),
         (
             "wakuext_chatMessages",
