@@ -2,7 +2,8 @@
 //! its MVDS ack back), each from `send` on one messenger to the event on the other, Waku
 //! sealing (AES-256-GCM or ECIES) and opening included, PoW not included (the node's job).
 //! Twice: with the in-memory stores, and with every store in an encrypted `messenger.sqlite`
-//! per side (SQLCipher, WAL, `synchronous = FULL`: each commit waits for the disk).
+//! per side (SQLCipher, WAL; the message and MVDS tables `synchronous = NORMAL`, the ratchet
+//! tables `FULL`: its commits wait for the disk).
 //!
 //! Run with `cargo bench -p wisp-messenger`.
 

@@ -17,6 +17,7 @@
 //! then checked with a read of `sqlite_master`: a wrong key (another account, or a damaged
 //! file) is [`StoreError::WrongKey`].
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -57,8 +58,15 @@ pub fn database_key(identity: &SecretKey) -> Zeroizing<[u8; 32]> {
 /// key first, checks it with a read, then sets the busy timeout. The connection can be given
 /// to any of the three stores.
 pub fn open_connection(path: &Path, key: &[u8; 32]) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(StoreError::sqlite("open messenger.sqlite"))?;
-    let pragma = Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex::encode(key)));
+    let conn = Connection::open(path)
+        .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+    // Built in place so that no copy of the key outlives the call.
+    let mut pragma = Zeroizing::new(String::with_capacity(84));
+    pragma.push_str("PRAGMA key = \"x'");
+    for byte in key {
+        let _ = write!(pragma, "{byte:02x}");
+    }
+    pragma.push_str("'\";");
     conn.execute_batch(&pragma).map_err(StoreError::sqlite("set key"))?;
     let check: rusqlite::Result<i64> =
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0));

@@ -35,7 +35,9 @@
 //! wrong account or corrupted file"). A file written by a newer wisp is refused with
 //! [`StoreError::FutureSchema`].
 //!
-//! **Crashes.** Every store write is one SQLite transaction. An outgoing message is committed
+//! **Crashes.** Every store write is one SQLite transaction, durable when it returns against
+//! the process being killed (WAL; an OS crash or power loss can lose the last commits of the
+//! message and MVDS tables, which use `synchronous = NORMAL`). An outgoing message is committed
 //! (status `Sending`, signed bytes, MVDS id) before the messenger produces its envelope, so a
 //! message whose send call returned is never lost: after a restart a public message still
 //! `Sending` is posted again, and a 1:1 message is retransmitted by MVDS (from its own stored

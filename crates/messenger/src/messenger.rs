@@ -10,7 +10,8 @@
 //! - the message database's commands: [`Messenger::open_one_to_one_chat`],
 //!   [`Messenger::deactivate_chat`], [`Messenger::delete_chat`], [`Messenger::mark_all_read`],
 //!   [`Messenger::mark_messages_seen`], [`Messenger::delete_message`], [`Messenger::resend`],
-//!   [`Messenger::set_history_fetched`], [`Messenger::record_history_gap`], and its queries
+//!   [`Messenger::set_history_fetched`], [`Messenger::record_history_gap`],
+//!   [`Messenger::send_chat_text`] (by chat id, with an optional reply), and its queries
 //!   ([`Messenger::chat_list`], [`Messenger::chat_messages`], [`Messenger::chat_topics`], ...);
 //! - [`Messenger::envelope_sent`] when the node has handed an envelope to the network;
 //! - [`Messenger::tick`] at [`Messenger::next_wakeup`] (MVDS retransmission, bundle
@@ -991,6 +992,45 @@ where
     /// Sends `text` to public chat `name` (joined first) at `now_ms`: stored as `Sending`,
     /// then posted. Returns the message id.
     pub fn send_public_text(&mut self, name: &str, text: &str, now_ms: u64) -> Result<MessageId> {
+        self.send_public(name, text, None, now_ms)
+    }
+
+    /// Sends `text` to chat `chat_id` (a joined public chat or a 1:1 chat id) at `now_ms`, as
+    /// a reply to `response_to` when given (`ChatMessage.response_to`, the `0x` id, as
+    /// status-go's `sendChatMessage` with `responseTo`), which must be a stored message of
+    /// the same chat. Returns the message id.
+    pub fn send_chat_text(
+        &mut self,
+        chat_id: &str,
+        text: &str,
+        response_to: Option<&MessageId>,
+        now_ms: u64,
+    ) -> Result<MessageId> {
+        let chat =
+            self.chats.get(chat_id).ok_or_else(|| Error::UnknownChat { id: chat_id.to_owned() })?;
+        let (kind, peer) = (chat.kind, chat.peer);
+        if let Some(original) = response_to {
+            let same_chat = self.db.message(original)?.is_some_and(|m| m.chat_id == chat_id);
+            if !same_chat {
+                return Err(Error::InvalidInput {
+                    what: "response_to",
+                    reason: "is not a stored message of this chat",
+                });
+            }
+        }
+        match (kind, peer) {
+            (ChatKind::OneToOne, Some(peer)) => self.send_direct(&peer, text, response_to, now_ms),
+            _ => self.send_public(chat_id, text, response_to, now_ms),
+        }
+    }
+
+    fn send_public(
+        &mut self,
+        name: &str,
+        text: &str,
+        response_to: Option<&MessageId>,
+        now_ms: u64,
+    ) -> Result<MessageId> {
         self.now_ms = self.now_ms.max(now_ms);
         self.validate_text(text)?;
         let mut chat = self
@@ -1001,7 +1041,10 @@ where
             .ok_or_else(|| Error::NotJoined { name: name.to_owned() })?;
         let clock = chat.clock.tick(now_ms);
         chat.timestamp_ms = chat.timestamp_ms.max(now_ms);
-        let message = text_message(clock, now_ms, text, name, MessageType::PublicGroup);
+        let mut message = text_message(clock, now_ms, text, name, MessageType::PublicGroup);
+        if let Some(original) = response_to {
+            message.response_to = original.to_string();
+        }
         let (signed, bytes) =
             SignedMessage::build(message.encode_to_vec(), AppType::ChatMessage, &self.identity);
         let stored = self.outgoing(&signed, name, message, bytes, now_ms);
@@ -1029,6 +1072,16 @@ where
         text: &str,
         now_ms: u64,
     ) -> Result<MessageId> {
+        self.send_direct(recipient, text, None, now_ms)
+    }
+
+    fn send_direct(
+        &mut self,
+        recipient: &PublicKey,
+        text: &str,
+        response_to: Option<&MessageId>,
+        now_ms: u64,
+    ) -> Result<MessageId> {
         self.now_ms = self.now_ms.max(now_ms);
         self.validate_text(text)?;
         if *recipient == self.public {
@@ -1043,7 +1096,10 @@ where
         chat.active = true;
         let clock = chat.clock.tick(now_ms);
         chat.timestamp_ms = chat.timestamp_ms.max(now_ms);
-        let message = text_message(clock, now_ms, text, &chat_id, MessageType::OneToOne);
+        let mut message = text_message(clock, now_ms, text, &chat_id, MessageType::OneToOne);
+        if let Some(original) = response_to {
+            message.response_to = original.to_string();
+        }
         let (signed, bytes) =
             SignedMessage::build(message.encode_to_vec(), AppType::ChatMessage, &self.identity);
         let stored = self.outgoing(&signed, &chat_id, message, bytes, now_ms);

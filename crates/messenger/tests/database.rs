@@ -859,3 +859,54 @@ fn a_one_to_one_message_stored_before_mvds_had_it_is_sent_after_a_restart() {
         bob.messenger.chat_messages(&one_to_one_chat_id(&alice_pub), None, 10).unwrap();
     assert_eq!(messages[0].message.text, "between two commits");
 }
+
+#[test]
+fn send_chat_text_replies_by_chat_id() {
+    let mut alice = memory_party(1);
+    let mut bob = memory_party(2);
+    alice.messenger.join_public_chat("wisp").unwrap();
+    bob.messenger.join_public_chat("wisp").unwrap();
+    bob.pump(T0);
+    let question = bob.messenger.send_chat_text("wisp", "question?", None, T0).unwrap();
+    let wires = bob.pump(T0);
+    alice.pump(T0);
+    deliver_all(&mut alice, &wires, T0);
+    let answer = alice.messenger.send_chat_text("wisp", "answer", Some(&question), T0 + 1).unwrap();
+    let stored = alice.messenger.message(&answer).unwrap().unwrap();
+    assert_eq!(stored.message.response_to, question.to_string());
+    let wires = alice.pump(T0 + 1);
+    deliver_all(&mut bob, &wires, T0 + 1);
+    assert_eq!(
+        bob.messenger.message(&answer).unwrap().unwrap().message.response_to,
+        question.to_string()
+    );
+
+    // 1:1 by chat id, replying to a message of another chat: refused.
+    let chat = alice.messenger.open_one_to_one_chat(&bob.public_key()).unwrap();
+    let err = alice.messenger.send_chat_text(&chat, "re", Some(&question), T0 + 2).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { what: "response_to", .. }), "{err:?}");
+    let direct = alice.messenger.send_chat_text(&chat, "direct", None, T0 + 2).unwrap();
+    settle(&mut [&mut alice, &mut bob], T0 + 2);
+    let bob_chat = one_to_one_chat_id(&alice.public_key());
+    assert_eq!(bob.messenger.message(&direct).unwrap().unwrap().chat_id, bob_chat);
+    assert!(matches!(
+        alice.messenger.send_chat_text("nope", "x", None, T0),
+        Err(Error::UnknownChat { .. })
+    ));
+}
+
+#[test]
+fn a_database_path_that_cannot_be_opened_is_named() {
+    let dir = TempDir::new("bad-path");
+    let path = dir.path().join("missing-dir").join(DATABASE_FILE);
+    let err = open_sqlite(
+        &path,
+        SecretKey::random(),
+        "laptop",
+        Config::default(),
+        StdRng::seed_from_u64(1),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Store(StoreError::Open { .. })), "{err:?}");
+    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+}

@@ -199,3 +199,45 @@ fn sqlite_store_encrypted_file() {
         Some(HistoryRange { from: 5, to: 30 })
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Whatever the insertion order, clocks and page size, both stores page the same messages
+    /// in the same order: newest first by (clock, id), each once.
+    #[test]
+    fn stores_agree_on_paging(
+        messages in proptest::collection::vec((0u8..=255, 1u64..6), 0..40),
+        page in 1usize..7,
+    ) {
+        let mut memory = MemoryMessageStore::new();
+        let mut sqlite = SqliteMessageStore::open_in_memory().unwrap();
+        for (id, clock) in &messages {
+            let m = message(*id, "c", *clock, None);
+            let a = memory.add_message(&chat("c"), &m, None).unwrap();
+            let b = sqlite.add_message(&chat("c"), &m, None).unwrap();
+            proptest::prop_assert_eq!(a, b);
+        }
+        let mut expected: Vec<(u64, u8)> = Vec::new();
+        for (id, clock) in &messages {
+            if !expected.iter().any(|(_, i)| i == id) {
+                expected.push((*clock, *id));
+            }
+        }
+        expected.sort_by(|a, b| b.cmp(a));
+        for store in [&memory as &dyn MessageStore, &sqlite] {
+            let mut seen = Vec::new();
+            let mut before = None;
+            loop {
+                let got = store.chat_messages("c", before, page).unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                let last = got.last().unwrap();
+                before = Some((last.message.clock, last.id));
+                seen.extend(got.iter().map(|m| (m.message.clock, m.id.0[0])));
+            }
+            proptest::prop_assert_eq!(&seen, &expected);
+        }
+    }
+}

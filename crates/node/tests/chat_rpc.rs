@@ -211,6 +211,26 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
     let chat = chats.as_array().unwrap().iter().find(|c| c["id"] == "wisp-test").unwrap().clone();
     assert_eq!(chat["unviewedMessagesCount"], 0);
 
+    // B replies to it; A sees the quote.
+    let reply = ok(
+        &cb,
+        "wakuext_sendChatMessage",
+        vec![json!({"chatId": "wisp-test", "text": "re: hello", "responseTo": public_id})],
+    )
+    .await;
+    assert_eq!(
+        reply["messages"][0]["quotedMessage"],
+        json!({"from": key_hex(&ka), "text": "hello public"})
+    );
+    wait_until("A to receive the reply", || async {
+        texts(&ca, "wisp-test").await.contains(&"re: hello".to_owned())
+    })
+    .await;
+    let page = ok(&ca, "wakuext_chatMessages", vec![json!("wisp-test"), json!(""), json!(1)]).await;
+    let got = &page["messages"][0];
+    assert_eq!((&got["text"], &got["responseTo"]), (&json!("re: hello"), &public_id));
+    assert_eq!(got["quotedMessage"], json!({"from": key_hex(&ka), "text": "hello public"}));
+
     // The notification.
     let note = loop {
         let n =
@@ -280,7 +300,7 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
         (0..5).map(|i| json!({"chatId": "wisp-test", "text": format!("n{i}")})).collect();
     let r = ok(&ca, "wakuext_sendChatMessages", vec![json!(batch)]).await;
     assert_eq!(r["messages"].as_array().unwrap().len(), 5);
-    wait_until("B to receive the batch", || async { texts(&cb, "wisp-test").await.len() == 6 })
+    wait_until("B to receive the batch", || async { texts(&cb, "wisp-test").await.len() == 7 })
         .await;
     let mut cursor = json!("");
     let mut seen = Vec::new();
@@ -296,7 +316,7 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
             break;
         }
     }
-    assert_eq!(seen, ["n4", "n3", "n2", "n1", "n0", "hello public"]);
+    assert_eq!(seen, ["n4", "n3", "n2", "n1", "n0", "re: hello", "hello public"]);
     assert!(b.handle().metrics().total("wisp_chat_messages_received_total") >= 7);
     assert!(a.handle().metrics().total("wisp_chat_messages_sent_total") >= 7);
 
@@ -340,6 +360,18 @@ async fn bad_chat_input_is_refused_with_clear_errors() {
             "wakuext_sendChatMessage",
             vec![json!({"chatId": "room", "text": "hi", "contentType": 2})],
             "contentType",
+        ),
+        (
+            "wakuext_sendChatMessage",
+            vec![json!({"chatId": "room", "text": "hi", "responseTo": "0x12"})],
+            "Message.responseTo",
+        ),
+        (
+            "wakuext_sendChatMessage",
+            vec![
+                json!({"chatId": "room", "text": "hi", "responseTo": format!("0x{}", "22".repeat(32))}),
+            ],
+            "unknown message",
         ),
         (
             "wakuext_chatMessages",
@@ -506,4 +538,68 @@ async fn chats_and_messages_survive_a_restart() {
     let e = other.expect_err("another account cannot open messenger.sqlite").to_string();
     assert!(e.contains("messenger.sqlite") && e.contains("wrong account"), "{e}");
     node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_node_with_an_account_chats_through_a_relay() {
+    let (ka, kb) = (SecretKey::random(), SecretKey::random());
+    let relay = Node::start(config(Some(&ka), Role::Relay)).await.unwrap();
+    let light = Node::start(config(Some(&kb), Role::Light)).await.unwrap();
+    let (cr, cl) = (client(&relay), client(&light));
+    // The light node's topic interest is its filters': join before connecting.
+    for c in [&cr, &cl] {
+        ok(c, "wakuext_createPublicChat", vec![json!({"id": "light-room"})]).await;
+    }
+    connect(&light, &relay).await;
+    ok(&cr, "wakuext_sendChatMessage", vec![json!({"chatId": "light-room", "text": "to light"})])
+        .await;
+    wait_until("the light node to receive", || async {
+        texts(&cl, "light-room").await == ["to light"]
+    })
+    .await;
+    ok(&cl, "wakuext_sendChatMessage", vec![json!({"chatId": "light-room", "text": "from light"})])
+        .await;
+    wait_until("the relay to receive", || async {
+        texts(&cr, "light-room").await.contains(&"from light".to_owned())
+    })
+    .await;
+    light.shutdown().await;
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailserver_that_does_not_answer_is_reported() {
+    // A plain relay trusted as a mailserver never answers history requests.
+    let relay = Node::start(config(None, Role::Relay)).await.unwrap();
+    let key = SecretKey::random();
+    let mut b_config =
+        NodeConfig { trusted_nodes: vec![relay.enode()], ..config(Some(&key), Role::Relay) };
+    if let Some(chat) = &mut b_config.chat {
+        chat.history_page_timeout = Duration::from_secs(1);
+    }
+    let b = Node::start(b_config).await.unwrap();
+    let cb = client(&b);
+    ok(&cb, "wakuext_createPublicChat", vec![json!({"id": "silent"})]).await;
+    let r = ok(&cb, "wakuext_requestAllHistoricMessages", vec![]).await;
+    let h = &r["history"];
+    assert_eq!(
+        (&h["running"], &h["mailservers"], &h["failed"]),
+        (&json!(false), &json!(1), &json!(1)),
+        "{r}"
+    );
+    assert!(h["error"].as_str().unwrap().contains("history request failed"), "{r}");
+    assert_eq!(h["topicsDone"], h["topicsTotal"], "{r}");
+    // The node and its messenger go on.
+    ok(&cb, "wakuext_sendChatMessage", vec![json!({"chatId": "silent", "text": "still works"})])
+        .await;
+    b.shutdown().await;
+    relay.shutdown().await;
+
+    // Without a trusted mailserver the round says so.
+    let plain = Node::start(config(Some(&SecretKey::random()), Role::Relay)).await.unwrap();
+    let c = client(&plain);
+    ok(&c, "wakuext_createPublicChat", vec![json!({"id": "alone"})]).await;
+    let r = ok(&c, "wakuext_requestAllHistoricMessages", vec![]).await;
+    assert!(r["history"]["error"].as_str().unwrap().contains("no trusted mailserver"), "{r}");
+    plain.shutdown().await;
 }

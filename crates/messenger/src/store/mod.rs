@@ -37,6 +37,16 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The database file cannot be opened or created (missing directory, permissions, not a
+    /// file, disk full).
+    #[error("{path} cannot be opened: {source}")]
+    Open {
+        /// The file.
+        path: String,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// The database file does not open with the key derived from this account.
     #[error(
         "{path} cannot be opened with this account's key: wrong account or corrupted file \

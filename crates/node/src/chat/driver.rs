@@ -14,7 +14,7 @@ use tokio::{
 };
 use wisp_crypto::{PublicKey, SecretKey};
 use wisp_messenger::{
-    ChatKind, Counters, Event, FilterSpec, IncomingEnvelope, MessageId, OutgoingEnvelope, Output,
+    Counters, Event, FilterSpec, IncomingEnvelope, MessageId, OutgoingEnvelope, Output,
     SqliteMessenger, StoredChat, StoredMessage,
 };
 use wisp_rlpx::NodeRecord;
@@ -35,6 +35,8 @@ const INCOMING_BATCH: usize = 64;
 const POW_TIME: Duration = Duration::from_secs(10);
 /// The largest wait between ticks (the messenger may have nothing scheduled).
 const IDLE_WAKEUP: Duration = Duration::from_secs(60);
+/// The least wait between ticks: a wakeup that stays in the past cannot spin the task.
+const MIN_WAKEUP: Duration = Duration::from_millis(5);
 
 /// The messenger and what the commands need beside it.
 pub(crate) struct Core {
@@ -50,25 +52,30 @@ impl Core {
         self.messenger.chat(id)?.ok_or_else(|| ChatError::UnknownChat(id.to_owned()))
     }
 
-    /// Sends `text` to an active chat.
+    /// Sends `text` to an active chat, as a reply to `response_to` (a stored message of the
+    /// chat) when given.
     pub(crate) fn send_text(
         &mut self,
         chat_id: &str,
         text: &str,
+        response_to: Option<MessageId>,
         now_ms: u64,
     ) -> Result<StoredMessage, ChatError> {
         let chat = self.known_chat(chat_id)?;
         if !chat.active {
             return Err(ChatError::InactiveChat(chat_id.to_owned()));
         }
-        let id = match chat.kind {
-            ChatKind::Public => self.messenger.send_public_text(chat_id, text, now_ms)?,
-            ChatKind::OneToOne => {
-                let key = one_to_one_key(chat_id)
-                    .ok_or_else(|| ChatError::UnknownChat(chat_id.to_owned()))?;
-                self.messenger.send_text(&key, text, now_ms)?
-            }
-        };
+        if let Some(original) = &response_to
+            && !self
+                .messenger
+                .message(original)?
+                .is_some_and(|m| m.chat_id == chat_id && !m.deleted)
+        {
+            return Err(ChatError::UnknownMessage(format!(
+                "{original} in chat {chat_id:?} (responseTo)"
+            )));
+        }
+        let id = self.messenger.send_chat_text(chat_id, text, response_to.as_ref(), now_ms)?;
         self.sent += 1;
         self.messenger.message(&id)?.ok_or_else(|| ChatError::UnknownMessage(id.to_string()))
     }
@@ -187,7 +194,7 @@ impl Driver {
             let sleep = wake
                 .map(|w| Duration::from_millis(w.saturating_sub(now_ms())))
                 .unwrap_or(IDLE_WAKEUP)
-                .min(IDLE_WAKEUP);
+                .clamp(MIN_WAKEUP, IDLE_WAKEUP);
             tokio::select! {
                 job = self.jobs.recv() => {
                     let Some(job) = job else { break };

@@ -228,14 +228,19 @@ impl Runner {
                     }
                 }
             }
+            // A range no mailserver delivered is a gap: the part a failed request names, or
+            // the whole range. The fetched range moves on either way (the gaps keep the holes).
+            if fetched {
+                gaps.clear();
+            } else if gaps.is_empty() {
+                gaps.push((from, now));
+            }
             let record = topics.clone();
-            let _ = self
+            let recorded = self
                 .chat
                 .run(move |core, _| {
                     for topic in &record {
-                        if fetched {
-                            core.messenger.set_history_fetched(topic, from, now)?;
-                        }
+                        core.messenger.set_history_fetched(topic, from, now)?;
                         for (a, b) in &gaps {
                             core.messenger.record_history_gap(topic, *a, *b)?;
                         }
@@ -243,6 +248,9 @@ impl Runner {
                     Ok::<_, wisp_messenger::Error>(())
                 })
                 .await;
+            if let Ok(Err(e)) = recorded {
+                tracing::warn!(target: "chat::history", error = %e, "cannot record the history range");
+            }
             self.update(|p| p.topics_done += topics.len());
         }
         finish(None);

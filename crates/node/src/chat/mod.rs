@@ -45,8 +45,6 @@ use crate::ChatConfig;
 
 /// The file holding this device's installation id.
 pub const INSTALLATION_ID_FILE: &str = "installation-id";
-/// The messenger's database in the data directory.
-pub const MESSENGER_DB_FILE: &str = "messenger.sqlite";
 /// Most messages [`ChatHandle::chat_messages`] returns at once.
 pub const MAX_PAGE: usize = 1000;
 
@@ -224,11 +222,17 @@ impl ChatHandle {
         self.run(move |core, _| core.messenger.message(&id)).await?.map_err(Into::into)
     }
 
-    /// Sends `text` to chat `chat_id` (an active public chat or 1:1 chat). Returns the stored
-    /// message (status `sending`).
-    pub async fn send_text(&self, chat_id: &str, text: &str) -> Result<StoredMessage, ChatError> {
+    /// Sends `text` to chat `chat_id` (an active public chat or 1:1 chat), as a reply to
+    /// `response_to` (a message of that chat) when given. Returns the stored message (status
+    /// `sending`).
+    pub async fn send_text(
+        &self,
+        chat_id: &str,
+        text: &str,
+        response_to: Option<MessageId>,
+    ) -> Result<StoredMessage, ChatError> {
         let (id, text) = (chat_id.to_owned(), text.to_owned());
-        self.run(move |core, now| core.send_text(&id, &text, now)).await?
+        self.run(move |core, now| core.send_text(&id, &text, response_to, now)).await?
     }
 
     /// Sends a message again (same id); an expired one goes back to `sending`.
@@ -358,7 +362,11 @@ impl Settings {
             Some(id) => id.clone(),
             None => load_or_create_installation_id(data_dir)?,
         };
-        Ok(Self { config: config.clone(), installation_id, db: data_dir.join(MESSENGER_DB_FILE) })
+        Ok(Self {
+            config: config.clone(),
+            installation_id,
+            db: data_dir.join(wisp_messenger::DATABASE_FILE),
+        })
     }
 }
 

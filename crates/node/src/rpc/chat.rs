@@ -12,8 +12,8 @@
 //! | `wakuext_deactivateChat` | `{id: CHAT}` | `MessengerResponse` with the chat |
 //! | `wakuext_deleteChat` | `CHAT` | `null` |
 //! | `wakuext_chatMessages` | `CHAT, CURSOR, LIMIT` | `{messages: [Message], cursor}` |
-//! | `wakuext_sendChatMessage` | `{chatId, text, contentType?}` | `MessengerResponse` with the message and chat |
-//! | `wakuext_sendChatMessages` | `[{chatId, text}...]` | `MessengerResponse` |
+//! | `wakuext_sendChatMessage` | `{chatId, text, contentType?, responseTo?}` | `MessengerResponse` with the message and chat |
+//! | `wakuext_sendChatMessages` | `[{chatId, text, responseTo?}...]` | `MessengerResponse` |
 //! | `wakuext_reSendChatMessage` | `MESSAGE_ID` | `null` |
 //! | `wakuext_markAllRead` | `CHAT` | `null` |
 //! | `wakuext_markMessagesSeen` | `CHAT, [MESSAGE_ID...]` | number of messages newly seen |
@@ -106,6 +106,7 @@ impl From<ChatError> for RpcError {
             | ChatError::UnknownMessage(_)
             | ChatError::InactiveChat(_) => RpcError::ChatInput(e.to_string()),
             ChatError::Messenger(wisp_messenger::Error::InvalidInput { .. })
+            | ChatError::Messenger(wisp_messenger::Error::UnknownChat { .. })
             | ChatError::Messenger(wisp_messenger::Error::NotJoined { .. }) => {
                 RpcError::ChatInput(e.to_string())
             }
@@ -358,8 +359,15 @@ fn request_id<'a>(args: &'a Args, what: &'static str) -> Result<&'a str, RpcErro
     r.str("id")?.ok_or_else(|| RpcError::Params(format!("{what}.id is required")))
 }
 
-/// A message to send: `{chatId, text, contentType?}`; returns the chat id and text.
-fn outgoing(value: &Value, what: &str, max_text: usize) -> Result<(String, String), RpcError> {
+/// A message to send: `{chatId, text, contentType?, responseTo?}`.
+struct Outgoing {
+    chat_id: String,
+    text: String,
+    response_to: Option<MessageId>,
+}
+
+/// Reads a message to send.
+fn outgoing(value: &Value, what: &str, max_text: usize) -> Result<Outgoing, RpcError> {
     let Value::Object(map) = value else {
         return Err(RpcError::Params(format!("{what} must be an object {{chatId, text}}")));
     };
@@ -383,12 +391,11 @@ fn outgoing(value: &Value, what: &str, max_text: usize) -> Result<(String, Strin
             "{what}.contentType {t} is not supported: only 1 (TEXT_PLAIN) can be sent"
         )));
     }
-    if string("responseTo")?.is_some() {
-        return Err(RpcError::Params(format!(
-            "{what}.responseTo: replies cannot be sent yet; leave it empty"
-        )));
-    }
-    Ok((chat, text.to_owned()))
+    let response_to = match string("responseTo")? {
+        Some(id) if !id.is_empty() => Some(message_id(&format!("{what}.responseTo"), id)?),
+        _ => None,
+    };
+    Ok(Outgoing { chat_id: chat, text: text.to_owned(), response_to })
 }
 
 /// Registers the chat methods and the `messages.new` subscription.
@@ -474,10 +481,12 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     })?;
     method(m, "wakuext_sendChatMessage", 1, |args, st| async move {
         let chat = chat_of(&st)?;
-        let (id, text) = outgoing(args.required(0, "Message")?, "Message", chat.max_text_bytes())?;
-        let sent = chat.send_text(&id, &text).await?;
-        let current = chat.chat(&id).await?;
-        Ok(response(&[current], &[sent], &st.profiles, &Quotes::new()))
+        let out = outgoing(args.required(0, "Message")?, "Message", chat.max_text_bytes())?;
+        let sent = chat.send_text(&out.chat_id, &out.text, out.response_to).await?;
+        let current = chat.chat(&out.chat_id).await?;
+        let sent = [sent];
+        let quotes = quotes(&chat, &sent).await;
+        Ok(response(&[current], &sent, &st.profiles, &quotes))
     })?;
     method(m, "wakuext_sendChatMessages", 1, |args, st| async move {
         let chat = chat_of(&st)?;
@@ -503,17 +512,18 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
             .collect::<Result<Vec<_>, _>>()?;
         let mut sent = Vec::new();
         let mut chats: Vec<String> = Vec::new();
-        for (id, text) in wanted {
-            sent.push(chat.send_text(&id, &text).await?);
-            if !chats.contains(&id) {
-                chats.push(id);
+        for out in wanted {
+            sent.push(chat.send_text(&out.chat_id, &out.text, out.response_to).await?);
+            if !chats.contains(&out.chat_id) {
+                chats.push(out.chat_id);
             }
         }
         let mut current = Vec::new();
         for id in chats {
             current.push(chat.chat(&id).await?);
         }
-        Ok(response(&current, &sent, &st.profiles, &Quotes::new()))
+        let quotes = quotes(&chat, &sent).await;
+        Ok(response(&current, &sent, &st.profiles, &quotes))
     })?;
     method(m, "wakuext_reSendChatMessage", 1, |args, st| async move {
         let chat = chat_of(&st)?;
