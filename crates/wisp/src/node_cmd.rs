@@ -793,6 +793,15 @@ mod tests {
         .unwrap();
         let (_, unlocked) = plan_of(&scratch.0, &[]).unwrap().account.unwrap();
         assert_eq!(unlocked.public_key(), key.public_key());
+        for (toml, key) in [
+            ("[chat]\nacount = \"x\"\n", "key `chat.acount`"),
+            ("[chat]\naccount = \"0x1234\"\n", "key `chat.account`"),
+        ] {
+            fs::write(scratch.0.join("wisp.toml"), toml).unwrap();
+            let err = plan_of(&scratch.0, &[]).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains(key), "{err}");
+        }
         fs::remove_file(scratch.0.join("wisp.toml")).unwrap();
 
         fs::write(&password, "wrong\n").unwrap();
