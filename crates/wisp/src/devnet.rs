@@ -72,7 +72,10 @@ const DEFAULT_MAX_PEERS: usize = 50;
 const DEVNET_NOTES: &str = "\
 Each node keeps its key in <data-dir>/devnet-<i> when --data-dir or $WISP_DATA_DIR is set, else in
 a temporary directory removed at exit. The table of nodes (index, enode URL, JSON-RPC URL) and a
-`devnet ready` line go to stdout; `wisp post` and `wisp watch --rpc <URL>` talk to any node.";
+`devnet ready` line go to stdout; `wisp post` and `wisp watch --rpc <URL>` talk to any node.
+With --demo, the first and last node also run the messenger for two new accounts, alice and bob
+(`chat demo:` lines: each delivery state of a public and two 1:1 messages, with the time since
+the send).";
 
 /// `wisp devnet`
 #[derive(Debug, Args)]
