@@ -27,6 +27,8 @@ use {
     alloy_rlp as _, base64 as _, bytes as _, hex as _, jsonrpsee as _, proptest as _, serde as _,
     serde_json as _, thiserror as _, toml as _, tracing as _, wisp_mailserver as _,
 };
+// The messenger's dependencies (wisp-node runs it with a chat account).
+use {rand as _, wisp_accounts as _, wisp_messenger as _};
 // wisp-node serves JSON-RPC connections itself (rpc/serve.rs).
 use {http_body_util as _, hyper as _, hyper_util as _, tower as _};
 

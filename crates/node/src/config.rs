@@ -121,6 +121,65 @@ pub struct NodeConfig {
     /// How long a peer's outgoing queue may stay full (packets to it are dropped meanwhile)
     /// before the peer is disconnected as too slow. Default: 10 s.
     pub slow_peer_grace: Duration,
+    /// The chat account: with it the node runs the Status messenger (public and 1:1 chats,
+    /// `wakuext_*` chat methods); `None` makes a plain relay. Default: none.
+    pub chat: Option<ChatConfig>,
+}
+
+/// Default [`ChatConfig::history_default_secs`]: the last 24 hours.
+pub const DEFAULT_HISTORY_SECS: u32 = 24 * 60 * 60;
+
+/// The messenger of a node with a chat account (`NodeConfig::chat`).
+///
+/// Data: `<data-dir>/messenger.sqlite` (chats, messages, the secure-transport and MVDS state,
+/// encrypted with a key derived from the chat key) and `<data-dir>/installation-id` (this
+/// device's installation id, created once).
+#[derive(Clone)]
+pub struct ChatConfig {
+    /// The account's chat key.
+    pub identity: wisp_crypto::SecretKey,
+    /// This device's installation id (status-go's multi-device id). `None`: read from
+    /// `<data-dir>/installation-id`, which is created (a random UUID v4) on first start.
+    /// Default: none.
+    pub installation_id: Option<String>,
+    /// On the first start, history is asked from the trusted mailservers for this many seconds
+    /// back; later starts ask from the end of the range already fetched. Default: 24 h.
+    pub history_default_secs: u32,
+    /// How long to wait for a trusted mailserver to be connected before asking it for history.
+    /// Default: 10 s.
+    pub mailserver_wait: Duration,
+    /// How long each page of a history request may take. Default: 30 s.
+    pub history_page_timeout: Duration,
+    /// The messenger's settings (TTL, text size...).
+    pub messenger: wisp_messenger::Config,
+}
+
+impl ChatConfig {
+    /// The settings for `identity`, everything else default.
+    pub fn new(identity: wisp_crypto::SecretKey) -> Self {
+        Self {
+            identity,
+            installation_id: None,
+            history_default_secs: DEFAULT_HISTORY_SECS,
+            mailserver_wait: Duration::from_secs(10),
+            history_page_timeout: Duration::from_secs(30),
+            messenger: wisp_messenger::Config::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ChatConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the private key: only the public one.
+        f.debug_struct("ChatConfig")
+            .field("account", &self.identity.public_key())
+            .field("installation_id", &self.installation_id)
+            .field("history_default_secs", &self.history_default_secs)
+            .field("mailserver_wait", &self.mailserver_wait)
+            .field("history_page_timeout", &self.history_page_timeout)
+            .field("messenger", &self.messenger)
+            .finish()
+    }
 }
 
 impl Default for NodeConfig {
@@ -150,6 +209,7 @@ impl Default for NodeConfig {
             max_peers_per_ip: 8,
             limit_loopback: false,
             slow_peer_grace: Duration::from_secs(10),
+            chat: None,
         }
     }
 }
@@ -181,6 +241,15 @@ pub fn xdg_data_dir(xdg_data_home: Option<OsString>, home: Option<OsString>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chat_config_debug_shows_no_private_key() {
+        let key = wisp_crypto::SecretKey::random();
+        let text = format!("{:?}", ChatConfig::new(key.clone()));
+        assert!(!text.contains(&hex::encode(key.to_bytes())), "{text}");
+        assert!(text.contains(&hex::encode(key.public_key().to_uncompressed())), "{text}");
+        assert_eq!(ChatConfig::new(key).history_default_secs, 24 * 60 * 60);
+    }
 
     #[test]
     fn data_dir_follows_the_xdg_rule() {

@@ -24,6 +24,10 @@
 //! retention_days = 30
 //! full_sync = false             # SQLite: fsync every commit (power-loss safe)
 //!
+//! [chat]                       # read by `wisp node`: run the messenger as this account
+//! account = "zQ3shPyZJnxZK4Bwyx9QsaksNKDYTPmpwPvGSjMYVHoXHeEgB"
+//! password_file = "password"    # relative to this file's directory
+//!
 //! [log]
 //! level = "info"
 //! format = "json"               # pretty | json
@@ -177,6 +181,9 @@ pub struct FileConfig {
     pub log: LogSection,
     /// `[mailserver]`: the archive and history service of the mailserver role.
     pub mailserver: MailserverSection,
+    /// `[chat]`: the account whose messenger the node runs (read by the `wisp` binary, which
+    /// unlocks the keystore; not by [`FileConfig::apply`]).
+    pub chat: ChatSection,
     /// The file and text this was parsed from, to place errors found later.
     #[serde(skip)]
     origin: Option<Arc<(PathBuf, String)>>,
@@ -205,6 +212,21 @@ pub struct MailserverSection {
     /// new ones go unarchived (and unacknowledged). Default: 67108864 (64 MiB).
     #[serde(deserialize_with = "positive_usize")]
     pub archive_queue_bytes: Option<usize>,
+}
+
+/// `[chat]`: which account `wisp node` runs the messenger for (`--account`,
+/// `--password-file` override these keys).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a table of chat settings")]
+pub struct ChatSection {
+    /// `account`: the chat key (`0x04…`, `zQ3sh…`), 3-word alias or address of an account in
+    /// `<data-dir>/keystore`. Default: none (a plain relay).
+    #[serde(deserialize_with = "string")]
+    pub account: Option<String>,
+    /// `password_file`: the file whose first line is the keystore's password; a relative path
+    /// is relative to the file's directory. Default: none (the password is prompted for).
+    #[serde(deserialize_with = "path")]
+    pub password_file: Option<PathBuf>,
 }
 
 /// `[node]`.
@@ -396,17 +418,19 @@ pub struct LogSection {
     pub format: Option<LogFormat>,
 }
 
-/// Reads and checks `path`. A relative `node.data_dir` is resolved against the file's
-/// directory.
+/// Reads and checks `path`. A relative `node.data_dir` or `chat.password_file` is resolved
+/// against the file's directory.
 pub fn load_config_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
     let mut file = FileConfig::parse_named(&text, path)?;
-    if let Some(dir) = &mut file.node.data_dir
-        && dir.is_relative()
-    {
-        let base = path.parent().unwrap_or(Path::new(""));
-        *dir = base.join(&*dir);
+    let base = path.parent().unwrap_or(Path::new(""));
+    for relative in [&mut file.node.data_dir, &mut file.chat.password_file] {
+        if let Some(dir) = relative
+            && dir.is_relative()
+        {
+            *dir = base.join(&*dir);
+        }
     }
     Ok(file)
 }

@@ -8,7 +8,11 @@
 //! The router is a sans-io state machine (`wisp_waku::Router`); this crate is its driver: one
 //! task owns it and feeds it packets, commands and the clock; one task per peer moves packets
 //! between its RLPx session and the router.
+//!
+//! With a chat account (`NodeConfig::chat`) the node also runs the Status messenger
+//! ([`chat`]): public and 1:1 chats driven over the `wakuext_*` JSON-RPC methods.
 
+pub mod chat;
 mod config;
 mod config_file;
 mod history;
@@ -23,10 +27,13 @@ mod service;
 #[cfg(feature = "test-utils")]
 pub mod test_utils;
 
-pub use config::{NodeConfig, Role, WakuConfig, default_data_dir, xdg_data_dir};
+pub use chat::{ChatError, ChatEvent, ChatHandle, HistoryProgress};
+pub use config::{
+    ChatConfig, DEFAULT_HISTORY_SECS, NodeConfig, Role, WakuConfig, default_data_dir, xdg_data_dir,
+};
 pub use config_file::{
-    CONFIG_FILE_NAME, ConfigError, FileConfig, LogFormat, LogSection, MailserverSection,
-    MetricsSection, NodeSection, RpcSection, WakuSection, load_config_file,
+    CONFIG_FILE_NAME, ChatSection, ConfigError, FileConfig, LogFormat, LogSection,
+    MailserverSection, MetricsSection, NodeSection, RpcSection, WakuSection, load_config_file,
 };
 pub use config_file::{MAX_MAX_MESSAGE_SIZE, MAX_MIN_POW, MIN_MAX_MESSAGE_SIZE};
 pub use history::{HistoryError, HistoryOutcome};

@@ -73,6 +73,15 @@ const HELP: &[(&str, &str, &str)] = &[
         "counter",
         "Envelopes sent in answer to history requests.",
     ),
+    ("wisp_chat_messages_received_total", "counter", "Chat messages accepted by the messenger."),
+    ("wisp_chat_messages_sent_total", "counter", "Chat messages sent through the messenger."),
+    (
+        "wisp_chat_messages_dropped_total",
+        "counter",
+        "Envelopes or messages the messenger dropped, by reason.",
+    ),
+    ("wisp_chat_post_failures_total", "counter", "Messenger envelopes not sealed or not posted."),
+    ("wisp_chat_errors_total", "counter", "Messenger errors (logged; the node goes on)."),
 ];
 
 /// One node's metrics.

@@ -66,6 +66,9 @@ pub enum NodeError {
     /// The JSON-RPC server could not start.
     #[error("JSON-RPC server: {0}")]
     Rpc(String),
+    /// The messenger (chat account) could not start: its database or installation id.
+    #[error("messenger: {0}")]
+    Chat(String),
 }
 
 /// How long shutdown waits for the peer tasks to send their Disconnect(ClientQuitting) and
@@ -241,8 +244,28 @@ impl Node {
         let mut network = JoinSet::new();
         network.spawn(accept_loop(listener, ctx.clone()));
 
-        let mut handle =
-            NodeHandle { tx, info: Arc::new(info.clone()), events, dial: dial_tx, metrics };
+        let mut handle = NodeHandle {
+            tx,
+            info: Arc::new(info.clone()),
+            events,
+            dial: dial_tx,
+            metrics,
+            chat: None,
+        };
+        if let Some(chat) = &config.chat {
+            let settings = crate::chat::Settings::resolve(chat, &config.data_dir).map_err(|e| {
+                NodeError::Chat(format!("installation id in {}: {e}", config.data_dir.display()))
+            })?;
+            let started = crate::chat::start(
+                settings,
+                handle.clone(),
+                config.trusted_nodes.clone(),
+                shutdown_rx.clone(),
+                &mut tasks,
+            )
+            .map_err(NodeError::Chat)?;
+            handle.chat = Some(started);
+        }
         let rpc = match config.rpc {
             Some(addr) => {
                 let server = crate::rpc::RpcServer::start_with(

@@ -161,6 +161,8 @@ pub struct NodeHandle {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) dial: mpsc::UnboundedSender<NodeRecord>,
     pub(crate) metrics: Arc<NodeMetrics>,
+    /// The messenger, on a node with a chat account.
+    pub(crate) chat: Option<crate::chat::ChatHandle>,
 }
 
 impl NodeHandle {
@@ -294,6 +296,11 @@ impl NodeHandle {
         envelopes: Vec<Envelope>,
     ) -> Result<bool, NodeStopped> {
         self.ask(|reply| Command::SendP2P { node, envelopes, reply }).await
+    }
+
+    /// The messenger of the node's chat account (`NodeConfig::chat`), if it has one.
+    pub fn chat(&self) -> Option<&crate::chat::ChatHandle> {
+        self.chat.as_ref()
     }
 
     /// The node's metrics.

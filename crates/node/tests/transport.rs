@@ -30,6 +30,8 @@ use wisp_waku::{
 };
 // wisp-node's dependencies (its JSON-RPC server) that this test does not use.
 use {http_body_util as _, hyper as _, hyper_util as _, tower as _};
+// The messenger's dependencies (wisp-node runs it with a chat account).
+use {rand as _, wisp_accounts as _, wisp_messenger as _};
 
 use {
     alloy_rlp as _, base64 as _, hex as _, jsonrpsee as _, proptest as _, serde as _,

@@ -220,6 +220,171 @@ pub(crate) enum AccountError {
     },
 }
 
+/// How `wisp node --account ID` names an account, resolved against the keystore files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AccountId {
+    /// A chat public key (`0x04…`, `0x02/03…` or `zQ3sh…`): its address names the file.
+    Key(PublicKey),
+    /// An address (`0x` and 40 hex digits).
+    Address([u8; 20]),
+    /// A 3-word alias: only the decrypted key tells, so each keystore the password opens is
+    /// checked.
+    Alias(String),
+}
+
+impl AccountId {
+    /// Reads an ID as `wisp account` prints it: public key, compressed key, address or alias.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("the account is empty; expected a chat key (0x04…, zQ3sh…), an \
+                        address (0x + 40 hex digits) or a 3-word alias"
+                .into());
+        }
+        if let Ok(key) = parse_public_key(text) {
+            return Ok(Self::Key(key));
+        }
+        let digits = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")).unwrap_or(text);
+        if digits.len() == 40 && digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return wisp_accounts::parse_address(text)
+                .map(Self::Address)
+                .map_err(|e| format!("{text:?} is not a valid address: {e}"));
+        }
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if words.len() == 3 && words.iter().all(|w| w.chars().all(char::is_alphabetic)) {
+            return Ok(Self::Alias(words.join(" ")));
+        }
+        Err(format!(
+            "{text:?} is not an account; expected a chat key (0x04…, zQ3sh…), an address \
+             (0x + 40 hex digits) or a 3-word alias, as `wisp account show` prints them"
+        ))
+    }
+
+    /// Does `identity` match?
+    fn matches(&self, identity: &ChatIdentity) -> bool {
+        match self {
+            Self::Key(key) => *key == identity.public_key,
+            Self::Address(address) => *address == identity.address,
+            Self::Alias(alias) => alias.eq_ignore_ascii_case(&identity.alias),
+        }
+    }
+
+    /// The address, when the ID gives it without decrypting anything.
+    fn address(&self) -> Option<[u8; 20]> {
+        match self {
+            Self::Key(key) => Some(key.address()),
+            Self::Address(address) => Some(*address),
+            Self::Alias(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for AccountId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Key(key) => f.write_str(&wisp_accounts::compress_public_key(key)),
+            Self::Address(address) => f.write_str(&to_checksum_address(address)),
+            Self::Alias(alias) => write!(f, "{alias:?}"),
+        }
+    }
+}
+
+/// Why `wisp node --account` could not unlock the account.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UnlockError {
+    /// No keystore file holds the account.
+    #[error(
+        "no account {id} in {}{}; create or import it with `wisp account new` / `wisp account import` (same --data-dir)",
+        dir.display(),
+        known_list(known)
+    )]
+    Unknown {
+        /// The account asked for.
+        id: String,
+        /// The keystore directory.
+        dir: PathBuf,
+        /// The addresses of the files there.
+        known: Vec<String>,
+    },
+    /// The password does not open the account's keystore.
+    #[error("wrong password for account {id} (keystore {})", path.display())]
+    WrongPassword {
+        /// The account.
+        id: String,
+        /// Its keystore file.
+        path: PathBuf,
+    },
+    /// The password was not readable, or a keystore file is broken.
+    #[error("{0}")]
+    Account(#[from] AccountError),
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        " (it holds no keystore file)".into()
+    } else {
+        format!(" (it holds: {})", known.join(", "))
+    }
+}
+
+/// Opens the keystore of `id` in `<data_dir>/keystore` with the password from
+/// `password_file` (else a no-echo prompt, or a line of stdin) and returns the chat key.
+pub(crate) fn unlock(
+    data_dir: &Path,
+    id: &AccountId,
+    password_file: Option<&Path>,
+) -> Result<SecretKey, UnlockError> {
+    let dir = data_dir.join(KEYSTORE_DIR);
+    let files = keystore_files(&dir)?;
+    let mut candidates = Vec::new();
+    let mut known = Vec::new();
+    for path in files {
+        let Ok(keystore) = read_keystore(&path) else {
+            tracing::warn!(path = %path.display(), "not a keystore file; skipped");
+            continue;
+        };
+        if let Some(address) = keystore.address() {
+            known.push(to_checksum_address(&address));
+        }
+        let wanted = match (id.address(), keystore.address()) {
+            (Some(want), Some(have)) => want == have,
+            // An alias, or a keystore without its address: decrypting tells.
+            _ => true,
+        };
+        if wanted {
+            candidates.push((path, keystore));
+        }
+    }
+    let unknown = |known| UnlockError::Unknown { id: id.to_string(), dir: dir.clone(), known };
+    if candidates.is_empty() {
+        return Err(unknown(known));
+    }
+    let prompt = format!("password of account {id}: ");
+    let password = Input::new().password(password_file, &prompt)?;
+    let mut wrong = None;
+    for (path, keystore) in &candidates {
+        match keystore.decrypt(password.as_bytes()) {
+            Ok(key) if id.matches(&ChatIdentity::of(&key.public_key())) => return Ok(key),
+            Ok(_) => {}
+            Err(AccountsError::WrongPassword) => wrong = Some(path.clone()),
+            Err(source) => {
+                return Err(AccountError::Keystore { path: path.clone(), source }.into());
+            }
+        }
+    }
+    match (id, wrong) {
+        // The key's file opened nothing: the password is wrong.
+        (AccountId::Key(_) | AccountId::Address(_), Some(path)) => {
+            Err(UnlockError::WrongPassword { id: id.to_string(), path })
+        }
+        // An alias in a file the password does not open, or in no file at all.
+        (AccountId::Alias(_), Some(path)) if candidates.len() == 1 => {
+            Err(UnlockError::WrongPassword { id: id.to_string(), path })
+        }
+        _ => Err(unknown(known)),
+    }
+}
+
 /// Parses a KEY argument.
 fn parse_key(text: &str) -> Result<PublicKey, AccountError> {
     parse_public_key(text).map_err(|source| {
@@ -393,7 +558,7 @@ fn read_keystore(path: &Path) -> Result<Keystore, AccountError> {
 }
 
 /// Encrypts `key` and writes a new 0600 file in `dir` (created 0700 if needed).
-fn write_keystore(
+pub(crate) fn write_keystore(
     dir: &Path,
     key: &SecretKey,
     password: &str,

@@ -27,7 +27,11 @@ Examples:
   Create a Status chat identity (mnemonic, keystore, 3-word alias) and show it:
     wisp account new
     wisp account show
-  Send and watch a Status public chat through a node's JSON-RPC:
+  Chat as that identity: run a node with it, then join, send and read through the node:
+    wisp node --account <zQ3 key or alias> --password-file ~/.wisp-pw
+    wisp chat send --public status 'hello'
+    wisp chat log status --follow
+  Send and watch raw messages on a Status public chat's topic through a node's JSON-RPC:
     wisp watch --rpc http://127.0.0.1:8545 --chat test
     wisp post --rpc http://127.0.0.1:8545 --chat test hello
   Sign a DNS node list (EIP-1459) of ENRs for nodes.example.org and write its zone file:
@@ -102,6 +106,9 @@ pub(crate) enum Command {
     /// Status chat identities: create or import from a mnemonic, show, draw identicons
     #[command(subcommand)]
     Account(crate::account_cmd::AccountCommand),
+    /// Chat from the command line (public and 1:1) through a node run with --account
+    #[command(subcommand)]
+    Chat(crate::chat_cmd::ChatCommand),
     /// Sign an EIP-1459 DNS node list from ENRs and write its zone file or TXT records
     DnsTree(crate::dns_tree_cmd::DnsTreeArgs),
 }

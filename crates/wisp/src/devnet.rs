@@ -1,6 +1,8 @@
 //! `wisp devnet`: N nodes in this process on 127.0.0.1, connected as a line, a star or a full
 //! mesh, each with its own data directory and JSON-RPC server. `--demo` posts a message on the
-//! first node through its RPC and waits for it at the last one.
+//! first node through its RPC and waits for it at the last one; then two fresh chat accounts,
+//! alice on the first node and bob on the last, exchange a public and 1:1 messages through
+//! the devnet, and the delivery states of alice's and bob's messages are printed as reached.
 
 use std::{
     collections::{HashSet, VecDeque},
@@ -16,10 +18,13 @@ use tokio::{
     task::JoinSet,
     time::Instant,
 };
-use wisp_node::{Node, NodeConfig};
+use wisp_accounts::{Account, ChatIdentity, Mnemonic};
+use wisp_crypto::SecretKey;
+use wisp_node::{ChatConfig, Node, NodeConfig};
 use wisp_rlpx::NodeId;
 
 use crate::{
+    chat_cmd::{ChatRpc, status_of, str_field},
     data_dir::DataDir,
     error::{Error, human_duration},
     post_watch::{Channel, chat_topic, delete_filter, filter_messages, new_filter, post_message},
@@ -67,7 +72,10 @@ const DEFAULT_MAX_PEERS: usize = 50;
 const DEVNET_NOTES: &str = "\
 Each node keeps its key in <data-dir>/devnet-<i> when --data-dir or $WISP_DATA_DIR is set, else in
 a temporary directory removed at exit. The table of nodes (index, enode URL, JSON-RPC URL) and a
-`devnet ready` line go to stdout; `wisp post` and `wisp watch --rpc <URL>` talk to any node.";
+`devnet ready` line go to stdout; `wisp post` and `wisp watch --rpc <URL>` talk to any node.
+With --demo, the first and last node also run the messenger for two new accounts, alice and bob
+(`chat demo:` lines: each delivery state of a public and two 1:1 messages, with the time since
+the send).";
 
 /// `wisp devnet`
 #[derive(Debug, Args)]
@@ -87,7 +95,8 @@ pub(crate) struct DevnetArgs {
     #[arg(long, value_enum, value_name = "SHAPE", default_value_t = Topology::Line)]
     pub(crate) topology: Topology,
 
-    /// Post a message on the first node, show it arriving at the last one, then stop and exit
+    /// Post a message on the first node, show it arriving at the last one; then chat between
+    /// two new accounts on those nodes (public and 1:1, with delivery states); stop and exit
     #[arg(long)]
     pub(crate) demo: bool,
 
@@ -207,6 +216,17 @@ pub(crate) enum DevnetError {
     /// The demo message did not arrive.
     #[error("demo: {0}")]
     Demo(String),
+    /// A demo account could not be made.
+    #[error("demo: cannot create a chat account: {0}")]
+    Account(wisp_accounts::AccountsError),
+}
+
+/// A new chat key, from a fresh mnemonic as `wisp account new` makes it.
+fn new_chat_key() -> Result<SecretKey, DevnetError> {
+    let mnemonic = Mnemonic::generate(12).map_err(DevnetError::Account)?;
+    Account::from_mnemonic(&mnemonic, "")
+        .and_then(|account| account.chat_key())
+        .map_err(DevnetError::Account)
 }
 
 /// Where the nodes keep their keys: `<data-dir>/devnet-<i>`, or a temporary directory removed
@@ -245,11 +265,19 @@ impl Drop for DevnetDir {
     }
 }
 
+/// A demo chat account: its name in the demo and its identity.
+struct DemoAccount {
+    name: &'static str,
+    identity: ChatIdentity,
+}
+
 /// A started node and what the devnet shows of it.
 struct Member {
     node: Node,
     id: NodeId,
     rpc: RpcUrl,
+    /// The chat account the node runs the messenger for (`--demo`: the first and last node).
+    account: Option<DemoAccount>,
 }
 
 /// Runs `wisp devnet`.
@@ -327,7 +355,8 @@ async fn drive(args: &DevnetArgs, members: &[Member]) -> Result<(), Error> {
         started.elapsed().as_millis()
     ))?;
     if args.demo {
-        return demo(members, &links).await;
+        demo(members, &links).await?;
+        return chat_demo(members).await;
     }
     eprintln!("devnet running; Ctrl-C or SIGTERM stops it");
     // Runs until a signal; a node whose service stops ends the devnet with an error.
@@ -356,7 +385,15 @@ async fn start_node(
         }
     };
     let peers = DEFAULT_MAX_PEERS.max(usize::from(args.nodes));
+    let last = usize::from(args.nodes) - 1;
+    let account = match index {
+        _ if !args.demo => None,
+        0 => Some(("alice", new_chat_key()?)),
+        i if i == last => Some(("bob", new_chat_key()?)),
+        _ => None,
+    };
     let config = NodeConfig {
+        chat: account.as_ref().map(|(_, key)| ChatConfig::new(key.clone())),
         data_dir: dir.node(index),
         listen: SocketAddr::new(localhost, p2p_port),
         rpc: Some(SocketAddr::new(localhost, rpc_port)),
@@ -369,7 +406,9 @@ async fn start_node(
     let id = node.enode().id;
     let rpc = node.rpc_addr().expect("the devnet configures JSON-RPC on every node");
     tracing::info!(index, enode = %node.enode(), %rpc, "devnet node started");
-    Ok(Member { node, id, rpc: RpcUrl::from_addr(rpc) })
+    let account = account
+        .map(|(name, key)| DemoAccount { name, identity: ChatIdentity::of(&key.public_key()) });
+    Ok(Member { node, id, rpc: RpcUrl::from_addr(rpc), account })
 }
 
 /// Stops every node, all at once.
@@ -523,6 +562,105 @@ async fn demo(members: &[Member], links: &[(usize, usize)]) -> Result<(), Error>
         took.as_millis()
     ))
 }
+
+/// The chat part of the demo: alice (first node) and bob (last node) join a public chat and
+/// exchange a public message, then 1:1 messages both ways; every delivery state of the
+/// sender's message is printed when reached, with the time since `send`.
+async fn chat_demo(members: &[Member]) -> Result<(), Error> {
+    let (Some(first), Some(last)) = (members.first(), members.last()) else {
+        return Ok(());
+    };
+    let (Some(alice), Some(bob)) = (&first.account, &last.account) else {
+        return Ok(());
+    };
+    let n = members.len();
+    for (account, index) in [(alice, 0), (bob, n - 1)] {
+        print_line(&format!(
+            "chat demo: {} is {} ({}) on node {index}",
+            account.name, account.identity.alias, account.identity.compressed_key
+        ))?;
+    }
+    let a = Chatter { account: alice, rpc: ChatRpc::new(first.rpc.clone()) };
+    let b = Chatter { account: bob, rpc: ChatRpc::new(last.rpc.clone()) };
+    let err = |e: crate::chat_cmd::ChatError| DevnetError::Demo(e.to_string());
+    a.rpc.join_public(DEMO_CHAT).await.map_err(err)?;
+    b.rpc.join_public(DEMO_CHAT).await.map_err(err)?;
+
+    a.say(&b, DEMO_CHAT, DEMO_CHAT, "hello #wisp-devnet-demo from alice", "sent").await?;
+    let (to_bob, to_alice) =
+        (b.account.identity.public_key_hex(), a.account.identity.public_key_hex());
+    a.rpc.open_one_to_one(&to_bob).await.map_err(err)?;
+    // bob looks at his chat with alice before her message arrives (it exists once opened).
+    b.rpc.open_one_to_one(&to_alice).await.map_err(err)?;
+    a.say(&b, &to_bob, &to_alice, "hi bob, this is alice (1:1)", "delivered").await?;
+    b.say(&a, &to_alice, &to_bob, "hi alice, bob here (1:1 reply)", "delivered").await?;
+    print_line("chat demo: done")
+}
+
+/// An account of the chat demo and its node's RPC.
+struct Chatter<'a> {
+    account: &'a DemoAccount,
+    rpc: ChatRpc,
+}
+
+impl Chatter<'_> {
+    /// Sends `text` in `chat` (the recipient sees it in `their_chat`), prints each delivery
+    /// state until `until`, and the arrival at `to`.
+    async fn say(
+        &self,
+        to: &Chatter<'_>,
+        chat: &str,
+        their_chat: &str,
+        text: &str,
+        until: &str,
+    ) -> Result<(), Error> {
+        let err = |e: crate::chat_cmd::ChatError| DevnetError::Demo(e.to_string());
+        let (from, name) = (self.account.name, to.account.name);
+        let kind =
+            if chat == DEMO_CHAT { format!("#{DEMO_CHAT}") } else { format!("1:1 to {name}") };
+        let started = Instant::now();
+        let message = self.rpc.send_text(chat, text).await.map_err(err)?;
+        let id = str_field(&message, "id").to_owned();
+        let mut state = status_of(&message);
+        print_line(&format!("chat demo: {from} -> {kind}: {text:?}"))?;
+        print_line(&format!("chat demo:   {state:<9} +{} ms", started.elapsed().as_millis()))?;
+        let deadline = started + CHAT_DEMO_TIMEOUT;
+        let mut arrived = false;
+        while state != until || !arrived {
+            if Instant::now() >= deadline {
+                return Err(DevnetError::Demo(format!(
+                    "{from}'s message {text:?} is {state}{} after {}",
+                    if arrived { String::new() } else { format!(" and not at {name}") },
+                    human_duration(CHAT_DEMO_TIMEOUT)
+                ))
+                .into());
+            }
+            tokio::time::sleep(DEMO_POLL).await;
+            if !arrived && to.rpc.find_message(their_chat, &id, 100).await.map_err(err)?.is_some() {
+                arrived = true;
+                print_line(&format!(
+                    "chat demo:   {:<9} +{} ms",
+                    format!("at {name}"),
+                    started.elapsed().as_millis()
+                ))?;
+            }
+            if let Some(now) = self.rpc.find_message(chat, &id, 100).await.map_err(err)? {
+                let new_state = status_of(&now);
+                if new_state != state && !new_state.is_empty() {
+                    state = new_state;
+                    print_line(&format!(
+                        "chat demo:   {state:<9} +{} ms",
+                        started.elapsed().as_millis()
+                    ))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How long each chat demo message may take to reach its last state.
+const CHAT_DEMO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `node 0 -> node 1 -> node 2`; a long route keeps its first and last nodes around a `…`.
 fn show_route(route: &[usize]) -> String {

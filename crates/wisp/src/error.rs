@@ -119,6 +119,9 @@ pub(crate) enum Error {
     /// `wisp account` failed.
     #[error("{0}")]
     Account(#[from] crate::account_cmd::AccountError),
+    /// `wisp chat` failed.
+    #[error("{0}")]
+    Chat(#[from] crate::chat_cmd::ChatError),
     /// `wisp history` failed (the mailserver did not connect, or the request failed).
     #[error("{0}")]
     History(String),

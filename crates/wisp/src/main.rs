@@ -7,6 +7,7 @@
 //! stderr.
 
 mod account_cmd;
+mod chat_cmd;
 mod cli;
 mod data_dir;
 mod devnet;
@@ -22,7 +23,7 @@ mod rpc_client;
 // Dev-dependencies of the integration tests (hostile waku tests, mailserver_ack), linked into
 // the unit tests too.
 #[cfg(test)]
-use {rusqlite as _, wisp_waku as _};
+use {rusqlite as _, wisp_ratchet as _, wisp_waku as _};
 
 use std::{
     io::{IsTerminal, Write},
@@ -77,6 +78,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Watch(args) => post_watch::watch(args),
         Command::History(args) => history_cmd::run(args),
         Command::Account(cmd) => account_cmd::run(cmd, &data_dir),
+        Command::Chat(cmd) => chat_cmd::run(cmd),
         Command::DnsTree(args) => dns_tree_cmd::run(&args),
     }
 }

@@ -15,12 +15,19 @@ use clap::{
     builder::{PossibleValuesParser, TypedValueParser},
 };
 use tokio::signal::unix::{SignalKind, signal};
+use wisp_accounts::ChatIdentity;
 use wisp_node::{
     ArchiveSpec, CONFIG_FILE_NAME, FileConfig, LogFormat, Node, NodeConfig, Role, load_config_file,
 };
 use wisp_rlpx::NodeRecord;
 
-use crate::{cli::parse_log_filter, data_dir::DataDir, error::Error, print_line};
+use crate::{
+    account_cmd::{AccountId, UnlockError},
+    cli::parse_log_filter,
+    data_dir::DataDir,
+    error::Error,
+    print_line,
+};
 
 /// The log filter of `wisp node` when neither `--log-level`, `RUST_LOG` nor `[log] level` says.
 pub(crate) const DEFAULT_NODE_LOG_LEVEL: &str = "info";
@@ -40,14 +47,21 @@ Examples:
     wisp node --config /etc/wisp/wisp.toml --max-peers 100 --metrics 127.0.0.1:9100
 
 On start the node prints, one per line: `enode: <url>`, `rpc: http://<addr>`, `ws: ws://<addr>`,
-`metrics: http://<addr>/metrics` (if on) and `role: <role>`. SIGINT or SIGTERM disconnects every
+`metrics: http://<addr>/metrics` (if on), `account: <zQ3 key>` and `alias: <3 words>` (with
+--account) and `role: <role>`. SIGINT or SIGTERM disconnects every
 peer (ClientQuitting) and exits 0. Exit codes: 0 stopped by a signal, 1 the node failed (e.g. an
 address in use), 2 a bad flag or config file (the message names the key).
 
 A mailserver archives what it relays and serves history (`wisp history`):
     wisp node --role mailserver --archive sqlite --retention-days 30
 
-wisp.toml has the tables [node], [rpc], [metrics], [waku], [mailserver] and [log]; the README's
+Chat as a Status account (create it first with `wisp account new`; `wisp chat --help` next):
+    wisp node --account zQ3shPyZJnxZK4Bwyx9QsaksNKDYTPmpwPvGSjMYVHoXHeEgB --password-file ~/.wisp-pw
+  With --account the node runs the messenger: <data-dir>/messenger.sqlite keeps chats and
+  messages (encrypted with a key from the account). Messages sent to you while you were offline
+  come from the mailservers given with --trusted. The role stays relay unless --role light.
+
+wisp.toml has the tables [node], [rpc], [metrics], [waku], [mailserver], [chat] and [log]; the README's
 Configuration section lists every key with its default. Unknown keys are errors.";
 
 /// How an address is written, in flag errors.
@@ -135,6 +149,19 @@ pub(crate) struct NodeArgs {
     /// power cut too [default: off]
     #[arg(long)]
     pub(crate) archive_full_sync: bool,
+
+    /// Run the Status messenger as this account (chat key 0x04…, zQ3sh… key, 3-word alias or
+    /// address, as `wisp account show` prints them; its keystore in <data-dir>/keystore);
+    /// `wisp chat` then talks to it [default: [chat] account in wisp.toml, else none: a plain
+    /// relay]
+    #[arg(long, value_name = "ID", value_parser = parse_account)]
+    pub(crate) account: Option<AccountId>,
+
+    /// Read the account's keystore password from the first line of FILE [default: [chat]
+    /// password_file in wisp.toml, else prompt on the terminal without echo, or read a line
+    /// from stdin]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
 }
 
 /// Everything `wisp node` resolved before starting.
@@ -150,6 +177,21 @@ struct Plan {
     log_format: LogFormat,
     /// Settings that are allowed but probably not meant, logged once logging is up.
     warnings: Vec<String>,
+    /// The unlocked account the messenger runs as, if any.
+    account: Option<(AccountId, wisp_crypto::SecretKey)>,
+}
+
+/// The account `wisp node` runs the messenger for, and where its password comes from.
+#[derive(Debug, Clone)]
+struct AccountPlan {
+    /// The account.
+    id: AccountId,
+    /// The flag or key that named it, for errors.
+    id_setting: Setting,
+    /// The password file, if any (else a prompt).
+    password_file: Option<PathBuf>,
+    /// The flag or key that named the password file, for errors.
+    password_setting: Setting,
 }
 
 /// Runs `wisp node`: resolves the settings (exit 2 on a config error), starts logging, runs
@@ -174,7 +216,7 @@ pub(crate) fn main(
     }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Runtime)?;
-    runtime.block_on(run(plan.config))
+    runtime.block_on(run(plan.config, plan.account))
 }
 
 /// Defaults, then the file, then the flags.
@@ -304,7 +346,56 @@ fn plan(
             "{source} is 0: the node will neither accept nor dial peers, so it relays nothing"
         ));
     }
-    Ok(Plan { config, file: path, log_level, log_format, warnings })
+    let account = match account_plan(args, &file)? {
+        Some(wanted) => Some(unlock(&wanted, &config.data_dir, &file)?),
+        None => None,
+    };
+    Ok(Plan { config, file: path, log_level, log_format, warnings, account })
+}
+
+/// The account named by `--account` or `[chat] account`, if any.
+fn account_plan(args: &NodeArgs, file: &FileConfig) -> Result<Option<AccountPlan>, Error> {
+    let (password_file, password_setting) = match (&args.password_file, &file.chat.password_file) {
+        (Some(path), _) => (Some(path.clone()), Setting::Flag("--password-file")),
+        (None, Some(path)) => (Some(path.clone()), Setting::Key("chat.password_file")),
+        (None, None) => (None, Setting::Flag("--password-file (prompted)")),
+    };
+    let (id, id_setting) = match (&args.account, &file.chat.account) {
+        (Some(id), _) => (id.clone(), Setting::Flag("--account")),
+        (None, Some(text)) => {
+            let id = AccountId::parse(text)
+                .map_err(|problem| Setting::Key("chat.account").error(file, problem))?;
+            (id, Setting::Key("chat.account"))
+        }
+        (None, None) => {
+            if args.password_file.is_some() {
+                return Err(Error::Setting {
+                    name: "--password-file",
+                    message: "given without an account; add --account ID (or [chat] account \
+                              in wisp.toml)"
+                        .into(),
+                });
+            }
+            return Ok(None);
+        }
+    };
+    Ok(Some(AccountPlan { id, id_setting, password_file, password_setting }))
+}
+
+/// Opens the account's keystore; errors name the flag or key at fault.
+fn unlock(
+    wanted: &AccountPlan,
+    data_dir: &Path,
+    file: &FileConfig,
+) -> Result<(AccountId, wisp_crypto::SecretKey), Error> {
+    match crate::account_cmd::unlock(data_dir, &wanted.id, wanted.password_file.as_deref()) {
+        Ok(key) => Ok((wanted.id.clone(), key)),
+        Err(e @ UnlockError::Unknown { .. }) => Err(wanted.id_setting.error(file, e.to_string())),
+        Err(e @ UnlockError::WrongPassword { .. }) => {
+            Err(wanted.password_setting.error(file, e.to_string()))
+        }
+        Err(UnlockError::Account(e)) => Err(wanted.password_setting.error(file, e.to_string())),
+    }
 }
 
 /// Where a setting came from, to name it in an error.
@@ -373,7 +464,10 @@ fn writable_file(path: &Path) -> Result<(), String> {
 }
 
 /// Starts the node, prints where it is, and waits for SIGINT or SIGTERM.
-async fn run(config: NodeConfig) -> Result<(), Error> {
+async fn run(
+    mut config: NodeConfig,
+    account: Option<(AccountId, wisp_crypto::SecretKey)>,
+) -> Result<(), Error> {
     // Handlers first: a signal that arrives after the printed lines must not kill us.
     let mut sigint = signal(SignalKind::interrupt())
         .map_err(|source| Error::Signal { signal: "SIGINT", source })?;
@@ -381,6 +475,10 @@ async fn run(config: NodeConfig) -> Result<(), Error> {
         .map_err(|source| Error::Signal { signal: "SIGTERM", source })?;
 
     let role = config.role;
+    let identity = account.as_ref().map(|(_, key)| ChatIdentity::of(&key.public_key()));
+    if let Some((_, key)) = account {
+        config.chat = Some(wisp_node::ChatConfig::new(key));
+    }
     tracing::info!(data_dir = %config.data_dir.display(), "starting");
     let node = Node::start(config).await.map_err(Error::NodeStart)?;
     let mut lines = vec![format!("enode: {}", node.enode())];
@@ -390,6 +488,10 @@ async fn run(config: NodeConfig) -> Result<(), Error> {
     }
     if let Some(addr) = node.metrics_addr() {
         lines.push(format!("metrics: http://{addr}/metrics"));
+    }
+    if let Some(identity) = &identity {
+        lines.push(format!("account: {}", identity.compressed_key));
+        lines.push(format!("alias: {}", identity.alias));
     }
     lines.push(format!("role: {role}"));
     if let Err(e) = print_line(&lines.join("\n")) {
@@ -424,6 +526,11 @@ fn parse_enode(s: &str) -> Result<NodeRecord, String> {
 /// A mailserver archive: `memory`, `sqlite`, `sqlite:PATH` or a PostgreSQL URL.
 fn parse_archive(s: &str) -> Result<ArchiveSpec, String> {
     s.parse().map_err(|e: wisp_node::ArchiveSpecError| e.to_string())
+}
+
+/// An account as `wisp account show` prints it.
+fn parse_account(s: &str) -> Result<AccountId, String> {
+    AccountId::parse(s)
 }
 
 /// A minimum PoW: a number from 0 to [`wisp_node::MAX_MIN_POW`].
@@ -647,5 +754,79 @@ mod tests {
         }
         assert_eq!(parse_min_pow("0").unwrap(), 0.0);
         assert!(parse_addr("[::1]:0").is_ok());
+    }
+
+    #[test]
+    fn account_is_found_by_any_of_its_names_and_unlocked() {
+        use wisp_accounts::{Kdf, ScryptParams};
+        let scratch = Scratch::new("account");
+        let keystore = scratch.0.join("keystore");
+        let key = wisp_crypto::SecretKey::from_bytes(&[5; 32]).unwrap();
+        let other = wisp_crypto::SecretKey::from_bytes(&[6; 32]).unwrap();
+        let light = Kdf::Scrypt(ScryptParams::LIGHT);
+        crate::account_cmd::write_keystore(&keystore, &key, "right", light).unwrap();
+        crate::account_cmd::write_keystore(&keystore, &other, "other", light).unwrap();
+        let password = scratch.0.join("pw");
+        fs::write(&password, "right\n").unwrap();
+        let pw = password.to_str().unwrap();
+        let identity = ChatIdentity::of(&key.public_key());
+        for id in [
+            identity.compressed_key.clone(),
+            identity.public_key_hex(),
+            identity.checksum_address(),
+            identity.alias.clone(),
+            identity.alias.to_lowercase(),
+        ] {
+            let plan = plan_of(&scratch.0, &["--account", &id, "--password-file", pw])
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            let (_, unlocked) = plan.account.expect("an account");
+            assert_eq!(unlocked.public_key(), key.public_key(), "{id}");
+        }
+        // Without --account the node is a plain relay.
+        assert!(plan_of(&scratch.0, &[]).unwrap().account.is_none());
+
+        // [chat] in the file, the password file relative to it.
+        fs::write(
+            scratch.0.join("wisp.toml"),
+            format!("[chat]\naccount = \"{}\"\npassword_file = \"pw\"\n", identity.alias),
+        )
+        .unwrap();
+        let (_, unlocked) = plan_of(&scratch.0, &[]).unwrap().account.unwrap();
+        assert_eq!(unlocked.public_key(), key.public_key());
+        for (toml, key) in [
+            ("[chat]\nacount = \"x\"\n", "key `chat.acount`"),
+            ("[chat]\naccount = \"0x1234\"\n", "key `chat.account`"),
+        ] {
+            fs::write(scratch.0.join("wisp.toml"), toml).unwrap();
+            let err = plan_of(&scratch.0, &[]).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains(key), "{err}");
+        }
+        fs::remove_file(scratch.0.join("wisp.toml")).unwrap();
+
+        fs::write(&password, "wrong\n").unwrap();
+        let err =
+            plan_of(&scratch.0, &["--account", &identity.compressed_key, "--password-file", pw])
+                .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        assert!(text.starts_with("--password-file: wrong password for account zQ3"), "{text}");
+
+        let stranger = wisp_crypto::SecretKey::from_bytes(&[9; 32]).unwrap().public_key();
+        let stranger = wisp_accounts::compress_public_key(&stranger);
+        let err =
+            plan_of(&scratch.0, &["--account", &stranger, "--password-file", pw]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        assert!(text.starts_with("--account: no account zQ3"), "{text}");
+        assert!(text.contains(&identity.checksum_address()), "lists the known ones: {text}");
+
+        let err = plan_of(&scratch.0, &["--password-file", pw]).unwrap_err();
+        assert!(err.to_string().starts_with("--password-file: given without an account"), "{err}");
+        for bad in ["", "0x1234", "two words", "zQ3shbad"] {
+            let argv = ["wisp", "node", "--account", bad];
+            let err = Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(err.contains("--account"), "{bad:?}: {err}");
+        }
     }
 }

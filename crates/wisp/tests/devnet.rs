@@ -54,6 +54,30 @@ fn demo_crosses_a_line_of_three_nodes() {
     assert!(demo.contains("\"hello from node 0\""), "{}", out.stdout);
     assert!(demo.contains("node 0 -> node 1 -> node 2 (2 hops) in "), "{}", out.stdout);
     assert!(demo.ends_with(" ms"), "{}", out.stdout);
+    // The chat demo: alice on node 0, bob on node 2; the public message is sent, each 1:1
+    // message goes sending -> sent -> delivered and arrives.
+    let chat: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("chat demo:")).collect();
+    assert!(chat.iter().any(|l| l.contains("alice is ") && l.ends_with("on node 0")), "{chat:#?}");
+    assert!(chat.iter().any(|l| l.contains("bob is ") && l.ends_with("on node 2")), "{chat:#?}");
+    let states = |from: &str| -> Vec<String> {
+        let start = chat.iter().position(|l| l.starts_with(&format!("chat demo: {from}"))).unwrap();
+        chat[start + 1..]
+            .iter()
+            .take_while(|l| l.starts_with("chat demo:   "))
+            .map(|l| l.split_whitespace().nth(2).unwrap().to_owned())
+            .collect()
+    };
+    let public = states("alice -> #");
+    assert_eq!(public.first().map(String::as_str), Some("sending"), "{chat:#?}");
+    assert!(public.contains(&"sent".to_owned()), "{chat:#?}");
+    for sender in ["alice -> 1:1", "bob -> 1:1"] {
+        let seen = states(sender);
+        assert_eq!(seen.first().map(String::as_str), Some("sending"), "{chat:#?}");
+        for state in ["sent", "at", "delivered"] {
+            assert!(seen.contains(&state.to_owned()), "{sender} {state}: {chat:#?}");
+        }
+    }
+    assert_eq!(chat.last(), Some(&"chat demo: done"), "{chat:#?}");
     // With WISP_DATA_DIR set, the nodes keep their keys under it.
     for i in 0..3 {
         assert!(scratch.0.join(format!("data/devnet-{i}/node.key")).is_file());

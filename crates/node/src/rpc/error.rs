@@ -170,6 +170,11 @@ pub(crate) enum RpcError {
     /// The subscription kind is not `messages`.
     #[error("unknown subscription {0:?}: the only subscription is \"messages\"")]
     UnknownSubscription(String),
+    /// The chat subscription kind is not one of ours.
+    #[error(
+        "unknown subscription {0:?}: wakuext_subscribe takes \"messages.new\" or \"history.progress\""
+    )]
+    UnknownChatSubscription(String),
     /// The router refused the envelope.
     #[error("envelope refused: {}", drop_text(.0))]
     Refused(EnvelopeDrop),
@@ -179,6 +184,16 @@ pub(crate) enum RpcError {
     /// A mailserver (`wakuext_requestMessages`) is not a connected peer.
     #[error("mailserver {0} is not a connected peer: add it with admin_addPeer")]
     MailserverNotConnected(String),
+    /// A chat method was called on a node without a chat account.
+    #[error("this node runs without an account; start it with --account")]
+    NoAccount,
+    /// A chat method's input refused by the messenger (unknown chat or message, inactive
+    /// chat, invalid text).
+    #[error("{0}")]
+    ChatInput(String),
+    /// The messenger could not do it (its store failed, the node is stopping).
+    #[error("{0}")]
+    Chat(String),
     /// The node is shutting down.
     #[error(transparent)]
     Stopped(#[from] NodeStopped),
@@ -207,6 +222,8 @@ impl RpcError {
             | Self::Refused(_)
             | Self::PeerNotConnected(_)
             | Self::MailserverNotConnected(_)
+            | Self::NoAccount
+            | Self::Chat(_)
             | Self::TooManyFilters { .. }
             | Self::Stopped(_)
             | Self::Internal(_) => SERVER_ERROR_CODE,

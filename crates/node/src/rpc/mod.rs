@@ -4,7 +4,16 @@
 //!   `waku_post`, polled message filters, and the `messages` subscription (`waku_subscribe`,
 //!   WebSocket only);
 //! - `admin_*` and `web3_clientVersion`: node info and peers, as go-ethereum shows them;
-//! - `wakuext_requestMessages`: history from a connected mailserver (see `wakuext.rs`).
+//! - `wakuext_requestMessages`: history from a connected mailserver (see `wakuext.rs`);
+//! - the chat methods of a node with an account (`NodeConfig::chat`), status-go v0.79's names
+//!   and shapes: `wakuext_startMessenger`, `wakuext_chats`, `wakuext_activeChats`,
+//!   `wakuext_createPublicChat`, `wakuext_createOneToOneChat`, `wakuext_deactivateChat`,
+//!   `wakuext_deleteChat`, `wakuext_chatMessages`, `wakuext_sendChatMessage`,
+//!   `wakuext_sendChatMessages`, `wakuext_reSendChatMessage`, `wakuext_markAllRead`,
+//!   `wakuext_markMessagesSeen`, `wakuext_deleteMessage`,
+//!   `wakuext_requestAllHistoricMessages`, and the subscription `wakuext_subscribe`
+//!   (`"messages.new"` or `"history.progress"`; notifications `wakuext_subscription`, ended by
+//!   `wakuext_unsubscribe`), WebSocket only (see `chat.rs` for parameters and results).
 //!
 //! Parameters and results have status-go's shapes. Byte strings come back as `0x`-hex;
 //! `payload`, `padding`, `pubKey` and a criteria `sig` are `0x`-hex or, without the prefix,
@@ -28,6 +37,7 @@
 //! ```
 
 mod admin;
+mod chat;
 mod error;
 mod keys;
 mod serve;
@@ -121,6 +131,8 @@ pub(crate) struct State {
     open_filters: AtomicUsize,
     /// [`RpcLimits::max_filters`].
     max_filters: usize,
+    /// Aliases and identicons of chat keys, for the chat methods.
+    profiles: chat::Profiles,
 }
 
 impl State {
@@ -248,11 +260,13 @@ impl RpcServer {
             filters: Mutex::default(),
             open_filters: AtomicUsize::new(0),
             max_filters,
+            profiles: chat::Profiles::default(),
         };
         let mut module = RpcModule::new(state);
         waku::register(&mut module)?;
         admin::register(&mut module)?;
         wakuext::register(&mut module)?;
+        chat::register(&mut module)?;
         Ok(module)
     }
 

@@ -23,23 +23,16 @@
 
 use std::{
     str::FromStr,
-    sync::OnceLock,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::{Value, json};
-use wisp_crypto::symmetric_key_from_password;
-use wisp_mailserver::{
-    client::HistoryQuery,
-    request::{DEFAULT_MAILSERVER_PASSWORD, MAX_REQUEST_TOPICS},
-    store::MAX_LIMIT,
-};
+use wisp_mailserver::{client::HistoryQuery, request::MAX_REQUEST_TOPICS, store::MAX_LIMIT};
 use wisp_rlpx::NodeRecord;
 
 use super::{
     Module,
     error::RpcError,
-    keys::SymKey,
     method,
     types::{decode_bytes, decode_topic},
 };
@@ -53,12 +46,6 @@ const DEFAULT_PAGE_TIMEOUT_SECS: u32 = 30;
 const MAX_PAGE_TIMEOUT_SECS: u64 = 600;
 /// The object's name in error messages.
 const WHAT: &str = "MessagesRequest";
-
-/// The key of the default mailserver password, derived once (PBKDF2 is slow).
-fn default_key() -> SymKey {
-    static KEY: OnceLock<SymKey> = OnceLock::new();
-    KEY.get_or_init(|| symmetric_key_from_password(DEFAULT_MAILSERVER_PASSWORD)).clone()
-}
 
 fn now_secs() -> u32 {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -122,7 +109,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
             Some(id) => {
                 st.keys.sym_key(id).ok_or_else(|| RpcError::UnknownSymKey(id.to_owned()))?
             }
-            None => tokio::task::spawn_blocking(default_key)
+            None => tokio::task::spawn_blocking(crate::chat::default_mailserver_key)
                 .await
                 .map_err(|e| RpcError::Internal(e.to_string()))?,
         };
