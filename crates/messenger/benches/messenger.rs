@@ -2,8 +2,9 @@
 //! its MVDS ack back), each from `send` on one messenger to the event on the other, Waku
 //! sealing (AES-256-GCM or ECIES) and opening included, PoW not included (the node's job).
 //! Twice: with the in-memory stores, and with every store in an encrypted `messenger.sqlite`
-//! per side (SQLCipher, WAL; the message and MVDS tables `synchronous = NORMAL`, the ratchet
-//! tables `FULL`: its commits wait for the disk).
+//! per side (SQLCipher, WAL, `synchronous = NORMAL` on the three connections as
+//! `open_sqlite` sets them), and a third time (`*_sqlite_full`) with the ratchet and MVDS
+//! connections at `synchronous = FULL` (their commits wait for the disk), to compare.
 //!
 //! Run with `cargo bench -p wisp-messenger`.
 
@@ -76,6 +77,18 @@ impl SqliteSide {
         )
         .unwrap();
         Self { key, messenger, filters: Vec::new() }
+    }
+
+    /// The same, with the ratchet and MVDS connections at `synchronous = FULL` (an fsync of
+    /// the WAL per commit) instead of `open_sqlite`'s `NORMAL`.
+    fn sqlite_full(seed: u64, dir: &std::path::Path) -> Self {
+        let side = Self::sqlite(seed, dir);
+        let ratchet = side.messenger.transport().store().connection();
+        let mvds = side.messenger.mvds().store().connection();
+        for conn in [ratchet, mvds] {
+            conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        }
+        side
     }
 }
 
@@ -207,6 +220,12 @@ fn benches(c: &mut Criterion) {
         "_sqlite",
         Side::sqlite(1, &dir.join("alice")),
         Side::sqlite(2, &dir.join("bob")),
+    );
+    run(
+        &mut group,
+        "_sqlite_full",
+        Side::sqlite_full(1, &dir.join("alice-full")),
+        Side::sqlite_full(2, &dir.join("bob-full")),
     );
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);

@@ -83,11 +83,47 @@ pub fn open_connection(path: &Path, key: &[u8; 32]) -> Result<Connection, StoreE
     Ok(conn)
 }
 
+/// The durability of the three connections of [`open_sqlite`], set after each store has
+/// applied its own defaults: the file must be in WAL mode (each store asks for it; anything
+/// else is [`StoreError::NotWal`]), and `synchronous` is [`SYNCHRONOUS`].
+///
+/// In WAL mode with `synchronous = NORMAL` a commit has been appended to the WAL, in the
+/// operating system's cache, when it returns; the WAL is synced at checkpoints. So a
+/// committed transaction survives the process being killed (kill -9, a panic, an OOM kill)
+/// at any point, and the file is never corrupted; only an operating-system crash or power
+/// loss can take back the last commits (all three stores roll back together to a consistent
+/// older state of the same file). `FULL` would sync the WAL at every commit: several syncs
+/// per message and ack, which made a 1:1 message with its ack on loopback several times
+/// slower (crates/messenger/README.md has the figures). status-go runs its SQLCipher
+/// databases the same way: WAL (its `sqlite` package) with the SQLCipher driver's default of
+/// `synchronous = NORMAL`.
+///
+/// The ratchet store keeps `FULL` as its own default for other users; only the connections
+/// opened here get `NORMAL`.
+fn set_durability(path: &Path, conn: &Connection) -> Result<(), StoreError> {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .map_err(StoreError::sqlite("journal_mode"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NotWal { path: path.display().to_string(), mode });
+    }
+    conn.pragma_update(None, "synchronous", SYNCHRONOUS).map_err(StoreError::sqlite("synchronous"))
+}
+
+/// The `PRAGMA synchronous` of every connection [`open_sqlite`] opens: `NORMAL` (why: the
+/// notes of `set_durability` in this module's source, summed up in [`open_sqlite`]).
+pub const SYNCHRONOUS: &str = "NORMAL";
+
 /// Opens `identity`'s messenger on the database at `path` (usually
 /// `<data-dir>/`[`DATABASE_FILE`]), creating it if needed: derives the key
 /// ([`database_key`]), opens the message, secure-transport and MVDS stores on three keyed
 /// connections, and builds the messenger of installation `installation_id` with MVDS's
 /// default (batch) configuration and jitter source `rng`. Call [`Messenger::start`] next.
+///
+/// Durability: all three connections use WAL with `synchronous = NORMAL` ([`SYNCHRONOUS`]):
+/// a returned commit survives kill -9; an operating-system crash or power loss can lose the
+/// last commits but never corrupts the file. The ratchet store's own default (`FULL`) is
+/// overridden on its connection here only.
 ///
 /// ```
 /// use rand::{SeedableRng, rngs::StdRng};
@@ -120,9 +156,12 @@ pub fn open_sqlite<R: rand_core::Rng>(
 ) -> Result<SqliteMessenger<R>> {
     let key = database_key(&identity);
     let messages = SqliteMessageStore::from_connection(open_connection(path, &key)?)?;
+    set_durability(path, messages.connection())?;
     let ratchet = wisp_ratchet::SqliteStore::new(open_connection(path, &key)?)
         .map_err(wisp_ratchet::Error::from)?;
+    set_durability(path, ratchet.connection())?;
     let mvds_store = wisp_mvds::SqliteStore::from_connection(open_connection(path, &key)?)?;
+    set_durability(path, mvds_store.connection())?;
     let transport = wisp_ratchet::SecureTransport::new(identity.clone(), installation_id, ratchet);
     let mvds = wisp_mvds::Node::new(wisp_mvds::Config::default(), mvds_store, rng);
     Messenger::new(identity, transport, mvds, messages, config)

@@ -42,9 +42,12 @@
 //! message whose send call returned is never lost: after a restart a public message still
 //! `Sending` is posted again, and a 1:1 message is retransmitted by MVDS (from its own stored
 //! records) until acked, the ack then marking it `Delivered` once. The secure transport, MVDS
-//! and the message tables share the file but not a transaction: an incoming 1:1 message whose
-//! ratchet step and MVDS receipt were committed just before a crash (or a failing message
-//! store) is acked but not stored.
+//! and the message tables share the file but not a transaction, so an incoming 1:1 message
+//! is committed in that order: ratchet step, then the message (deduplicated by id), then
+//! MVDS's receipt, and only then does its ack exist. A crash (or a failing store) at any point
+//! before MVDS's commit leaves the message unacknowledged; the sender retransmits it and the
+//! database drops the copy it already has, so no acknowledged message is lost and none is
+//! reported twice.
 //!
 //! The node drives it: it opens envelopes with the filters the messenger asks for, feeds them
 //! to [`Messenger::handle_envelope`], seals and posts [`OutgoingEnvelope`]s signed with the

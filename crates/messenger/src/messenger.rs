@@ -571,6 +571,11 @@ where
         &self.transport
     }
 
+    /// The MVDS node (its store: received ids, records still to send).
+    pub fn mvds(&self) -> &wisp_mvds::Node<MS, R> {
+        &self.mvds
+    }
+
     /// The message database.
     pub fn store(&self) -> &DB {
         &self.db
@@ -1242,31 +1247,25 @@ where
         // status-go `handleDatasync`: an MVDS payload if it decodes to records, else the
         // application message itself.
         let limits = wisp_mvds::Limits::default();
-        let records = match wisp_mvds::Payload::decode_with_limits(&mut &payload[..], &limits) {
+        let mut records = match wisp_mvds::Payload::decode_with_limits(&mut &payload[..], &limits) {
             Ok(records) if !records.is_empty() => records,
             _ => return self.apply(&payload, &signer, envelope, true),
         };
         let peer = peer_id(&signer);
         let group = GroupId::one_to_one(&self.public, &signer);
-        let carried = records.messages.len();
+        records.messages = self.store_carried(records.messages, &signer, envelope);
         let events = self
             .mvds
             .add_peer(group, peer.clone())
             .and_then(|_| self.mvds.on_decoded_payload(&peer, records, now_ms))
-            .map_err(|_| DropReason::Undecodable)?;
-        let fresh = events.iter().filter(|e| matches!(e, MvdsEvent::Received { .. })).count();
-        for _ in fresh..carried {
-            // MVDS already had it (a retransmission): acked again, not applied again.
-            self.counters.count(DropReason::Duplicate);
-        }
+            .map_err(|e| {
+                debug!(target: "messenger", error = %e, "MVDS store failed");
+                DropReason::Storage
+            })?;
         for event in events {
             match event {
-                MvdsEvent::Received { message, .. } => {
-                    if let Err(reason) = self.apply(&message.body, &signer, envelope, true) {
-                        debug!(target: "messenger", ?reason, "message in MVDS payload dropped");
-                        self.counters.count(reason);
-                    }
-                }
+                // Stored and reported by `store_carried` already.
+                MvdsEvent::Received { .. } => {}
                 MvdsEvent::Delivered { id, .. } => {
                     if let Some(message) = self.mvds_ids.get(&id).copied() {
                         self.counters.acks += 1;
@@ -1286,6 +1285,55 @@ where
         }
         // Acks go out at once (status-go's batch mode sends them at the next epoch).
         self.flush_mvds(now_ms).map_err(|e| drop_reason(&e))
+    }
+
+    /// The MVDS messages of one incoming payload, applied to the message database *before*
+    /// MVDS sees them; returns those MVDS may mark received and ack.
+    ///
+    /// The secure transport, MVDS and the message tables commit separately, so the order of
+    /// the commits decides what a crash between them can do. Were MVDS first, a crash after
+    /// its commit would lose the message: MVDS has marked it received, acks every
+    /// retransmission, and never reports it again. So each carried message is verified and
+    /// stored (deduplicated by message id) first, and only then marked received by MVDS,
+    /// whose acks leave after its commit:
+    /// - a crash before the message commit: MVDS has nothing, no ack left, the sender
+    ///   retransmits (through a new ratchet step), and the message is stored then;
+    /// - a crash between the message commit and MVDS's: no ack either; the retransmission
+    ///   is a duplicate for the database (counted, not reported again) and MVDS marks it
+    ///   received and acks it, so the sender sees it delivered;
+    /// - after MVDS's commit: a retransmission is an MVDS duplicate, acked again.
+    ///
+    /// A message MVDS already received is a duplicate (counted, not applied: the database
+    /// has it, or it was dropped as bad input the first time) and is acked again. A message
+    /// that is dropped as bad input is still acked (as status-go does), so the sender stops
+    /// sending it. A message the database (or MVDS's store, asked whether it has it) failed
+    /// to take is left out: not acked, so it comes again.
+    fn store_carried(
+        &mut self,
+        messages: Vec<wisp_mvds::Message>,
+        signer: &PublicKey,
+        envelope: &IncomingEnvelope,
+    ) -> Vec<wisp_mvds::Message> {
+        let mut accepted = Vec::with_capacity(messages.len());
+        for message in messages {
+            let reason = match self.mvds.store().has_received(&message.id()) {
+                Ok(true) => Some(DropReason::Duplicate),
+                Ok(false) => self.apply(&message.body, signer, envelope, true).err(),
+                Err(e) => {
+                    debug!(target: "messenger", error = %e, "MVDS store failed");
+                    Some(DropReason::Storage)
+                }
+            };
+            if let Some(reason) = reason {
+                debug!(target: "messenger", ?reason, "message in MVDS payload dropped");
+                self.counters.count(reason);
+                if reason == DropReason::Storage {
+                    continue;
+                }
+            }
+            accepted.push(message);
+        }
+        accepted
     }
 
     /// Applies one `ApplicationMetadataMessage` from `signer`; `encrypted` when it came through

@@ -910,3 +910,246 @@ fn a_database_path_that_cannot_be_opened_is_named() {
     assert!(matches!(err, Error::Store(StoreError::Open { .. })), "{err:?}");
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
 }
+
+/// Bob's MVDS store on `messenger.sqlite` that, while `crash` is set, dies at the commit of
+/// an operation that marked a message received: the transaction is rolled back, as a
+/// process killed before its `COMMIT` reached the WAL leaves it.
+struct CrashingMvds {
+    inner: wisp_mvds::SqliteStore,
+    crash: Rc<Cell<bool>>,
+    marked: bool,
+}
+
+impl wisp_mvds::Store for CrashingMvds {
+    fn add_peer(
+        &mut self,
+        group: &wisp_mvds::GroupId,
+        peer: &wisp_mvds::PeerId,
+    ) -> Result<bool, wisp_mvds::Error> {
+        self.inner.add_peer(group, peer)
+    }
+    fn remove_peer(
+        &mut self,
+        group: &wisp_mvds::GroupId,
+        peer: &wisp_mvds::PeerId,
+    ) -> Result<bool, wisp_mvds::Error> {
+        self.inner.remove_peer(group, peer)
+    }
+    fn peers(
+        &self,
+        group: &wisp_mvds::GroupId,
+    ) -> Result<Vec<wisp_mvds::PeerId>, wisp_mvds::Error> {
+        self.inner.peers(group)
+    }
+    fn put_message(
+        &mut self,
+        id: &wisp_mvds::MessageId,
+        message: &wisp_mvds::Message,
+    ) -> Result<(), wisp_mvds::Error> {
+        self.inner.put_message(id, message)
+    }
+    fn message(
+        &self,
+        id: &wisp_mvds::MessageId,
+    ) -> Result<Option<wisp_mvds::Message>, wisp_mvds::Error> {
+        self.inner.message(id)
+    }
+    fn remove_message(&mut self, id: &wisp_mvds::MessageId) -> Result<(), wisp_mvds::Error> {
+        self.inner.remove_message(id)
+    }
+    fn mark_received(&mut self, id: &wisp_mvds::MessageId) -> Result<bool, wisp_mvds::Error> {
+        self.marked = true;
+        self.inner.mark_received(id)
+    }
+    fn has_received(&self, id: &wisp_mvds::MessageId) -> Result<bool, wisp_mvds::Error> {
+        self.inner.has_received(id)
+    }
+    fn record(
+        &self,
+        peer: &wisp_mvds::PeerId,
+        id: &wisp_mvds::MessageId,
+        kind: wisp_mvds::RecordKind,
+    ) -> Result<Option<wisp_mvds::Record>, wisp_mvds::Error> {
+        self.inner.record(peer, id, kind)
+    }
+    fn put_record(&mut self, record: &wisp_mvds::Record) -> Result<(), wisp_mvds::Error> {
+        self.inner.put_record(record)
+    }
+    fn remove_record(
+        &mut self,
+        peer: &wisp_mvds::PeerId,
+        id: &wisp_mvds::MessageId,
+        kind: wisp_mvds::RecordKind,
+    ) -> Result<Option<wisp_mvds::Record>, wisp_mvds::Error> {
+        self.inner.remove_record(peer, id, kind)
+    }
+    fn has_records_for(&self, id: &wisp_mvds::MessageId) -> Result<bool, wisp_mvds::Error> {
+        self.inner.has_records_for(id)
+    }
+    fn due_records(&self, now: u64) -> Result<Vec<wisp_mvds::Record>, wisp_mvds::Error> {
+        self.inner.due_records(now)
+    }
+    fn next_due(&self) -> Result<Option<u64>, wisp_mvds::Error> {
+        self.inner.next_due()
+    }
+    fn record_count(&self) -> Result<usize, wisp_mvds::Error> {
+        self.inner.record_count()
+    }
+    fn begin(&mut self) -> Result<(), wisp_mvds::Error> {
+        self.marked = false;
+        self.inner.begin()
+    }
+    fn commit(&mut self) -> Result<(), wisp_mvds::Error> {
+        if self.crash.get() && self.marked {
+            self.inner.rollback()?;
+            return Err(wisp_mvds::Error::Store("killed before the MVDS commit".into()));
+        }
+        self.inner.commit()
+    }
+    fn rollback(&mut self) -> Result<(), wisp_mvds::Error> {
+        self.inner.rollback()
+    }
+}
+
+type CrashingParty = Party<wisp_ratchet::SqliteStore, CrashingMvds, SqliteMessageStore>;
+
+/// `key`'s messenger on `<dir>/messenger.sqlite` as `open_sqlite` builds it, but with the
+/// MVDS store of [`CrashingMvds`]; started at `now`.
+fn open_crashing(dir: &Path, key: &SecretKey, now: u64) -> (CrashingParty, Rc<Cell<bool>>) {
+    let path = dir.join(DATABASE_FILE);
+    let db_key = database_key(key);
+    let connection = || wisp_messenger::db::open_connection(&path, &db_key).unwrap();
+    let messages = SqliteMessageStore::from_connection(connection()).unwrap();
+    let ratchet = wisp_ratchet::SqliteStore::new(connection()).unwrap();
+    let crash = Rc::new(Cell::new(false));
+    let mvds_store = CrashingMvds {
+        inner: wisp_mvds::SqliteStore::from_connection(connection()).unwrap(),
+        crash: crash.clone(),
+        marked: false,
+    };
+    let transport = SecureTransport::new(key.clone(), "laptop", ratchet);
+    let mvds =
+        wisp_mvds::Node::new(wisp_mvds::Config::default(), mvds_store, StdRng::seed_from_u64(2));
+    let messenger =
+        Messenger::new(key.clone(), transport, mvds, messages, Config::default()).unwrap();
+    let mut party = Party::with_messenger(key.clone(), messenger);
+    party.messenger.start(now).unwrap();
+    (party, crash)
+}
+
+#[test]
+fn a_crash_between_the_message_commit_and_the_mvds_commit_loses_nothing() {
+    let (alice_dir, bob_dir) = (TempDir::new("crash-mvds-alice"), TempDir::new("crash-mvds-bob"));
+    let (alice_key, bob_key) = (SecretKey::random(), SecretKey::random());
+    let mut alice = open(alice_dir.path(), &alice_key, 1, T0);
+    alice.pump(T0);
+    let alice_pub = alice_key.public_key();
+    let bob_chat = one_to_one_chat_id(&alice_pub);
+
+    // Bob stores the message, then dies before MVDS commits its receipt: nothing acked.
+    let (id, first_copy) = {
+        let (mut bob, crash) = open_crashing(bob_dir.path(), &bob_key, T0);
+        bob.pump(T0);
+        bob.take_events();
+        let id = alice.messenger.send_text(&bob_key.public_key(), "do not lose me", T0).unwrap();
+        let wires = alice.pump(T0);
+        crash.set(true);
+        let results: Vec<_> = wires.iter().filter_map(|w| bob.deliver(w, T0)).collect();
+        assert_eq!(results, [Err(DropReason::Storage)]);
+        assert_eq!(bob.messenger.counters().messages, 1);
+        assert_eq!(bob.messenger.counters().storage_failures, 1);
+        assert!(!bob.pump(T0).iter().any(|w| alice.open(w.topic, &w.data, w.timestamp).is_some()));
+        assert_eq!(received(&mut bob), [id], "stored, so reported");
+        (id, wires)
+    };
+    assert_eq!(statuses(&mut alice, id), [DeliveryStatus::Sending, DeliveryStatus::Sent]);
+
+    // Bob restarts; alice retransmits: a duplicate for bob's database, received by MVDS
+    // now, acked, delivered.
+    let t1 = T0 + 1_000;
+    let mut bob = open(bob_dir.path(), &bob_key, 2, t1);
+    settle(&mut [&mut alice, &mut bob], t1);
+    assert!(statuses(&mut alice, id).is_empty(), "not acked before the retransmission");
+    let due = alice.messenger.next_wakeup().unwrap().expect("a retransmission is pending");
+    alice.messenger.tick(due).unwrap();
+    settle(&mut [&mut alice, &mut bob], due);
+    assert!(received(&mut bob).is_empty(), "reported once, before the crash");
+    assert_eq!(bob.messenger.counters().duplicates, 1);
+    assert_eq!(bob.messenger.counters().messages, 0);
+    assert_eq!(statuses(&mut alice, id), [DeliveryStatus::Delivered]);
+    assert_eq!(alice.messenger.status(&id), Some(DeliveryStatus::Delivered));
+
+    // The first copy arrives again: an MVDS duplicate now, acked, counted, nothing else.
+    let late = due + 1_000;
+    deliver_all(&mut bob, &first_copy, late);
+    settle(&mut [&mut alice, &mut bob], late);
+    assert!(received(&mut bob).is_empty());
+    assert_eq!(bob.messenger.counters().duplicates, 2);
+    assert!(statuses(&mut alice, id).is_empty(), "delivered exactly once");
+    let (messages, _) = bob.messenger.chat_messages(&bob_chat, None, 10).unwrap();
+    assert_eq!(messages.iter().map(|m| m.id).collect::<Vec<_>>(), [id]);
+    assert_eq!(messages[0].message.text, "do not lose me");
+    assert_eq!(bob.messenger.chat(&bob_chat).unwrap().unwrap().unread_count, 1);
+}
+
+#[test]
+fn a_one_to_one_message_the_store_could_not_take_is_not_acked() {
+    let (mut bob, fail) = failing_party(2);
+    let (mut alice, _) = failing_party(1);
+    bob.take_events();
+    alice.take_events();
+    let id = alice.messenger.send_text(&bob.public_key(), "store me first", T0).unwrap();
+    let wires = alice.pump(T0);
+
+    // The ratchet step and nothing else: no message, no MVDS receipt, no ack.
+    fail.set(true);
+    deliver_all(&mut bob, &wires, T0);
+    assert_eq!(bob.messenger.counters().storage_failures, 1);
+    settle(&mut [&mut alice, &mut bob], T0);
+    assert!(received(&mut bob).is_empty());
+    assert_eq!(statuses(&mut alice, id), [DeliveryStatus::Sending, DeliveryStatus::Sent]);
+
+    // The store works again; the retransmission is stored, reported and acked, once.
+    fail.set(false);
+    let due = alice.messenger.next_wakeup().unwrap().expect("a retransmission is pending");
+    alice.messenger.tick(due).unwrap();
+    settle(&mut [&mut alice, &mut bob], due);
+    assert_eq!(received(&mut bob), [id]);
+    assert_eq!(statuses(&mut alice, id), [DeliveryStatus::Delivered]);
+    assert_eq!(bob.messenger.counters().messages, 1);
+    assert_eq!(bob.messenger.counters().duplicates, 0);
+
+    // A late copy of the first attempt: an MVDS duplicate, acked again, not reported.
+    deliver_all(&mut bob, &wires, due + 1);
+    settle(&mut [&mut alice, &mut bob], due + 1);
+    assert!(received(&mut bob).is_empty());
+    assert!(statuses(&mut alice, id).is_empty());
+    assert_eq!(bob.messenger.counters().duplicates, 1);
+    let chat = one_to_one_chat_id(&alice.public_key());
+    assert_eq!(bob.messenger.chat_messages(&chat, None, 10).unwrap().0.len(), 1);
+}
+
+#[test]
+fn open_sqlite_runs_its_three_connections_in_wal_with_synchronous_normal() {
+    let dir = TempDir::new("durability");
+    let key = SecretKey::random();
+    let party = open(dir.path(), &key, 1, T0);
+    let messenger = &party.messenger;
+    let connections = [
+        ("messages", messenger.store().connection()),
+        ("ratchet", messenger.transport().store().connection()),
+        ("mvds", messenger.mvds().store().connection()),
+    ];
+    for (name, conn) in connections {
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal", "{name}");
+        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(sync, 1, "{name}: synchronous = NORMAL");
+    }
+    assert_eq!(wisp_messenger::db::SYNCHRONOUS, "NORMAL");
+
+    // The ratchet store's own default, for its other users, is unchanged.
+    let own = wisp_ratchet::SqliteStore::open(dir.path().join("ratchet-alone.sqlite")).unwrap();
+    let sync: i64 = own.connection().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+    assert_eq!(sync, 2, "FULL");
+}

@@ -47,6 +47,18 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The database could not be switched to WAL journaling (a file system without shared
+    /// memory support, or a read-only file).
+    #[error(
+        "{path} is in journal mode {mode} (expected wal: the messenger's durability against \
+         crashes needs it; is the data directory on a local, writable file system?)"
+    )]
+    NotWal {
+        /// The file.
+        path: String,
+        /// The journal mode SQLite reported.
+        mode: String,
+    },
     /// The database file does not open with the key derived from this account.
     #[error(
         "{path} cannot be opened with this account's key: wrong account or corrupted file \

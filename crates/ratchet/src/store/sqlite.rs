@@ -153,6 +153,13 @@ impl SqliteStore {
         Ok(Self { conn })
     }
 
+    /// The connection, e.g. to inspect the tables or to change per-connection settings
+    /// (`PRAGMA synchronous`) for a caller whose durability needs differ from this store's
+    /// default.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         self.conn
