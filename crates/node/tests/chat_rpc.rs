@@ -319,6 +319,9 @@ async fn two_accounts_chat_publicly_and_one_to_one() {
     assert_eq!(seen, ["n4", "n3", "n2", "n1", "n0", "re: hello", "hello public"]);
     assert!(b.handle().metrics().total("wisp_chat_messages_received_total") >= 7);
     assert!(a.handle().metrics().total("wisp_chat_messages_sent_total") >= 7);
+    assert!(a.handle().metrics().total("wisp_chat_acks_total") >= 1);
+    let rendered = a.handle().metrics().render();
+    assert!(rendered.contains("wisp_chat_messages_sent_total "), "{rendered}");
 
     sub.unsubscribe().await.unwrap();
     sub_a.unsubscribe().await.unwrap();

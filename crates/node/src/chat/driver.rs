@@ -370,6 +370,7 @@ impl Driver {
             ("unknown_type", now.unknown_type, before.unknown_type),
             ("invalid", now.invalid, before.invalid),
             ("duplicate", now.duplicates, before.duplicates),
+            ("storage", now.storage_failures, before.storage_failures),
         ] {
             if a != b {
                 m.add(
@@ -378,6 +379,9 @@ impl Driver {
                     delta(a, b),
                 );
             }
+        }
+        if now.acks != before.acks {
+            m.add("wisp_chat_acks_total", "", delta(now.acks, before.acks));
         }
         if self.core.sent > 0 {
             m.add("wisp_chat_messages_sent_total", "", delta(self.core.sent, 0));
