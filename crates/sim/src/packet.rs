@@ -75,6 +75,23 @@ pub fn for_each_item(payload: &[u8], mut each: impl FnMut(&[u8])) -> Result<usiz
     Ok(count)
 }
 
+/// The expiry (the first field) of an encoded envelope, if it reads as one.
+pub fn envelope_expiry(item: &[u8]) -> Option<u32> {
+    let (list, h, _) = header(item, 0).ok()?;
+    if !list {
+        return None;
+    }
+    let (is_list, fh, flen) = header(item, h).ok()?;
+    if is_list || flen > 4 {
+        return None;
+    }
+    if fh == 0 {
+        return item.get(h).map(|&b| u32::from(b));
+    }
+    let bytes = item.get(h + fh..h + fh + flen)?;
+    Some(bytes.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
+}
+
 /// A cheap 64-bit fingerprint of bytes (not cryptographic: it tells the simulator's own
 /// envelopes apart).
 pub fn fingerprint(bytes: &[u8]) -> u64 {
@@ -98,7 +115,7 @@ mod tests {
     #[test]
     fn splits_a_list_and_refuses_garbage() {
         // [ "ab", [1, 2], 0x05 ]
-        let p = [0xc8, 0x82, b'a', b'b', 0xc2, 0x01, 0x02, 0x05];
+        let p = [0xc7, 0x82, b'a', b'b', 0xc2, 0x01, 0x02, 0x05];
         let mut items = Vec::new();
         assert_eq!(for_each_item(&p, |i| items.push(i.to_vec())), Ok(3));
         assert_eq!(items, vec![vec![0x82, b'a', b'b'], vec![0xc2, 1, 2], vec![5]]);
@@ -111,12 +128,34 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_expiry() {
+        let env = wisp_waku::Envelope {
+            expiry: 1_700_000_300,
+            ttl: 300,
+            topic: wisp_waku::Topic([1, 2, 3, 4]),
+            data: bytes::Bytes::from_static(b"hello"),
+            nonce: 7,
+        };
+        let mut payload = Vec::new();
+        wisp_waku::WakuPacket::Messages(vec![env.clone(), env]).encode(&mut payload);
+        let mut expiries = Vec::new();
+        assert_eq!(for_each_item(&payload, |i| expiries.push(envelope_expiry(i))), Ok(2));
+        assert_eq!(expiries, vec![Some(1_700_000_300); 2]);
+        assert_eq!(envelope_expiry(&[0x05]), None);
+        assert_eq!(envelope_expiry(&[0xc1, 0x05]), Some(5));
+        assert_eq!(envelope_expiry(&[0xc2, 0x81]), None);
+    }
+
+    #[test]
     fn random_bytes_never_panic() {
         let mut rng = crate::Rng::new(1);
         for _ in 0..20_000 {
             let len = rng.below(40) as usize;
             let bytes: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
-            let _ = for_each_item(&bytes, |i| assert!(i.len() <= bytes.len()));
+            let _ = for_each_item(&bytes, |i| {
+                assert!(i.len() <= bytes.len());
+                let _ = envelope_expiry(i);
+            });
         }
     }
 }

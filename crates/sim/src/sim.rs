@@ -18,7 +18,7 @@ use wisp_waku::{
 };
 
 use crate::figures::{Figures, KindFigures, MailFigures};
-use crate::packet::{fingerprint, for_each_item};
+use crate::packet::{envelope_expiry, fingerprint, for_each_item};
 use crate::{Rng, mix};
 
 /// Virtual time origin: routers compare envelope times with `now_ms / 1000`.
@@ -626,7 +626,8 @@ impl Sim {
         if is_messages && !self.nodes[from].kind.hostile() {
             let sent = &mut state.sent[d];
             let _ = for_each_item(&payload, |item| {
-                if sent.insert(fingerprint(item), u32::MAX).is_some() {
+                let expiry = envelope_expiry(item).unwrap_or(u32::MAX);
+                if sent.insert(fingerprint(item), expiry).is_some() {
                     twice += 1;
                 }
             });

@@ -100,6 +100,8 @@ pub(crate) enum Command {
     /// Status chat identities: create or import from a mnemonic, show, draw identicons
     #[command(subcommand)]
     Account(crate::account_cmd::AccountCommand),
+    /// Simulate a network of wisp routers and mailservers on a virtual clock (crates/sim)
+    Sim(crate::sim_cmd::SimArgs),
 }
 
 /// `wisp keys ...`

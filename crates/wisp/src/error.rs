@@ -122,6 +122,9 @@ pub(crate) enum Error {
     /// `wisp history` failed (the mailserver did not connect, or the request failed).
     #[error("{0}")]
     History(String),
+    /// `wisp sim` ran and an invariant broke (the message has the seed and the replay command).
+    #[error("{0}")]
+    Sim(String),
 }
 
 impl From<wisp_node::node_key::NodeKeyError> for Error {

@@ -17,6 +17,7 @@ mod node_cmd;
 mod post_watch;
 mod rlpx_cmd;
 mod rpc_client;
+mod sim_cmd;
 
 // Dev-dependencies of the integration tests (hostile waku tests, mailserver_ack), linked into
 // the unit tests too.
@@ -76,6 +77,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Watch(args) => post_watch::watch(args),
         Command::History(args) => history_cmd::run(args),
         Command::Account(cmd) => account_cmd::run(cmd, &data_dir),
+        Command::Sim(args) => sim_cmd::run(args),
     }
 }
 
