@@ -19,8 +19,9 @@ pub struct KindFigures {
     pub in_per_node_day: f64,
     /// Bytes out per node per simulated day.
     pub out_per_node_day: f64,
-    /// Encoded bytes of the distinct envelopes a node took into its pool, per node per
-    /// simulated day (no duplicates, no packet overhead: the model's "receiving bandwidth").
+    /// Encoded bytes of the distinct envelopes a node took from its peers, per node per
+    /// simulated day (no duplicates, no own posts, no packet overhead: the model's "receiving
+    /// bandwidth").
     pub new_envelope_bytes_per_node_day: f64,
 }
 

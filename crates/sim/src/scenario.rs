@@ -282,16 +282,20 @@ pub struct Report {
 }
 
 /// A public chat shared by users `2c` and `2c + 1` (the model's users receive as many public
-/// messages as they send).
+/// messages as they send). Topics look random, as Status's (hashes of names) do: the bloom
+/// bits of structured topics would collide more than real ones.
 pub fn chat_topic(c: u64) -> Topic {
-    let b = (c as u32).to_be_bytes();
-    Topic([0x01, b[1], b[2], b[3]])
+    random_topic(c ^ 0x6368_6174_0000_0000)
 }
 
 /// The partition topic of user `u` (model A9).
 pub fn partition_topic(u: u64) -> Topic {
-    let b = ((u % u64::from(PARTITIONS)) as u32).to_be_bytes();
-    Topic([0x02, b[1], b[2], b[3]])
+    random_topic((u % u64::from(PARTITIONS)) ^ 0x7061_7274_0000_0000)
+}
+
+fn random_topic(x: u64) -> Topic {
+    let b = crate::mix(x).to_be_bytes();
+    Topic([b[0], b[1], b[2], b[3]])
 }
 
 fn user_topics(u: u64) -> Vec<Topic> {
@@ -370,7 +374,7 @@ fn fleet(sim: &mut Sim, r: &Resolved) -> (Vec<usize>, Vec<usize>) {
             let extra = (0..BLOOM_TOPICS.saturating_sub(wanted.len()))
                 .map(|_| {
                     let x = sim.rng().next_u64().to_be_bytes();
-                    Topic([0xee, x[0], x[1], x[2]])
+                    Topic([x[0], x[1], x[2], x[3]])
                 })
                 .collect();
             Interest::Bloom { wanted, extra }
@@ -479,15 +483,15 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, ScenarioError> {
                 ..LinkModel::default()
             };
             let mut router = RouterConfig { min_pow: 0.0, ..RouterConfig::default() };
-            router.pool.max_bytes = 2 * 1024 * 1024;
-            router.pool.max_envelopes = 2_000;
+            router.pool.max_bytes = 512 * 1024;
+            router.pool.max_envelopes = 500;
             let mut sim =
                 Sim::new(SimConfig { link, seed: r.seed, router, skew_ms: 3_000, ttl_secs: 300 });
             let honest: Vec<usize> =
                 (0..r.nodes).map(|_| sim.add_node(Kind::Relay, Interest::All)).collect();
             let hostile = [
-                sim.add_node(Kind::Flooder { per_sec: 50 }, Interest::All),
-                sim.add_node(Kind::RawFlooder { packets_per_sec: 200, envelopes: 20 }, Interest::All),
+                sim.add_node(Kind::Flooder { per_sec: 10 }, Interest::All),
+                sim.add_node(Kind::RawFlooder { packets_per_sec: 200, envelopes: 2 }, Interest::All),
                 sim.add_node(Kind::BadSender, Interest::All),
                 sim.add_node(Kind::NonRelay, Interest::All),
                 sim.add_node(Kind::NonRelay, Interest::All),

@@ -677,7 +677,11 @@ impl Sim {
                 Output::Disconnect { peer, reason } => {
                     let p = peer.0 as usize;
                     *self.disconnects.entry(drop_label(&reason)).or_default() += 1;
-                    if !self.nodes[p].kind.hostile() && !self.nodes[n].kind.hostile() {
+                    let protocol_error = matches!(
+                        reason,
+                        DropReason::BadPacket { .. } | DropReason::PacketBeforeStatus { .. }
+                    );
+                    if protocol_error && !self.nodes[p].kind.hostile() && !self.nodes[n].kind.hostile() {
                         self.violation(format!(
                             "honest node {n} dropped honest node {p} ({}) at {} ms",
                             drop_label(&reason),
@@ -747,7 +751,9 @@ impl Sim {
         if let Some((store, _)) = self.nodes[n].archive.as_ref() {
             let _ = ready(store.put(&[ArchivedEnvelope::new(env)]));
         }
-        *self.new_bytes.entry(class).or_default() += env.encoded_len() as u64;
+        if from.is_some() {
+            *self.new_bytes.entry(class).or_default() += env.encoded_len() as u64;
+        }
         self.trace = self.trace.wrapping_add(mix(h ^ (n as u64).rotate_left(40) ^ self.now));
         let wanted = self.nodes[n].interest.wants(&env.topic);
         if self.nodes[n].kind == Kind::Light {
@@ -887,14 +893,14 @@ impl Sim {
         let period = match self.nodes[n].kind.clone() {
             Kind::Flooder { per_sec } => {
                 let topic = Topic([0xf1, 0x00, 0x00, (round % 251) as u8]);
-                self.post_now(n, topic, 1024, false);
+                self.post_now(n, topic, 256, false);
                 1000 / u64::from(per_sec.max(1))
             }
             Kind::RawFlooder { packets_per_sec, envelopes } => {
                 let envs: Vec<Envelope> = (0..envelopes)
                     .map(|i| {
                         let nonce = (n as u64) << 40 | round << 12 | u64::from(i);
-                        let data = bytes::Bytes::from(nonce.to_be_bytes().repeat(128));
+                        let data = bytes::Bytes::from(nonce.to_be_bytes().repeat(8));
                         Envelope { expiry: secs + 300, ttl: 300, topic: Topic([0xf2, 0, 0, 0]), data, nonce }
                     })
                     .collect();
