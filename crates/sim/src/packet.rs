@@ -120,11 +120,20 @@ mod tests {
         assert_eq!(for_each_item(&p, |i| items.push(i.to_vec())), Ok(3));
         assert_eq!(items, vec![vec![0x82, b'a', b'b'], vec![0xc2, 1, 2], vec![5]]);
         assert_eq!(for_each_item(&[0x82, 1, 2], |_| {}), Err(SplitError::NotAList));
-        assert!(matches!(for_each_item(&[0xc3, 0x82, 1], |_| {}), Err(SplitError::Truncated { .. })));
-        assert!(matches!(for_each_item(&[0xc2, 0x83, 1], |_| {}), Err(SplitError::Truncated { .. })));
+        assert!(matches!(
+            for_each_item(&[0xc3, 0x82, 1], |_| {}),
+            Err(SplitError::Truncated { .. })
+        ));
+        assert!(matches!(
+            for_each_item(&[0xc2, 0x83, 1], |_| {}),
+            Err(SplitError::Truncated { .. })
+        ));
         assert_eq!(for_each_item(&[0xc0, 0], |_| {}), Err(SplitError::Trailing(1)));
         assert!(for_each_item(&[], |_| {}).is_err());
-        assert!(matches!(for_each_item(&[0xff, 1], |_| {}), Err(SplitError::LengthTooLong(8, 0)) | Err(SplitError::Truncated { .. })));
+        assert!(matches!(
+            for_each_item(&[0xff, 1], |_| {}),
+            Err(SplitError::LengthTooLong(8, 0)) | Err(SplitError::Truncated { .. })
+        ));
     }
 
     #[test]

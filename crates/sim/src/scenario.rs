@@ -177,7 +177,8 @@ impl ScenarioConfig {
             envelopes: self.envelopes.unwrap_or(if s == Whisper { 10 } else { 1 }),
             size: self.size.unwrap_or(1024),
         };
-        let bad = |key, value: String, expected| Err(ScenarioError::Invalid { key, value, expected });
+        let bad =
+            |key, value: String, expected| Err(ScenarioError::Invalid { key, value, expected });
         let min_nodes = if matches!(s, Whisper | Offline) { 2 } else { 1 };
         if r.nodes < min_nodes || r.nodes > 100_000 {
             return bad("nodes", r.nodes.to_string(), "2 to 100000 (1 for the meshes)");
@@ -192,7 +193,11 @@ impl ScenarioConfig {
             return bad("days", r.days.to_string(), "more than 0 and at most 30");
         }
         if s == Offline && r.days < 0.3 {
-            return bad("days", r.days.to_string(), "at least 0.3 (the client is offline from 1 h to 7 h)");
+            return bad(
+                "days",
+                r.days.to_string(),
+                "at least 0.3 (the client is offline from 1 h to 7 h)",
+            );
         }
         if !(0.0..=1.0).contains(&r.loss) {
             return bad("loss", r.loss.to_string(), "a probability from 0 to 1");
@@ -491,7 +496,10 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, ScenarioError> {
                 (0..r.nodes).map(|_| sim.add_node(Kind::Relay, Interest::All)).collect();
             let hostile = [
                 sim.add_node(Kind::Flooder { per_sec: 10 }, Interest::All),
-                sim.add_node(Kind::RawFlooder { packets_per_sec: 200, envelopes: 2 }, Interest::All),
+                sim.add_node(
+                    Kind::RawFlooder { packets_per_sec: 200, envelopes: 2 },
+                    Interest::All,
+                ),
                 sim.add_node(Kind::BadSender, Interest::All),
                 sim.add_node(Kind::NonRelay, Interest::All),
                 sim.add_node(Kind::NonRelay, Interest::All),

@@ -8,8 +8,8 @@ use std::task::{Context, Poll, Waker};
 
 use wisp_mailserver::server::complete_payload;
 use wisp_mailserver::{
-    ArchivedEnvelope, ClientConfig, HistoryQuery, HistoryRequest, HistoryServer, MemoryStore,
-    Next, Outcome, RequestForm, ServerConfig, ServerKeys, Store, serve_request,
+    ArchivedEnvelope, ClientConfig, HistoryQuery, HistoryRequest, HistoryServer, MemoryStore, Next,
+    Outcome, RequestForm, ServerConfig, ServerKeys, Store, serve_request,
 };
 use wisp_waku::packets::waku_codes;
 use wisp_waku::{
@@ -125,7 +125,14 @@ pub struct LinkModel {
 
 impl Default for LinkModel {
     fn default() -> Self {
-        Self { base_ms: 20, jitter_ms: 10, loss: 0.0, bandwidth_bps: 0, duplicate: 0.0, reorder: 0.0 }
+        Self {
+            base_ms: 20,
+            jitter_ms: 10,
+            loss: 0.0,
+            bandwidth_bps: 0,
+            duplicate: 0.0,
+            reorder: 0.0,
+        }
     }
 }
 
@@ -261,6 +268,15 @@ fn pair(a: usize, b: usize) -> (usize, usize) {
 
 fn dir(from: usize, to: usize) -> usize {
     usize::from(from > to)
+}
+
+/// A node's clock reading back to virtual time.
+fn to_sim(t: u64, skew: i64) -> u64 {
+    if skew >= 0 {
+        t.saturating_sub(skew.unsigned_abs())
+    } else {
+        t.saturating_add(skew.unsigned_abs())
+    }
 }
 
 fn fp32(hash: &[u8; 32]) -> u64 {
@@ -605,7 +621,8 @@ impl Sim {
     fn is_cut(&self, a: usize, b: usize) -> bool {
         self.cut.contains(&pair(a, b))
             || self.groups.iter().any(|(side, on)| {
-                *on && side.get(a).copied().unwrap_or(false) != side.get(b).copied().unwrap_or(false)
+                *on && side.get(a).copied().unwrap_or(false)
+                    != side.get(b).copied().unwrap_or(false)
             })
     }
 
@@ -635,7 +652,8 @@ impl Sim {
         let epoch = state.epoch;
         let link = &self.cfg.link;
         let start = self.now.max(state.busy_until[d]);
-        let serialise = if link.bandwidth_bps == 0 { 0 } else { (len * 8000).div_ceil(link.bandwidth_bps) };
+        let serialise =
+            if link.bandwidth_bps == 0 { 0 } else { (len * 8000).div_ceil(link.bandwidth_bps) };
         state.busy_until[d] = start + serialise;
         let jitter = self.rng.below(link.jitter_ms + 1);
         let mut arrive = start + serialise + link.base_ms + jitter;
@@ -681,7 +699,10 @@ impl Sim {
                         reason,
                         DropReason::BadPacket { .. } | DropReason::PacketBeforeStatus { .. }
                     );
-                    if protocol_error && !self.nodes[p].kind.hostile() && !self.nodes[n].kind.hostile() {
+                    if protocol_error
+                        && !self.nodes[p].kind.hostile()
+                        && !self.nodes[n].kind.hostile()
+                    {
                         self.violation(format!(
                             "honest node {n} dropped honest node {p} ({}) at {} ms",
                             drop_label(&reason),
@@ -696,7 +717,7 @@ impl Sim {
             }
         }
         let sent = self.nodes[n].sent_now;
-        let next = self.nodes[n].router.next_tick_ms().saturating_sub_signed(self.nodes[n].skew_ms);
+        let next = to_sim(self.nodes[n].router.next_tick_ms(), self.nodes[n].skew_ms);
         let at = if after_tick && !sent { self.now + IDLE_TICK_MS } else { next.max(self.now + 1) };
         self.want_tick(n, at);
     }
@@ -763,7 +784,9 @@ impl Sim {
                 self.false_positives += 1;
                 self.false_positive_bytes += env.encoded_len() as u64;
             } else if from.is_some() {
-                self.violation(format!("light node {n} got envelope {h:016x} off its topic interest"));
+                self.violation(format!(
+                    "light node {n} got envelope {h:016x} off its topic interest"
+                ));
             }
         }
         let Some(_) = from else { return };
@@ -801,8 +824,9 @@ impl Sim {
     fn send_history(&mut self, n: usize, p: usize, payload: Vec<u8>) {
         self.mail.request_bytes += payload.len() as u64;
         self.transmit(n, p, waku_codes::P2P_REQUEST, payload);
-        if let Some(deadline) = self.nodes[n].history.as_ref().and_then(|h| h.request.deadline_ms()) {
-            let at = deadline.saturating_sub_signed(self.nodes[n].skew_ms);
+        if let Some(deadline) = self.nodes[n].history.as_ref().and_then(|h| h.request.deadline_ms())
+        {
+            let at = to_sim(deadline, self.nodes[n].skew_ms);
             self.schedule(at.max(self.now + 1), Ev::HistoryTimeout { node: n });
         }
     }
@@ -831,27 +855,27 @@ impl Sim {
         let now = self.rnow(n);
         let Some((store, server)) = self.nodes[n].archive.as_mut() else { return };
         self.mail.requests += 1;
-        let packets: Vec<(u64, Vec<u8>)> = match server.admit_payload(&PeerId(p as u64), payload, now)
-        {
-            Ok(admitted) => match ready(serve_request(store, &admitted)) {
-                Some(reply) => {
-                    if let Outcome::Served { envelopes, .. } = reply.outcome {
-                        self.mail.served_envelopes += envelopes as u64;
+        let packets: Vec<(u64, Vec<u8>)> =
+            match server.admit_payload(&PeerId(p as u64), payload, now) {
+                Ok(admitted) => match ready(serve_request(store, &admitted)) {
+                    Some(reply) => {
+                        if let Outcome::Served { envelopes, .. } = reply.outcome {
+                            self.mail.served_envelopes += envelopes as u64;
+                        }
+                        reply.packets().collect()
                     }
-                    reply.packets().collect()
+                    None => Vec::new(),
+                },
+                Err(rejection) => {
+                    self.mail.rejected += 1;
+                    rejection
+                        .complete
+                        .as_ref()
+                        .map(|c| (waku_codes::P2P_REQUEST_COMPLETE, complete_payload(c)))
+                        .into_iter()
+                        .collect()
                 }
-                None => Vec::new(),
-            },
-            Err(rejection) => {
-                self.mail.rejected += 1;
-                rejection
-                    .complete
-                    .as_ref()
-                    .map(|c| (waku_codes::P2P_REQUEST_COMPLETE, complete_payload(c)))
-                    .into_iter()
-                    .collect()
-            }
-        };
+            };
         let size: u64 = packets.iter().map(|(_, p)| p.len() as u64).sum();
         self.mail.reply_bytes += size;
         self.mail.largest_reply_bytes = self.mail.largest_reply_bytes.max(size);
@@ -867,7 +891,8 @@ impl Sim {
         let mut data = vec![0u8; size.max(8)];
         data[..8].copy_from_slice(&id.to_be_bytes());
         let ttl = self.cfg.ttl_secs;
-        let env = Envelope { expiry: secs + ttl, ttl, topic, data: bytes::Bytes::from(data), nonce: id };
+        let env =
+            Envelope { expiry: secs + ttl, ttl, topic, data: bytes::Bytes::from(data), nonce: id };
         if honest {
             let h = fp32(&env.hash());
             let mut expected = self.up_full - u64::from(self.nodes[n].kind.full());
@@ -901,7 +926,13 @@ impl Sim {
                     .map(|i| {
                         let nonce = (n as u64) << 40 | round << 12 | u64::from(i);
                         let data = bytes::Bytes::from(nonce.to_be_bytes().repeat(8));
-                        Envelope { expiry: secs + 300, ttl: 300, topic: Topic([0xf2, 0, 0, 0]), data, nonce }
+                        Envelope {
+                            expiry: secs + 300,
+                            ttl: 300,
+                            topic: Topic([0xf2, 0, 0, 0]),
+                            data,
+                            nonce,
+                        }
                     })
                     .collect();
                 let mut payload = Vec::new();
@@ -914,10 +945,19 @@ impl Sim {
             Kind::BadSender => {
                 let payload = match round % 3 {
                     0 | 1 => {
-                        let (expiry, ttl) =
-                            if round % 3 == 0 { (secs - 10, 5) } else { (secs + 400, 300) };
+                        let (expiry, ttl) = if round.is_multiple_of(3) {
+                            (secs.saturating_sub(10), 5)
+                        } else {
+                            (secs + 400, 300)
+                        };
                         let data = bytes::Bytes::from(round.to_be_bytes().to_vec());
-                        let env = Envelope { expiry, ttl, topic: Topic([0xf3, 0, 0, 0]), data, nonce: round };
+                        let env = Envelope {
+                            expiry,
+                            ttl,
+                            topic: Topic([0xf3, 0, 0, 0]),
+                            data,
+                            nonce: round,
+                        };
                         let mut payload = Vec::new();
                         WakuPacket::Messages(vec![env]).encode(&mut payload);
                         payload
@@ -1166,7 +1206,11 @@ impl Sim {
             posts_skipped: self.posts_skipped,
             expected: self.expected,
             delivered: self.delivered,
-            delivery_ratio: if self.expected == 0 { 1.0 } else { self.delivered as f64 / self.expected as f64 },
+            delivery_ratio: if self.expected == 0 {
+                1.0
+            } else {
+                self.delivered as f64 / self.expected as f64
+            },
             latency_ms: (pct(50), pct(95), pct(99)),
             copies_in_full: self.copies_full,
             new_in_full: self.new_full,

@@ -11,7 +11,11 @@ const T: Topic = Topic([1, 2, 3, 4]);
 
 fn run(seed: u64, star: bool, link: LinkModel, cut: bool) -> wisp_sim::Figures {
     let mut sim = Sim::relays(8, link, seed);
-    if star { sim.star() } else { sim.line() }
+    if star {
+        sim.star()
+    } else {
+        sim.line()
+    }
     for i in 0..10u64 {
         sim.post_at(2_000 + i * 300, (i as usize * 3) % 8, T, 64);
     }

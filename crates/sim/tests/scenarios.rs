@@ -22,7 +22,9 @@ fn small(s: Scenario, seed: u64) -> ScenarioConfig {
             (c.nodes, c.light, c.users, c.envelopes, c.days) =
                 (Some(4), Some(10), Some(200), Some(2), Some(0.002))
         }
-        Scenario::Offline => (c.nodes, c.light, c.days, c.msgs) = (Some(4), Some(6), Some(0.3), Some(20.0)),
+        Scenario::Offline => {
+            (c.nodes, c.light, c.days, c.msgs) = (Some(4), Some(6), Some(0.3), Some(20.0))
+        }
         Scenario::Faults => (c.nodes, c.days) = (Some(12), Some(0.0015)),
     }
     c
@@ -69,8 +71,14 @@ fn whisper_fleet_light_clients_get_their_topics() {
         let bloom = f.kind("light-bloom").expect("bloom clients");
         // A full node takes everything; a light client a small part; the bloom's false
         // positives put a bloom client in between.
-        assert!(relay.new_envelope_bytes_per_node_day > 10.0 * topic.new_envelope_bytes_per_node_day, "{f}");
-        assert!(bloom.new_envelope_bytes_per_node_day > topic.new_envelope_bytes_per_node_day, "{f}");
+        assert!(
+            relay.new_envelope_bytes_per_node_day > 10.0 * topic.new_envelope_bytes_per_node_day,
+            "{f}"
+        );
+        assert!(
+            bloom.new_envelope_bytes_per_node_day > topic.new_envelope_bytes_per_node_day,
+            "{f}"
+        );
         assert!(f.false_positives > 0, "{f}");
     }
 }
@@ -125,7 +133,13 @@ fn bad_settings_name_their_key() {
 fn big(c: ScenarioConfig) {
     let t = std::time::Instant::now();
     let r = run(&c);
-    println!("{}\n{}\n{}\nwall time {:?}", r.config.command(), r.figures, r.notes.join("\n"), t.elapsed());
+    println!(
+        "{}\n{}\n{}\nwall time {:?}",
+        r.config.command(),
+        r.figures,
+        r.notes.join("\n"),
+        t.elapsed()
+    );
 }
 
 /// README: whisper model at 10k users (15 simulated minutes, scaled to a day).

@@ -52,7 +52,7 @@ pub(crate) struct SimArgs {
 }
 
 fn setting(e: ScenarioError) -> Error {
-    let ScenarioError::Invalid { key, .. } = &e;
+    let ScenarioError::Invalid { key, value, expected } = &e;
     let name = match *key {
         "scenario" => "--scenario",
         "nodes" => "--nodes",
@@ -65,7 +65,7 @@ fn setting(e: ScenarioError) -> Error {
         "envelopes" => "--envelopes",
         _ => "--size",
     };
-    Error::Setting { name, message: e.to_string() }
+    Error::Setting { name, message: format!("{value}: expected {expected}") }
 }
 
 pub(crate) fn run(args: SimArgs) -> Result<(), Error> {
@@ -87,7 +87,8 @@ pub(crate) fn run(args: SimArgs) -> Result<(), Error> {
     let report = run_scenario(&config).map_err(setting)?;
     let command = report.config.command();
     if args.json {
-        let notes: Vec<String> = report.notes.iter().map(|n| serde_json::Value::from(n.as_str()).to_string()).collect();
+        let notes: Vec<String> =
+            report.notes.iter().map(|n| serde_json::Value::from(n.as_str()).to_string()).collect();
         print_line(&format!(
             "{{\"command\":{},\"figures\":{},\"notes\":[{}]}}",
             serde_json::Value::from(command.as_str()),
