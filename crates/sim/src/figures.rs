@@ -87,7 +87,7 @@ pub struct Figures {
     pub disconnects: BTreeMap<String, u64>,
     /// Envelopes refused, by reason.
     pub envelope_drops: BTreeMap<String, u64>,
-    /// Posts the poster's own router refused.
+    /// Honest posts the poster's own router refused.
     pub post_refused: u64,
     /// The largest pool seen on any node, bytes (sampled every simulated minute).
     pub peak_pool_bytes: u64,

@@ -904,7 +904,7 @@ impl Sim {
             self.post_order.push(h);
         }
         let now = self.rnow(n);
-        if self.nodes[n].router.post(env, now).is_err() {
+        if self.nodes[n].router.post(env, now).is_err() && honest {
             self.post_refused += 1;
         }
         self.drain(n, false);
