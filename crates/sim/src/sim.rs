@@ -476,6 +476,13 @@ impl Sim {
         self.queue.push(Reverse((at, id)));
     }
 
+    /// Sets `node`'s clock skew (ms ahead of virtual time; negative: behind).
+    pub fn set_skew(&mut self, node: usize, skew_ms: i64) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.skew_ms = skew_ms;
+        }
+    }
+
     /// The node's own clock (virtual time plus its skew).
     fn rnow(&self, n: usize) -> u64 {
         self.now.saturating_add_signed(self.nodes[n].skew_ms)

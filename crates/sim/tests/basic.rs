@@ -195,4 +195,19 @@ fn clock_skew() {
     };
     assert_eq!(within.violations, 0, "{within}");
     assert_eq!(within.delivered, within.expected, "{within}");
+
+    let mut sim = Sim::relays(3, LinkModel::default(), 3);
+    sim.set_skew(0, 30_000);
+    sim.line();
+    for i in 0..6u64 {
+        sim.post_at(2_000 + i * 1_000, 0, T, 64);
+    }
+    sim.post_at(12_000, 2, T, 64);
+    let beyond = sim.run(60_000);
+    assert_eq!(beyond.violations, 0, "{beyond}");
+    // Node 1 warns node 0 three times, then drops it at the fourth future-dated envelope.
+    assert_eq!(beyond.envelope_drops.get("future_dated"), Some(&4), "{beyond}");
+    assert_eq!(beyond.disconnects.get("future_envelopes"), Some(&1), "{beyond}");
+    // Node 2's post reaches node 1 only (node 0 is gone): 1 of the 12 + 2 expected arrivals.
+    assert_eq!(beyond.delivered, 1, "{beyond}");
 }
