@@ -167,11 +167,11 @@ fn readme_offline() {
     big(ScenarioConfig::new(Scenario::Offline, 1));
 }
 
-/// A sweep of seeds over every scenario at its small size.
+/// A sweep of 100 seeds over every scenario at its small size (about 30 s in release).
 #[test]
 #[ignore]
 fn sweep_seeds() {
-    for seed in 10..40 {
+    for seed in 10..110 {
         for (_, s) in Scenario::ALL {
             run(&small(s, seed));
         }
