@@ -10,13 +10,15 @@ use wisp_waku as _;
 
 fn small(s: Scenario, seed: u64) -> ScenarioConfig {
     let mut c = ScenarioConfig::new(s, seed);
+    // Small envelopes: hashing dominates a debug build.
+    c.size = Some(128);
     match s {
         Scenario::Mesh => {
             (c.nodes, c.degree, c.days, c.msgs) = (Some(16), Some(4), Some(0.001), Some(2000.0))
         }
         Scenario::Churn => {
             (c.nodes, c.degree, c.days, c.msgs, c.churn) =
-                (Some(40), Some(6), Some(0.02), Some(200.0), Some(0.5))
+                (Some(30), Some(6), Some(0.01), Some(300.0), Some(1.0))
         }
         Scenario::Whisper => {
             (c.nodes, c.light, c.users, c.envelopes, c.days) =
