@@ -111,6 +111,8 @@ pub(crate) enum Command {
     Chat(crate::chat_cmd::ChatCommand),
     /// Sign an EIP-1459 DNS node list from ENRs and write its zone file or TXT records
     DnsTree(crate::dns_tree_cmd::DnsTreeArgs),
+    /// Simulate a network of wisp routers and mailservers on a virtual clock (crates/sim)
+    Sim(crate::sim_cmd::SimArgs),
 }
 
 /// `wisp keys ...`

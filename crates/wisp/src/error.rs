@@ -128,6 +128,9 @@ pub(crate) enum Error {
     /// `wisp dns-tree` failed.
     #[error("{0}")]
     DnsTree(#[from] crate::dns_tree_cmd::DnsTreeError),
+    /// `wisp sim` ran and an invariant broke (the message has the seed and the replay command).
+    #[error("{0}")]
+    Sim(String),
 }
 
 impl From<wisp_node::node_key::NodeKeyError> for Error {

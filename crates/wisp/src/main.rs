@@ -19,6 +19,7 @@ mod node_cmd;
 mod post_watch;
 mod rlpx_cmd;
 mod rpc_client;
+mod sim_cmd;
 
 // Dev-dependencies of the integration tests (hostile waku tests, mailserver_ack), linked into
 // the unit tests too.
@@ -80,6 +81,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Account(cmd) => account_cmd::run(cmd, &data_dir),
         Command::Chat(cmd) => chat_cmd::run(cmd),
         Command::DnsTree(args) => dns_tree_cmd::run(&args),
+        Command::Sim(args) => sim_cmd::run(args),
     }
 }
 

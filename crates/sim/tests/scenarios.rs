@@ -1,0 +1,181 @@
+//! Each scenario of `wisp sim` at a small size, a handful of seeds: the invariants hold and
+//! the scenario's own promise is kept. The README's full-size rows are `#[ignore]`d:
+//! `cargo test --release -p wisp-sim --test scenarios -- --ignored --nocapture`.
+
+use bytes as _;
+use thiserror as _;
+use wisp_mailserver as _;
+use wisp_sim::{Scenario, ScenarioConfig, run_scenario, scenario::Report};
+use wisp_waku as _;
+
+fn small(s: Scenario, seed: u64) -> ScenarioConfig {
+    let mut c = ScenarioConfig::new(s, seed);
+    // Small envelopes: hashing dominates a debug build.
+    c.size = Some(128);
+    match s {
+        Scenario::Mesh => {
+            (c.nodes, c.degree, c.days, c.msgs) = (Some(16), Some(4), Some(0.001), Some(2000.0))
+        }
+        Scenario::Churn => {
+            (c.nodes, c.degree, c.days, c.msgs, c.churn) =
+                (Some(30), Some(6), Some(0.01), Some(300.0), Some(1.0))
+        }
+        Scenario::Whisper => {
+            (c.nodes, c.light, c.users, c.envelopes, c.days) =
+                (Some(4), Some(10), Some(200), Some(2), Some(0.002))
+        }
+        Scenario::Offline => {
+            (c.nodes, c.light, c.days, c.msgs) = (Some(4), Some(6), Some(0.3), Some(20.0))
+        }
+        Scenario::Faults => (c.nodes, c.days) = (Some(12), Some(0.0015)),
+    }
+    c
+}
+
+fn run(c: &ScenarioConfig) -> Report {
+    let r = run_scenario(c).expect("valid settings");
+    let f = &r.figures;
+    assert_eq!(f.violations, 0, "replay: {}\n{f}", r.config.command());
+    r
+}
+
+#[test]
+fn mesh_delivers_everything_once() {
+    for seed in 1..4 {
+        let r = run(&small(Scenario::Mesh, seed));
+        let f = &r.figures;
+        assert!(f.posted >= 10, "{f}");
+        assert_eq!(f.delivered, f.expected, "{f}");
+        // Degree 4: every node gets a copy from most of its 4 neighbours.
+        assert!(f.duplicates_per_new > 1.0 && f.duplicates_per_new < 4.0, "{f}");
+    }
+}
+
+#[test]
+fn churn_and_loss_break_no_invariant() {
+    for seed in 1..4 {
+        let r = run(&small(Scenario::Churn, seed));
+        let f = &r.figures;
+        assert!(f.packets_lost > 0, "{f}");
+        // 30 % loss on a degree-6 mesh: flooding still reaches most nodes.
+        assert!(f.delivery_ratio > 0.8 && f.delivery_ratio <= 1.0, "{f}");
+    }
+}
+
+#[test]
+fn whisper_fleet_light_clients_get_their_topics() {
+    for seed in 1..4 {
+        let r = run(&small(Scenario::Whisper, seed));
+        let f = &r.figures;
+        assert_eq!(f.delivered, f.expected, "{f}");
+        let relay = f.kind("relay").expect("relays");
+        let topic = f.kind("light-topic").expect("topic-interest clients");
+        let bloom = f.kind("light-bloom").expect("bloom clients");
+        // A full node takes everything; a light client a small part; the bloom's false
+        // positives put a bloom client in between.
+        assert!(
+            relay.new_envelope_bytes_per_node_day > 10.0 * topic.new_envelope_bytes_per_node_day,
+            "{f}"
+        );
+        assert!(
+            bloom.new_envelope_bytes_per_node_day > topic.new_envelope_bytes_per_node_day,
+            "{f}"
+        );
+        assert!(f.false_positives > 0, "{f}");
+    }
+}
+
+#[test]
+fn offline_light_client_gets_everything_from_mailservers() {
+    for seed in 1..4 {
+        let r = run(&small(Scenario::Offline, seed));
+        let f = &r.figures;
+        assert!(f.mail.completed >= 1 && f.mail.failed == 0, "{f}");
+        assert!(f.mail.served_envelopes > 0, "{f}");
+        assert!(r.notes.iter().any(|n| n.contains("; 0 never received")), "{:?}", r.notes);
+    }
+}
+
+#[test]
+fn faults_and_hostile_nodes() {
+    for seed in 1..4 {
+        let r = run(&small(Scenario::Faults, seed));
+        let f = &r.figures;
+        // The raw flooder is cut off by the rate limits, the bad sender for its packets.
+        assert!(f.disconnects.get("rate_limited").copied().unwrap_or(0) > 0, "{f}");
+        assert!(f.disconnects.get("bad_packet").copied().unwrap_or(0) > 0, "{f}");
+        assert!(f.envelope_drops.get("expired").copied().unwrap_or(0) > 0, "{f}");
+        // Pools stay under their 512 KiB cap (checked every minute as an invariant too).
+        assert!(f.peak_pool_bytes <= 512 * 1024, "{f}");
+        assert!(f.delivery_ratio > 0.3, "{f}");
+    }
+}
+
+#[test]
+fn same_seed_same_figures() {
+    for s in [Scenario::Whisper, Scenario::Offline, Scenario::Faults] {
+        let a = run(&small(s, 5));
+        let b = run(&small(s, 5));
+        let c = run(&small(s, 6));
+        assert_eq!(a, b, "{s}");
+        assert_ne!(a.figures.trace, c.figures.trace, "{s}");
+    }
+}
+
+#[test]
+fn bad_settings_name_their_key() {
+    let mut c = ScenarioConfig::new(Scenario::Mesh, 1);
+    c.loss = Some(1.5);
+    let e = run_scenario(&c).unwrap_err().to_string();
+    assert!(e.contains("--loss 1.5") && e.contains("probability"), "{e}");
+    let e = "nope".parse::<Scenario>().unwrap_err().to_string();
+    assert!(e.contains("--scenario nope") && e.contains("whisper"), "{e}");
+}
+
+fn big(c: ScenarioConfig) {
+    let t = std::time::Instant::now();
+    let r = run(&c);
+    println!(
+        "{}\n{}\n{}\nwall time {:?}",
+        r.config.command(),
+        r.figures,
+        r.notes.join("\n"),
+        t.elapsed()
+    );
+}
+
+/// README: whisper model at 10k users (15 simulated minutes, scaled to a day).
+#[test]
+#[ignore]
+fn readme_whisper() {
+    big(ScenarioConfig::new(Scenario::Whisper, 1));
+}
+
+/// README: duplicate factor at degree 4, 8 and 16.
+#[test]
+#[ignore]
+fn readme_duplicates() {
+    for d in [4, 8, 16] {
+        let mut c = ScenarioConfig::new(Scenario::Mesh, 1);
+        (c.nodes, c.degree, c.days) = (Some(200), Some(d), Some(0.01));
+        big(c);
+    }
+}
+
+/// README: a light client offline 6 h.
+#[test]
+#[ignore]
+fn readme_offline() {
+    big(ScenarioConfig::new(Scenario::Offline, 1));
+}
+
+/// A sweep of 100 seeds over every scenario at its small size (about 30 s in release).
+#[test]
+#[ignore]
+fn sweep_seeds() {
+    for seed in 10..110 {
+        for (_, s) in Scenario::ALL {
+            run(&small(s, seed));
+        }
+    }
+}

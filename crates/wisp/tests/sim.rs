@@ -1,0 +1,46 @@
+//! `wisp sim` as a user runs it: the figures as text and as JSON, the same seed giving the same
+//! figures, and a bad setting naming its flag with exit code 2.
+
+// The binary's dependencies are linked into this test crate too; it uses only some of them.
+#![allow(unused_crate_dependencies, dead_code)]
+
+mod common;
+
+use std::time::Duration;
+
+/// Longest wait for one `wisp sim` (a small debug run takes about a second).
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn sim(args: &[&str]) -> common::Output {
+    common::run(common::wisp().arg("sim").args(args), LIMIT)
+}
+
+#[test]
+fn sim_prints_figures_and_replays_bit_for_bit() {
+    let args =
+        ["--scenario", "mesh", "--nodes", "12", "--degree", "4", "--days", "0.001", "--json"];
+    let out = sim(&args);
+    assert!(out.status.success(), "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
+    let f = &v["figures"];
+    assert_eq!(f["violations"], 0, "{v}");
+    assert!(f["posted"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(f["delivered"], f["expected"], "{v}");
+    assert!(v["command"].as_str().unwrap().starts_with("wisp sim --scenario mesh --seed 1"));
+    let again = sim(&args);
+    assert_eq!(again.stdout, out.stdout);
+
+    let text = sim(&args[..args.len() - 1]);
+    assert!(text.status.success(), "{}", text.stderr);
+    assert!(text.stdout.contains("invariants       0 violations"), "{}", text.stdout);
+}
+
+#[test]
+fn sim_bad_setting_names_the_flag() {
+    let out = sim(&["--scenario", "mesh", "--loss", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("--loss: 2: expected a probability"), "{}", out.stderr);
+    let out = sim(&["--scenario", "nope"]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("--scenario: nope: expected one of mesh"), "{}", out.stderr);
+}
