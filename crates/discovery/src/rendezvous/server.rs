@@ -23,8 +23,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::message::{
-    Discover, DiscoverResponse, Message, RecordBytes, Register, RegisterResponse,
-    RemoteIpResponse, Status, kind,
+    Discover, DiscoverResponse, Message, RecordBytes, Register, RegisterResponse, RemoteIpResponse,
+    Status, kind,
 };
 use crate::enr::EnrError;
 
@@ -333,11 +333,17 @@ mod tests {
         assert_eq!(status(&mut server, shapeless), Status::INVALID_CONTENT);
         assert!(matches!(
             Server::invalid(kind::REGISTER),
-            Some(Message::RegisterResponse(RegisterResponse { status: Status::INVALID_CONTENT, .. }))
+            Some(Message::RegisterResponse(RegisterResponse {
+                status: Status::INVALID_CONTENT,
+                ..
+            }))
         ));
         assert!(matches!(
             Server::invalid(kind::DISCOVER),
-            Some(Message::DiscoverResponse(DiscoverResponse { status: Status::INVALID_CONTENT, .. }))
+            Some(Message::DiscoverResponse(DiscoverResponse {
+                status: Status::INVALID_CONTENT,
+                ..
+            }))
         ));
         assert_eq!(Server::invalid(kind::REGISTER_RESPONSE), None);
         let response = Message::RegisterResponse(RegisterResponse {
@@ -375,7 +381,8 @@ mod tests {
 
     #[test]
     fn bounded_per_topic_and_in_all() {
-        let config = ServerConfig { max_records_per_topic: 3, max_records: 5, ..Default::default() };
+        let config =
+            ServerConfig { max_records_per_topic: 3, max_records: 5, ..Default::default() };
         let mut server = Server::new(config, 3);
         for i in 1..=3 {
             assert_eq!(server.register(S, &register("a", i, 10 * S)).status, Status::OK);
