@@ -526,3 +526,78 @@ impl RendezvousServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+    use futures::io::Cursor;
+    use libp2p::request_response::Codec;
+
+    use super::*;
+
+    fn protocol() -> StreamProtocol {
+        StreamProtocol::new(PROTOCOL)
+    }
+
+    fn read_request(bytes: &[u8]) -> io::Result<Request> {
+        block_on(RendezvousCodec.read_request(&protocol(), &mut Cursor::new(bytes.to_vec())))
+    }
+
+    #[test]
+    fn codec_reads_one_message_without_length_prefix() {
+        // The notes' discover request, followed by bytes of a next message that stay unread.
+        let mut io = Cursor::new(hex::decode("03c90a877768697370657202").unwrap());
+        let request = block_on(RendezvousCodec.read_request(&protocol(), &mut io)).unwrap();
+        assert_eq!(
+            request,
+            Request::Message(Message::Discover(Discover { limit: 10, topic: "whisper".into() }))
+        );
+        assert_eq!(io.position(), 11);
+        let mut out = Cursor::new(Vec::new());
+        let ok = Message::RegisterResponse(super::super::message::RegisterResponse {
+            status: Status::OK,
+            message: String::new(),
+        });
+        block_on(RendezvousCodec.write_response(&protocol(), &mut out, ok.clone())).unwrap();
+        assert_eq!(out.get_ref().as_slice(), hex::decode("02c28080").unwrap());
+        let back = block_on(
+            RendezvousCodec.read_response(&protocol(), &mut Cursor::new(out.into_inner())),
+        );
+        assert_eq!(back.unwrap(), ok);
+    }
+
+    #[test]
+    fn codec_marks_undecodable_bodies_and_refuses_the_rest() {
+        // REGISTER [ "", "", "" ]: the record is not a list; the server answers 104.
+        assert!(matches!(
+            read_request(&hex::decode("01c3808080").unwrap()).unwrap(),
+            Request::Undecodable { kind: 1, .. }
+        ));
+        // Type 0 and 7 are unknown, a response type is no request: the stream is dropped.
+        for bytes in ["80c0", "07c0", "02c28080"] {
+            let err = read_request(&hex::decode(bytes).unwrap()).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{bytes}");
+        }
+        // A body announcing 4 GiB is refused from its header alone.
+        let err = read_request(&[0x03, 0xfb, 0xff, 0xff, 0xff, 0xff]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        // A truncated message is an early EOF.
+        let err = read_request(&hex::decode("03c90a87776869").unwrap()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn server_addresses_in_both_forms() {
+        let key = SecretKey::from_bytes(&[0x11; 32]).unwrap();
+        let id = peer_id(&key).unwrap();
+        assert!(id.to_string().starts_with("16Uiu2HA"), "{id}");
+        let ethv4: ServerAddr = format!("/ip4/127.0.0.1/tcp/9090/ethv4/{id}").parse().unwrap();
+        let p2p: ServerAddr = format!("/ip4/127.0.0.1/tcp/9090/p2p/{id}").parse().unwrap();
+        assert_eq!(ethv4, p2p);
+        assert_eq!(ethv4.addr, "/ip4/127.0.0.1/tcp/9090".parse::<Multiaddr>().unwrap());
+        assert_eq!(ethv4.to_string(), format!("/ip4/127.0.0.1/tcp/9090/ethv4/{id}"));
+        for bad in ["/ip4/127.0.0.1/tcp/9090", "/ip4/127.0.0.1/tcp/9090/ethv4/nope", "garbage"] {
+            assert!(matches!(bad.parse::<ServerAddr>(), Err(NetError::Address { .. })), "{bad}");
+        }
+    }
+}
