@@ -19,7 +19,7 @@
 //! in all. A registration beyond them (from a node not yet registered under that topic) is
 //! answered with [`Status::INTERNAL_ERROR`] and the message "registry full".
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use super::message::{
@@ -78,6 +78,8 @@ pub struct Server {
     config: ServerConfig,
     /// topic -> node address (keccak256 of the public key) -> entry.
     topics: HashMap<String, HashMap<[u8; 32], Entry>>,
+    /// Every kept record by (expiry, topic, node address), so expiry costs O(log n) a record.
+    deadlines: BTreeSet<(Duration, String, [u8; 32])>,
     total: usize,
     rng: u64,
 }
@@ -98,7 +100,7 @@ pub fn enr_error_status(e: &EnrError) -> Status {
 impl Server {
     /// An empty registry. `seed` drives the random choice of discovered records.
     pub fn new(config: ServerConfig, seed: u64) -> Self {
-        Self { config, topics: HashMap::new(), total: 0, rng: seed | 1 }
+        Self { config, topics: HashMap::new(), deadlines: BTreeSet::new(), total: 0, rng: seed | 1 }
     }
 
     /// The configuration.
@@ -169,6 +171,7 @@ impl Server {
         let full_total = self.total >= self.config.max_records;
         let records = self.topics.entry(request.topic.clone()).or_default();
         if let Some(existing) = records.get_mut(&key) {
+            self.deadlines.remove(&(existing.expires, request.topic.clone(), key));
             *existing = entry;
         } else {
             if records.len() >= per_topic || full_total {
@@ -180,6 +183,7 @@ impl Server {
             records.insert(key, entry);
             self.total += 1;
         }
+        self.deadlines.insert((expires, request.topic.clone(), key));
         reply(Status::OK, "")
     }
 
@@ -209,18 +213,28 @@ impl Server {
 
     /// Drops every record whose time ran out by `now`; returns how many.
     pub fn expire(&mut self, now: Duration) -> usize {
-        let before = self.total;
-        self.topics.retain(|_, records| {
-            records.retain(|_, e| e.expires > now);
-            !records.is_empty()
-        });
-        self.total = self.topics.values().map(HashMap::len).sum();
-        before - self.total
+        let mut dropped = 0;
+        while let Some(first) = self.deadlines.first() {
+            if first.0 > now {
+                break;
+            }
+            let Some((_, topic, key)) = self.deadlines.pop_first() else { break };
+            if let Some(records) = self.topics.get_mut(&topic) {
+                if records.remove(&key).is_some() {
+                    dropped += 1;
+                }
+                if records.is_empty() {
+                    self.topics.remove(&topic);
+                }
+            }
+        }
+        self.total -= dropped;
+        dropped
     }
 
     /// When the next record expires, if any is kept (for the driver's timer).
     pub fn next_expiry(&self) -> Option<Duration> {
-        self.topics.values().flat_map(|r| r.values()).map(|e| e.expires).min()
+        self.deadlines.first().map(|d| d.0)
     }
 
     /// The number of records kept (some may have expired since the last request).
@@ -399,5 +413,93 @@ mod tests {
         // Once they expire there is room again.
         assert_eq!(server.register(12 * S, &register("d", 1, 10 * S)).status, Status::OK);
         assert_eq!(server.len(), 1);
+    }
+
+    mod prop {
+        use std::collections::HashMap;
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Register { topic: u8, node: u8, ttl_ms: u64 },
+            Discover { topic: u8, limit: u64 },
+            Advance { ms: u64 },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0..3u8, 1..8u8, 0..25_000u64).prop_map(|(topic, node, ttl_ms)| Op::Register {
+                    topic,
+                    node,
+                    ttl_ms
+                }),
+                (0..3u8, 0..15u64).prop_map(|(topic, limit)| Op::Discover { topic, limit }),
+                (0..3_000u64).prop_map(|ms| Op::Advance { ms }),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            /// The registry agrees with a plain model: a record lives until its arrival + TTL +
+            /// 0.5 s, TTLs over 20 s are refused, a discover returns min(limit, 10, live)
+            /// distinct live records of its topic, and the bounds hold.
+            #[test]
+            fn agrees_with_a_model(ops in proptest::collection::vec(op(), 1..60)) {
+                let config = ServerConfig { max_records_per_topic: 5, max_records: 9, ..Default::default() };
+                let mut server = Server::new(config, 9);
+                let records: Vec<Enr> = (0..8).map(|i| enr(i + 1)).collect();
+                // (topic, node) -> expiry
+                let mut model: HashMap<(u8, u8), Duration> = HashMap::new();
+                let mut now = Duration::from_secs(1);
+                for op in ops {
+                    model.retain(|_, expires| *expires > now);
+                    match op {
+                        Op::Register { topic, node, ttl_ms } => {
+                            let ttl = Duration::from_millis(ttl_ms);
+                            let request = Register::new(
+                                format!("t{topic}"), &records[usize::from(node - 1)], ttl);
+                            let status = server.register(now, &request).status;
+                            let known = model.contains_key(&(topic, node));
+                            let in_topic = model.keys().filter(|k| k.0 == topic).count();
+                            let expected = if ttl > MAX_TTL {
+                                Status::INVALID_TTL
+                            } else if !known && (in_topic >= 5 || model.len() >= 9) {
+                                Status::INTERNAL_ERROR
+                            } else {
+                                Status::OK
+                            };
+                            prop_assert_eq!(status, expected);
+                            if status == Status::OK {
+                                model.insert((topic, node), now + ttl + NETWORK_DELAY);
+                            }
+                        }
+                        Op::Discover { topic, limit } => {
+                            let found = server.discover(now, &Discover { limit, topic: format!("t{topic}") });
+                            let live: Vec<u8> = model.keys().filter(|k| k.0 == topic).map(|k| k.1).collect();
+                            let want = (limit.min(10) as usize).min(live.len());
+                            prop_assert_eq!(found.records.len(), want);
+                            let mut nodes = Vec::new();
+                            for r in &found.records {
+                                let enr = r.verify().unwrap();
+                                let node = records.iter().position(|e| *e == enr).unwrap() as u8 + 1;
+                                prop_assert!(live.contains(&node));
+                                nodes.push(node);
+                            }
+                            nodes.sort_unstable();
+                            nodes.dedup();
+                            prop_assert_eq!(nodes.len(), want);
+                        }
+                        Op::Advance { ms } => now += Duration::from_millis(ms),
+                    }
+                    server.expire(now);
+                    model.retain(|_, expires| *expires > now);
+                    prop_assert_eq!(server.len(), model.len());
+                    prop_assert_eq!(server.next_expiry(), model.values().min().copied());
+                }
+            }
+        }
     }
 }
