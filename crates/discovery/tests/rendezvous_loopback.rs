@@ -79,6 +79,9 @@ async fn clients_register_and_discover_by_topic_with_limits() {
     // statusd keeps one connection per server and opens a stream per request.
     assert!(clients.iter().all(|c| c.is_connected(&server.peer_id)));
 
+    // The server tells a client the address it sees it at (REMOTEIP, v1.3.3 and later).
+    assert_eq!(clients[0].remote_ip(&server).await.unwrap(), Ipv4Addr::LOCALHOST);
+
     // Another node discovers them.
     let mut seeker = Client::new(&key(200)).unwrap();
     let all_relays: HashSet<u16> = (1..=12).map(|i| 30_000 + i).collect();

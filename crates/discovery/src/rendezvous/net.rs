@@ -379,6 +379,26 @@ impl Client {
         }
     }
 
+    /// Asks `server` which IPv4 address it sees us at (REMOTEIP, rendezvous v1.3.3 and later;
+    /// older servers drop the stream, which is a [`NetError::Request`]).
+    pub async fn remote_ip(&mut self, server: &ServerAddr) -> Result<Ipv4Addr, NetError> {
+        match self.request(server, Message::RemoteIp).await? {
+            Message::RemoteIpResponse(r) if r.status == Status::OK => {
+                r.ip.parse().map_err(|_| NetError::Refused {
+                    status: r.status,
+                    message: format!("{:?} is not an IPv4 address", r.ip),
+                })
+            }
+            Message::RemoteIpResponse(r) => {
+                Err(NetError::Refused { status: r.status, message: r.ip })
+            }
+            other => Err(NetError::UnexpectedResponse {
+                expected: super::message::kind::REMOTEIP_RESPONSE,
+                got: other.kind(),
+            }),
+        }
+    }
+
     /// Asks `server` for up to `limit` records under `topic`; records that do not verify are
     /// dropped and counted.
     pub async fn discover(
