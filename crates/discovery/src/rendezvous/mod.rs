@@ -27,3 +27,42 @@ pub use server::{Server, ServerConfig};
 pub const TOPIC_WHISPER: &str = "whisper";
 /// The topic a mailserver registers as well.
 pub const TOPIC_WHISPERMAIL: &str = "whispermail";
+
+/// How long statusd asks a server to keep its record (notes/discovery.md: 10 s).
+pub const REGISTER_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often statusd renews its registration (notes/discovery.md: every 5 s).
+pub const REGISTER_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The topics a node with `roles` registers: a light node none; a relay `whisper`; a
+/// mailserver `whisper` and `whispermail` (`status/1-client.md`, IMPLEMENTER-NOTES §2 item 6).
+pub fn register_topics(roles: crate::enr::WakuRoles) -> &'static [&'static str] {
+    use crate::enr::WakuRoles;
+    if roles.contains(WakuRoles::LIGHT) {
+        &[]
+    } else if roles.contains(WakuRoles::MAILSERVER) {
+        &[TOPIC_WHISPER, TOPIC_WHISPERMAIL]
+    } else if roles.contains(WakuRoles::RELAY) {
+        &[TOPIC_WHISPER]
+    } else {
+        &[]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enr::WakuRoles;
+
+    #[test]
+    fn topics_by_role() {
+        assert_eq!(register_topics(WakuRoles::RELAY), [TOPIC_WHISPER]);
+        assert_eq!(
+            register_topics(WakuRoles::RELAY | WakuRoles::MAILSERVER),
+            [TOPIC_WHISPER, TOPIC_WHISPERMAIL]
+        );
+        assert_eq!(register_topics(WakuRoles::MAILSERVER), [TOPIC_WHISPER, TOPIC_WHISPERMAIL]);
+        assert!(register_topics(WakuRoles::LIGHT).is_empty());
+        assert!(register_topics(WakuRoles::LIGHT | WakuRoles::RELAY).is_empty());
+        assert!(register_topics(WakuRoles(0)).is_empty());
+    }
+}
