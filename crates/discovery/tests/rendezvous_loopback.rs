@@ -220,3 +220,172 @@ async fn unreachable_server_is_an_error() {
     let result = client.discover(&server, TOPIC_WHISPER, 10).await;
     assert!(matches!(result, Err(NetError::Request { .. })), "{result:?}");
 }
+
+/// A peer that writes raw bytes on `/rend/0.1.0` and reads whatever comes back until EOF.
+mod raw {
+    use std::io;
+
+    use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::{StreamProtocol, Swarm, noise, tcp, yamux};
+    use wisp_discovery::rendezvous::message::PROTOCOL;
+    use wisp_discovery::rendezvous::net::{ServerAddr, keypair};
+
+    #[derive(Clone, Default)]
+    pub(crate) struct RawCodec;
+
+    impl request_response::Codec for RawCodec {
+        type Protocol = StreamProtocol;
+        type Request = Vec<u8>;
+        type Response = Vec<u8>;
+
+        async fn read_request<T>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<Vec<u8>>
+        where
+            T: AsyncRead + Unpin + Send,
+        {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+
+        async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+        where
+            T: AsyncRead + Unpin + Send,
+        {
+            let mut out = Vec::new();
+            io.take(64 * 1024).read_to_end(&mut out).await?;
+            Ok(out)
+        }
+
+        async fn write_request<T>(
+            &mut self,
+            _: &StreamProtocol,
+            io: &mut T,
+            bytes: Vec<u8>,
+        ) -> io::Result<()>
+        where
+            T: AsyncWrite + Unpin + Send,
+        {
+            io.write_all(&bytes).await
+        }
+
+        async fn write_response<T>(
+            &mut self,
+            _: &StreamProtocol,
+            _: &mut T,
+            _: Vec<u8>,
+        ) -> io::Result<()>
+        where
+            T: AsyncWrite + Unpin + Send,
+        {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
+
+    pub(crate) struct RawPeer(Swarm<request_response::Behaviour<RawCodec>>);
+
+    impl RawPeer {
+        pub(crate) fn new() -> Self {
+            let key = wisp_crypto::SecretKey::from_bytes(&[0x77; 32]).unwrap();
+            let behaviour = request_response::Behaviour::with_codec(
+                RawCodec,
+                [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Outbound)],
+                request_response::Config::default(),
+            );
+            let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair(&key).unwrap())
+                .with_tokio()
+                .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+                .unwrap()
+                .with_behaviour(|_| behaviour)
+                .unwrap()
+                .build();
+            Self(swarm)
+        }
+
+        /// Sends `bytes` as one stream; `Ok(answer)` or `Err(reason)` when the server dropped it.
+        pub(crate) async fn send(
+            &mut self,
+            server: &ServerAddr,
+            bytes: Vec<u8>,
+        ) -> Result<Vec<u8>, String> {
+            let id = self.0.behaviour_mut().send_request_with_addresses(
+                &server.peer_id,
+                bytes,
+                vec![server.addr.clone()],
+            );
+            loop {
+                match self.0.select_next_some().await {
+                    SwarmEvent::Behaviour(request_response::Event::Message {
+                        message: request_response::Message::Response { request_id, response },
+                        ..
+                    }) if request_id == id => return Ok(response),
+                    SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                        request_id,
+                        error,
+                        ..
+                    }) if request_id == id => return Err(error.to_string()),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_bytes_on_the_wire() {
+    let (server, task) = start_server().await;
+    let mut peer = raw::RawPeer::new();
+    let hex = |s: &str| hex::decode(s).unwrap();
+
+    // The notes' discover request on an empty server: status 0, no records.
+    assert_eq!(peer.send(&server, hex("03c90a8777686973706572")).await.unwrap(), hex("04c38080c0"));
+    // A REGISTER whose body does not decode (its record is a string): 104, as the Go server.
+    assert_eq!(peer.send(&server, hex("01c3808080")).await.unwrap(), hex("02c26880"));
+    // A DISCOVER whose body does not decode: 104 with no records.
+    assert_eq!(peer.send(&server, hex("03c180")).await.unwrap(), hex("04c36880c0"));
+    // statusd's REGISTER of its captured record (10 s TTL): 0.
+    let statusd = "f889b84026ae89be5078f2141786291175f09eafde84dc07c6faeba04c7050f0390bb0e361d2b1d6616bd7cb3ebc1891f72b4cf5aac02d819fc3122d9f300d666faa12ee80826964827634826970847f00000189736563703235366b31a1034f355bdcb7cc0af728ef3cceb9615d90684bb5b2ca5f859ab0f0b704075871aa837463708276618375647080";
+    let register = hex(&format!("01f8998777686973706572{statusd}8502540be400"));
+    assert_eq!(peer.send(&server, register).await.unwrap(), hex("02c28080"));
+    let found = peer.send(&server, hex("03c90a8777686973706572")).await.unwrap();
+    assert_eq!(found, hex(&format!("04f88f8080f88b{statusd}")));
+
+    // Type 0, an unknown type, a response type and a 4 GiB body get no answer at all.
+    for bytes in ["80c0", "07c0", "02c28080", "03fbffffffff"] {
+        let answer = peer.send(&server, hex(bytes)).await;
+        assert!(
+            answer.as_ref().is_err() || answer.as_ref().is_ok_and(Vec::is_empty),
+            "{bytes}: {answer:?}"
+        );
+    }
+    // The server is still serving.
+    assert_eq!(peer.send(&server, hex("03c10a")).await.unwrap(), hex("04c36880c0"));
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients() {
+    let (server, task) = start_server().await;
+    let mut tasks = Vec::new();
+    for i in 1..=6u8 {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::new(&key(100 + i)).unwrap();
+            let record = enr(i, WakuRoles::RELAY);
+            for _ in 0..3 {
+                client
+                    .register(&server, TOPIC_WHISPER, &record, Duration::from_secs(20))
+                    .await
+                    .unwrap();
+                let found = client.discover(&server, TOPIC_WHISPER, 10).await.unwrap();
+                assert!(found.records.contains(&record), "a client finds its own record");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut seeker = Client::new(&key(200)).unwrap();
+    let found = seeker.discover(&server, TOPIC_WHISPER, 10).await.unwrap();
+    assert_eq!(discovered_ports(&found.records), (1..=6).map(|i| 30_000 + i).collect());
+    task.abort();
+}
