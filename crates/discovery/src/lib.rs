@@ -8,6 +8,8 @@
 //! - [`enr`]: Ethereum Node Records (EIP-778) with the "v4" identity scheme.
 //! - [`dns`]: EIP-1459 DNS node lists: the tree's entries, a lazy client behind a
 //!   [`dns::Resolver`] trait and a publisher that signs a tree and writes its TXT records.
+//! - [`rendezvous`]: Status rendezvous `/rend/0.1.0`: messages, the server's registry and,
+//!   with the feature `rendezvous`, the libp2p client and server.
 //! - [`pool`]: the PeerPool, status-go's per-topic `{min, max}` limits with fast and slow
 //!   searches, as a sans-io state machine independent of the discovery protocol.
 
@@ -15,6 +17,7 @@ pub mod dns;
 pub mod enr;
 pub mod legacy;
 pub mod pool;
+pub mod rendezvous;
 
 #[cfg(test)]
 use serde_json as _;

@@ -25,8 +25,12 @@ use wisp_discovery::{
 // Dependencies of the library and of other test targets.
 use alloy_rlp as _;
 use base64 as _;
+#[cfg(feature = "rendezvous")]
+use futures as _;
 use hex as _;
 use hickory_resolver as _;
+#[cfg(feature = "rendezvous")]
+use libp2p as _;
 use proptest as _;
 use thiserror as _;
 use tracing as _;

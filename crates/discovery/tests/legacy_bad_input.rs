@@ -311,5 +311,9 @@ proptest::proptest! {
 
 // Dependencies of the DNS code, not of these tests.
 use base64 as _;
+#[cfg(feature = "rendezvous")]
+use futures as _;
 #[cfg(feature = "hickory")]
 use hickory_resolver as _;
+#[cfg(feature = "rendezvous")]
+use libp2p as _;

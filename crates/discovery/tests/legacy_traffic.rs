@@ -126,5 +126,9 @@ fn steady_state_traffic_per_node_per_minute() {
 
 // Dependencies of the DNS code, not of these tests.
 use base64 as _;
+#[cfg(feature = "rendezvous")]
+use futures as _;
 #[cfg(feature = "hickory")]
 use hickory_resolver as _;
+#[cfg(feature = "rendezvous")]
+use libp2p as _;

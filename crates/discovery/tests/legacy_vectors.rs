@@ -314,5 +314,9 @@ fn our_registrar_serves_the_captured_clients() {
 
 // Dependencies of the DNS code, not of these tests.
 use base64 as _;
+#[cfg(feature = "rendezvous")]
+use futures as _;
 #[cfg(feature = "hickory")]
 use hickory_resolver as _;
+#[cfg(feature = "rendezvous")]
+use libp2p as _;
