@@ -29,6 +29,7 @@ use {
 };
 // wisp-node serves JSON-RPC connections itself (rpc/serve.rs).
 use {http_body_util as _, hyper as _, hyper_util as _, tower as _};
+use {rusqlite as _, wisp_discovery as _};
 
 const ENVELOPES: usize = 20_000;
 const BATCH: usize = 100;

@@ -121,6 +121,9 @@ pub struct NodeConfig {
     /// How long a peer's outgoing queue may stay full (packets to it are dropped meanwhile)
     /// before the peer is disconnected as too slow. Default: 10 s.
     pub slow_peer_grace: Duration,
+    /// Discovery: legacy topic discovery, DNS trees, the PeerPool and its peer cache.
+    /// Default: off (see [`crate::DiscoveryConfig`]).
+    pub discovery: crate::DiscoveryConfig,
 }
 
 impl Default for NodeConfig {
@@ -150,6 +153,7 @@ impl Default for NodeConfig {
             max_peers_per_ip: 8,
             limit_loopback: false,
             slow_peer_grace: Duration::from_secs(10),
+            discovery: crate::DiscoveryConfig::default(),
         }
     }
 }

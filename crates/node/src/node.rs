@@ -241,8 +241,36 @@ impl Node {
         let mut network = JoinSet::new();
         network.spawn(accept_loop(listener, ctx.clone()));
 
-        let mut handle =
-            NodeHandle { tx, info: Arc::new(info.clone()), events, dial: dial_tx, metrics };
+        let found_by = crate::discovery::FoundBy::default();
+        let mut handle = NodeHandle {
+            tx,
+            info: Arc::new(info.clone()),
+            events,
+            dial: dial_tx,
+            metrics: metrics.clone(),
+            found_by: found_by.clone(),
+        };
+        let discovery = crate::discovery::start(
+            &config.discovery,
+            crate::discovery::Env {
+                key: ctx.key.clone(),
+                role: config.role,
+                data_dir: &config.data_dir,
+                advertised,
+                listen: config.listen,
+                dial_timeout: config.dial_timeout,
+                handle: handle.clone(),
+                metrics,
+                shutdown: shutdown_rx.clone(),
+                found_by,
+            },
+            &mut network,
+        )
+        .await?;
+        if let Some(udp) = discovery.udp {
+            info.enode.udp_port = udp.port();
+            handle.info = Arc::new(info.clone());
+        }
         let rpc = match config.rpc {
             Some(addr) => {
                 let server = crate::rpc::RpcServer::start_with(

@@ -161,6 +161,8 @@ pub struct NodeHandle {
     pub(crate) events: broadcast::Sender<Event>,
     pub(crate) dial: mpsc::UnboundedSender<NodeRecord>,
     pub(crate) metrics: Arc<NodeMetrics>,
+    /// How discovery found each peer (`admin_peers` `discoveredBy`).
+    pub(crate) found_by: crate::discovery::FoundBy,
 }
 
 impl NodeHandle {
