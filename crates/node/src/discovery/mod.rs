@@ -177,7 +177,12 @@ impl FoundBy {
     }
 
     fn note(&self, id: NodeId, source: Source) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(id).or_insert(source);
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(id).or_insert(source);
+        // A peer that dialled us and that discovery also found is shown as found.
+        if *entry == Source::Inbound {
+            *entry = source;
+        }
     }
 }
 
@@ -344,6 +349,7 @@ pub(crate) async fn start(
         pending: HashMap::new(),
         connected: HashMap::new(),
         cached_ids: HashSet::new(),
+        mail: HashMap::new(),
     };
     for peer in cached {
         driver.cached_ids.insert(peer.node.id);
@@ -434,6 +440,8 @@ struct PoolDriver {
     /// Peers the pool counts, with the topic they count for.
     connected: HashMap<NodeId, String>,
     cached_ids: HashSet<NodeId>,
+    /// Nodes found under `whispermail`.
+    mail: HashMap<NodeId, NodeRecord>,
 }
 
 impl PoolDriver {
@@ -442,7 +450,29 @@ impl PoolDriver {
             return;
         }
         self.found_by.note(node.id, source);
+        if topic == TOPIC_WHISPERMAIL {
+            self.mail.insert(node.id, node);
+            if self.connected.get(&node.id).is_some_and(|t| t != TOPIC_WHISPERMAIL) {
+                self.promote(node.id);
+                return;
+            }
+        }
         self.pool.on_found(topic, node);
+    }
+
+    /// A connected peer counted for another topic is a mailserver: count it for
+    /// `whispermail` instead (a mailserver registers both topics, and the order in which a
+    /// search finds them must not starve the mailserver topic). Its old topic searches again.
+    fn promote(&mut self, id: NodeId) {
+        let Some(node) = self.mail.get(&id).copied() else { return };
+        if self.pool.search_interval(TOPIC_WHISPERMAIL).is_none()
+            && self.pool.connected(TOPIC_WHISPERMAIL) > 0
+        {
+            return;
+        }
+        self.connected.remove(&id);
+        self.pool.on_disconnected(&id);
+        self.pool.on_found(TOPIC_WHISPERMAIL, node);
     }
 
     async fn run(
@@ -491,6 +521,12 @@ impl PoolDriver {
                     if live.is_some_and(|l| l.contains(&node.id)) {
                         // Already connected (it dialled us, or it is static): count it.
                         self.pool.on_connected(&node.id);
+                        self.metrics.add(
+                            "wisp_discovery_dials_total",
+                            "outcome=\"already_connected\"",
+                            1,
+                        );
+                        self.record_success(&node, &topic);
                         self.connected.insert(node.id, topic);
                         continue;
                     }
@@ -501,6 +537,14 @@ impl PoolDriver {
                     self.pending.insert(node.id, Pending { topic, node, since: Instant::now() });
                 }
             }
+        }
+    }
+
+    fn record_success(&self, node: &NodeRecord, topic: &str) {
+        if let Some(c) = &self.cache
+            && let Err(e) = c.record_success(node, topic, unix_ms())
+        {
+            tracing::warn!(target: "node::discovery", error = %e, "peer cache write failed");
         }
     }
 
@@ -521,12 +565,12 @@ impl PoolDriver {
                 if from_cache {
                     self.metrics.add("wisp_discovery_cache_hits_total", "", 1);
                 }
-                if let Some(c) = &self.cache
-                    && let Err(e) = c.record_success(&p.node, &p.topic, unix_ms())
-                {
-                    tracing::warn!(target: "node::discovery", error = %e, "peer cache write failed");
-                }
+                self.record_success(&p.node, &p.topic);
+                let promote = p.topic != TOPIC_WHISPERMAIL && self.mail.contains_key(&id);
                 self.connected.insert(id, p.topic);
+                if promote {
+                    self.promote(id);
+                }
             } else {
                 self.pool.on_dial_failed(&id);
                 self.metrics.add("wisp_discovery_dials_total", "outcome=\"failed\"", 1);
