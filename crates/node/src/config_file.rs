@@ -177,6 +177,8 @@ pub struct FileConfig {
     pub log: LogSection,
     /// `[mailserver]`: the archive and history service of the mailserver role.
     pub mailserver: MailserverSection,
+    /// `[discovery]`: legacy discovery, DNS trees, the peer pool, fleets.
+    pub discovery: crate::discovery::section::DiscoverySection,
     /// The file and text this was parsed from, to place errors found later.
     #[serde(skip)]
     origin: Option<Arc<(PathBuf, String)>>,
@@ -454,6 +456,7 @@ impl FileConfig {
                 ),
             ));
         }
+        self.discovery.check(self)?;
         Ok(())
     }
 
@@ -517,6 +520,7 @@ impl FileConfig {
         set(&mut config.mailserver.password, &ms.password);
         set(&mut config.mailserver.full_sync, &ms.full_sync);
         set(&mut config.mailserver.archive_queue_bytes, &ms.archive_queue_bytes);
+        self.discovery.apply(config);
 
         let waku = &self.waku;
         let router = &mut config.waku.router;

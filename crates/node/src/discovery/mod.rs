@@ -19,6 +19,8 @@
 //! them the wall-clock time.
 
 pub mod cache;
+pub mod fleet;
+pub mod section;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
