@@ -31,7 +31,10 @@ Examples:
     wisp watch --rpc http://127.0.0.1:8545 --chat test
     wisp post --rpc http://127.0.0.1:8545 --chat test hello
   Sign a DNS node list (EIP-1459) of ENRs for nodes.example.org and write its zone file:
-    wisp dns-tree --nodes nodes.txt --key list.key --domain nodes.example.org --seq 1";
+    wisp dns-tree --nodes nodes.txt --key list.key --domain nodes.example.org --seq 1
+  Run a discovery bootnode, and a node that finds its peers through it:
+    wisp bootnode --listen 127.0.0.1:30301
+    wisp node --bootnodes enode://<128 hex node id>@127.0.0.1:30301";
 
 /// The help heading of the options every command takes.
 const GLOBAL_OPTIONS: &str = "Global options";
@@ -104,6 +107,8 @@ pub(crate) enum Command {
     Account(crate::account_cmd::AccountCommand),
     /// Sign an EIP-1459 DNS node list from ENRs and write its zone file or TXT records
     DnsTree(crate::dns_tree_cmd::DnsTreeArgs),
+    /// Run a discovery bootnode (legacy topic discovery, no Waku) and print its enode
+    Bootnode(crate::bootnode_cmd::BootnodeArgs),
 }
 
 /// `wisp keys ...`

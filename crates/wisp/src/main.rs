@@ -7,9 +7,11 @@
 //! stderr.
 
 mod account_cmd;
+mod bootnode_cmd;
 mod cli;
 mod data_dir;
 mod devnet;
+mod discovery_args;
 mod dns_tree_cmd;
 mod error;
 mod history_cmd;
@@ -78,6 +80,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::History(args) => history_cmd::run(args),
         Command::Account(cmd) => account_cmd::run(cmd, &data_dir),
         Command::DnsTree(args) => dns_tree_cmd::run(&args),
+        Command::Bootnode(args) => bootnode_cmd::main(&args, &data_dir),
     }
 }
 

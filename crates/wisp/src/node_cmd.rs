@@ -135,6 +135,10 @@ pub(crate) struct NodeArgs {
     /// power cut too [default: off]
     #[arg(long)]
     pub(crate) archive_full_sync: bool,
+
+    /// Discovery: bootnodes, DNS trees, fleets.
+    #[command(flatten)]
+    pub(crate) discovery: crate::discovery_args::DiscoveryArgs,
 }
 
 /// Everything `wisp node` resolved before starting.
@@ -242,6 +246,7 @@ fn plan(
     if args.archive_full_sync {
         config.mailserver.full_sync = true;
     }
+    args.discovery.apply(&mut config, &file)?;
 
     let log_level = match (log_level, &file.log.level) {
         (Some(level), _) => level.to_owned(),
