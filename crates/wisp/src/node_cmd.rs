@@ -44,10 +44,15 @@ On start the node prints, one per line: `enode: <url>`, `rpc: http://<addr>`, `w
 peer (ClientQuitting) and exits 0. Exit codes: 0 stopped by a signal, 1 the node failed (e.g. an
 address in use), 2 a bad flag or config file (the message names the key).
 
+Find peers by themselves (legacy topic discovery through a bootnode, `wisp bootnode --help`;
+or an EIP-1459 DNS tree); peers that worked are kept in <data-dir>/peers.sqlite:
+    wisp node --bootnodes enode://<128 hex node id>@127.0.0.1:30301
+    wisp node --dns-tree enrtree://<base32 key>@nodes.example.org
+
 A mailserver archives what it relays and serves history (`wisp history`):
     wisp node --role mailserver --archive sqlite --retention-days 30
 
-wisp.toml has the tables [node], [rpc], [metrics], [waku], [mailserver] and [log]; the README's
+wisp.toml has the tables [node], [rpc], [metrics], [waku], [mailserver], [discovery] and [log]; the README's
 Configuration section lists every key with its default. Unknown keys are errors.";
 
 /// How an address is written, in flag errors.

@@ -12,7 +12,8 @@
 //! Roles (`status/1-client.md` §Node discovery and roles):
 //! - relay: registers `whisper`, keeps `whisper` {2, 2} by default;
 //! - mailserver: registers `whisper` and `whispermail`, keeps `whisper` {2, 2};
-//! - light: registers nothing (searches only), keeps `whisper` {2, 2} and `whispermail` {1, 1};
+//! - light: registers nothing (searches only), keeps `whisper` {2, 2} and `whispermail` {1, 1}
+//!   (the latter is wisp's choice: status-go's only default is `whisper` {2, 2});
 //! - bootstrap: serves discovery (tickets, registrations, lookups), keeps no peers.
 //!
 //! This module owns no protocol logic: the state machines are in `wisp-discovery`; it passes
