@@ -260,6 +260,7 @@ impl Node {
                 listen: config.listen,
                 dial_timeout: config.dial_timeout,
                 handle: handle.clone(),
+                dial: crate::discovery::Dialer { ctx: ctx.clone(), config: config.clone() },
                 metrics,
                 shutdown: shutdown_rx.clone(),
                 found_by,
@@ -364,7 +365,7 @@ impl Node {
 }
 
 /// Waits for tracked children to end (they watch the shutdown signal), then aborts the rest.
-async fn end_children(mut children: JoinSet<()>) {
+pub(crate) async fn end_children(mut children: JoinSet<()>) {
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while children.join_next().await.is_some() {}
     })
@@ -445,7 +446,7 @@ async fn inbound(
     }
 }
 
-async fn dial_once(
+pub(crate) async fn dial_once(
     node: NodeRecord,
     ctx: Arc<Ctx>,
     config: &NodeConfig,

@@ -20,7 +20,10 @@ use {
 use {bytes as _, http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
 mod common;
-use common::temp_dir;
+use common::{now_secs, temp_dir, wait_until};
+use wisp_crypto::symmetric_key_from_password;
+use wisp_node::HistoryQuery;
+use wisp_waku::{Encryption, Envelope, MessageParams, SealBudget, Topic, seal_payload};
 
 /// Generous: CI is two slow cores shared by many builds.
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -85,6 +88,11 @@ async fn ten_nodes_that_know_one_bootnode_reach_their_limits_by_legacy_discovery
     let handles: Vec<_> = nodes.iter().map(Node::handle).collect();
     wait_all("every node at whisper {2, 2}", &handles, |h| pool_peers(h, "whisper") >= 2).await;
     println!("legacy: 10 relays reached whisper {{2, 2}} in {:?} after start", t0.elapsed());
+    let failed: i64 = handles
+        .iter()
+        .map(|h| h.metrics().get("wisp_discovery_dials_total", "outcome=\"failed\""))
+        .sum();
+    println!("legacy: {failed} pool dials failed");
     for h in &handles {
         let peers = h.peers().await.unwrap();
         assert!(peers.len() >= 2);
@@ -106,14 +114,42 @@ async fn ten_nodes_that_know_one_bootnode_reach_their_limits_by_legacy_discovery
     boot.shutdown().await;
 }
 
+fn envelope(topic: Topic, text: &str) -> Envelope {
+    let data = seal_payload(
+        &MessageParams::new(text.as_bytes().to_vec()),
+        &Encryption::Symmetric(wisp_crypto::Zeroizing::new([0x33; 32])),
+    )
+    .unwrap();
+    let ttl = 300;
+    let mut env = Envelope { expiry: now_secs() + ttl, ttl, topic, data: data.into(), nonce: 0 };
+    let mut go = || true;
+    assert!(env.seal(0.002, SealBudget { max_attempts: 1 << 22, keep_going: &mut go }).reached);
+    env
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_light_node_finds_a_mailserver_by_whispermail() {
+async fn a_light_node_finds_a_mailserver_by_whispermail_and_fetches_history() {
     let boot = start(config(Role::Bootstrap, discovery(Vec::new()))).await;
     let relays = [
         start(config(Role::Relay, discovery(vec![boot.enode()]))).await,
         start(config(Role::Relay, discovery(vec![boot.enode()]))).await,
     ];
     let mail = start(config(Role::Mailserver, discovery(vec![boot.enode()]))).await;
+    // The relays find the mailserver (it registers `whisper` too); what they post is archived.
+    let topic = Topic([0x0d, 0x15, 0xc0, 0x01]);
+    let (r, ms) = (relays[0].handle(), mail.handle());
+    let mail_id = mail.enode().id;
+    wait_until("the relay peers with the mailserver", || async {
+        r.peers().await.unwrap().iter().any(|p| p.id == mail_id)
+    })
+    .await;
+    for i in 0..3 {
+        r.post(envelope(topic, &format!("before the light node {i}"))).await.unwrap().unwrap();
+    }
+    wait_until("the archive", || async {
+        ms.metrics().total("wisp_archived_envelopes_total") >= 3
+    })
+    .await;
     let light = start(config(Role::Light, discovery(vec![boot.enode()]))).await;
     let h = light.handle();
     let took = wait_all("a mailserver and two relays", std::slice::from_ref(&h), |h| {
@@ -122,7 +158,18 @@ async fn a_light_node_finds_a_mailserver_by_whispermail() {
     .await;
     println!("legacy: a light node reached whispermail {{1, 1}} and whisper {{2, 2}} in {took:?}");
     let peers = h.peers().await.unwrap();
-    assert!(peers.iter().any(|p| p.id == mail.enode().id), "the mailserver is a peer");
+    assert!(peers.iter().any(|p| p.id == mail_id), "the mailserver is a peer");
+    let outcome = h
+        .request_history(
+            mail_id,
+            HistoryQuery::topics(vec![topic], now_secs() - 3600, now_secs() + 60),
+            symmetric_key_from_password(wisp_mailserver::request::DEFAULT_MAILSERVER_PASSWORD),
+            Duration::from_secs(10),
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.received, 3, "the history from the discovered mailserver");
     light.shutdown().await;
     mail.shutdown().await;
     for r in relays {

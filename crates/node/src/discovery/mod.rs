@@ -197,6 +197,12 @@ pub(crate) struct Started {
     pub(crate) udp: Option<SocketAddr>,
 }
 
+/// Dials for the pool through the node's own dial path, reporting when a dial ends.
+pub(crate) struct Dialer {
+    pub(crate) ctx: Arc<crate::peer::Ctx>,
+    pub(crate) config: crate::NodeConfig,
+}
+
 /// Everything the discovery tasks need from the node.
 pub(crate) struct Env<'a> {
     pub(crate) key: SecretKey,
@@ -208,6 +214,7 @@ pub(crate) struct Env<'a> {
     pub(crate) listen: SocketAddr,
     pub(crate) dial_timeout: Duration,
     pub(crate) handle: NodeHandle,
+    pub(crate) dial: Dialer,
     pub(crate) metrics: Arc<NodeMetrics>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) found_by: FoundBy,
@@ -344,6 +351,9 @@ pub(crate) async fn start(
         pool,
         legacy: started.legacy.clone(),
         handle: env.handle,
+        dialer: env.dial,
+        dials: JoinSet::new(),
+        dial_ended: mpsc::unbounded_channel(),
         metrics: env.metrics,
         cache,
         found_by: env.found_by,
@@ -427,6 +437,8 @@ struct Pending {
     topic: String,
     node: NodeRecord,
     since: Instant,
+    /// The dial ended without a connection.
+    failed: bool,
 }
 
 /// Carries out the pool's actions and tells it what happened.
@@ -434,6 +446,11 @@ struct PoolDriver {
     pool: PeerPool,
     legacy: Option<Handle>,
     handle: NodeHandle,
+    dialer: Dialer,
+    /// The pool's dials (each runs its session to the end).
+    dials: JoinSet<()>,
+    /// Ids whose dial (and session) ended.
+    dial_ended: (mpsc::UnboundedSender<NodeId>, mpsc::UnboundedReceiver<NodeId>),
     metrics: Arc<NodeMetrics>,
     cache: Option<PeerCache>,
     found_by: FoundBy,
@@ -501,9 +518,27 @@ impl PoolDriver {
                     self.reconcile(&ids);
                     live = Some(ids);
                 }
-                _ = shutdown.changed() => return,
+                Some(id) = self.dial_ended.1.recv() => {
+                    // A dial (or the session it started) ended: if the peer is not connected
+                    // (either way round), the dial failed now, not at the deadline.
+                    if self.pending.contains_key(&id) {
+                        let Ok(peers) = self.handle.peers().await else { return };
+                        let ids: HashSet<NodeId> = peers.iter().map(|p| p.id).collect();
+                        if !ids.contains(&id)
+                            && let Some(p) = self.pending.get_mut(&id)
+                        {
+                            p.failed = true;
+                        }
+                        self.reconcile(&ids);
+                        live = Some(ids);
+                    }
+                }
+                Some(_) = self.dials.join_next(), if !self.dials.is_empty() => {}
+                _ = shutdown.changed() => break,
             }
         }
+        // Sessions see the shutdown and send their Disconnect; wait for them like the node does.
+        crate::node::end_children(std::mem::take(&mut self.dials)).await;
     }
 
     /// Carries out the pool's actions.
@@ -534,10 +569,18 @@ impl PoolDriver {
                         continue;
                     }
                     tracing::debug!(target: "node::discovery", %topic, peer = %node, "dialling");
-                    if self.handle.add_peer(node).is_err() {
-                        return;
-                    }
-                    self.pending.insert(node.id, Pending { topic, node, since: Instant::now() });
+                    let (ctx, config) = (self.dialer.ctx.clone(), self.dialer.config.clone());
+                    let ended = self.dial_ended.0.clone();
+                    self.dials.spawn(async move {
+                        if let Err(e) = crate::node::dial_once(node, ctx, &config).await {
+                            tracing::debug!(target: "node::discovery", peer = %node, error = %e, "dial failed");
+                        }
+                        let _ = ended.send(node.id);
+                    });
+                    self.pending.insert(
+                        node.id,
+                        Pending { topic, node, since: Instant::now(), failed: false },
+                    );
                 }
             }
         }
@@ -556,7 +599,9 @@ impl PoolDriver {
         let done: Vec<NodeId> = self
             .pending
             .iter()
-            .filter(|(id, p)| live.contains(id) || now.duration_since(p.since) > self.dial_deadline)
+            .filter(|(id, p)| {
+                live.contains(id) || p.failed || now.duration_since(p.since) > self.dial_deadline
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in done {
