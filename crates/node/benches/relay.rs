@@ -31,6 +31,7 @@ use {
 use {rand as _, wisp_accounts as _, wisp_messenger as _};
 // wisp-node serves JSON-RPC connections itself (rpc/serve.rs).
 use {http_body_util as _, hyper as _, hyper_util as _, tower as _};
+use {rusqlite as _, wisp_discovery as _};
 
 const ENVELOPES: usize = 20_000;
 const BATCH: usize = 100;

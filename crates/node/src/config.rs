@@ -124,6 +124,9 @@ pub struct NodeConfig {
     /// The chat account: with it the node runs the Status messenger (public and 1:1 chats,
     /// `wakuext_*` chat methods); `None` makes a plain relay. Default: none.
     pub chat: Option<ChatConfig>,
+    /// Discovery: legacy topic discovery, DNS trees, the PeerPool and its peer cache.
+    /// Default: off (see [`crate::DiscoveryConfig`]).
+    pub discovery: crate::DiscoveryConfig,
 }
 
 /// Default [`ChatConfig::history_default_secs`]: the last 24 hours.
@@ -210,6 +213,7 @@ impl Default for NodeConfig {
             limit_loopback: false,
             slow_peer_grace: Duration::from_secs(10),
             chat: None,
+            discovery: crate::DiscoveryConfig::default(),
         }
     }
 }

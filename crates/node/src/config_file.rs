@@ -184,6 +184,8 @@ pub struct FileConfig {
     /// `[chat]`: the account whose messenger the node runs (read by the `wisp` binary, which
     /// unlocks the keystore; not by [`FileConfig::apply`]).
     pub chat: ChatSection,
+    /// `[discovery]`: legacy discovery, DNS trees, the peer pool, fleets.
+    pub discovery: crate::discovery::section::DiscoverySection,
     /// The file and text this was parsed from, to place errors found later.
     #[serde(skip)]
     origin: Option<Arc<(PathBuf, String)>>,
@@ -478,6 +480,7 @@ impl FileConfig {
                 ),
             ));
         }
+        self.discovery.check(self)?;
         Ok(())
     }
 
@@ -541,6 +544,7 @@ impl FileConfig {
         set(&mut config.mailserver.password, &ms.password);
         set(&mut config.mailserver.full_sync, &ms.full_sync);
         set(&mut config.mailserver.archive_queue_bytes, &ms.archive_queue_bytes);
+        self.discovery.apply(config);
 
         let waku = &self.waku;
         let router = &mut config.waku.router;

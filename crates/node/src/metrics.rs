@@ -68,6 +68,20 @@ const HELP: &[(&str, &str, &str)] = &[
         "Received batches left unacknowledged because part of them was not archived.",
     ),
     ("wisp_history_requests_total", "counter", "History requests, by outcome."),
+    ("wisp_discovery_found_total", "counter", "Nodes found by discovery, by protocol."),
+    ("wisp_discovery_dials_total", "counter", "Dials asked for by the peer pool, by outcome."),
+    (
+        "wisp_discovery_cache_hits_total",
+        "counter",
+        "Peers from the peer cache that connected again.",
+    ),
+    ("wisp_discovery_disconnects_total", "counter", "Pool peers that disconnected."),
+    ("wisp_discovery_pool_peers", "gauge", "Peers the peer pool counts, by topic."),
+    (
+        "wisp_discovery_registrations_total",
+        "counter",
+        "Topic registrations accepted from other nodes (as a registrar).",
+    ),
     (
         "wisp_history_envelopes_served_total",
         "counter",

@@ -244,14 +244,38 @@ impl Node {
         let mut network = JoinSet::new();
         network.spawn(accept_loop(listener, ctx.clone()));
 
+        let found_by = crate::discovery::FoundBy::default();
         let mut handle = NodeHandle {
             tx,
             info: Arc::new(info.clone()),
             events,
             dial: dial_tx,
-            metrics,
+            metrics: metrics.clone(),
             chat: None,
+            found_by: found_by.clone(),
         };
+        let discovery = crate::discovery::start(
+            &config.discovery,
+            crate::discovery::Env {
+                key: ctx.key.clone(),
+                role: config.role,
+                data_dir: &config.data_dir,
+                advertised,
+                listen: config.listen,
+                dial_timeout: config.dial_timeout,
+                handle: handle.clone(),
+                dial: crate::discovery::Dialer { ctx: ctx.clone(), config: config.clone() },
+                metrics,
+                shutdown: shutdown_rx.clone(),
+                found_by,
+            },
+            &mut network,
+        )
+        .await?;
+        if let Some(udp) = discovery.udp {
+            info.enode.udp_port = udp.port();
+            handle.info = Arc::new(info.clone());
+        }
         if let Some(chat) = &config.chat {
             let settings = crate::chat::Settings::resolve(chat, &config.data_dir).map_err(|e| {
                 NodeError::Chat(format!("installation id in {}: {e}", config.data_dir.display()))
@@ -359,7 +383,7 @@ impl Node {
 }
 
 /// Waits for tracked children to end (they watch the shutdown signal), then aborts the rest.
-async fn end_children(mut children: JoinSet<()>) {
+pub(crate) async fn end_children(mut children: JoinSet<()>) {
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while children.join_next().await.is_some() {}
     })
@@ -440,7 +464,7 @@ async fn inbound(
     }
 }
 
-async fn dial_once(
+pub(crate) async fn dial_once(
     node: NodeRecord,
     ctx: Arc<Ctx>,
     config: &NodeConfig,

@@ -163,6 +163,8 @@ pub struct NodeHandle {
     pub(crate) metrics: Arc<NodeMetrics>,
     /// The messenger, on a node with a chat account.
     pub(crate) chat: Option<crate::chat::ChatHandle>,
+    /// How discovery found each peer (`admin_peers` `discoveredBy`).
+    pub(crate) found_by: crate::discovery::FoundBy,
 }
 
 impl NodeHandle {

@@ -35,7 +35,10 @@ Examples:
     wisp watch --rpc http://127.0.0.1:8545 --chat test
     wisp post --rpc http://127.0.0.1:8545 --chat test hello
   Sign a DNS node list (EIP-1459) of ENRs for nodes.example.org and write its zone file:
-    wisp dns-tree --nodes nodes.txt --key list.key --domain nodes.example.org --seq 1";
+    wisp dns-tree --nodes nodes.txt --key list.key --domain nodes.example.org --seq 1
+  Run a discovery bootnode, and a node that finds its peers through it:
+    wisp bootnode --listen 127.0.0.1:30301
+    wisp node --bootnodes enode://<128 hex node id>@127.0.0.1:30301";
 
 /// The help heading of the options every command takes.
 const GLOBAL_OPTIONS: &str = "Global options";
@@ -86,6 +89,8 @@ pub(crate) struct Cli {
 
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the node's many flags costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
     /// Run a Status node (Waku relay, light client, bootstrap or mailserver) until SIGINT/SIGTERM
     Node(crate::node_cmd::NodeArgs),
@@ -113,6 +118,8 @@ pub(crate) enum Command {
     DnsTree(crate::dns_tree_cmd::DnsTreeArgs),
     /// Simulate a network of wisp routers and mailservers on a virtual clock (crates/sim)
     Sim(crate::sim_cmd::SimArgs),
+    /// Run a discovery bootnode (legacy topic discovery, no Waku) and print its enode
+    Bootnode(crate::bootnode_cmd::BootnodeArgs),
 }
 
 /// `wisp keys ...`

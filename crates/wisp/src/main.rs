@@ -7,10 +7,12 @@
 //! stderr.
 
 mod account_cmd;
+mod bootnode_cmd;
 mod chat_cmd;
 mod cli;
 mod data_dir;
 mod devnet;
+mod discovery_args;
 mod dns_tree_cmd;
 mod error;
 mod history_cmd;
@@ -82,6 +84,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Chat(cmd) => chat_cmd::run(cmd),
         Command::DnsTree(args) => dns_tree_cmd::run(&args),
         Command::Sim(args) => sim_cmd::run(args),
+        Command::Bootnode(args) => bootnode_cmd::main(&args, &data_dir),
     }
 }
 

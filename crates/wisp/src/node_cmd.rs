@@ -52,6 +52,11 @@ On start the node prints, one per line: `enode: <url>`, `rpc: http://<addr>`, `w
 peer (ClientQuitting) and exits 0. Exit codes: 0 stopped by a signal, 1 the node failed (e.g. an
 address in use), 2 a bad flag or config file (the message names the key).
 
+Find peers by themselves (legacy topic discovery through a bootnode, `wisp bootnode --help`;
+or an EIP-1459 DNS tree); peers that worked are kept in <data-dir>/peers.sqlite:
+    wisp node --bootnodes enode://<128 hex node id>@127.0.0.1:30301
+    wisp node --dns-tree enrtree://<base32 key>@nodes.example.org
+
 A mailserver archives what it relays and serves history (`wisp history`):
     wisp node --role mailserver --archive sqlite --retention-days 30
 
@@ -61,7 +66,7 @@ Chat as a Status account (create it first with `wisp account new`; `wisp chat --
   messages (encrypted with a key from the account). Messages sent to you while you were offline
   come from the mailservers given with --trusted. The role stays relay unless --role light.
 
-wisp.toml has the tables [node], [rpc], [metrics], [waku], [mailserver], [chat] and [log]; the README's
+wisp.toml has the tables [node], [rpc], [metrics], [waku], [mailserver], [chat], [discovery] and [log]; the README's
 Configuration section lists every key with its default. Unknown keys are errors.";
 
 /// How an address is written, in flag errors.
@@ -162,6 +167,10 @@ pub(crate) struct NodeArgs {
     /// from stdin]
     #[arg(long, value_name = "FILE")]
     pub(crate) password_file: Option<PathBuf>,
+
+    /// Discovery: bootnodes, DNS trees, fleets.
+    #[command(flatten)]
+    pub(crate) discovery: crate::discovery_args::DiscoveryArgs,
 }
 
 /// Everything `wisp node` resolved before starting.
@@ -284,6 +293,7 @@ fn plan(
     if args.archive_full_sync {
         config.mailserver.full_sync = true;
     }
+    args.discovery.apply(&mut config, &file)?;
 
     let log_level = match (log_level, &file.log.level) {
         (Some(level), _) => level.to_owned(),

@@ -18,7 +18,7 @@ fn geth_id(id: &NodeId) -> String {
     hex::encode(keccak256(id.as_bytes()))
 }
 
-fn peer_json(p: &PeerInfo) -> Value {
+fn peer_json(p: &PeerInfo, discovered_by: &str) -> Value {
     json!({
         "enode": NodeRecord::new(p.id, p.remote_addr).to_string(),
         "id": geth_id(&p.id),
@@ -29,6 +29,7 @@ fn peer_json(p: &PeerInfo) -> Value {
             "inbound": p.inbound,
             "trusted": p.trusted,
         },
+        "discoveredBy": discovered_by,
     })
 }
 
@@ -68,7 +69,10 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     method(m, "admin_peers", 0, |_, st| async move {
         let mut peers = st.node.peers().await?;
         peers.sort_by_key(|p| p.id);
-        Ok(peers.iter().map(peer_json).collect::<Vec<_>>())
+        Ok(peers
+            .iter()
+            .map(|p| peer_json(p, st.node.discovered_by(p).as_str()))
+            .collect::<Vec<_>>())
     })?;
     method(m, "admin_addPeer", 1, |args, st| async move {
         let node = NodeRecord::from_str(args.string(0, "enode")?)?;

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+// Dependencies of the library that these tests do not name.
+use {rusqlite as _, wisp_discovery as _};
+
 use std::{
     path::PathBuf,
     sync::atomic::{AtomicUsize, Ordering},

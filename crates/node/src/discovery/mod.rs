@@ -1,0 +1,662 @@
+//! Discovery in the node: the driver that binds `wisp-discovery` to a running node.
+//!
+//! When discovery is on, the node runs the legacy topic discovery
+//! ([`wisp_discovery::legacy`]) on its UDP port (by default the number of its RLPx TCP port, as
+//! statusd does), walks the configured EIP-1459 trees ([`wisp_discovery::dns`]) and feeds the
+//! nodes they find to a [`PeerPool`] (status-go's `RequireTopics`). The pool's dials go
+//! through the node's one-shot dialer ([`crate::NodeHandle::add_peer`]); connects,
+//! disconnects and failed dials are read back from the node's peer list. Peers that worked are
+//! kept in the peer cache ([`cache::PeerCache`], `<data-dir>/peers.sqlite`) and offered to the
+//! pool first after a restart, also with discovery off.
+//!
+//! Roles (`status/1-client.md` §Node discovery and roles):
+//! - relay: registers `whisper`, keeps `whisper` {2, 2} by default;
+//! - mailserver: registers `whisper` and `whispermail`, keeps `whisper` {2, 2};
+//! - light: registers nothing (searches only), keeps `whisper` {2, 2} and `whispermail` {1, 1}
+//!   (the latter is wisp's choice: status-go's only default is `whisper` {2, 2});
+//! - bootstrap: serves discovery (tickets, registrations, lookups), keeps no peers.
+//!
+//! This module owns no protocol logic: the state machines are in `wisp-discovery`; it passes
+//! them the wall-clock time.
+
+pub mod cache;
+pub mod fleet;
+pub mod section;
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    net::UdpSocket,
+    sync::{mpsc, watch},
+    task::JoinSet,
+};
+use wisp_crypto::{NodeId, SecretKey};
+use wisp_discovery::{
+    dns::{Client, ClientConfig, HickoryResolver, MemoryResolver, Resolver},
+    enr::WakuRoles,
+    legacy::{
+        self, Endpoint, LegacyDiscovery, Topic,
+        driver::{Handle, UdpDriver, unix_ms},
+    },
+    pool::{Limits, PeerPool, PoolAction, PoolConfig},
+};
+use wisp_rlpx::NodeRecord;
+
+use crate::{NodeHandle, Role, metrics::NodeMetrics};
+use cache::{CACHE_LOAD_LIMIT, PeerCache};
+
+/// The relay topic (status-go `params.WhisperDiscv5Topic`).
+pub const TOPIC_WHISPER: &str = "whisper";
+/// The mailserver topic (status-go `params.MailServerDiscv5Topic`).
+pub const TOPIC_WHISPERMAIL: &str = "whispermail";
+/// How often the driver compares the pool's view with the node's peer list.
+const RECONCILE_EVERY: Duration = Duration::from_millis(250);
+/// Extra time given to a dial beyond the node's dial timeout before it counts as failed.
+const DIAL_GRACE: Duration = Duration::from_secs(2);
+
+/// How a peer was found (`admin_peers` `discoveredBy`, metric labels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// `--static` / `--trusted` / `admin_addPeer`.
+    Static,
+    /// Legacy topic discovery.
+    Legacy,
+    /// An EIP-1459 DNS tree.
+    Dns,
+    /// The peer cache.
+    Cache,
+    /// It dialled us.
+    Inbound,
+}
+
+impl Source {
+    /// The label: `static`, `legacy`, `dns`, `cache`, `inbound`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Static => "static",
+            Self::Legacy => "legacy",
+            Self::Dns => "dns",
+            Self::Cache => "cache",
+            Self::Inbound => "inbound",
+        }
+    }
+}
+
+/// Discovery settings of a node (`[discovery]` in wisp.toml, `--bootnodes`, `--dns-tree`...).
+#[derive(Clone, Debug)]
+pub struct DiscoveryConfig {
+    /// Run discovery (legacy UDP and DNS trees). Default: false in the library (a node started
+    /// from code finds nobody by itself); `wisp node` turns it on when it is given bootnodes,
+    /// DNS trees or a fleet. The `bootstrap` role always runs it.
+    pub enabled: bool,
+    /// The discovery UDP port. Default: `None`, the RLPx TCP port's number.
+    pub port: Option<u16>,
+    /// Legacy discovery bootnodes (enode URLs; UDP port from `discport`). Default: none.
+    pub bootnodes: Vec<NodeRecord>,
+    /// EIP-1459 tree URLs (`enrtree://<key>@<domain>`). Default: none.
+    pub dns_trees: Vec<String>,
+    /// The DNS server asked for the trees. Default: `None`, the system resolver.
+    pub dns_server: Option<SocketAddr>,
+    /// A resolver in memory instead of DNS (tests). Default: `None`.
+    pub dns_memory: Option<MemoryResolver>,
+    /// Topics to register. Default: `None`, by role (see the module docs).
+    pub register_topics: Option<Vec<String>>,
+    /// Peers to keep per topic. Default: `None`, by role (see the module docs).
+    pub require_topics: Option<BTreeMap<String, Limits>>,
+    /// Search interval below a topic's `min`, ms. Default: 3000 (status-go `DefaultFastSync`).
+    pub fast_search_ms: u64,
+    /// Search interval from `min`, ms. Default: 30 000 (status-go `DefaultSlowSync`).
+    pub slow_search_ms: u64,
+    /// Shortest ticket wait period we issue as a registrar, seconds. Default: 60 (go-ethereum);
+    /// tests use 1.
+    pub min_wait_period_s: u32,
+    /// Keep and use `<data-dir>/peers.sqlite`. Default: true.
+    pub peer_cache: bool,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            port: None,
+            bootnodes: Vec::new(),
+            dns_trees: Vec::new(),
+            dns_server: None,
+            dns_memory: None,
+            register_topics: None,
+            require_topics: None,
+            fast_search_ms: wisp_discovery::pool::FAST_SEARCH_MS,
+            slow_search_ms: wisp_discovery::pool::SLOW_SEARCH_MS,
+            min_wait_period_s: legacy::MIN_WAIT_PERIOD_S,
+            peer_cache: true,
+        }
+    }
+}
+
+impl DiscoveryConfig {
+    /// The topics a node of `role` registers, unless configured.
+    pub fn register_topics_for(&self, role: Role) -> Vec<String> {
+        if let Some(t) = &self.register_topics {
+            return if role == Role::Light { Vec::new() } else { t.clone() };
+        }
+        match role {
+            Role::Relay => vec![TOPIC_WHISPER.to_owned()],
+            Role::Mailserver => vec![TOPIC_WHISPER.to_owned(), TOPIC_WHISPERMAIL.to_owned()],
+            Role::Light | Role::Bootstrap => Vec::new(),
+        }
+    }
+
+    /// The peers per topic a node of `role` keeps, unless configured.
+    pub fn require_topics_for(&self, role: Role) -> BTreeMap<String, Limits> {
+        if role == Role::Bootstrap {
+            return BTreeMap::new();
+        }
+        if let Some(t) = &self.require_topics {
+            return t.clone();
+        }
+        let mut topics = BTreeMap::new();
+        topics.insert(TOPIC_WHISPER.to_owned(), Limits { min: 2, max: 2 });
+        if role == Role::Light {
+            topics.insert(TOPIC_WHISPERMAIL.to_owned(), Limits { min: 1, max: 1 });
+        }
+        topics
+    }
+}
+
+/// How each known peer was found; shared with `admin_peers`.
+#[derive(Clone, Debug, Default)]
+pub struct FoundBy(Arc<Mutex<HashMap<NodeId, Source>>>);
+
+impl FoundBy {
+    /// How `id` was found, if discovery found it.
+    pub fn get(&self, id: &NodeId) -> Option<Source> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(id).copied()
+    }
+
+    fn note(&self, id: NodeId, source: Source) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(id).or_insert(source);
+        // A peer that dialled us and that discovery also found is shown as found.
+        if *entry == Source::Inbound {
+            *entry = source;
+        }
+    }
+}
+
+/// What [`start`] started.
+pub(crate) struct Started {
+    /// The legacy discovery machine, when it runs.
+    pub(crate) legacy: Option<Handle>,
+    /// The bound discovery UDP address, when it runs.
+    pub(crate) udp: Option<SocketAddr>,
+}
+
+/// Dials for the pool through the node's own dial path, reporting when a dial ends.
+pub(crate) struct Dialer {
+    pub(crate) ctx: Arc<crate::peer::Ctx>,
+    pub(crate) config: crate::NodeConfig,
+}
+
+/// Everything the discovery tasks need from the node.
+pub(crate) struct Env<'a> {
+    pub(crate) key: SecretKey,
+    pub(crate) role: Role,
+    pub(crate) data_dir: &'a Path,
+    /// The RLPx address we advertise (its port is what others dial).
+    pub(crate) advertised: SocketAddr,
+    /// The RLPx listen address (its IP is where discovery binds).
+    pub(crate) listen: SocketAddr,
+    pub(crate) dial_timeout: Duration,
+    pub(crate) handle: NodeHandle,
+    pub(crate) dial: Dialer,
+    pub(crate) metrics: Arc<NodeMetrics>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) found_by: FoundBy,
+}
+
+/// Starts the discovery tasks of a node (into `tasks`): legacy discovery and DNS trees when
+/// enabled, and the pool whenever it has something to work with (discovery or the cache).
+pub(crate) async fn start(
+    cfg: &DiscoveryConfig,
+    env: Env<'_>,
+    tasks: &mut JoinSet<()>,
+) -> Result<Started, crate::NodeError> {
+    let enabled = cfg.enabled || env.role == Role::Bootstrap;
+    let mut started = Started { legacy: None, udp: None };
+    let (found_tx, found_rx) = mpsc::channel::<(String, NodeRecord, Source)>(1024);
+    let local_id = env.key.public_key().node_id();
+
+    if enabled {
+        let port = cfg.port.unwrap_or(env.advertised.port());
+        let bind = SocketAddr::new(env.listen.ip(), port);
+        let socket = UdpSocket::bind(bind).await.map_err(|source| crate::NodeError::Bind {
+            what: "discovery",
+            addr: bind,
+            source,
+        })?;
+        let udp = socket.local_addr().map_err(|source| crate::NodeError::Bind {
+            what: "discovery",
+            addr: bind,
+            source,
+        })?;
+        let endpoint =
+            Endpoint { ip: env.advertised.ip(), udp: udp.port(), tcp: env.advertised.port() };
+        let mut lcfg = legacy::Config::new(endpoint);
+        lcfg.bootnodes = cfg.bootnodes.clone();
+        lcfg.register_topics =
+            cfg.register_topics_for(env.role).into_iter().map(Topic::new).collect();
+        lcfg.min_wait_period_s = cfg.min_wait_period_s;
+        lcfg.seed = u64::from_le_bytes(local_id.0[..8].try_into().unwrap_or([1; 8]));
+        let machine = LegacyDiscovery::new(env.key.clone(), lcfg, unix_ms());
+        let (driver, handle, mut events) = UdpDriver::new(socket, machine);
+        let mut shutdown = env.shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                r = driver.run() => if let Err(e) = r {
+                    tracing::warn!(target: "node::discovery", error = %e, "legacy discovery stopped");
+                },
+                _ = shutdown.changed() => {}
+            }
+        });
+        // Forward what the legacy machine finds to the pool.
+        let tx = found_tx.clone();
+        let metrics = env.metrics.clone();
+        tasks.spawn(async move {
+            while let Some(event) = events.recv().await {
+                match event {
+                    legacy::Event::NodeFound { topic, record } => {
+                        metrics.add("wisp_discovery_found_total", "protocol=\"legacy\"", 1);
+                        if tx
+                            .send((topic.as_str().to_owned(), record, Source::Legacy))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    legacy::Event::Registered { .. } => {
+                        metrics.add("wisp_discovery_registrations_total", "", 1);
+                    }
+                    _ => {}
+                }
+            }
+        });
+        tracing::info!(target: "node::discovery", %udp, bootnodes = cfg.bootnodes.len(), "legacy discovery started");
+        started.legacy = Some(handle);
+        started.udp = Some(udp);
+
+        if !cfg.dns_trees.is_empty() && env.role != Role::Bootstrap {
+            let client_cfg = ClientConfig {
+                seed: u64::from_le_bytes(local_id.0[8..16].try_into().unwrap_or([2; 8])),
+                ..ClientConfig::default()
+            };
+            let shutdown = env.shutdown.clone();
+            let metrics = env.metrics.clone();
+            if let Some(memory) = cfg.dns_memory.clone() {
+                let client = dns_client(Client::new(memory, client_cfg), &cfg.dns_trees);
+                tasks.spawn(run_dns(client, found_tx.clone(), metrics, shutdown));
+            } else {
+                let resolver = match cfg.dns_server {
+                    Some(addr) => HickoryResolver::with_server(addr, Duration::from_secs(5)),
+                    None => HickoryResolver::system(),
+                };
+                match resolver {
+                    Ok(r) => {
+                        let client = dns_client(Client::new(r, client_cfg), &cfg.dns_trees);
+                        tasks.spawn(run_dns(client, found_tx.clone(), metrics, shutdown));
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "node::discovery", error = %e, "no DNS resolver: DNS trees are not walked")
+                    }
+                }
+            }
+        }
+    }
+
+    let topics = cfg.require_topics_for(env.role);
+    if topics.is_empty() {
+        return Ok(started);
+    }
+    let cache = if cfg.peer_cache {
+        match PeerCache::open(env.data_dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(target: "node::discovery", error = %e, "peer cache unavailable");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let cached = cache.as_ref().map(|c| c.load(CACHE_LOAD_LIMIT)).transpose().unwrap_or_else(|e| {
+        tracing::warn!(target: "node::discovery", error = %e, "peer cache unreadable");
+        None
+    });
+    let cached = cached.unwrap_or_default();
+    if !enabled && cached.is_empty() {
+        return Ok(started);
+    }
+    let pool = PeerPool::new(PoolConfig {
+        topics,
+        fast_search_ms: cfg.fast_search_ms,
+        slow_search_ms: cfg.slow_search_ms,
+    });
+    let mut driver = PoolDriver {
+        pool,
+        legacy: started.legacy.clone(),
+        handle: env.handle,
+        dialer: env.dial,
+        dials: JoinSet::new(),
+        dial_ended: mpsc::unbounded_channel(),
+        metrics: env.metrics,
+        cache,
+        found_by: env.found_by,
+        local_id,
+        dial_deadline: env.dial_timeout + DIAL_GRACE,
+        pending: HashMap::new(),
+        connected: HashMap::new(),
+        cached_ids: HashSet::new(),
+        mail: HashMap::new(),
+    };
+    for peer in cached {
+        driver.cached_ids.insert(peer.node.id);
+        driver.found(&peer.topic, peer.node, Source::Cache);
+    }
+    tracing::info!(target: "node::discovery", cached = driver.cached_ids.len(), "peer pool started");
+    tasks.spawn(driver.run(found_rx, env.shutdown));
+    Ok(started)
+}
+
+fn dns_client<R: Resolver>(mut client: Client<R>, urls: &[String]) -> Client<R> {
+    for url in urls {
+        if let Err(e) = client.add_url(url) {
+            tracing::warn!(target: "node::discovery", %url, error = %e, "bad DNS tree URL");
+        }
+    }
+    client
+}
+
+/// The topics a DNS-listed node is offered under: by the roles in its ENR's `waku` entry.
+fn dns_topics(roles: Option<WakuRoles>) -> &'static [&'static str] {
+    match roles {
+        Some(r) if r.contains(WakuRoles::MAILSERVER) => &[TOPIC_WHISPERMAIL, TOPIC_WHISPER],
+        Some(r) if r.contains(WakuRoles::LIGHT) => &[],
+        _ => &[TOPIC_WHISPER],
+    }
+}
+
+/// Walks the DNS trees, sending every dialable record to the pool; sleeps until a root is
+/// due again.
+async fn run_dns<R: Resolver + Send + 'static>(
+    mut client: Client<R>,
+    tx: mpsc::Sender<(String, NodeRecord, Source)>,
+    metrics: Arc<NodeMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        while let Some(result) = client.next_node(Instant::now()).await {
+            match result {
+                Ok(enr) => match enr.to_node_record() {
+                    Ok(record) => {
+                        metrics.add("wisp_discovery_found_total", "protocol=\"dns\"", 1);
+                        for topic in dns_topics(enr.waku()) {
+                            if tx.send(((*topic).to_owned(), record, Source::Dns)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(target: "node::discovery", error = %e, "DNS record not dialable")
+                    }
+                },
+                Err(e) => {
+                    tracing::info!(target: "node::discovery", error = %e, "DNS tree walk failed")
+                }
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+        let wait = client
+            .next_wakeup()
+            .map_or(Duration::from_secs(60), |at| at.saturating_duration_since(Instant::now()));
+        tokio::select! {
+            () = tokio::time::sleep(wait.max(Duration::from_millis(100))) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+struct Pending {
+    topic: String,
+    node: NodeRecord,
+    since: Instant,
+    /// The dial ended without a connection.
+    failed: bool,
+}
+
+/// Carries out the pool's actions and tells it what happened.
+struct PoolDriver {
+    pool: PeerPool,
+    legacy: Option<Handle>,
+    handle: NodeHandle,
+    dialer: Dialer,
+    /// The pool's dials (each runs its session to the end).
+    dials: JoinSet<()>,
+    /// Ids whose dial (and session) ended.
+    dial_ended: (mpsc::UnboundedSender<NodeId>, mpsc::UnboundedReceiver<NodeId>),
+    metrics: Arc<NodeMetrics>,
+    cache: Option<PeerCache>,
+    found_by: FoundBy,
+    local_id: NodeId,
+    dial_deadline: Duration,
+    pending: HashMap<NodeId, Pending>,
+    /// Peers the pool counts, with the topic they count for.
+    connected: HashMap<NodeId, String>,
+    cached_ids: HashSet<NodeId>,
+    /// Nodes found under `whispermail`.
+    mail: HashMap<NodeId, NodeRecord>,
+}
+
+impl PoolDriver {
+    fn found(&mut self, topic: &str, node: NodeRecord, source: Source) {
+        if node.id == self.local_id {
+            return;
+        }
+        self.found_by.note(node.id, source);
+        if topic == TOPIC_WHISPERMAIL {
+            self.mail.insert(node.id, node);
+            if self.connected.get(&node.id).is_some_and(|t| t != TOPIC_WHISPERMAIL) {
+                self.promote(node.id);
+                return;
+            }
+        }
+        self.pool.on_found(topic, node);
+    }
+
+    /// A connected peer counted for another topic is a mailserver: count it for
+    /// `whispermail` instead (a mailserver registers both topics, and the order in which a
+    /// search finds them must not starve the mailserver topic). Its old topic searches again.
+    fn promote(&mut self, id: NodeId) {
+        let Some(node) = self.mail.get(&id).copied() else { return };
+        if self.pool.search_interval(TOPIC_WHISPERMAIL).is_none()
+            && self.pool.connected(TOPIC_WHISPERMAIL) > 0
+        {
+            return;
+        }
+        self.connected.remove(&id);
+        self.pool.on_disconnected(&id);
+        self.pool.on_found(TOPIC_WHISPERMAIL, node);
+    }
+
+    async fn run(
+        mut self,
+        mut found: mpsc::Receiver<(String, NodeRecord, Source)>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(RECONCILE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut live: Option<HashSet<NodeId>> = None;
+        loop {
+            self.act(live.as_ref());
+            tokio::select! {
+                f = found.recv(), if !found.is_closed() => if let Some((topic, node, source)) = f {
+                    self.found(&topic, node, source);
+                },
+                _ = tick.tick() => {
+                    let Ok(peers) = self.handle.peers().await else { return };
+                    let ids: HashSet<NodeId> = peers.iter().map(|p| p.id).collect();
+                    for p in peers.iter().filter(|p| p.inbound) {
+                        self.found_by.note(p.id, Source::Inbound);
+                    }
+                    self.reconcile(&ids);
+                    live = Some(ids);
+                }
+                Some(id) = self.dial_ended.1.recv() => {
+                    // A dial (or the session it started) ended: if the peer is not connected
+                    // (either way round), the dial failed now, not at the deadline.
+                    if self.pending.contains_key(&id) {
+                        let Ok(peers) = self.handle.peers().await else { return };
+                        let ids: HashSet<NodeId> = peers.iter().map(|p| p.id).collect();
+                        if !ids.contains(&id)
+                            && let Some(p) = self.pending.get_mut(&id)
+                        {
+                            p.failed = true;
+                        }
+                        self.reconcile(&ids);
+                        live = Some(ids);
+                    }
+                }
+                Some(_) = self.dials.join_next(), if !self.dials.is_empty() => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        // Sessions see the shutdown and send their Disconnect; wait for them like the node does.
+        crate::node::end_children(std::mem::take(&mut self.dials)).await;
+    }
+
+    /// Carries out the pool's actions.
+    fn act(&mut self, live: Option<&HashSet<NodeId>>) {
+        while let Some(action) = self.pool.poll_action() {
+            match action {
+                PoolAction::Search { topic, interval_ms } => {
+                    if let Some(l) = &self.legacy {
+                        l.lock().search(Topic::new(topic), interval_ms, unix_ms());
+                    }
+                }
+                PoolAction::StopSearch { topic } => {
+                    if let Some(l) = &self.legacy {
+                        l.lock().stop_search(&Topic::new(topic));
+                    }
+                }
+                PoolAction::Dial { topic, node } => {
+                    if live.is_some_and(|l| l.contains(&node.id)) {
+                        // Already connected (it dialled us, or it is static): count it.
+                        self.pool.on_connected(&node.id);
+                        self.metrics.add(
+                            "wisp_discovery_dials_total",
+                            "outcome=\"already_connected\"",
+                            1,
+                        );
+                        self.record_success(&node, &topic);
+                        self.connected.insert(node.id, topic);
+                        continue;
+                    }
+                    tracing::debug!(target: "node::discovery", %topic, peer = %node, "dialling");
+                    let (ctx, config) = (self.dialer.ctx.clone(), self.dialer.config.clone());
+                    let ended = self.dial_ended.0.clone();
+                    self.dials.spawn(async move {
+                        if let Err(e) = crate::node::dial_once(node, ctx, &config).await {
+                            tracing::debug!(target: "node::discovery", peer = %node, error = %e, "dial failed");
+                        }
+                        let _ = ended.send(node.id);
+                    });
+                    self.pending.insert(
+                        node.id,
+                        Pending { topic, node, since: Instant::now(), failed: false },
+                    );
+                }
+            }
+        }
+    }
+
+    fn record_success(&self, node: &NodeRecord, topic: &str) {
+        if let Some(c) = &self.cache
+            && let Err(e) = c.record_success(node, topic, unix_ms())
+        {
+            tracing::warn!(target: "node::discovery", error = %e, "peer cache write failed");
+        }
+    }
+
+    fn reconcile(&mut self, live: &HashSet<NodeId>) {
+        let now = Instant::now();
+        let done: Vec<NodeId> = self
+            .pending
+            .iter()
+            .filter(|(id, p)| {
+                live.contains(id) || p.failed || now.duration_since(p.since) > self.dial_deadline
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            let Some(p) = self.pending.remove(&id) else { continue };
+            let from_cache = self.cached_ids.contains(&id);
+            if live.contains(&id) {
+                self.pool.on_connected(&id);
+                self.metrics.add("wisp_discovery_dials_total", "outcome=\"connected\"", 1);
+                if from_cache {
+                    self.metrics.add("wisp_discovery_cache_hits_total", "", 1);
+                }
+                self.record_success(&p.node, &p.topic);
+                let promote = p.topic != TOPIC_WHISPERMAIL && self.mail.contains_key(&id);
+                self.connected.insert(id, p.topic);
+                if promote {
+                    self.promote(id);
+                }
+            } else {
+                self.pool.on_dial_failed(&id);
+                self.metrics.add("wisp_discovery_dials_total", "outcome=\"failed\"", 1);
+                if let Some(c) = &self.cache
+                    && let Err(e) = c.record_failure(&id)
+                {
+                    tracing::warn!(target: "node::discovery", error = %e, "peer cache write failed");
+                }
+            }
+        }
+        let gone: Vec<NodeId> =
+            self.connected.keys().filter(|id| !live.contains(id)).copied().collect();
+        for id in gone {
+            self.connected.remove(&id);
+            self.pool.on_disconnected(&id);
+            self.metrics.add("wisp_discovery_disconnects_total", "", 1);
+        }
+        let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+        for topic in self.connected.values() {
+            *counts.entry(topic.as_str()).or_default() += 1;
+        }
+        for topic in [TOPIC_WHISPER, TOPIC_WHISPERMAIL] {
+            let labels = format!("topic=\"{topic}\"");
+            let now = counts.get(topic).copied().unwrap_or(0);
+            let was = self.metrics.get("wisp_discovery_pool_peers", &labels);
+            self.metrics.add("wisp_discovery_pool_peers", &labels, now - was);
+        }
+    }
+}
+
+impl NodeHandle {
+    /// How `peer` was found: by discovery ([`Source::Legacy`], [`Source::Dns`],
+    /// [`Source::Cache`]), else [`Source::Inbound`] or [`Source::Static`].
+    pub fn discovered_by(&self, peer: &crate::PeerInfo) -> Source {
+        match self.found_by.get(&peer.id) {
+            Some(s) if s != Source::Inbound || peer.inbound => s,
+            _ if peer.inbound => Source::Inbound,
+            _ => Source::Static,
+        }
+    }
+}

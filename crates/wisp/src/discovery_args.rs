@@ -1,0 +1,109 @@
+//! The discovery flags of `wisp node` (`--bootnodes`, `--dns-tree`, `--no-discovery`,
+//! `--discovery-port`, `--fleet`, `--fleet-file`) and how they combine with `[discovery]`.
+//!
+//! Discovery runs when the file says `enabled = true` or anything gives it somewhere to start
+//! (bootnodes, DNS trees, a fleet with bootnodes); `--no-discovery` turns it off whatever
+//! else says. The peer cache is used either way (`[discovery] peer_cache = false` turns it
+//! off).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use wisp_node::{FileConfig, NodeConfig, discovery::fleet};
+use wisp_rlpx::NodeRecord;
+
+use crate::error::Error;
+
+/// Discovery flags of `wisp node`.
+#[derive(Debug, Args)]
+pub(crate) struct DiscoveryArgs {
+    /// Legacy discovery bootnode (enode URL, UDP port from ?discport= else the TCP port);
+    /// repeatable; replaces the file's discovery.bootnodes; turns discovery on [default: none]
+    #[arg(long = "bootnodes", value_name = "ENODE", value_parser = parse_enode)]
+    pub(crate) bootnodes: Vec<NodeRecord>,
+
+    /// EIP-1459 node list to walk, enrtree://<key>@<domain>; repeatable; turns discovery on
+    /// [default: none]
+    #[arg(long = "dns-tree", value_name = "URL", value_parser = parse_tree)]
+    pub(crate) dns_trees: Vec<String>,
+
+    /// Run no discovery (legacy UDP, DNS trees), whatever the file or fleet says; the peer
+    /// cache and static peers still work
+    #[arg(long)]
+    pub(crate) no_discovery: bool,
+
+    /// Discovery UDP port [default: the RLPx listen port's number]
+    #[arg(long, value_name = "PORT")]
+    pub(crate) discovery_port: Option<u16>,
+
+    /// Join a fleet: its bootnodes, mailservers (trusted) and relays (static). Built in:
+    /// eth.prod (the Waku v1 production fleet, shut down; opt-in only) [default: none]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) fleet: Option<String>,
+
+    /// A fleets file in status-go's JSON shape to take --fleet from [default: built in]
+    #[arg(long, value_name = "FILE", requires = "fleet")]
+    pub(crate) fleet_file: Option<PathBuf>,
+}
+
+impl DiscoveryArgs {
+    /// Applies the flags (and the file's fleet) onto `config`, which holds the file's keys.
+    pub(crate) fn apply(&self, config: &mut NodeConfig, file: &FileConfig) -> Result<(), Error> {
+        let d = &mut config.discovery;
+        if !self.bootnodes.is_empty() {
+            d.bootnodes = self.bootnodes.clone();
+        }
+        if !self.dns_trees.is_empty() {
+            d.dns_trees = self.dns_trees.clone();
+        }
+        if self.discovery_port.is_some() {
+            d.port = self.discovery_port;
+        }
+        if !d.bootnodes.is_empty() || !d.dns_trees.is_empty() {
+            d.enabled = true;
+        }
+        let name = self.fleet.as_ref().or(file.discovery.fleet.as_ref());
+        if let Some(name) = name {
+            let (setting, path) = match (&self.fleet_file, &file.discovery.fleet_file) {
+                (Some(p), _) => ("--fleet-file", Some(p)),
+                (None, Some(p)) if self.fleet.is_none() => ("discovery.fleet_file", Some(p)),
+                _ => ("--fleet", None),
+            };
+            let text = match path {
+                Some(p) => std::fs::read_to_string(p).map_err(|e| Error::Setting {
+                    name: setting,
+                    message: format!(
+                        "cannot read {}: {e}; expected a fleets JSON file",
+                        p.display()
+                    ),
+                })?,
+                None => fleet::builtin(name)
+                    .ok_or_else(|| Error::Setting {
+                        name: "--fleet",
+                        message: format!(
+                            "no built-in fleet {name:?}; expected one of {:?} or --fleet-file FILE",
+                            fleet::BUILTIN_NAMES
+                        ),
+                    })?
+                    .to_owned(),
+            };
+            let f = fleet::parse(&text, name)
+                .map_err(|e| Error::Setting { name: setting, message: e.to_string() })?;
+            f.apply(config);
+        }
+        if self.no_discovery {
+            config.discovery.enabled = false;
+        }
+        Ok(())
+    }
+}
+
+fn parse_enode(s: &str) -> Result<NodeRecord, String> {
+    s.parse().map_err(|e: wisp_rlpx::EnodeError| e.to_string())
+}
+
+fn parse_tree(s: &str) -> Result<String, String> {
+    wisp_discovery::dns::LinkEntry::parse(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("{e}; expected enrtree://<base32 public key>@<domain>"))
+}
