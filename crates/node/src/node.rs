@@ -69,6 +69,9 @@ pub enum NodeError {
     /// The messenger (chat account) could not start: its database or installation id.
     #[error("messenger: {0}")]
     Chat(String),
+    /// The rendezvous server could not start (or this build has no rendezvous support).
+    #[error("rendezvous: {0}")]
+    Rendezvous(String),
 }
 
 /// How long shutdown waits for the peer tasks to send their Disconnect(ClientQuitting) and
@@ -239,6 +242,7 @@ impl Node {
             rpc: None,
             metrics: metrics_addr,
             role: config.role,
+            rendezvous: None,
         };
         tasks.spawn(service.run());
         let mut network = JoinSet::new();
@@ -274,6 +278,10 @@ impl Node {
         .await?;
         if let Some(udp) = discovery.udp {
             info.enode.udp_port = udp.port();
+            handle.info = Arc::new(info.clone());
+        }
+        if discovery.rendezvous.is_some() {
+            info.rendezvous = discovery.rendezvous;
             handle.info = Arc::new(info.clone());
         }
         if let Some(chat) = &config.chat {
@@ -355,6 +363,12 @@ impl Node {
     /// The metrics address, if serving.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.handle.info.metrics
+    }
+
+    /// The rendezvous server's address (`/ip4/<ip>/tcp/<port>/ethv4/<peer id>`), when this
+    /// node serves rendezvous ([`crate::DiscoveryConfig::rendezvous_listen`]).
+    pub fn rendezvous_addr(&self) -> Option<&str> {
+        self.handle.info.rendezvous.as_deref()
     }
 
     /// Stops the node: every peer is sent Disconnect(ClientQuitting), then the tasks end.

@@ -83,6 +83,8 @@ pub struct NodeInfo {
     pub metrics: Option<SocketAddr>,
     /// The role.
     pub role: crate::Role,
+    /// The rendezvous server's address, when this node serves rendezvous.
+    pub rendezvous: Option<String>,
 }
 
 pub(crate) enum Command {

@@ -21,6 +21,7 @@
 
 pub mod cache;
 pub mod fleet;
+pub mod rendezvous;
 pub mod section;
 
 use std::{
@@ -69,6 +70,8 @@ pub enum Source {
     Legacy,
     /// An EIP-1459 DNS tree.
     Dns,
+    /// A Status rendezvous server.
+    Rendezvous,
     /// The peer cache.
     Cache,
     /// It dialled us.
@@ -76,12 +79,13 @@ pub enum Source {
 }
 
 impl Source {
-    /// The label: `static`, `legacy`, `dns`, `cache`, `inbound`.
+    /// The label: `static`, `legacy`, `dns`, `rendezvous`, `cache`, `inbound`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Static => "static",
             Self::Legacy => "legacy",
             Self::Dns => "dns",
+            Self::Rendezvous => "rendezvous",
             Self::Cache => "cache",
             Self::Inbound => "inbound",
         }
@@ -118,6 +122,12 @@ pub struct DiscoveryConfig {
     pub min_wait_period_s: u32,
     /// Keep and use `<data-dir>/peers.sqlite`. Default: true.
     pub peer_cache: bool,
+    /// Rendezvous servers to register at and discover from, `/ip4/<ip>/tcp/<port>/ethv4/<peer
+    /// id>` (used when discovery is enabled; needs the feature `rendezvous`). Default: none.
+    pub rendezvous: Vec<String>,
+    /// Serve rendezvous on this TCP address (`wisp bootnode --rendezvous`; needs the feature
+    /// `rendezvous`), whether or not discovery is enabled. Default: `None`.
+    pub rendezvous_listen: Option<SocketAddr>,
 }
 
 impl Default for DiscoveryConfig {
@@ -135,6 +145,8 @@ impl Default for DiscoveryConfig {
             slow_search_ms: wisp_discovery::pool::SLOW_SEARCH_MS,
             min_wait_period_s: legacy::MIN_WAIT_PERIOD_S,
             peer_cache: true,
+            rendezvous: Vec::new(),
+            rendezvous_listen: None,
         }
     }
 }
@@ -195,6 +207,8 @@ pub(crate) struct Started {
     pub(crate) legacy: Option<Handle>,
     /// The bound discovery UDP address, when it runs.
     pub(crate) udp: Option<SocketAddr>,
+    /// The rendezvous server's address (`.../ethv4/<peer id>`), when it runs.
+    pub(crate) rendezvous: Option<String>,
 }
 
 /// Dials for the pool through the node's own dial path, reporting when a dial ends.
@@ -228,9 +242,31 @@ pub(crate) async fn start(
     tasks: &mut JoinSet<()>,
 ) -> Result<Started, crate::NodeError> {
     let enabled = cfg.enabled || env.role == Role::Bootstrap;
-    let mut started = Started { legacy: None, udp: None };
+    let mut started = Started { legacy: None, udp: None, rendezvous: None };
     let (found_tx, found_rx) = mpsc::channel::<(String, NodeRecord, Source)>(1024);
     let local_id = env.key.public_key().node_id();
+
+    if let Some(listen) = cfg.rendezvous_listen {
+        #[cfg(feature = "rendezvous")]
+        {
+            let addr = rendezvous::start_server(
+                &env.key,
+                listen,
+                env.advertised.ip(),
+                tasks,
+                env.shutdown.clone(),
+            )
+            .await?;
+            started.rendezvous = Some(addr);
+        }
+        #[cfg(not(feature = "rendezvous"))]
+        return Err(crate::NodeError::Rendezvous(format!(
+            "cannot serve on {listen}: this build has no rendezvous support (wisp-node feature \
+             `rendezvous`)"
+        )));
+    }
+    // The pool's searches for the rendezvous client, when it runs.
+    let mut rendezvous_searches: Option<mpsc::UnboundedSender<rendezvous::SearchCmd>> = None;
 
     if enabled {
         let port = cfg.port.unwrap_or(env.advertised.port());
@@ -291,6 +327,31 @@ pub(crate) async fn start(
         started.legacy = Some(handle);
         started.udp = Some(udp);
 
+        if !cfg.rendezvous.is_empty() && env.role != Role::Bootstrap {
+            #[cfg(feature = "rendezvous")]
+            {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let setup = rendezvous::ClientSetup {
+                    key: env.key.clone(),
+                    role: env.role,
+                    servers: cfg.rendezvous.clone(),
+                    advertised: env.advertised,
+                    udp: Some(udp.port()),
+                    register_topics: cfg.register_topics_for(env.role),
+                    metrics: env.metrics.clone(),
+                };
+                tasks.spawn(rendezvous::run_client(
+                    setup,
+                    rx,
+                    found_tx.clone(),
+                    env.shutdown.clone(),
+                ));
+                rendezvous_searches = Some(tx);
+            }
+            #[cfg(not(feature = "rendezvous"))]
+            tracing::warn!(target: "node::discovery", "this build has no rendezvous support (wisp-node feature `rendezvous`): rendezvous servers ignored");
+        }
+
         if !cfg.dns_trees.is_empty() && env.role != Role::Bootstrap {
             let client_cfg = ClientConfig {
                 seed: u64::from_le_bytes(local_id.0[8..16].try_into().unwrap_or([2; 8])),
@@ -350,6 +411,7 @@ pub(crate) async fn start(
     let mut driver = PoolDriver {
         pool,
         legacy: started.legacy.clone(),
+        rendezvous: rendezvous_searches,
         handle: env.handle,
         dialer: env.dial,
         dials: JoinSet::new(),
@@ -445,6 +507,8 @@ struct Pending {
 struct PoolDriver {
     pool: PeerPool,
     legacy: Option<Handle>,
+    /// The rendezvous client's search commands.
+    rendezvous: Option<mpsc::UnboundedSender<rendezvous::SearchCmd>>,
     handle: NodeHandle,
     dialer: Dialer,
     /// The pool's dials (each runs its session to the end).
@@ -546,11 +610,20 @@ impl PoolDriver {
         while let Some(action) = self.pool.poll_action() {
             match action {
                 PoolAction::Search { topic, interval_ms } => {
+                    if let Some(r) = &self.rendezvous {
+                        let _ = r.send(rendezvous::SearchCmd::Search {
+                            topic: topic.clone(),
+                            interval_ms,
+                        });
+                    }
                     if let Some(l) = &self.legacy {
                         l.lock().search(Topic::new(topic), interval_ms, unix_ms());
                     }
                 }
                 PoolAction::StopSearch { topic } => {
+                    if let Some(r) = &self.rendezvous {
+                        let _ = r.send(rendezvous::SearchCmd::Stop { topic: topic.clone() });
+                    }
                     if let Some(l) = &self.legacy {
                         l.lock().stop_search(&Topic::new(topic));
                     }
@@ -651,7 +724,7 @@ impl PoolDriver {
 
 impl NodeHandle {
     /// How `peer` was found: by discovery ([`Source::Legacy`], [`Source::Dns`],
-    /// [`Source::Cache`]), else [`Source::Inbound`] or [`Source::Static`].
+    /// [`Source::Rendezvous`], [`Source::Cache`]), else [`Source::Inbound`] or [`Source::Static`].
     pub fn discovered_by(&self, peer: &crate::PeerInfo) -> Source {
         match self.found_by.get(&peer.id) {
             Some(s) if s != Source::Inbound || peer.inbound => s,
