@@ -1,6 +1,7 @@
 //! `wisp bootnode`: a discovery bootnode. Runs legacy topic discovery (tickets, topic
 //! registrations, lookups) on a UDP port and an RLPx listener without Waku (`--role
-//! bootstrap`); prints its enode and runs until SIGINT or SIGTERM.
+//! bootstrap`), and with `--rendezvous` a Status rendezvous server; prints its enode (and
+//! rendezvous multiaddr) and runs until SIGINT or SIGTERM.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -23,8 +24,15 @@ Examples:
   Then `curl -s -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"admin_peers\",\"params\":[]}' \\
       127.0.0.1:8545` shows the other relay with \"discoveredBy\": \"legacy\".
 
+  With `--rendezvous` the bootnode also serves Status rendezvous (default port 30703) and
+  prints `rendezvous: /ip4/127.0.0.1/tcp/30703/ethv4/<peer id>`; nodes then find each other
+  with `wisp node ... --rendezvous /ip4/127.0.0.1/tcp/30703/ethv4/<peer id>`.
+
 The bootnode prints `enode: <url>` (with ?discport= when the UDP port differs from the TCP
 port). Its key is <data-dir>/node.key, created on first start, so the enode stays the same.";
+
+/// The rendezvous port of status-go's fleets.
+const DEFAULT_RENDEZVOUS_PORT: u16 = 30703;
 
 /// `wisp bootnode`
 #[derive(Debug, Args)]
@@ -42,6 +50,11 @@ pub(crate) struct BootnodeArgs {
     /// [default: the listen IP; 127.0.0.1 when listening on 0.0.0.0]
     #[arg(long, value_name = "IP")]
     pub(crate) external_ip: Option<IpAddr>,
+
+    /// Also serve Status rendezvous (/rend/0.1.0 over libp2p) on this TCP address; without a
+    /// value, on the listen IP with port 30703 [default: off]
+    #[arg(long, value_name = "IP:PORT", num_args = 0..=1, default_missing_value = "")]
+    pub(crate) rendezvous: Option<String>,
 
     /// Serve Prometheus metrics at http://IP:PORT/metrics [default: off]
     #[arg(long, value_name = "IP:PORT")]
@@ -61,6 +74,14 @@ pub(crate) fn main(args: &BootnodeArgs, data_dir: &DataDir) -> Result<(), Error>
     };
     config.discovery.enabled = true;
     config.discovery.port = args.discovery_port;
+    config.discovery.rendezvous_listen = match args.rendezvous.as_deref() {
+        None => None,
+        Some("") => Some(SocketAddr::new(args.listen.ip(), DEFAULT_RENDEZVOUS_PORT)),
+        Some(text) => Some(text.parse().map_err(|e| Error::Setting {
+            name: "--rendezvous",
+            message: format!("{text:?} is not an address: {e}; expected IP:PORT such as 0.0.0.0:30703"),
+        })?),
+    };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Runtime)?;
     runtime.block_on(run(config))
@@ -73,6 +94,9 @@ async fn run(config: NodeConfig) -> Result<(), Error> {
         .map_err(|source| Error::Signal { signal: "SIGTERM", source })?;
     let node = Node::start(config).await.map_err(Error::NodeStart)?;
     let mut lines = vec![format!("enode: {}", node.enode())];
+    if let Some(addr) = node.rendezvous_addr() {
+        lines.push(format!("rendezvous: {addr}"));
+    }
     if let Some(addr) = node.metrics_addr() {
         lines.push(format!("metrics: http://{addr}/metrics"));
     }

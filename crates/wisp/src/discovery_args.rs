@@ -1,4 +1,4 @@
-//! The discovery flags of `wisp node` (`--bootnodes`, `--dns-tree`, `--no-discovery`,
+//! The discovery flags of `wisp node` (`--bootnodes`, `--dns-tree`, `--rendezvous`, `--no-discovery`,
 //! `--discovery-port`, `--fleet`, `--fleet-file`) and how they combine with `[discovery]`.
 //!
 //! Discovery runs when the file says `enabled = true` or anything gives it somewhere to start
@@ -27,7 +27,13 @@ pub(crate) struct DiscoveryArgs {
     #[arg(long = "dns-tree", value_name = "URL", value_parser = parse_tree)]
     pub(crate) dns_trees: Vec<String>,
 
-    /// Run no discovery (legacy UDP, DNS trees), whatever the file or fleet says; the peer
+    /// Status rendezvous server to register at and discover from,
+    /// /ip4/<ip>/tcp/<port>/ethv4/<peer id> (as `wisp bootnode --rendezvous` prints it);
+    /// repeatable; replaces the file's discovery.rendezvous; turns discovery on [default: none]
+    #[arg(long = "rendezvous", value_name = "MULTIADDR", value_parser = parse_rendezvous)]
+    pub(crate) rendezvous: Vec<String>,
+
+    /// Run no discovery (legacy UDP, DNS trees, rendezvous), whatever the file or fleet says; the peer
     /// cache and static peers still work
     #[arg(long)]
     pub(crate) no_discovery: bool,
@@ -56,10 +62,13 @@ impl DiscoveryArgs {
         if !self.dns_trees.is_empty() {
             d.dns_trees = self.dns_trees.clone();
         }
+        if !self.rendezvous.is_empty() {
+            d.rendezvous = self.rendezvous.clone();
+        }
         if self.discovery_port.is_some() {
             d.port = self.discovery_port;
         }
-        if !d.bootnodes.is_empty() || !d.dns_trees.is_empty() {
+        if !d.bootnodes.is_empty() || !d.dns_trees.is_empty() || !d.rendezvous.is_empty() {
             d.enabled = true;
         }
         let name = self.fleet.as_ref().or(file.discovery.fleet.as_ref());
@@ -106,4 +115,8 @@ fn parse_tree(s: &str) -> Result<String, String> {
     wisp_discovery::dns::LinkEntry::parse(s)
         .map(|_| s.to_owned())
         .map_err(|e| format!("{e}; expected enrtree://<base32 public key>@<domain>"))
+}
+
+fn parse_rendezvous(s: &str) -> Result<String, String> {
+    wisp_node::discovery::rendezvous::check_addr(s).map(|()| s.to_owned())
 }

@@ -120,7 +120,7 @@ pub fn parse(text: &str, name: &str) -> Result<Fleet, FleetError> {
 
 impl Fleet {
     /// Adds the fleet to `config`: bootnodes (discovery on), trusted mailservers, static
-    /// relays. Nodes already configured are not added twice.
+    /// relays, rendezvous servers. Nodes already configured are not added twice.
     pub fn apply(&self, config: &mut NodeConfig) {
         fn add(list: &mut Vec<NodeRecord>, nodes: &[NodeRecord]) {
             for n in nodes {
@@ -135,6 +135,11 @@ impl Fleet {
         add(&mut config.discovery.bootnodes, &self.boot);
         add(&mut config.trusted_nodes, &self.mail);
         add(&mut config.static_nodes, &self.whisper);
+        for r in &self.rendezvous {
+            if !config.discovery.rendezvous.contains(r) {
+                config.discovery.rendezvous.push(r.clone());
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! bootnodes = ["enode://<128 hex node id>@127.0.0.1:30301"]
 //! dns_trees = ["enrtree://<key>@nodes.example.org"]
 //! dns_server = "127.0.0.1:5353"      # default: the system resolver
+//! rendezvous = ["/ip4/127.0.0.1/tcp/30703/ethv4/16Uiu2HA..."]   # default: none
 //! register_topics = ["whisper"]      # default: by role
 //! peer_cache = true
 //! fleet = "eth.prod"                 # default: none
@@ -53,6 +54,9 @@ pub struct DiscoverySection {
     pub dns_trees: Option<Vec<String>>,
     /// `dns_server`: the DNS server for the trees, IP:PORT. Default: the system resolver.
     pub dns_server: Option<SocketAddr>,
+    /// `rendezvous`: Status rendezvous servers, `/ip4/<ip>/tcp/<port>/ethv4/<peer id>`.
+    /// Default: none.
+    pub rendezvous: Option<Vec<String>>,
     /// `register_topics`: topics to register. Default: by role.
     pub register_topics: Option<Vec<String>>,
     /// `require_topics`: `{ min, max }` peers per topic. Default: by role.
@@ -98,6 +102,11 @@ impl DiscoverySection {
                         i + 1
                     ),
                 ))
+            })?;
+        }
+        for (i, addr) in self.rendezvous.iter().flatten().enumerate() {
+            crate::discovery::rendezvous::check_addr(addr).map_err(|m| {
+                bad(("discovery.rendezvous".to_owned(), format!("entry {}: {m}", i + 1)))
             })?;
         }
         for topic in self.register_topics.iter().flatten() {
@@ -150,6 +159,9 @@ impl DiscoverySection {
         }
         if self.dns_server.is_some() {
             d.dns_server = self.dns_server;
+        }
+        if let Some(v) = &self.rendezvous {
+            d.rendezvous = v.clone();
         }
         if let Some(v) = &self.register_topics {
             d.register_topics = Some(v.clone());
@@ -204,6 +216,7 @@ mod tests {
                 "discovery.require_topics.whisper",
             ),
             ("[discovery]\nregister_topics = [\"\"]", "discovery.register_topics"),
+            ("[discovery]\nrendezvous = [\"/ip4/127.0.0.1/tcp/1\"]", "discovery.rendezvous"),
             ("[discovery]\nfleet = \"eth.nope\"", "discovery.fleet"),
             ("[discovery]\nbogus = 1", "discovery.bogus"),
         ] {
