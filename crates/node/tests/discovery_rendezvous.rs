@@ -1,0 +1,225 @@
+//! Status rendezvous in running nodes on 127.0.0.1: ten relays that know only one rendezvous
+//! server (a bootstrap node serving `/rend/0.1.0`) find each other and reach their limits; a
+//! light node finds a mailserver by `whispermail` and fetches history from it; the rendezvous
+//! traffic per node per minute. Each test prints its times and figures.
+
+use std::time::{Duration, Instant};
+
+use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeConfig, NodeHandle, Role};
+
+use {
+    alloy_rlp as _, base64 as _, hex as _, jsonrpsee as _, proptest as _, serde as _,
+    serde_json as _, thiserror as _, toml as _, tracing as _, wisp_discovery as _,
+    wisp_mailserver as _, wisp_rlpx as _, wisp_waku as _, rand as _, wisp_accounts as _,
+    wisp_messenger as _,
+};
+use {bytes as _, http_body_util as _, hyper as _, hyper_util as _, libp2p as _, tower as _};
+
+mod common;
+use common::{now_secs, temp_dir, wait_until};
+use wisp_crypto::symmetric_key_from_password;
+use wisp_node::HistoryQuery;
+use wisp_waku::{Encryption, Envelope, MessageParams, SealBudget, Topic, seal_payload};
+
+/// Generous: CI is two slow cores shared by many builds.
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// A node that knows only the rendezvous server `server` (no legacy bootnodes).
+fn discovery(server: &str) -> DiscoveryConfig {
+    DiscoveryConfig {
+        enabled: true,
+        rendezvous: vec![server.to_owned()],
+        fast_search_ms: 500,
+        ..DiscoveryConfig::default()
+    }
+}
+
+fn config(role: Role, discovery: DiscoveryConfig) -> NodeConfig {
+    NodeConfig {
+        data_dir: temp_dir("rendezvous"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        rpc: None,
+        role,
+        discovery,
+        ..NodeConfig::default()
+    }
+}
+
+/// A bootstrap node serving rendezvous on a free loopback port.
+async fn server() -> Node {
+    let cfg = DiscoveryConfig {
+        rendezvous_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..DiscoveryConfig::default()
+    };
+    start(config(Role::Bootstrap, cfg)).await
+}
+
+/// Starts a node, retrying when the UDP port with its TCP port's number is taken.
+async fn start(cfg: NodeConfig) -> Node {
+    for _ in 0..10 {
+        match Node::start(cfg.clone()).await {
+            Ok(n) => return n,
+            Err(wisp_node::NodeError::Bind { what: "discovery", .. }) => continue,
+            Err(e) => panic!("node did not start: {e}"),
+        }
+    }
+    panic!("no free UDP port next to a TCP port");
+}
+
+fn pool_peers(h: &NodeHandle, topic: &str) -> i64 {
+    h.metrics().get("wisp_discovery_pool_peers", &format!("topic=\"{topic}\""))
+}
+
+fn requests(h: &NodeHandle, kind: &str) -> i64 {
+    let m = h.metrics();
+    m.get("wisp_rendezvous_requests_total", &format!("kind=\"{kind}\",outcome=\"ok\""))
+        + m.get("wisp_rendezvous_requests_total", &format!("kind=\"{kind}\",outcome=\"error\""))
+}
+
+/// Polls until `f` holds for every handle; returns the time it took.
+async fn wait_all(what: &str, handles: &[NodeHandle], f: impl Fn(&NodeHandle) -> bool) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        if handles.iter().all(&f) {
+            return t0.elapsed();
+        }
+        assert!(t0.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_nodes_that_know_one_rendezvous_server_reach_their_limits() {
+    let server = server().await;
+    let addr = server.rendezvous_addr().expect("the server's address").to_owned();
+    assert!(addr.starts_with("/ip4/127.0.0.1/tcp/") && addr.contains("/ethv4/16Uiu2HA"), "{addr}");
+    let t0 = Instant::now();
+    let mut nodes = Vec::new();
+    for _ in 0..10 {
+        nodes.push(start(config(Role::Relay, discovery(&addr))).await);
+    }
+    let handles: Vec<_> = nodes.iter().map(Node::handle).collect();
+    wait_all("every node at whisper {2, 2}", &handles, |h| pool_peers(h, "whisper") >= 2).await;
+    let reached = t0.elapsed();
+    println!("rendezvous: 10 relays reached whisper {{2, 2}} in {reached:?} after start");
+    for h in &handles {
+        let peers = h.peers().await.unwrap();
+        assert!(peers.len() >= 2);
+        let found: Vec<_> =
+            peers.iter().filter(|p| h.discovered_by(p) == DiscoverySource::Rendezvous).collect();
+        assert!(!found.is_empty(), "pool peers were found by rendezvous");
+        assert!(h.metrics().get("wisp_discovery_found_total", "protocol=\"rendezvous\"") >= 2);
+        assert!(h.metrics().get("wisp_discovery_found_total", "protocol=\"legacy\"") == 0);
+        assert!(requests(h, "register") >= 1, "the node registered");
+        assert!(requests(h, "discover") >= 1, "the node discovered");
+        // The server runs no Waku: nobody peers with it.
+        assert!(peers.iter().all(|p| p.id != server.enode().id));
+    }
+
+    // Traffic in steady state (limits reached: registering only) over a window that holds
+    // whole register periods.
+    let window = Duration::from_secs(20);
+    let before: Vec<(i64, i64)> =
+        handles.iter().map(|h| (requests(h, "register"), requests(h, "discover"))).collect();
+    tokio::time::sleep(window).await;
+    let per_min = |n: i64| n as f64 * 60.0 / window.as_secs_f64();
+    let mut reg = Vec::new();
+    let mut disc = Vec::new();
+    for (h, (r0, d0)) in handles.iter().zip(before) {
+        reg.push(per_min(requests(h, "register") - r0));
+        disc.push(per_min(requests(h, "discover") - d0));
+    }
+    let range = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(0.0, f64::max);
+        format!("{lo:.0}-{hi:.0}")
+    };
+    let total: Vec<i64> =
+        handles.iter().map(|h| requests(h, "register") + requests(h, "discover")).collect();
+    println!(
+        "rendezvous traffic per node, steady state: register {}/min, discover {}/min; \
+         from start until now ({:?}): {}-{} requests",
+        range(&reg),
+        range(&disc),
+        t0.elapsed(),
+        total.iter().min().unwrap(),
+        total.iter().max().unwrap()
+    );
+    // Registration goes on every 5 s (12/min per topic per server), 2 s of slack either way.
+    for r in &reg {
+        assert!((6.0..=18.0).contains(r), "register rate {r}/min");
+    }
+    for n in nodes {
+        n.shutdown().await;
+    }
+    server.shutdown().await;
+}
+
+fn envelope(topic: Topic, text: &str) -> Envelope {
+    let data = seal_payload(
+        &MessageParams::new(text.as_bytes().to_vec()),
+        &Encryption::Symmetric(wisp_crypto::Zeroizing::new([0x33; 32])),
+    )
+    .unwrap();
+    let ttl = 300;
+    let mut env = Envelope { expiry: now_secs() + ttl, ttl, topic, data: data.into(), nonce: 0 };
+    let mut go = || true;
+    assert!(env.seal(0.002, SealBudget { max_attempts: 1 << 22, keep_going: &mut go }).reached);
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_node_finds_a_mailserver_by_whispermail_via_rendezvous() {
+    let server = server().await;
+    let addr = server.rendezvous_addr().unwrap().to_owned();
+    let relays = [
+        start(config(Role::Relay, discovery(&addr))).await,
+        start(config(Role::Relay, discovery(&addr))).await,
+    ];
+    let mail = start(config(Role::Mailserver, discovery(&addr))).await;
+    let topic = Topic([0x0d, 0x15, 0xc0, 0x02]);
+    let (r, ms) = (relays[0].handle(), mail.handle());
+    let mail_id = mail.enode().id;
+    wait_until("the relay peers with the mailserver", || async {
+        r.peers().await.unwrap().iter().any(|p| p.id == mail_id)
+    })
+    .await;
+    for i in 0..3 {
+        r.post(envelope(topic, &format!("before the light node {i}"))).await.unwrap().unwrap();
+    }
+    wait_until("the archive", || async {
+        ms.metrics().total("wisp_archived_envelopes_total") >= 3
+    })
+    .await;
+    let light = start(config(Role::Light, discovery(&addr))).await;
+    let h = light.handle();
+    let took = wait_all("a mailserver and two relays", std::slice::from_ref(&h), |h| {
+        pool_peers(h, "whispermail") == 1 && pool_peers(h, "whisper") >= 2
+    })
+    .await;
+    println!(
+        "rendezvous: a light node reached whispermail {{1, 1}} and whisper {{2, 2}} in {took:?}"
+    );
+    let peers = h.peers().await.unwrap();
+    let m = peers.iter().find(|p| p.id == mail_id).expect("the mailserver is a peer");
+    assert_eq!(h.discovered_by(m), DiscoverySource::Rendezvous);
+    // A light node never registers.
+    assert_eq!(requests(&h, "register"), 0);
+    let outcome = h
+        .request_history(
+            mail_id,
+            HistoryQuery::topics(vec![topic], now_secs() - 3600, now_secs() + 60),
+            symmetric_key_from_password(wisp_mailserver::request::DEFAULT_MAILSERVER_PASSWORD),
+            Duration::from_secs(10),
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.received, 3, "the history from the mailserver found by rendezvous");
+    light.shutdown().await;
+    mail.shutdown().await;
+    for r in relays {
+        r.shutdown().await;
+    }
+    server.shutdown().await;
+}
