@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeConfig, NodeHandle, Role};
 
 use {
-    alloy_rlp as _, base64 as _, hex as _, jsonrpsee as _, proptest as _, serde as _,
-    serde_json as _, thiserror as _, toml as _, tracing as _, wisp_discovery as _,
-    wisp_mailserver as _, wisp_rlpx as _, wisp_waku as _, rand as _, wisp_accounts as _,
-    wisp_messenger as _,
+    alloy_rlp as _, base64 as _, hex as _, jsonrpsee as _, proptest as _, rand as _, serde as _,
+    serde_json as _, thiserror as _, toml as _, tracing as _, wisp_accounts as _,
+    wisp_discovery as _, wisp_mailserver as _, wisp_messenger as _, wisp_rlpx as _, wisp_waku as _,
 };
-use {bytes as _, http_body_util as _, hyper as _, hyper_util as _, libp2p as _, tower as _};
+use {bytes as _, http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
 mod common;
 use common::{now_secs, temp_dir, wait_until};

@@ -79,7 +79,9 @@ pub(crate) fn main(args: &BootnodeArgs, data_dir: &DataDir) -> Result<(), Error>
         Some("") => Some(SocketAddr::new(args.listen.ip(), DEFAULT_RENDEZVOUS_PORT)),
         Some(text) => Some(text.parse().map_err(|e| Error::Setting {
             name: "--rendezvous",
-            message: format!("{text:?} is not an address: {e}; expected IP:PORT such as 0.0.0.0:30703"),
+            message: format!(
+                "{text:?} is not an address: {e}; expected IP:PORT such as 0.0.0.0:30703"
+            ),
         })?),
     };
     let runtime =

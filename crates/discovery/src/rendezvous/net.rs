@@ -25,11 +25,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+/// libp2p's multiaddr (what [`RendezvousServer::bind`] listens on), re-exported so users need
+/// no libp2p dependency of their own.
+pub use libp2p::Multiaddr;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identity, noise, tcp, yamux};
+use libp2p::{PeerId, StreamProtocol, Swarm, identity, noise, tcp, yamux};
 use wisp_crypto::SecretKey;
 
 use super::message::{Discover, Message, MessageError, PROTOCOL, Register, Status, item_len};

@@ -266,6 +266,7 @@ pub(crate) async fn start(
         )));
     }
     // The pool's searches for the rendezvous client, when it runs.
+    #[cfg_attr(not(feature = "rendezvous"), allow(unused_mut))]
     let mut rendezvous_searches: Option<mpsc::UnboundedSender<rendezvous::SearchCmd>> = None;
 
     if enabled {

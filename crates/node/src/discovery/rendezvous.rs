@@ -54,8 +54,10 @@ pub fn check_addr(addr: &str) -> Result<(), String> {
 
 /// The searches the client runs: topic → interval.
 #[derive(Debug, Default)]
+#[cfg_attr(not(feature = "rendezvous"), allow(dead_code))]
 pub(crate) struct Searches(BTreeMap<String, u64>);
 
+#[cfg_attr(not(feature = "rendezvous"), allow(dead_code))]
 impl Searches {
     /// Applies a command; returns whether the topic is (re)started and due now.
     pub(crate) fn apply(&mut self, cmd: SearchCmd) -> Option<String> {
@@ -140,7 +142,8 @@ mod imp {
         };
         // The sequence number grows across restarts: seconds since the epoch.
         let seq = wisp_discovery::legacy::driver::unix_ms() / 1000;
-        let mut b = EnrBuilder::new(seq).ip4(ip).tcp(setup.advertised.port()).waku(roles(setup.role));
+        let mut b =
+            EnrBuilder::new(seq).ip4(ip).tcp(setup.advertised.port()).waku(roles(setup.role));
         if let Some(udp) = setup.udp {
             b = b.udp(udp);
         }
@@ -158,7 +161,9 @@ mod imp {
         for s in &setup.servers {
             match s.parse::<ServerAddr>() {
                 Ok(a) => servers.push(a),
-                Err(e) => tracing::warn!(target: "node::discovery", addr = %s, error = %e, "bad rendezvous server skipped"),
+                Err(e) => {
+                    tracing::warn!(target: "node::discovery", addr = %s, error = %e, "bad rendezvous server skipped")
+                }
             }
         }
         if servers.is_empty() {
@@ -234,7 +239,10 @@ mod imp {
                         for enr in d.records {
                             let Ok(record) = enr.to_node_record() else { continue };
                             metrics.add("wisp_discovery_found_total", "protocol=\"rendezvous\"", 1);
-                            if found.send((topic.clone(), record, Source::Rendezvous)).await.is_err()
+                            if found
+                                .send((topic.clone(), record, Source::Rendezvous))
+                                .await
+                                .is_err()
                             {
                                 return;
                             }
@@ -291,7 +299,9 @@ mod imp {
         let proto = if listen.is_ipv4() { "ip4" } else { "ip6" };
         let maddr = format!("/{proto}/{}/tcp/{}", listen.ip(), listen.port());
         let bad = |e: String| NodeError::Rendezvous(format!("server on {listen}: {e}"));
-        let maddr = maddr.parse::<libp2p::Multiaddr>().map_err(|e| bad(e.to_string()))?;
+        let maddr = maddr
+            .parse::<wisp_discovery::rendezvous::net::Multiaddr>()
+            .map_err(|e| bad(e.to_string()))?;
         let server = RendezvousServer::bind(key, maddr, ServerConfig::default())
             .await
             .map_err(|e| bad(e.to_string()))?;
