@@ -196,6 +196,26 @@ impl PeerPool {
         self.update_search(&topic);
     }
 
+    /// Replaces the limits of `topic` (status-go's `PeerPool.UpdateTopic`, behind RPC
+    /// `peer_discover`): candidates are dialled up to the new `max` and the search mode follows
+    /// the connected count. Peers above a lowered `max` stay connected. Returns false, and
+    /// changes nothing, when the pool has no such topic.
+    pub fn set_limits(&mut self, topic: &str, limits: Limits) -> bool {
+        let Some(t) = self.topics.get_mut(topic) else { return false };
+        t.limits = limits;
+        if let Some(l) = self.cfg.topics.get_mut(topic) {
+            *l = limits;
+        }
+        self.dial_candidates(topic);
+        self.update_search(topic);
+        true
+    }
+
+    /// The limits of `topic`, if the pool has it.
+    pub fn limits(&self, topic: &str) -> Option<Limits> {
+        self.topics.get(topic).map(|t| t.limits)
+    }
+
     fn is_busy(&self, id: &NodeId) -> bool {
         self.topics.values().any(|t| t.connected.contains(id) || t.dialling.contains(id))
     }
@@ -283,6 +303,31 @@ mod tests {
             ..PoolConfig::default()
         };
         PeerPool::new(cfg)
+    }
+
+    #[test]
+    fn set_limits_dials_candidates_and_moves_the_search() {
+        let mut p = pool(1, 1);
+        assert_eq!(actions(&mut p), [search("whisper", FAST_SEARCH_MS)]);
+        p.on_found("whisper", node(1));
+        p.on_found("whisper", node(2));
+        p.on_found("whisper", node(3));
+        assert_eq!(actions(&mut p), [dial("whisper", 1)]);
+        p.on_connected(&node(1).id);
+        assert_eq!(actions(&mut p), [PoolAction::StopSearch { topic: "whisper".into() }]);
+        // Raise max: the waiting candidates are dialled, the search resumes in slow mode.
+        assert!(p.set_limits("whisper", Limits { min: 1, max: 3 }));
+        assert_eq!(p.limits("whisper"), Some(Limits { min: 1, max: 3 }));
+        assert_eq!(
+            actions(&mut p),
+            [dial("whisper", 2), dial("whisper", 3), search("whisper", SLOW_SEARCH_MS)]
+        );
+        // Raise min above the connected count: fast again.
+        assert!(p.set_limits("whisper", Limits { min: 2, max: 3 }));
+        assert_eq!(actions(&mut p), [search("whisper", FAST_SEARCH_MS)]);
+        // An unknown topic changes nothing.
+        assert!(!p.set_limits("whispermail", Limits { min: 1, max: 1 }));
+        assert!(actions(&mut p).is_empty());
     }
 
     #[test]
