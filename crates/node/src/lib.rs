@@ -37,7 +37,7 @@ pub use config_file::{
     MailserverSection, MetricsSection, NodeSection, RpcSection, WakuSection, load_config_file,
 };
 pub use config_file::{MAX_MAX_MESSAGE_SIZE, MAX_MIN_POW, MIN_MAX_MESSAGE_SIZE};
-pub use discovery::{DiscoveryConfig, Source as DiscoverySource};
+pub use discovery::{DiscoverError, DiscoveryConfig, Source as DiscoverySource};
 pub use history::{HistoryError, HistoryOutcome};
 pub use mailserver::{DEFAULT_ARCHIVE_QUEUE_BYTES, MailserverConfig};
 pub use node::{Node, NodeError, client_id, load_or_create_key};

@@ -257,6 +257,7 @@ impl Node {
             metrics: metrics.clone(),
             chat: None,
             found_by: found_by.clone(),
+            pool: crate::discovery::PoolControl::default(),
         };
         let discovery = crate::discovery::start(
             &config.discovery,
@@ -272,6 +273,7 @@ impl Node {
                 metrics,
                 shutdown: shutdown_rx.clone(),
                 found_by,
+                pool: handle.pool.clone(),
             },
             &mut network,
         )

@@ -167,6 +167,8 @@ pub struct NodeHandle {
     pub(crate) chat: Option<crate::chat::ChatHandle>,
     /// How discovery found each peer (`admin_peers` `discoveredBy`).
     pub(crate) found_by: crate::discovery::FoundBy,
+    /// The PeerPool's limits (RPC `peer_discover`).
+    pub(crate) pool: crate::discovery::PoolControl,
 }
 
 impl NodeHandle {

@@ -201,6 +201,63 @@ impl FoundBy {
     }
 }
 
+/// Why [`NodeHandle::discover`] refused (status-go's `peer_discover` errors).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoverError {
+    /// The node runs no PeerPool (discovery off and no peer cache, or the bootstrap role).
+    #[error("discoverer not provided: this node runs no peer pool (start it with discovery)")]
+    NoPool,
+    /// The topic is empty.
+    #[error("topic not valid: expected a topic name such as \"whisper\"")]
+    InvalidTopic,
+    /// `min` is above `max`.
+    #[error("invalid range, Min should be lower or equal to Max (min {min}, max {max})")]
+    InvalidRange {
+        /// The requested min.
+        min: usize,
+        /// The requested max.
+        max: usize,
+    },
+    /// The pool does not keep peers for this topic.
+    #[error("topic not found: the peer pool keeps {known:?}, not {topic:?}")]
+    UnknownTopic {
+        /// The requested topic.
+        topic: String,
+        /// The pool's topics.
+        known: Vec<String>,
+    },
+}
+
+/// The running PeerPool's topics and a way to change their limits; shared with RPC.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PoolControl(Arc<Mutex<Option<PoolLink>>>);
+
+#[derive(Debug)]
+struct PoolLink {
+    topics: Vec<String>,
+    tx: mpsc::UnboundedSender<(String, Limits)>,
+}
+
+impl PoolControl {
+    fn attach(&self, topics: Vec<String>) -> mpsc::UnboundedReceiver<(String, Limits)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(PoolLink { topics, tx });
+        rx
+    }
+
+    fn set_limits(&self, topic: &str, limits: Limits) -> Result<(), DiscoverError> {
+        let guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let link = guard.as_ref().ok_or(DiscoverError::NoPool)?;
+        if !link.topics.iter().any(|t| t == topic) {
+            return Err(DiscoverError::UnknownTopic {
+                topic: topic.to_owned(),
+                known: link.topics.clone(),
+            });
+        }
+        link.tx.send((topic.to_owned(), limits)).map_err(|_| DiscoverError::NoPool)
+    }
+}
+
 /// What [`start`] started.
 pub(crate) struct Started {
     /// The legacy discovery machine, when it runs.
@@ -232,6 +289,7 @@ pub(crate) struct Env<'a> {
     pub(crate) metrics: Arc<NodeMetrics>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) found_by: FoundBy,
+    pub(crate) pool: PoolControl,
 }
 
 /// Starts the discovery tasks of a node (into `tasks`): legacy discovery and DNS trees when
@@ -404,6 +462,7 @@ pub(crate) async fn start(
     if !enabled && cached.is_empty() {
         return Ok(started);
     }
+    let topic_names: Vec<String> = topics.keys().cloned().collect();
     let pool = PeerPool::new(PoolConfig {
         topics,
         fast_search_ms: cfg.fast_search_ms,
@@ -432,7 +491,8 @@ pub(crate) async fn start(
         driver.found(&peer.topic, peer.node, Source::Cache);
     }
     tracing::info!(target: "node::discovery", cached = driver.cached_ids.len(), "peer pool started");
-    tasks.spawn(driver.run(found_rx, env.shutdown));
+    let limits_rx = env.pool.attach(topic_names);
+    tasks.spawn(driver.run(found_rx, limits_rx, env.shutdown));
     Ok(started)
 }
 
@@ -563,6 +623,7 @@ impl PoolDriver {
     async fn run(
         mut self,
         mut found: mpsc::Receiver<(String, NodeRecord, Source)>,
+        mut limits: mpsc::UnboundedReceiver<(String, Limits)>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut tick = tokio::time::interval(RECONCILE_EVERY);
@@ -574,6 +635,11 @@ impl PoolDriver {
                 f = found.recv(), if !found.is_closed() => if let Some((topic, node, source)) = f {
                     self.found(&topic, node, source);
                 },
+                Some((topic, l)) = limits.recv() => {
+                    if self.pool.set_limits(&topic, l) {
+                        tracing::info!(target: "node::discovery", %topic, min = l.min, max = l.max, "peer pool limits changed");
+                    }
+                }
                 _ = tick.tick() => {
                     let Ok(peers) = self.handle.peers().await else { return };
                     let ids: HashSet<NodeId> = peers.iter().map(|p| p.id).collect();
@@ -724,6 +790,19 @@ impl PoolDriver {
 }
 
 impl NodeHandle {
+    /// Changes the `{min, max}` peers the PeerPool keeps for `topic` (RPC `peer_discover`,
+    /// status-go's `PeerPool.UpdateTopic`): only topics the pool already keeps; peers above a
+    /// lowered `max` stay connected.
+    pub fn discover(&self, topic: &str, min: usize, max: usize) -> Result<(), DiscoverError> {
+        if topic.is_empty() {
+            return Err(DiscoverError::InvalidTopic);
+        }
+        if max < min {
+            return Err(DiscoverError::InvalidRange { min, max });
+        }
+        self.pool.set_limits(topic, Limits { min, max })
+    }
+
     /// How `peer` was found: by discovery ([`Source::Legacy`], [`Source::Dns`],
     /// [`Source::Rendezvous`], [`Source::Cache`]), else [`Source::Inbound`] or [`Source::Static`].
     pub fn discovered_by(&self, peer: &crate::PeerInfo) -> Source {

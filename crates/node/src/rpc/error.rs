@@ -200,6 +200,9 @@ pub(crate) enum RpcError {
     /// A background task failed (a bug).
     #[error("internal error: {0}")]
     Internal(String),
+    /// `peer_discover` was refused (status-go's message first).
+    #[error("{0}")]
+    Discover(String),
 }
 
 fn drop_text(reason: &EnvelopeDrop) -> &'static str {
@@ -226,7 +229,8 @@ impl RpcError {
             | Self::Chat(_)
             | Self::TooManyFilters { .. }
             | Self::Stopped(_)
-            | Self::Internal(_) => SERVER_ERROR_CODE,
+            | Self::Internal(_)
+            | Self::Discover(_) => SERVER_ERROR_CODE,
             _ => INVALID_PARAMS_CODE,
         }
     }

@@ -40,6 +40,7 @@ mod admin;
 mod chat;
 mod error;
 mod keys;
+mod peer;
 mod serve;
 mod types;
 mod waku;
@@ -267,6 +268,7 @@ impl RpcServer {
         admin::register(&mut module)?;
         wakuext::register(&mut module)?;
         chat::register(&mut module)?;
+        peer::register(&mut module)?;
         Ok(module)
     }
 
