@@ -1,16 +1,22 @@
 //! Status rendezvous in running nodes on 127.0.0.1: ten relays that know only one rendezvous
 //! server (a bootstrap node serving `/rend/0.1.0`) find each other and reach their limits; a
 //! light node finds a mailserver by `whispermail` and fetches history from it; the rendezvous
-//! traffic per node per minute. Each test prints its times and figures.
+//! traffic per node per minute; RPC `peer_discover` raises a topic's limits. Each test prints its times and figures.
 
 use std::time::{Duration, Instant};
+
+use jsonrpsee::{
+    core::{ClientError, client::ClientT, params::ArrayParams},
+    http_client::{HttpClient, HttpClientBuilder},
+};
+use serde_json::{Value, json};
 
 use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeConfig, NodeHandle, Role};
 
 use {
-    alloy_rlp as _, base64 as _, hex as _, jsonrpsee as _, proptest as _, rand as _, serde as _,
-    serde_json as _, thiserror as _, toml as _, tracing as _, wisp_accounts as _,
-    wisp_discovery as _, wisp_mailserver as _, wisp_messenger as _, wisp_rlpx as _, wisp_waku as _,
+    alloy_rlp as _, base64 as _, hex as _, proptest as _, rand as _, serde as _, thiserror as _,
+    toml as _, tracing as _, wisp_accounts as _, wisp_discovery as _, wisp_mailserver as _,
+    wisp_messenger as _, wisp_rlpx as _, wisp_waku as _,
 };
 use {bytes as _, http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
@@ -219,6 +225,80 @@ async fn a_light_node_finds_a_mailserver_by_whispermail_via_rendezvous() {
     mail.shutdown().await;
     for r in relays {
         r.shutdown().await;
+    }
+    server.shutdown().await;
+}
+
+fn http_client(node: &Node) -> HttpClient {
+    HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .build(format!("http://{}", node.rpc_addr().expect("RPC is serving")))
+        .unwrap()
+}
+
+/// Calls `method` with one parameter; an error is its JSON-RPC message.
+async fn call(client: &HttpClient, method: &str, param: Value) -> Result<Value, String> {
+    let mut params = ArrayParams::new();
+    params.insert(param).unwrap();
+    match client.request::<Value, _>(method, params).await {
+        Ok(v) => Ok(v),
+        Err(ClientError::Call(e)) => Err(e.message().to_owned()),
+        Err(e) => panic!("{method}: transport error {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_discover_raises_a_topic_limit_over_rpc() {
+    let mut scfg = config(
+        Role::Bootstrap,
+        DiscoveryConfig {
+            rendezvous_listen: Some("127.0.0.1:0".parse().unwrap()),
+            ..DiscoveryConfig::default()
+        },
+    );
+    scfg.rpc = Some("127.0.0.1:0".parse().unwrap());
+    let server = start(scfg).await;
+    let addr = server.rendezvous_addr().unwrap().to_owned();
+    let mut first = config(Role::Relay, discovery(&addr));
+    first.rpc = Some("127.0.0.1:0".parse().unwrap());
+    let mut nodes = vec![start(first).await];
+    for _ in 0..5 {
+        nodes.push(start(config(Role::Relay, discovery(&addr))).await);
+    }
+    let handles: Vec<_> = nodes.iter().map(Node::handle).collect();
+    wait_all("every node at whisper {2, 2}", &handles, |h| pool_peers(h, "whisper") >= 2).await;
+    let client = http_client(&nodes[0]);
+    let peers: Value = client.request("admin_peers", ArrayParams::new()).await.unwrap();
+    assert!(peers.as_array().unwrap().iter().any(|p| p["discoveredBy"] == "rendezvous"), "{peers}");
+
+    for (req, expected) in [
+        (json!({"topic": "", "min": 1, "max": 2}), "topic not valid"),
+        (json!({"topic": "whisper", "min": 3, "max": 2}), "invalid range"),
+        (json!({"topic": "whispermail", "min": 1, "max": 1}), "topic not found"),
+        (json!({"topic": "whisper", "min": -1, "max": 2}), "DiscoverRequest.min"),
+    ] {
+        let e = call(&client, "peer_discover", req.clone()).await.unwrap_err();
+        assert!(e.contains(expected), "{req}: {e}");
+    }
+    let e = call(&http_client(&server), "peer_discover", json!({"topic": "whisper", "max": 1}))
+        .await
+        .unwrap_err();
+    assert!(e.contains("discoverer not provided"), "{e}");
+
+    let t0 = Instant::now();
+    let r = call(&client, "peer_discover", json!({"topic": "whisper", "min": 4, "max": 4})).await;
+    assert_eq!(r, Ok(Value::Null));
+    let h = nodes[0].handle();
+    let took =
+        wait_all("whisper {4, 4}", std::slice::from_ref(&h), |h| pool_peers(h, "whisper") >= 4)
+            .await;
+    assert!(h.peers().await.unwrap().len() >= 4);
+    println!(
+        "rendezvous: after peer_discover whisper {{4, 4}} a relay had 4 pool peers in {took:?}"
+    );
+    assert!(t0.elapsed() < DEADLINE);
+    for n in nodes {
+        n.shutdown().await;
     }
     server.shutdown().await;
 }
