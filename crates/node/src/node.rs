@@ -258,6 +258,7 @@ impl Node {
             chat: None,
             found_by: found_by.clone(),
             pool: crate::discovery::PoolControl::default(),
+            legacy: crate::discovery::LegacyLink::default(),
         };
         let discovery = crate::discovery::start(
             &config.discovery,
@@ -282,6 +283,7 @@ impl Node {
             info.enode.udp_port = udp.port();
             handle.info = Arc::new(info.clone());
         }
+        handle.legacy = crate::discovery::LegacyLink(discovery.legacy.clone());
         if discovery.rendezvous.is_some() {
             info.rendezvous = discovery.rendezvous;
             handle.info = Arc::new(info.clone());

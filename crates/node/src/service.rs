@@ -169,6 +169,8 @@ pub struct NodeHandle {
     pub(crate) found_by: crate::discovery::FoundBy,
     /// The PeerPool's limits (RPC `peer_discover`).
     pub(crate) pool: crate::discovery::PoolControl,
+    /// The legacy discovery machine, when it runs (its counters).
+    pub(crate) legacy: crate::discovery::LegacyLink,
 }
 
 impl NodeHandle {

@@ -302,3 +302,57 @@ async fn peer_discover_raises_a_topic_limit_over_rpc() {
     }
     server.shutdown().await;
 }
+
+/// The figure "discovery traffic per node per minute" for legacy discovery in running nodes:
+/// a bootnode and ten relays with default settings (3 s fast search, 60 s ticket waits),
+/// counted from the legacy machines' counters over 30 s once the relays hold their peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_discovery_traffic_per_node_per_minute() {
+    let boot = start(config(
+        Role::Bootstrap,
+        DiscoveryConfig { enabled: true, ..DiscoveryConfig::default() },
+    ))
+    .await;
+    let relay = || DiscoveryConfig {
+        enabled: true,
+        bootnodes: vec![boot.enode()],
+        ..DiscoveryConfig::default()
+    };
+    let mut nodes = Vec::new();
+    for _ in 0..10 {
+        nodes.push(start(config(Role::Relay, relay())).await);
+    }
+    let handles: Vec<_> = nodes.iter().map(Node::handle).collect();
+    let took =
+        wait_all("every node at whisper {2, 2}", &handles, |h| pool_peers(h, "whisper") >= 2).await;
+    println!("legacy (default settings): 10 relays reached whisper {{2, 2}} in {took:?}");
+    let packets = |h: &NodeHandle| {
+        let (c, table) = h.legacy_counters().expect("legacy discovery runs");
+        let sent: u64 = c.sent.iter().sum();
+        let received: u64 = c.received.iter().sum();
+        (sent + received, c.sent[4], table)
+    };
+    let window = Duration::from_secs(30);
+    let all: Vec<NodeHandle> =
+        handles.iter().cloned().chain(std::iter::once(boot.handle())).collect();
+    let before: Vec<_> = all.iter().map(packets).collect();
+    tokio::time::sleep(window).await;
+    let per_min = |n: u64| n as f64 * 60.0 / window.as_secs_f64();
+    let mut lines = Vec::new();
+    for (i, (h, (p0, f0, _))) in all.iter().zip(before).enumerate() {
+        let (p1, f1, table) = packets(h);
+        let (pm, fm) = (per_min(p1 - p0), per_min(f1 - f0));
+        let per_known = if table == 0 { 0.0 } else { fm / 60.0 / table as f64 };
+        let who = if i == all.len() - 1 { "bootnode" } else { "relay" };
+        lines.push(format!(
+            "{who}: {pm:.0} packets/min, {fm:.0} findnodeHash/min, table {table}, \
+             {per_known:.3} findnodeHash/s per known node"
+        ));
+        assert!(p1 > p0, "{who} {i} exchanged packets");
+    }
+    println!("legacy traffic over {window:?} in steady state:\n{}", lines.join("\n"));
+    for n in nodes {
+        n.shutdown().await;
+    }
+    boot.shutdown().await;
+}

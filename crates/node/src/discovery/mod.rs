@@ -258,6 +258,16 @@ impl PoolControl {
     }
 }
 
+/// The legacy discovery machine of a node, when it runs (for its counters).
+#[derive(Clone, Default)]
+pub(crate) struct LegacyLink(pub(crate) Option<Handle>);
+
+impl std::fmt::Debug for LegacyLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LegacyLink").field(&self.0.is_some()).finish()
+    }
+}
+
 /// What [`start`] started.
 pub(crate) struct Started {
     /// The legacy discovery machine, when it runs.
@@ -801,6 +811,15 @@ impl NodeHandle {
             return Err(DiscoverError::InvalidRange { min, max });
         }
         self.pool.set_limits(topic, Limits { min, max })
+    }
+
+    /// The legacy discovery machine's packet and drop counters and its table size, when it
+    /// runs (figures: discovery traffic per node per minute).
+    pub fn legacy_counters(&self) -> Option<(legacy::Counters, usize)> {
+        self.legacy.0.as_ref().map(|h| {
+            let m = h.lock();
+            (m.counters().clone(), m.table_len())
+        })
     }
 
     /// How `peer` was found: by discovery ([`Source::Legacy`], [`Source::Dns`],
