@@ -122,11 +122,25 @@ async fn ten_nodes_that_know_one_rendezvous_server_reach_their_limits() {
     }
 
     // Traffic in steady state (limits reached: registering only) over a window that holds
-    // whole register periods.
+    // whole register periods; and of a node that keeps searching (default 3 s fast search) a
+    // topic nobody registers.
+    let mut searching = discovery(&addr);
+    searching.fast_search_ms = wisp_discovery::pool::FAST_SEARCH_MS;
+    searching.require_topics = Some(
+        [("nobody".to_owned(), wisp_discovery::pool::Limits { min: 1, max: 1 })]
+            .into_iter()
+            .collect(),
+    );
+    let searcher = start(config(Role::Relay, searching)).await;
+    let sh = searcher.handle();
+    wait_until("the searcher's first discover", || async { requests(&sh, "discover") >= 1 }).await;
     let window = Duration::from_secs(20);
     let before: Vec<(i64, i64)> =
         handles.iter().map(|h| (requests(h, "register"), requests(h, "discover"))).collect();
+    let searcher_before = (requests(&sh, "register"), requests(&sh, "discover"));
     tokio::time::sleep(window).await;
+    let searcher_reg = requests(&sh, "register") - searcher_before.0;
+    let searcher_disc = requests(&sh, "discover") - searcher_before.1;
     let per_min = |n: i64| n as f64 * 60.0 / window.as_secs_f64();
     let mut reg = Vec::new();
     let mut disc = Vec::new();
@@ -154,6 +168,13 @@ async fn ten_nodes_that_know_one_rendezvous_server_reach_their_limits() {
     for r in &reg {
         assert!((6.0..=18.0).contains(r), "register rate {r}/min");
     }
+    let (sr, sd) = (per_min(searcher_reg), per_min(searcher_disc));
+    println!(
+        "rendezvous traffic of a node searching a topic nobody registers (3 s fast search): \
+         register {sr:.0}/min, discover {sd:.0}/min"
+    );
+    assert!((10.0..=30.0).contains(&sd), "discover rate {sd}/min");
+    searcher.shutdown().await;
     for n in nodes {
         n.shutdown().await;
     }
