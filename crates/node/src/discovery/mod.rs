@@ -2,8 +2,9 @@
 //!
 //! When discovery is on, the node runs the legacy topic discovery
 //! ([`wisp_discovery::legacy`]) on its UDP port (by default the number of its RLPx TCP port, as
-//! statusd does), walks the configured EIP-1459 trees ([`wisp_discovery::dns`]) and feeds the
-//! nodes they find to a [`PeerPool`] (status-go's `RequireTopics`). The pool's dials go
+//! statusd does), walks the configured EIP-1459 trees ([`wisp_discovery::dns`]), registers at
+//! and discovers from Status rendezvous servers ([`rendezvous`], feature `rendezvous`) and
+//! feeds the nodes they find to a [`PeerPool`] (status-go's `RequireTopics`). The pool's dials go
 //! through the node's one-shot dialer ([`crate::NodeHandle::add_peer`]); connects,
 //! disconnects and failed dials are read back from the node's peer list. Peers that worked are
 //! kept in the peer cache ([`cache::PeerCache`], `<data-dir>/peers.sqlite`) and offered to the
