@@ -83,6 +83,16 @@ const HELP: &[(&str, &str, &str)] = &[
         "Topic registrations accepted from other nodes (as a registrar).",
     ),
     (
+        "wisp_rendezvous_requests_total",
+        "counter",
+        "Requests to rendezvous servers, by kind (register, discover) and outcome (ok, error).",
+    ),
+    (
+        "wisp_rendezvous_invalid_records_total",
+        "counter",
+        "Records from rendezvous servers dropped because their signature did not verify.",
+    ),
+    (
         "wisp_history_envelopes_served_total",
         "counter",
         "Envelopes sent in answer to history requests.",

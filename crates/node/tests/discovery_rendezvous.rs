@@ -120,6 +120,12 @@ async fn ten_nodes_that_know_one_rendezvous_server_reach_their_limits() {
         // The server runs no Waku: nobody peers with it.
         assert!(peers.iter().all(|p| p.id != server.enode().id));
     }
+    let text = handles[0].metrics().render();
+    assert!(
+        text.contains("wisp_rendezvous_requests_total{kind=\"register\",outcome=\"ok\"}"),
+        "{text}"
+    );
+    assert!(text.contains("wisp_discovery_found_total{protocol=\"rendezvous\"}"), "{text}");
 
     // Traffic in steady state (limits reached: registering only) over a window that holds
     // whole register periods; and of a node that keeps searching (default 3 s fast search) a
