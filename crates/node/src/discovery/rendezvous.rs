@@ -205,6 +205,8 @@ mod imp {
                             count(&metrics, "register", &r);
                             if let Err(e) = r {
                                 tracing::debug!(target: "node::discovery", %server, %topic, error = %e, "rendezvous register failed");
+                                // A server that does not answer is not asked again this round.
+                                break;
                             }
                         }
                     }
