@@ -25,6 +25,10 @@ use wisp_discovery::{
 // Dependencies of the library and of other test targets.
 use alloy_rlp as _;
 use base64 as _;
+#[cfg(feature = "discv5")]
+use discv5 as _;
+#[cfg(feature = "discv5")]
+use enr as _;
 #[cfg(feature = "rendezvous")]
 use futures as _;
 use hex as _;

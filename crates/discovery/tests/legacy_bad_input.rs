@@ -311,6 +311,10 @@ proptest::proptest! {
 
 // Dependencies of the DNS code, not of these tests.
 use base64 as _;
+#[cfg(feature = "discv5")]
+use discv5 as _;
+#[cfg(feature = "discv5")]
+use enr as _;
 #[cfg(feature = "rendezvous")]
 use futures as _;
 #[cfg(feature = "hickory")]

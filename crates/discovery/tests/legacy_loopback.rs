@@ -168,6 +168,10 @@ async fn nodes_find_each_other_and_a_mailserver_through_one_bootnode() {
 
 // Dependencies of the DNS code, not of these tests.
 use base64 as _;
+#[cfg(feature = "discv5")]
+use discv5 as _;
+#[cfg(feature = "discv5")]
+use enr as _;
 #[cfg(feature = "rendezvous")]
 use futures as _;
 #[cfg(feature = "hickory")]
