@@ -24,4 +24,8 @@ pub mod rendezvous;
 pub mod v5;
 
 #[cfg(test)]
+use aes_gcm as _;
+#[cfg(test)]
+use k256 as _;
+#[cfg(test)]
 use serde_json as _;

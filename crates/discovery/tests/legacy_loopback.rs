@@ -2,8 +2,10 @@
 //! other under `whisper`; a mailserver registered under `whispermail` is found by a light
 //! searcher; the bootnode ends up holding registrations (tickets matured and spent).
 
+use aes_gcm as _;
 use alloy_rlp as _;
 use hex as _;
+use k256 as _;
 use proptest as _;
 use serde_json as _;
 use thiserror as _;

@@ -9,6 +9,7 @@ use wisp_crypto::SecretKey;
 use wisp_discovery::enr::WakuRoles;
 use wisp_discovery::v5::{V5Config, V5Service};
 
+use aes_gcm as _;
 use alloy_rlp as _;
 use base64 as _;
 use discv5 as _;
@@ -18,6 +19,7 @@ use futures as _;
 use hex as _;
 #[cfg(feature = "hickory")]
 use hickory_resolver as _;
+use k256 as _;
 #[cfg(feature = "rendezvous")]
 use libp2p as _;
 use proptest as _;
