@@ -66,8 +66,10 @@ pub enum V5Error {
 /// The configuration of a [`V5Service`].
 #[derive(Clone, Debug)]
 pub struct V5Config {
-    /// The UDP address the crate binds (and announces in `ip`/`udp`).
+    /// The UDP address the crate binds (its port is announced in `udp`).
     pub listen: SocketAddr,
+    /// The IP announced in `ip`/`ip6`. Default: `None`, the listen IP.
+    pub external_ip: Option<IpAddr>,
     /// The RLPx TCP port announced in `tcp` (what found nodes dial).
     pub tcp_port: u16,
     /// Our roles, announced in the `waku` entry.
@@ -83,6 +85,7 @@ impl V5Config {
     pub fn new(listen: SocketAddr, tcp_port: u16, roles: WakuRoles) -> Self {
         Self {
             listen,
+            external_ip: None,
             tcp_port,
             roles,
             bootnodes: Vec::new(),
@@ -91,11 +94,11 @@ impl V5Config {
     }
 }
 
-/// Our ENR for v5.1: `ip`/`ip6` and `udp`/`udp6` from the listen address, `tcp`/`tcp6` the RLPx
-/// port, `waku` the roles; sequence number 1.
+/// Our ENR for v5.1: `ip`/`ip6` the external IP (else the listen IP), `udp`/`udp6` the listen
+/// port, `tcp`/`tcp6` the RLPx port, `waku` the roles; sequence number 1.
 pub fn local_record(key: &SecretKey, config: &V5Config) -> Result<Enr, EnrError> {
     let builder = EnrBuilder::new(1).waku(config.roles);
-    let builder = match config.listen.ip() {
+    let builder = match config.external_ip.unwrap_or(config.listen.ip()) {
         IpAddr::V4(ip) => builder.ip4(ip).udp(config.listen.port()).tcp(config.tcp_port),
         IpAddr::V6(ip) => builder.ip6(ip).udp6(config.listen.port()).tcp6(config.tcp_port),
     };
