@@ -1,6 +1,7 @@
 //! `wisp bootnode`: a discovery bootnode. Runs legacy topic discovery (tickets, topic
-//! registrations, lookups) on a UDP port and an RLPx listener without Waku (`--role
-//! bootstrap`); prints its enode and runs until SIGINT or SIGTERM.
+//! registrations, lookups) on a UDP port, Discovery v5.1 on the next port (`--discv5-port`)
+//! and an RLPx listener without Waku (`--role bootstrap`); prints its enode and its v5.1
+//! ENR and runs until SIGINT or SIGTERM.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -23,8 +24,13 @@ Examples:
   Then `curl -s -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"admin_peers\",\"params\":[]}' \\
       127.0.0.1:8545` shows the other relay with \"discoveredBy\": \"legacy\".
 
+  The same with Discovery v5.1 only (use the `enr:` line the bootnode prints; v5.1 takes
+  the port after the discovery port, so leave a gap between the nodes' ports):
+    wisp node --data-dir /tmp/a --listen 127.0.0.1:30310 --no-legacy-discovery \
+      --bootnodes enr:<base64 record>
+
 The bootnode prints `enode: <url>` (with ?discport= when the UDP port differs from the TCP
-port). Its key is <data-dir>/node.key, created on first start, so the enode stays the same.";
+port) and `enr: <record>` (Discovery v5.1: ip, udp, tcp, and a `waku` entry with no roles). Its key is <data-dir>/node.key, created on first start, so the enode stays the same.";
 
 /// `wisp bootnode`
 #[derive(Debug, Args)]
@@ -42,6 +48,10 @@ pub(crate) struct BootnodeArgs {
     /// [default: the listen IP; 127.0.0.1 when listening on 0.0.0.0]
     #[arg(long, value_name = "IP")]
     pub(crate) external_ip: Option<IpAddr>,
+
+    /// Discovery v5.1 UDP port [default: the discovery port + 1]
+    #[arg(long, value_name = "PORT")]
+    pub(crate) discv5_port: Option<u16>,
 
     /// Serve Prometheus metrics at http://IP:PORT/metrics [default: off]
     #[arg(long, value_name = "IP:PORT")]
@@ -61,6 +71,8 @@ pub(crate) fn main(args: &BootnodeArgs, data_dir: &DataDir) -> Result<(), Error>
     };
     config.discovery.enabled = true;
     config.discovery.port = args.discovery_port;
+    config.discovery.v5 = true;
+    config.discovery.v5_port = args.discv5_port;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Runtime)?;
     runtime.block_on(run(config))
@@ -73,6 +85,9 @@ async fn run(config: NodeConfig) -> Result<(), Error> {
         .map_err(|source| Error::Signal { signal: "SIGTERM", source })?;
     let node = Node::start(config).await.map_err(Error::NodeStart)?;
     let mut lines = vec![format!("enode: {}", node.enode())];
+    if let Some(enr) = node.discv5_enr() {
+        lines.push(format!("enr: {enr}"));
+    }
     if let Some(addr) = node.metrics_addr() {
         lines.push(format!("metrics: http://{addr}/metrics"));
     }
