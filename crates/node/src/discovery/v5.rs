@@ -54,12 +54,25 @@ pub(crate) async fn start(
     let mut config = V5Config::new(env.bind, env.advertised.port(), roles_of(env.role));
     config.external_ip = Some(env.advertised.ip());
     config.bootnodes = cfg.v5_bootnodes.clone();
-    let mut service =
-        V5Service::start(&env.key, config).await.map_err(|e| crate::NodeError::Bind {
-            what: "discv5",
-            addr: env.bind,
-            source: std::io::Error::other(e.to_string()),
-        })?;
+    let bind_err = |e: wisp_discovery::v5::V5Error| crate::NodeError::Bind {
+        what: "discv5",
+        addr: env.bind,
+        source: std::io::Error::other(e.to_string()),
+    };
+    let mut service = match V5Service::start(&env.key, config.clone()).await {
+        Ok(s) => s,
+        // The default port (discovery port + 1) is taken: take a free one (the port is
+        // announced in our record, not implied by another).
+        Err(e) if cfg.v5_port.is_none() => {
+            let free = std::net::UdpSocket::bind(SocketAddr::new(env.bind.ip(), 0))
+                .and_then(|s| s.local_addr())
+                .map_err(|_| bind_err(e))?;
+            tracing::info!(target: "node::discovery", port = free.port(), "discv5: the default port is taken");
+            config.listen = free;
+            V5Service::start(&env.key, config).await.map_err(bind_err)?
+        }
+        Err(e) => return Err(bind_err(e)),
+    };
     let local = service.local_record().clone();
     tracing::info!(target: "node::discovery", udp = service.port(), bootnodes = cfg.v5_bootnodes.len(), enr = %local, "discv5 started");
     let fast = Duration::from_millis(cfg.fast_search_ms.max(100));
