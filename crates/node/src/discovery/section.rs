@@ -249,4 +249,31 @@ mod tests {
             assert!(e.contains(key), "{text}: {e}");
         }
     }
+
+    #[test]
+    fn v5_keys_and_enr_bootnodes() {
+        let key = wisp_crypto::SecretKey::from_bytes(&[5; 32]).unwrap();
+        let enr = wisp_discovery::enr::EnrBuilder::new(1)
+            .ip4([127, 0, 0, 1].into())
+            .udp(30302)
+            .tcp(30301)
+            .sign(&key)
+            .unwrap();
+        let id = "6e6554fb3034b211398fcd0f0082cbb6bd13619e1a7e76ba66e1809aaa0c5f1ac53c9ae79cf2fd4a7bacb10d12010899b370c75fed19b991d9c0cdd02891abad";
+        let file = FileConfig::parse(&format!(
+            "[discovery]\nlegacy = false\nv5 = true\nv5_port = 30400\n\
+             bootnodes = [\"enode://{id}@127.0.0.1:30301\", \"{enr}\"]\n"
+        ))
+        .unwrap();
+        let mut c = NodeConfig::default();
+        file.apply(&mut c);
+        let d = &c.discovery;
+        assert!(!d.legacy && d.v5);
+        assert_eq!(d.v5_port, Some(30400));
+        assert_eq!(d.bootnodes.len(), 1);
+        assert_eq!(d.v5_bootnodes, vec![enr]);
+        let e =
+            FileConfig::parse("[discovery]\nbootnodes = [\"enr:-AAAA\"]").unwrap_err().to_string();
+        assert!(e.contains("discovery.bootnodes") && e.contains("ENR"), "{e}");
+    }
 }
