@@ -10,6 +10,8 @@
 //!   [`dns::Resolver`] trait and a publisher that signs a tree and writes its TXT records.
 //! - [`rendezvous`]: Status rendezvous `/rend/0.1.0`: messages, the server's registry and,
 //!   with the feature `rendezvous`, the libp2p client and server.
+//! - `v5` (feature `discv5`): Discovery v5.1 through the `discv5` crate, our ENR with the
+//!   `waku` roles entry, discovered records filtered by it.
 //! - [`pool`]: the PeerPool, status-go's per-topic `{min, max}` limits with fast and slow
 //!   searches, as a sans-io state machine independent of the discovery protocol.
 
@@ -18,6 +20,12 @@ pub mod enr;
 pub mod legacy;
 pub mod pool;
 pub mod rendezvous;
+#[cfg(feature = "discv5")]
+pub mod v5;
 
+#[cfg(test)]
+use aes_gcm as _;
+#[cfg(test)]
+use k256 as _;
 #[cfg(test)]
 use serde_json as _;

@@ -19,12 +19,18 @@ use wisp_discovery::{
 };
 
 // Dependencies of the library and of other test targets.
+use aes_gcm as _;
 use alloy_rlp as _;
 use base64 as _;
+#[cfg(feature = "discv5")]
+use discv5 as _;
+#[cfg(feature = "discv5")]
+use enr as _;
 #[cfg(feature = "rendezvous")]
 use futures as _;
 #[cfg(feature = "hickory")]
 use hickory_resolver as _;
+use k256 as _;
 #[cfg(feature = "rendezvous")]
 use libp2p as _;
 use thiserror as _;

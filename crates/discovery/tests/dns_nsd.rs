@@ -23,12 +23,18 @@ use wisp_discovery::{
 };
 
 // Dependencies of the library and of other test targets.
+use aes_gcm as _;
 use alloy_rlp as _;
 use base64 as _;
+#[cfg(feature = "discv5")]
+use discv5 as _;
+#[cfg(feature = "discv5")]
+use enr as _;
 #[cfg(feature = "rendezvous")]
 use futures as _;
 use hex as _;
 use hickory_resolver as _;
+use k256 as _;
 #[cfg(feature = "rendezvous")]
 use libp2p as _;
 use proptest as _;

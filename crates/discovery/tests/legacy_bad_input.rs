@@ -4,8 +4,10 @@
 //! the state machine with explicit times (addresses outside loopback are never dialled: no
 //! socket exists here).
 
+use aes_gcm as _;
 use alloy_rlp as _;
 use hex as _;
+use k256 as _;
 use proptest as _;
 use serde_json as _;
 use thiserror as _;
@@ -311,6 +313,10 @@ proptest::proptest! {
 
 // Dependencies of the DNS code, not of these tests.
 use base64 as _;
+#[cfg(feature = "discv5")]
+use discv5 as _;
+#[cfg(feature = "discv5")]
+use enr as _;
 #[cfg(feature = "rendezvous")]
 use futures as _;
 #[cfg(feature = "hickory")]

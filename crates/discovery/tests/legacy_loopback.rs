@@ -2,8 +2,10 @@
 //! other under `whisper`; a mailserver registered under `whispermail` is found by a light
 //! searcher; the bootnode ends up holding registrations (tickets matured and spent).
 
+use aes_gcm as _;
 use alloy_rlp as _;
 use hex as _;
+use k256 as _;
 use proptest as _;
 use serde_json as _;
 use thiserror as _;
@@ -168,6 +170,10 @@ async fn nodes_find_each_other_and_a_mailserver_through_one_bootnode() {
 
 // Dependencies of the DNS code, not of these tests.
 use base64 as _;
+#[cfg(feature = "discv5")]
+use discv5 as _;
+#[cfg(feature = "discv5")]
+use enr as _;
 #[cfg(feature = "rendezvous")]
 use futures as _;
 #[cfg(feature = "hickory")]

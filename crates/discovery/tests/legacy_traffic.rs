@@ -4,8 +4,10 @@
 //! and checks they stay within what a status-go node sends (notes/discovery.md: about 2-10
 //! findnodeHash packets per second to every known node while registering or searching).
 
+use aes_gcm as _;
 use alloy_rlp as _;
 use hex as _;
+use k256 as _;
 use proptest as _;
 use serde_json as _;
 use thiserror as _;
@@ -126,6 +128,10 @@ fn steady_state_traffic_per_node_per_minute() {
 
 // Dependencies of the DNS code, not of these tests.
 use base64 as _;
+#[cfg(feature = "discv5")]
+use discv5 as _;
+#[cfg(feature = "discv5")]
+use enr as _;
 #[cfg(feature = "rendezvous")]
 use futures as _;
 #[cfg(feature = "hickory")]

@@ -1,7 +1,9 @@
 //! The 17 captured legacy discovery packets (`testdata/vectors/discovery/legacy-discv5.json`):
 //! each decodes to the recorded fields and signer, and re-encodes and re-signs byte for byte.
 
+use aes_gcm as _;
 use alloy_rlp as _;
+use k256 as _;
 use proptest as _;
 use std::{net::IpAddr, path::PathBuf};
 use thiserror as _;
@@ -314,6 +316,10 @@ fn our_registrar_serves_the_captured_clients() {
 
 // Dependencies of the DNS code, not of these tests.
 use base64 as _;
+#[cfg(feature = "discv5")]
+use discv5 as _;
+#[cfg(feature = "discv5")]
+use enr as _;
 #[cfg(feature = "rendezvous")]
 use futures as _;
 #[cfg(feature = "hickory")]

@@ -16,12 +16,18 @@ use wisp_discovery::rendezvous::{
 };
 
 // Dependencies of the library and of other test targets.
+use aes_gcm as _;
 use alloy_rlp as _;
 use base64 as _;
+#[cfg(feature = "discv5")]
+use discv5 as _;
+#[cfg(feature = "discv5")]
+use enr as _;
 use futures as _;
 use hex as _;
 #[cfg(feature = "hickory")]
 use hickory_resolver as _;
+use k256 as _;
 use proptest as _;
 use thiserror as _;
 use tracing as _;

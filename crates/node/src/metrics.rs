@@ -69,6 +69,8 @@ const HELP: &[(&str, &str, &str)] = &[
     ),
     ("wisp_history_requests_total", "counter", "History requests, by outcome."),
     ("wisp_discovery_found_total", "counter", "Nodes found by discovery, by protocol."),
+    ("wisp_discv5_lookups_total", "counter", "Discovery v5.1 random lookups run."),
+    ("wisp_discv5_table_nodes", "gauge", "Records in the Discovery v5.1 table."),
     ("wisp_discovery_dials_total", "counter", "Dials asked for by the peer pool, by outcome."),
     (
         "wisp_discovery_cache_hits_total",

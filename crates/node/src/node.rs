@@ -88,6 +88,8 @@ pub struct Node {
     tasks: JoinSet<()>,
     rpc: Option<crate::rpc::RpcServer>,
     mailserver: Option<Arc<crate::mailserver::Mailserver>>,
+    /// Our Discovery v5.1 record, when v5 runs.
+    discv5_enr: Option<wisp_discovery::enr::Enr>,
 }
 
 impl std::fmt::Debug for Node {
@@ -346,12 +348,25 @@ impl Node {
             end_children(dials).await;
         });
         tracing::info!(target: "node", enode = %handle.info.enode, role = %config.role, "node started");
-        Ok(Self { handle, shutdown, network, tasks, rpc, mailserver: mailserver_tasks })
+        Ok(Self {
+            handle,
+            shutdown,
+            network,
+            tasks,
+            rpc,
+            mailserver: mailserver_tasks,
+            discv5_enr: discovery.v5.clone(),
+        })
     }
 
     /// A handle to the node.
     pub fn handle(&self) -> NodeHandle {
         self.handle.clone()
+    }
+
+    /// The node's Discovery v5.1 record (`enr:...`), when v5 runs.
+    pub fn discv5_enr(&self) -> Option<&wisp_discovery::enr::Enr> {
+        self.discv5_enr.as_ref()
     }
 
     /// The node's enode URL.

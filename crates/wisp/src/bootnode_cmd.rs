@@ -1,7 +1,8 @@
 //! `wisp bootnode`: a discovery bootnode. Runs legacy topic discovery (tickets, topic
-//! registrations, lookups) on a UDP port and an RLPx listener without Waku (`--role
-//! bootstrap`), and with `--rendezvous` a Status rendezvous server; prints its enode (and
-//! rendezvous multiaddr) and runs until SIGINT or SIGTERM.
+//! registrations, lookups) on a UDP port, Discovery v5.1 on the next port (`--discv5-port`)
+//! and an RLPx listener without Waku (`--role bootstrap`), and with `--rendezvous` a Status
+//! rendezvous server; prints its enode, its v5.1 ENR (and rendezvous multiaddr) and runs until
+//! SIGINT or SIGTERM.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -27,9 +28,13 @@ Examples:
   With `--rendezvous` the bootnode also serves Status rendezvous (default port 30703) and
   prints `rendezvous: /ip4/127.0.0.1/tcp/30703/ethv4/<peer id>`; nodes then find each other
   with `wisp node ... --rendezvous /ip4/127.0.0.1/tcp/30703/ethv4/<peer id>`.
+  The same with Discovery v5.1 only (use the `enr:` line the bootnode prints; v5.1 takes
+  the port after the discovery port, so leave a gap between the nodes' ports):
+    wisp node --data-dir /tmp/a --listen 127.0.0.1:30310 --no-legacy-discovery \
+      --bootnodes enr:<base64 record>
 
 The bootnode prints `enode: <url>` (with ?discport= when the UDP port differs from the TCP
-port). Its key is <data-dir>/node.key, created on first start, so the enode stays the same.";
+port) and `enr: <record>` (Discovery v5.1: ip, udp, tcp, and a `waku` entry with no roles). Its key is <data-dir>/node.key, created on first start, so the enode stays the same.";
 
 /// The rendezvous port of status-go's fleets.
 const DEFAULT_RENDEZVOUS_PORT: u16 = 30703;
@@ -55,6 +60,9 @@ pub(crate) struct BootnodeArgs {
     /// value, on the listen IP with port 30703 [default: off]
     #[arg(long, value_name = "IP:PORT", num_args = 0..=1, default_missing_value = "")]
     pub(crate) rendezvous: Option<String>,
+    /// Discovery v5.1 UDP port [default: the discovery port + 1]
+    #[arg(long, value_name = "PORT")]
+    pub(crate) discv5_port: Option<u16>,
 
     /// Serve Prometheus metrics at http://IP:PORT/metrics [default: off]
     #[arg(long, value_name = "IP:PORT")]
@@ -84,6 +92,8 @@ pub(crate) fn main(args: &BootnodeArgs, data_dir: &DataDir) -> Result<(), Error>
             ),
         })?),
     };
+    config.discovery.v5 = true;
+    config.discovery.v5_port = args.discv5_port;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Runtime)?;
     runtime.block_on(run(config))
@@ -98,6 +108,9 @@ async fn run(config: NodeConfig) -> Result<(), Error> {
     let mut lines = vec![format!("enode: {}", node.enode())];
     if let Some(addr) = node.rendezvous_addr() {
         lines.push(format!("rendezvous: {addr}"));
+    }
+    if let Some(enr) = node.discv5_enr() {
+        lines.push(format!("enr: {enr}"));
     }
     if let Some(addr) = node.metrics_addr() {
         lines.push(format!("metrics: http://{addr}/metrics"));

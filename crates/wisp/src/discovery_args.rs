@@ -1,5 +1,6 @@
-//! The discovery flags of `wisp node` (`--bootnodes`, `--dns-tree`, `--rendezvous`, `--no-discovery`,
-//! `--discovery-port`, `--fleet`, `--fleet-file`) and how they combine with `[discovery]`.
+//! The discovery flags of `wisp node` (`--bootnodes`, `--dns-tree`, `--rendezvous`,
+//! `--no-discovery`, `--discovery-port`, `--discv5`, `--discv5-port`, `--no-legacy-discovery`,
+//! `--fleet`, `--fleet-file`) and how they combine with `[discovery]`.
 //!
 //! Discovery runs when the file says `enabled = true` or anything gives it somewhere to start
 //! (bootnodes, DNS trees, a fleet with bootnodes); `--no-discovery` turns it off whatever
@@ -9,6 +10,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use wisp_discovery::enr::{ENR_PREFIX, Enr};
 use wisp_node::{FileConfig, NodeConfig, discovery::fleet};
 use wisp_rlpx::NodeRecord;
 
@@ -17,10 +19,23 @@ use crate::error::Error;
 /// Discovery flags of `wisp node`.
 #[derive(Debug, Args)]
 pub(crate) struct DiscoveryArgs {
-    /// Legacy discovery bootnode (enode URL, UDP port from ?discport= else the TCP port);
-    /// repeatable; replaces the file's discovery.bootnodes; turns discovery on [default: none]
-    #[arg(long = "bootnodes", value_name = "ENODE", value_parser = parse_enode)]
-    pub(crate) bootnodes: Vec<NodeRecord>,
+    /// Bootnode: an enode URL for legacy discovery (UDP port from ?discport= else the TCP
+    /// port) or an enr:<base64> record for Discovery v5.1 (turns --discv5 on); repeatable;
+    /// replaces the file's discovery.bootnodes; turns discovery on [default: none]
+    #[arg(long = "bootnodes", value_name = "ENODE|ENR", value_parser = parse_bootnode)]
+    pub(crate) bootnodes: Vec<Bootnode>,
+
+    /// Run Discovery v5.1 beside legacy discovery (on --discv5-port) [default: off]
+    #[arg(long)]
+    pub(crate) discv5: bool,
+
+    /// Discovery v5.1 UDP port [default: the discovery port + 1]
+    #[arg(long, value_name = "PORT")]
+    pub(crate) discv5_port: Option<u16>,
+
+    /// Run no legacy topic discovery (with --discv5: v5.1 only)
+    #[arg(long)]
+    pub(crate) no_legacy_discovery: bool,
 
     /// EIP-1459 node list to walk, enrtree://<key>@<domain>; repeatable; turns discovery on
     /// [default: none]
@@ -57,7 +72,23 @@ impl DiscoveryArgs {
     pub(crate) fn apply(&self, config: &mut NodeConfig, file: &FileConfig) -> Result<(), Error> {
         let d = &mut config.discovery;
         if !self.bootnodes.is_empty() {
-            d.bootnodes = self.bootnodes.clone();
+            d.bootnodes.clear();
+            d.v5_bootnodes.clear();
+            for b in &self.bootnodes {
+                match b {
+                    Bootnode::Enode(n) => d.bootnodes.push(*n),
+                    Bootnode::Enr(e) => d.v5_bootnodes.push(e.clone()),
+                }
+            }
+        }
+        if self.discv5 || !d.v5_bootnodes.is_empty() {
+            d.v5 = true;
+        }
+        if self.discv5_port.is_some() {
+            d.v5_port = self.discv5_port;
+        }
+        if self.no_legacy_discovery {
+            d.legacy = false;
         }
         if !self.dns_trees.is_empty() {
             d.dns_trees = self.dns_trees.clone();
@@ -68,7 +99,11 @@ impl DiscoveryArgs {
         if self.discovery_port.is_some() {
             d.port = self.discovery_port;
         }
-        if !d.bootnodes.is_empty() || !d.dns_trees.is_empty() || !d.rendezvous.is_empty() {
+        if !d.bootnodes.is_empty()
+            || !d.v5_bootnodes.is_empty()
+            || !d.dns_trees.is_empty()
+            || !d.rendezvous.is_empty()
+        {
             d.enabled = true;
         }
         let name = self.fleet.as_ref().or(file.discovery.fleet.as_ref());
@@ -107,8 +142,22 @@ impl DiscoveryArgs {
     }
 }
 
-fn parse_enode(s: &str) -> Result<NodeRecord, String> {
-    s.parse().map_err(|e: wisp_rlpx::EnodeError| e.to_string())
+/// A `--bootnodes` value.
+#[derive(Clone, Debug)]
+pub(crate) enum Bootnode {
+    /// Legacy discovery.
+    Enode(NodeRecord),
+    /// Discovery v5.1.
+    Enr(Enr),
+}
+
+fn parse_bootnode(s: &str) -> Result<Bootnode, String> {
+    if s.starts_with(ENR_PREFIX) {
+        return s.parse().map(Bootnode::Enr).map_err(|e: wisp_discovery::enr::EnrError| {
+            format!("{e}; expected enr:<base64 record> or enode://<id>@IP:PORT")
+        });
+    }
+    s.parse().map(Bootnode::Enode).map_err(|e: wisp_rlpx::EnodeError| e.to_string())
 }
 
 fn parse_tree(s: &str) -> Result<String, String> {

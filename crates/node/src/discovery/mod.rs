@@ -24,6 +24,7 @@ pub mod cache;
 pub mod fleet;
 pub mod rendezvous;
 pub mod section;
+mod v5;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -41,7 +42,7 @@ use tokio::{
 use wisp_crypto::{NodeId, SecretKey};
 use wisp_discovery::{
     dns::{Client, ClientConfig, HickoryResolver, MemoryResolver, Resolver},
-    enr::WakuRoles,
+    enr::{Enr, WakuRoles},
     legacy::{
         self, Endpoint, LegacyDiscovery, Topic,
         driver::{Handle, UdpDriver, unix_ms},
@@ -73,6 +74,8 @@ pub enum Source {
     Dns,
     /// A Status rendezvous server.
     Rendezvous,
+    /// Discovery v5.1.
+    Discv5,
     /// The peer cache.
     Cache,
     /// It dialled us.
@@ -80,13 +83,14 @@ pub enum Source {
 }
 
 impl Source {
-    /// The label: `static`, `legacy`, `dns`, `rendezvous`, `cache`, `inbound`.
+    /// The label: `static`, `legacy`, `dns`, `rendezvous`, `discv5`, `cache`, `inbound`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Static => "static",
             Self::Legacy => "legacy",
             Self::Dns => "dns",
             Self::Rendezvous => "rendezvous",
+            Self::Discv5 => "discv5",
             Self::Cache => "cache",
             Self::Inbound => "inbound",
         }
@@ -129,6 +133,14 @@ pub struct DiscoveryConfig {
     /// Serve rendezvous on this TCP address (`wisp bootnode --rendezvous`; needs the feature
     /// `rendezvous`), whether or not discovery is enabled. Default: `None`.
     pub rendezvous_listen: Option<SocketAddr>,
+    /// Run legacy topic discovery when discovery runs. Default: true.
+    pub legacy: bool,
+    /// Run Discovery v5.1 when discovery runs. Default: false.
+    pub v5: bool,
+    /// The Discovery v5.1 UDP port. Default: `None`, the legacy discovery port + 1.
+    pub v5_port: Option<u16>,
+    /// Discovery v5.1 bootnodes (ENRs). Default: none.
+    pub v5_bootnodes: Vec<Enr>,
 }
 
 impl Default for DiscoveryConfig {
@@ -148,6 +160,10 @@ impl Default for DiscoveryConfig {
             peer_cache: true,
             rendezvous: Vec::new(),
             rendezvous_listen: None,
+            legacy: true,
+            v5: false,
+            v5_port: None,
+            v5_bootnodes: Vec::new(),
         }
     }
 }
@@ -277,6 +293,8 @@ pub(crate) struct Started {
     pub(crate) udp: Option<SocketAddr>,
     /// The rendezvous server's address (`.../ethv4/<peer id>`), when it runs.
     pub(crate) rendezvous: Option<String>,
+    /// Our Discovery v5.1 record, when it runs.
+    pub(crate) v5: Option<Enr>,
 }
 
 /// Dials for the pool through the node's own dial path, reporting when a dial ends.
@@ -311,7 +329,7 @@ pub(crate) async fn start(
     tasks: &mut JoinSet<()>,
 ) -> Result<Started, crate::NodeError> {
     let enabled = cfg.enabled || env.role == Role::Bootstrap;
-    let mut started = Started { legacy: None, udp: None, rendezvous: None };
+    let mut started = Started { legacy: None, udp: None, rendezvous: None, v5: None };
     let (found_tx, found_rx) = mpsc::channel::<(String, NodeRecord, Source)>(1024);
     let local_id = env.key.public_key().node_id();
 
@@ -340,62 +358,82 @@ pub(crate) async fn start(
 
     if enabled {
         let port = cfg.port.unwrap_or(env.advertised.port());
-        let bind = SocketAddr::new(env.listen.ip(), port);
-        let socket = UdpSocket::bind(bind).await.map_err(|source| crate::NodeError::Bind {
-            what: "discovery",
-            addr: bind,
-            source,
-        })?;
-        let udp = socket.local_addr().map_err(|source| crate::NodeError::Bind {
-            what: "discovery",
-            addr: bind,
-            source,
-        })?;
-        let endpoint =
-            Endpoint { ip: env.advertised.ip(), udp: udp.port(), tcp: env.advertised.port() };
-        let mut lcfg = legacy::Config::new(endpoint);
-        lcfg.bootnodes = cfg.bootnodes.clone();
-        lcfg.register_topics =
-            cfg.register_topics_for(env.role).into_iter().map(Topic::new).collect();
-        lcfg.min_wait_period_s = cfg.min_wait_period_s;
-        lcfg.seed = u64::from_le_bytes(local_id.0[..8].try_into().unwrap_or([1; 8]));
-        let machine = LegacyDiscovery::new(env.key.clone(), lcfg, unix_ms());
-        let (driver, handle, mut events) = UdpDriver::new(socket, machine);
-        let mut shutdown = env.shutdown.clone();
-        tasks.spawn(async move {
-            tokio::select! {
-                r = driver.run() => if let Err(e) = r {
-                    tracing::warn!(target: "node::discovery", error = %e, "legacy discovery stopped");
-                },
-                _ = shutdown.changed() => {}
-            }
-        });
-        // Forward what the legacy machine finds to the pool.
-        let tx = found_tx.clone();
-        let metrics = env.metrics.clone();
-        tasks.spawn(async move {
-            while let Some(event) = events.recv().await {
-                match event {
-                    legacy::Event::NodeFound { topic, record } => {
-                        metrics.add("wisp_discovery_found_total", "protocol=\"legacy\"", 1);
-                        if tx
-                            .send((topic.as_str().to_owned(), record, Source::Legacy))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    legacy::Event::Registered { .. } => {
-                        metrics.add("wisp_discovery_registrations_total", "", 1);
-                    }
-                    _ => {}
+        if cfg.legacy {
+            let bind = SocketAddr::new(env.listen.ip(), port);
+            let socket = UdpSocket::bind(bind).await.map_err(|source| crate::NodeError::Bind {
+                what: "discovery",
+                addr: bind,
+                source,
+            })?;
+            let udp = socket.local_addr().map_err(|source| crate::NodeError::Bind {
+                what: "discovery",
+                addr: bind,
+                source,
+            })?;
+            let endpoint =
+                Endpoint { ip: env.advertised.ip(), udp: udp.port(), tcp: env.advertised.port() };
+            let mut lcfg = legacy::Config::new(endpoint);
+            lcfg.bootnodes = cfg.bootnodes.clone();
+            lcfg.register_topics =
+                cfg.register_topics_for(env.role).into_iter().map(Topic::new).collect();
+            lcfg.min_wait_period_s = cfg.min_wait_period_s;
+            lcfg.seed = u64::from_le_bytes(local_id.0[..8].try_into().unwrap_or([1; 8]));
+            let machine = LegacyDiscovery::new(env.key.clone(), lcfg, unix_ms());
+            let (driver, handle, mut events) = UdpDriver::new(socket, machine);
+            let mut shutdown = env.shutdown.clone();
+            tasks.spawn(async move {
+                tokio::select! {
+                    r = driver.run() => if let Err(e) = r {
+                        tracing::warn!(target: "node::discovery", error = %e, "legacy discovery stopped");
+                    },
+                    _ = shutdown.changed() => {}
                 }
-            }
-        });
-        tracing::info!(target: "node::discovery", %udp, bootnodes = cfg.bootnodes.len(), "legacy discovery started");
-        started.legacy = Some(handle);
-        started.udp = Some(udp);
+            });
+            // Forward what the legacy machine finds to the pool.
+            let tx = found_tx.clone();
+            let metrics = env.metrics.clone();
+            tasks.spawn(async move {
+                while let Some(event) = events.recv().await {
+                    match event {
+                        legacy::Event::NodeFound { topic, record } => {
+                            metrics.add("wisp_discovery_found_total", "protocol=\"legacy\"", 1);
+                            if tx
+                                .send((topic.as_str().to_owned(), record, Source::Legacy))
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                        legacy::Event::Registered { .. } => {
+                            metrics.add("wisp_discovery_registrations_total", "", 1);
+                        }
+                        _ => {}
+                    }
+                }
+            });
+            tracing::info!(target: "node::discovery", %udp, bootnodes = cfg.bootnodes.len(), "legacy discovery started");
+            started.legacy = Some(handle);
+            started.udp = Some(udp);
+        }
+        if cfg.v5 {
+            let v5_port = cfg.v5_port.unwrap_or(port.wrapping_add(1));
+            let record = v5::start(
+                cfg,
+                v5::V5Env {
+                    key: env.key.clone(),
+                    role: env.role,
+                    bind: SocketAddr::new(env.listen.ip(), v5_port),
+                    advertised: env.advertised,
+                    metrics: env.metrics.clone(),
+                    shutdown: env.shutdown.clone(),
+                    found: found_tx.clone(),
+                },
+                tasks,
+            )
+            .await?;
+            started.v5 = Some(record);
+        }
 
         if !cfg.rendezvous.is_empty() && env.role != Role::Bootstrap {
             #[cfg(feature = "rendezvous")]

@@ -4,7 +4,10 @@
 //! [discovery]
 //! enabled = true
 //! port = 30303                       # UDP; default: the RLPx port's number
-//! bootnodes = ["enode://<128 hex node id>@127.0.0.1:30301"]
+//! bootnodes = ["enode://<128 hex node id>@127.0.0.1:30301", "enr:<base64>"]  # enr: = v5.1
+//! legacy = true                      # legacy topic discovery; default true
+//! v5 = true                          # Discovery v5.1; default false
+//! v5_port = 30304                    # UDP; default: port + 1
 //! dns_trees = ["enrtree://<key>@nodes.example.org"]
 //! dns_server = "127.0.0.1:5353"      # default: the system resolver
 //! rendezvous = ["/ip4/127.0.0.1/tcp/30703/ethv4/16Uiu2HA..."]   # default: none
@@ -21,7 +24,11 @@
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
 
 use serde::Deserialize;
-use wisp_discovery::{dns::LinkEntry, pool::Limits};
+use wisp_discovery::{
+    dns::LinkEntry,
+    enr::{ENR_PREFIX, Enr},
+    pool::Limits,
+};
 use wisp_rlpx::NodeRecord;
 
 use crate::{ConfigError, FileConfig, NodeConfig};
@@ -67,28 +74,49 @@ pub struct DiscoverySection {
     pub fleet: Option<String>,
     /// `fleet_file`: a status-go fleets JSON file. Default: the built-in fleets.
     pub fleet_file: Option<PathBuf>,
+    /// Run legacy topic discovery (default true).
+    pub legacy: Option<bool>,
+    /// Run Discovery v5.1 (default false).
+    pub v5: Option<bool>,
+    /// The Discovery v5.1 UDP port (default: the discovery port + 1).
+    pub v5_port: Option<u16>,
 }
 
 impl DiscoverySection {
-    fn bootnode_records(&self) -> Result<Vec<NodeRecord>, (String, String)> {
-        let mut out = Vec::new();
+    /// The bootnodes: enode URLs (legacy) and `enr:` records (Discovery v5.1).
+    fn bootnode_records(&self) -> Result<(Vec<NodeRecord>, Vec<Enr>), (String, String)> {
+        let mut enodes = Vec::new();
+        let mut enrs = Vec::new();
         for (i, text) in self.bootnodes.iter().flatten().enumerate() {
+            if text.starts_with(ENR_PREFIX) {
+                let enr = text.parse::<Enr>().map_err(|e| {
+                    (
+                        "discovery.bootnodes".to_owned(),
+                        format!(
+                            "entry {} ({text:?}) is not a valid ENR: {e}; expected enr:<base64 \
+                             record> (Discovery v5.1) or an enode URL",
+                            i + 1
+                        ),
+                    )
+                })?;
+                enrs.push(enr);
+                continue;
+            }
             let node = text.parse::<NodeRecord>().map_err(|e| {
                 (
                     "discovery.bootnodes".to_owned(),
                     format!(
                         "entry {} ({text:?}) is not an enode URL: {e}; expected \
-                         enode://<128 hex node id>@IP:PORT[?discport=UDP]",
+                         enode://<128 hex node id>@IP:PORT[?discport=UDP] or enr:<base64 record>",
                         i + 1
                     ),
                 )
             })?;
-            out.push(node);
+            enodes.push(node);
         }
-        Ok(out)
+        Ok((enodes, enrs))
     }
 
-    /// Checks the values (called by the file loader); errors name the key.
     pub(crate) fn check(&self, file: &FileConfig) -> Result<(), ConfigError> {
         let bad = |(key, message): (String, String)| file.invalid(&key, message);
         self.bootnode_records().map_err(bad)?;
@@ -149,10 +177,20 @@ impl DiscoverySection {
         if self.port.is_some() {
             d.port = self.port;
         }
-        if let Ok(nodes) = self.bootnode_records()
+        if let Ok((nodes, enrs)) = self.bootnode_records()
             && self.bootnodes.is_some()
         {
             d.bootnodes = nodes;
+            d.v5_bootnodes = enrs;
+        }
+        if let Some(v) = self.legacy {
+            d.legacy = v;
+        }
+        if let Some(v) = self.v5 {
+            d.v5 = v;
+        }
+        if self.v5_port.is_some() {
+            d.v5_port = self.v5_port;
         }
         if let Some(v) = &self.dns_trees {
             d.dns_trees = v.clone();
@@ -223,5 +261,32 @@ mod tests {
             let e = FileConfig::parse(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn v5_keys_and_enr_bootnodes() {
+        let key = wisp_crypto::SecretKey::from_bytes(&[5; 32]).unwrap();
+        let enr = wisp_discovery::enr::EnrBuilder::new(1)
+            .ip4([127, 0, 0, 1].into())
+            .udp(30302)
+            .tcp(30301)
+            .sign(&key)
+            .unwrap();
+        let id = "6e6554fb3034b211398fcd0f0082cbb6bd13619e1a7e76ba66e1809aaa0c5f1ac53c9ae79cf2fd4a7bacb10d12010899b370c75fed19b991d9c0cdd02891abad";
+        let file = FileConfig::parse(&format!(
+            "[discovery]\nlegacy = false\nv5 = true\nv5_port = 30400\n\
+             bootnodes = [\"enode://{id}@127.0.0.1:30301\", \"{enr}\"]\n"
+        ))
+        .unwrap();
+        let mut c = NodeConfig::default();
+        file.apply(&mut c);
+        let d = &c.discovery;
+        assert!(!d.legacy && d.v5);
+        assert_eq!(d.v5_port, Some(30400));
+        assert_eq!(d.bootnodes.len(), 1);
+        assert_eq!(d.v5_bootnodes, vec![enr]);
+        let e =
+            FileConfig::parse("[discovery]\nbootnodes = [\"enr:-AAAA\"]").unwrap_err().to_string();
+        assert!(e.contains("discovery.bootnodes") && e.contains("ENR"), "{e}");
     }
 }

@@ -1,0 +1,121 @@
+//! Discovery v5.1 in the node (`[discovery] v5 = true`, `--discv5`): the `discv5` crate's
+//! service on its own UDP port (default: the legacy discovery port + 1), our ENR with the
+//! RLPx `tcp` port and the `waku` roles, periodic random lookups whose relay/mailserver
+//! records feed the PeerPool with source `discv5`.
+
+use std::{collections::HashSet, net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinSet,
+};
+use wisp_crypto::{NodeId, SecretKey};
+use wisp_discovery::{
+    enr::{Enr, WakuRoles},
+    v5::{V5Config, V5Service},
+};
+use wisp_rlpx::NodeRecord;
+
+use super::{DiscoveryConfig, Source, dns_topics};
+use crate::{Role, metrics::NodeMetrics};
+
+/// Lookups slow down once this many wanted nodes were found.
+const ENOUGH_FOUND: usize = 16;
+
+/// The `waku` entry of a node of `role`.
+pub(crate) fn roles_of(role: Role) -> WakuRoles {
+    match role {
+        Role::Relay => WakuRoles::RELAY,
+        Role::Mailserver => WakuRoles::RELAY | WakuRoles::MAILSERVER,
+        Role::Light => WakuRoles::LIGHT,
+        Role::Bootstrap => WakuRoles(0),
+    }
+}
+
+/// What the v5 task needs.
+pub(crate) struct V5Env {
+    pub(crate) key: SecretKey,
+    pub(crate) role: Role,
+    /// Where the crate binds.
+    pub(crate) bind: SocketAddr,
+    /// The RLPx address we advertise (its IP goes in `ip`, its port in `tcp`).
+    pub(crate) advertised: SocketAddr,
+    pub(crate) metrics: Arc<NodeMetrics>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) found: mpsc::Sender<(String, NodeRecord, Source)>,
+}
+
+/// Starts the service and its lookup task; returns our record.
+pub(crate) async fn start(
+    cfg: &DiscoveryConfig,
+    env: V5Env,
+    tasks: &mut JoinSet<()>,
+) -> Result<Enr, crate::NodeError> {
+    let mut config = V5Config::new(env.bind, env.advertised.port(), roles_of(env.role));
+    config.external_ip = Some(env.advertised.ip());
+    config.bootnodes = cfg.v5_bootnodes.clone();
+    let bind_err = |e: wisp_discovery::v5::V5Error| crate::NodeError::Bind {
+        what: "discv5",
+        addr: env.bind,
+        source: std::io::Error::other(e.to_string()),
+    };
+    let mut service = match V5Service::start(&env.key, config.clone()).await {
+        Ok(s) => s,
+        // The default port (discovery port + 1) is taken: take a free one (the port is
+        // announced in our record, not implied by another).
+        Err(e) if cfg.v5_port.is_none() => {
+            let free = std::net::UdpSocket::bind(SocketAddr::new(env.bind.ip(), 0))
+                .and_then(|s| s.local_addr())
+                .map_err(|_| bind_err(e))?;
+            tracing::info!(target: "node::discovery", port = free.port(), "discv5: the default port is taken");
+            config.listen = free;
+            V5Service::start(&env.key, config).await.map_err(bind_err)?
+        }
+        Err(e) => return Err(bind_err(e)),
+    };
+    let local = service.local_record().clone();
+    tracing::info!(target: "node::discovery", udp = service.port(), bootnodes = cfg.v5_bootnodes.len(), enr = %local, "discv5 started");
+    let fast = Duration::from_millis(cfg.fast_search_ms.max(100));
+    let slow = Duration::from_millis(cfg.slow_search_ms.max(100));
+    let feeds_pool = env.role != Role::Bootstrap;
+    let (metrics, mut shutdown, tx) = (env.metrics, env.shutdown, env.found);
+    tasks.spawn(async move {
+        let mut seen: HashSet<NodeId> = HashSet::new();
+        let mut wait = Duration::ZERO;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let wanted = WakuRoles::RELAY | WakuRoles::MAILSERVER;
+            let mut found = tokio::select! {
+                _ = shutdown.changed() => break,
+                r = service.lookup(wanted) => r.unwrap_or_else(|e| {
+                    tracing::debug!(target: "node::discovery", error = %e, "discv5 lookup failed");
+                    Vec::new()
+                }),
+            };
+            found.extend(service.table(wanted));
+            metrics.add("wisp_discv5_lookups_total", "", 1);
+            for (enr, node) in found {
+                if !seen.insert(node.id) {
+                    continue;
+                }
+                metrics.add("wisp_discovery_found_total", "protocol=\"discv5\"", 1);
+                if !feeds_pool {
+                    continue;
+                }
+                for topic in dns_topics(enr.waku()) {
+                    // The pool is gone only when the node stops.
+                    let _ = tx.send(((*topic).to_owned(), node, Source::Discv5)).await;
+                }
+            }
+            let table = i64::try_from(service.table_len()).unwrap_or(i64::MAX);
+            let was = metrics.get("wisp_discv5_table_nodes", "");
+            metrics.add("wisp_discv5_table_nodes", "", table - was);
+            wait = if seen.len() >= ENOUGH_FOUND { slow } else { fast };
+        }
+        service.shutdown();
+    });
+    Ok(local)
+}
