@@ -2,8 +2,10 @@
 //! light clients, network faults.
 
 use bytes as _;
+use rand_core as _;
 use thiserror as _;
 use wisp_mailserver as _;
+use wisp_mvds as _;
 use wisp_sim::{Interest, Kind, LinkModel, Sim, SimConfig};
 use wisp_waku::Topic;
 
