@@ -52,6 +52,31 @@ pub struct MailFigures {
     pub failed: u64,
 }
 
+/// 1:1 conversations (MVDS endpoints talking through the simulated network).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ConvFigures {
+    /// Conversations (pairs of endpoints).
+    pub conversations: u64,
+    /// Messages sent, both directions.
+    pub messages: u64,
+    /// Messages their peer received (at least once).
+    pub delivered: u64,
+    /// Messages their sender saw acknowledged.
+    pub acked: u64,
+    /// `delivered / messages`.
+    pub delivered_ratio: f64,
+    /// Payloads carrying a message beyond its first, per message.
+    pub retransmissions_per_message: f64,
+    /// Time from send to first receipt, p50 and p95, virtual ms.
+    pub delivery_ms: (u64, u64),
+    /// Envelopes the endpoints posted (messages and acks).
+    pub envelopes: u64,
+    /// Records MVDS gave up on.
+    pub gave_up: u64,
+    /// Whether the exactly-once check ran.
+    pub checked: bool,
+}
+
 /// Figures of one run. Equal seeds give equal figures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Figures {
@@ -100,6 +125,8 @@ pub struct Figures {
     /// Hash of every (envelope, node, time) acceptance, independent of their order within a
     /// millisecond.
     pub trace: u64,
+    /// 1:1 conversations.
+    pub conversations: ConvFigures,
 }
 
 impl Figures {
@@ -168,6 +195,24 @@ impl Figures {
         let texts: Vec<String> = self.violation_texts.iter().map(|t| quote(t)).collect();
         o.raw("violation_texts", &format!("[{}]", texts.join(",")));
         o.str("trace", &format!("{:016x}", self.trace));
+        let c = &self.conversations;
+        if c.conversations > 0 {
+            let mut co = Obj::default();
+            co.num("conversations", c.conversations);
+            co.num("messages", c.messages);
+            co.num("delivered", c.delivered);
+            co.num("acked", c.acked);
+            co.float("delivered_ratio", c.delivered_ratio);
+            co.float("retransmissions_per_message", c.retransmissions_per_message);
+            co.raw(
+                "delivery_ms",
+                &format!("{{\"p50\":{},\"p95\":{}}}", c.delivery_ms.0, c.delivery_ms.1),
+            );
+            co.num("envelopes", c.envelopes);
+            co.num("gave_up", c.gave_up);
+            co.raw("checked", if c.checked { "true" } else { "false" });
+            o.raw("conversations", &co.end());
+        }
         o.end()
     }
 }
@@ -247,6 +292,24 @@ impl fmt::Display for Figures {
             self.packets_lost, self.disconnects, self.envelope_drops
         )?;
         writeln!(f, "memory           peak pool {}", human(self.peak_pool_bytes as f64))?;
+        let c = &self.conversations;
+        if c.conversations > 0 {
+            writeln!(
+                f,
+                "1:1 (MVDS)       {} conversations, {} messages: {} delivered ({:.4}), {} acked; {:.2} retransmissions per message; time to delivery p50 {} ms, p95 {} ms; {} envelopes; {} given up; exactly-once {}",
+                c.conversations,
+                c.messages,
+                c.delivered,
+                c.delivered_ratio,
+                c.acked,
+                c.retransmissions_per_message,
+                c.delivery_ms.0,
+                c.delivery_ms.1,
+                c.envelopes,
+                c.gave_up,
+                if c.checked { "checked" } else { "not checked" }
+            )?;
+        }
         writeln!(f, "invariants       {} violations", self.violations)?;
         for t in &self.violation_texts {
             writeln!(f, "  {t}")?;

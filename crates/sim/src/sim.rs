@@ -21,6 +21,8 @@ use crate::figures::{Figures, KindFigures, MailFigures};
 use crate::packet::{envelope_expiry, fingerprint, for_each_item};
 use crate::{Rng, mix};
 
+mod conv;
+
 /// Virtual time origin: routers compare envelope times with `now_ms / 1000`.
 pub const EPOCH_MS: u64 = 1_700_000_000_000;
 /// An idle router is ticked this often (expiry, status timeouts).
@@ -149,6 +151,9 @@ enum Ev {
     Hostile { node: usize, round: u64 },
     HistoryTimeout { node: usize },
     Housekeep,
+    ConvSend { conv: usize, side: usize },
+    ConvTick { conv: usize, side: usize, at: u64 },
+    ConvCheck,
 }
 
 struct LinkState {
@@ -239,6 +244,7 @@ pub struct Sim {
     post_order: Vec<u64>,
     next_id: u64,
     housekeeping: bool,
+    convs: conv::Convs,
     // figures
     expected: u64,
     delivered: u64,
@@ -343,6 +349,7 @@ impl Sim {
             post_order: Vec::new(),
             next_id: 0,
             housekeeping: false,
+            convs: conv::Convs::default(),
             expected: 0,
             delivered: 0,
             latencies: BTreeMap::new(),
@@ -797,6 +804,7 @@ impl Sim {
             }
         }
         let Some(_) = from else { return };
+        self.conv_envelope(n, env);
         if self.nodes[n].kind.full() {
             self.new_full += 1;
         }
@@ -1124,6 +1132,9 @@ impl Sim {
                 }
             }
             Ev::Housekeep => self.housekeep(),
+            Ev::ConvSend { conv, side } => self.conv_send(conv, side),
+            Ev::ConvTick { conv, side, at } => self.conv_tick(conv, side, at),
+            Ev::ConvCheck => self.conv_check(),
         }
     }
 
@@ -1238,6 +1249,7 @@ impl Sim {
             violations: self.violations,
             violation_texts: self.violation_texts.clone(),
             trace: self.trace,
+            conversations: self.conv_figures(),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::{error::Error, print_line};
 /// `wisp sim`
 #[derive(Debug, Args)]
 pub(crate) struct SimArgs {
-    /// Scenario: mesh, churn, whisper, offline or faults (crates/sim/README.md)
+    /// Scenario: mesh, churn, whisper, offline, faults or partition (crates/sim/README.md)
     #[arg(long, value_name = "NAME")]
     pub(crate) scenario: String,
     /// Full nodes (relays and mailservers; in mesh, churn and faults: all honest nodes) [default: per scenario]
@@ -31,13 +31,13 @@ pub(crate) struct SimArgs {
     /// Probability per node per hour of a stop and restart [default: 0.05 for churn, else 0]
     #[arg(long, value_name = "R")]
     pub(crate) churn: Option<f64>,
-    /// Degree of the relay mesh [default: 8; 6 for faults]
+    /// Degree of the relay mesh [default: 8; 6 for faults; 4 for partition]
     #[arg(long, value_name = "K")]
     pub(crate) degree: Option<usize>,
-    /// Users behind the workload [default: 10000 for whisper, else one per node]
+    /// Users behind the workload; in partition: 1:1 conversation pairs [default: 10000 for whisper, 10 for partition, else one per node]
     #[arg(long, value_name = "U")]
     pub(crate) users: Option<u64>,
-    /// Messages per user per day [default: 100; 10 for churn]
+    /// Messages per user per day; in partition: messages each way per pair [default: 100; 10 for churn and partition]
     #[arg(long, value_name = "M")]
     pub(crate) msgs: Option<f64>,
     /// Envelopes per message [default: 10 for whisper (the model's A2), else 1]

@@ -44,3 +44,21 @@ fn sim_bad_setting_names_the_flag() {
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("--scenario: nope: expected one of mesh"), "{}", out.stderr);
 }
+
+#[test]
+fn sim_partition_delivers_every_conversation_message_once() {
+    let args =
+        ["--scenario", "partition", "--nodes", "8", "--light", "4", "--users", "4", "--json"];
+    let out = sim(&args);
+    assert!(out.status.success(), "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
+    let c = &v["figures"]["conversations"];
+    assert_eq!(v["figures"]["violations"], 0, "{v}");
+    assert_eq!(c["checked"], true, "{v}");
+    assert_eq!(c["messages"], 80, "{v}");
+    assert_eq!(c["delivered"], 80, "{v}");
+    assert_eq!(c["acked"], 80, "{v}");
+    let out = sim(&["--scenario", "partition", "--days", "0.01"]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("--days: 0.01: expected at least 0.05"), "{}", out.stderr);
+}
