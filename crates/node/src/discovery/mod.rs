@@ -444,7 +444,7 @@ pub(crate) async fn start(
                     role: env.role,
                     servers: cfg.rendezvous.clone(),
                     advertised: env.advertised,
-                    udp: Some(udp.port()),
+                    udp: started.udp.map(|udp| udp.port()),
                     register_topics: cfg.register_topics_for(env.role),
                     metrics: env.metrics.clone(),
                 };
