@@ -78,6 +78,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "Peers from the peer cache that connected again.",
     ),
     ("wisp_discovery_disconnects_total", "counter", "Pool peers that disconnected."),
+    (
+        "wisp_discovery_retries_total",
+        "counter",
+        "Lost peers (failed dial or disconnect) offered to the pool again after a backoff.",
+    ),
     ("wisp_discovery_pool_peers", "gauge", "Peers the peer pool counts, by topic."),
     (
         "wisp_discovery_registrations_total",

@@ -273,5 +273,58 @@ async fn a_restarted_node_reconnects_from_its_peer_cache_with_discovery_off() {
     boot.shutdown().await;
 }
 
+/// A legacy search reports a node once: a node whose dial failed must be offered again by the
+/// pool's retries, or the node stays one peer short for ever (as when two nodes dial each other
+/// at once and each refuses the other's connection). Here the node finds `a` through the
+/// bootnode while `a` is down; `a` comes back with discovery and its cache off, so it never
+/// dials back itself, and the pool stays in its fast search, so the search itself never starts
+/// over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_dial_failed_is_dialled_again() {
+    let boot = start(config(Role::Bootstrap, discovery(Vec::new()))).await;
+    let a_cfg = config(Role::Relay, discovery(vec![boot.enode()]));
+    let a = start(a_cfg.clone()).await;
+    let b = start(config(Role::Relay, discovery(vec![boot.enode()]))).await;
+    let bh = boot.handle();
+    wait_all("two registrations at the bootnode", std::slice::from_ref(&bh), |h| {
+        h.metrics().get("wisp_discovery_registrations_total", "") >= 2
+    })
+    .await;
+    let a_record = a.enode();
+    a.shutdown().await;
+
+    let node = start(config(Role::Relay, discovery(vec![boot.enode()]))).await;
+    let h = node.handle();
+    wait_all("a failed dial", std::slice::from_ref(&h), |h| {
+        h.metrics().get("wisp_discovery_dials_total", "outcome=\"failed\"") >= 1
+    })
+    .await;
+    assert!(pool_peers(&h, "whisper") < 2);
+
+    // Same key (same data dir), same port; it searches nothing and dials nobody.
+    let cfg = NodeConfig {
+        listen: std::net::SocketAddr::new(a_record.address, a_record.tcp_port),
+        discovery: DiscoveryConfig {
+            enabled: false,
+            peer_cache: false,
+            ..DiscoveryConfig::default()
+        },
+        ..a_cfg
+    };
+    let a = Node::start(cfg).await.expect("a restarts on its port");
+    assert_eq!(a.enode().id, a_record.id);
+    let t = wait_all("whisper {2, 2} after the retry", std::slice::from_ref(&h), |h| {
+        pool_peers(h, "whisper") >= 2
+    })
+    .await;
+    println!("retry: at whisper {{2, 2}} {t:?} after the failed peer came back");
+    assert!(h.metrics().get("wisp_discovery_retries_total", "") >= 1);
+    let peers = h.peers().await.unwrap();
+    assert!(peers.iter().any(|p| p.id == a_record.id && !p.inbound), "we dialled it again");
+    for n in [node, a, b, boot] {
+        n.shutdown().await;
+    }
+}
+
 // Dependencies of the chat driver, not of these tests.
 use {rand as _, wisp_accounts as _, wisp_messenger as _};

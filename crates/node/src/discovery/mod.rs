@@ -23,6 +23,7 @@
 pub mod cache;
 pub mod fleet;
 pub mod rendezvous;
+mod retry;
 pub mod section;
 mod v5;
 
@@ -53,6 +54,7 @@ use wisp_rlpx::NodeRecord;
 
 use crate::{NodeHandle, Role, metrics::NodeMetrics};
 use cache::{CACHE_LOAD_LIMIT, PeerCache};
+use retry::Retries;
 
 /// The relay topic (status-go `params.WhisperDiscv5Topic`).
 pub const TOPIC_WHISPER: &str = "whisper";
@@ -534,6 +536,9 @@ pub(crate) async fn start(
         connected: HashMap::new(),
         cached_ids: HashSet::new(),
         mail: HashMap::new(),
+        records: HashMap::new(),
+        retries: Retries::default(),
+        started_at: Instant::now(),
     };
     for peer in cached {
         driver.cached_ids.insert(peer.node.id);
@@ -636,6 +641,12 @@ struct PoolDriver {
     cached_ids: HashSet<NodeId>,
     /// Nodes found under `whispermail`.
     mail: HashMap<NodeId, NodeRecord>,
+    /// The records of the peers in `connected`, to offer again when they go.
+    records: HashMap<NodeId, NodeRecord>,
+    /// Nodes whose dial failed or that disconnected, offered again after a backoff.
+    retries: Retries,
+    /// The origin of the driver's clock (the retries' time).
+    started_at: Instant,
 }
 
 impl PoolDriver {
@@ -696,6 +707,7 @@ impl PoolDriver {
                         self.found_by.note(p.id, Source::Inbound);
                     }
                     self.reconcile(&ids);
+                    self.offer_retries(&ids);
                     live = Some(ids);
                 }
                 Some(id) = self.dial_ended.1.recv() => {
@@ -754,6 +766,8 @@ impl PoolDriver {
                             1,
                         );
                         self.record_success(&node, &topic);
+                        self.retries.succeeded(&node.id);
+                        self.records.insert(node.id, node);
                         self.connected.insert(node.id, topic);
                         continue;
                     }
@@ -783,6 +797,23 @@ impl PoolDriver {
         }
     }
 
+    /// The driver's clock, for the retries.
+    fn clock(&self) -> Duration {
+        self.started_at.elapsed()
+    }
+
+    /// Offers the pool again the lost nodes whose backoff ended (see [`retry`]).
+    fn offer_retries(&mut self, live: &HashSet<NodeId>) {
+        for (topic, node) in self.retries.due(self.clock()) {
+            if live.contains(&node.id) || self.pending.contains_key(&node.id) {
+                continue;
+            }
+            tracing::debug!(target: "node::discovery", %topic, peer = %node, "offering a lost peer again");
+            self.metrics.add("wisp_discovery_retries_total", "", 1);
+            self.pool.on_found(&topic, node);
+        }
+    }
+
     fn reconcile(&mut self, live: &HashSet<NodeId>) {
         let now = Instant::now();
         let done: Vec<NodeId> = self
@@ -803,6 +834,8 @@ impl PoolDriver {
                     self.metrics.add("wisp_discovery_cache_hits_total", "", 1);
                 }
                 self.record_success(&p.node, &p.topic);
+                self.retries.succeeded(&id);
+                self.records.insert(id, p.node);
                 let promote = p.topic != TOPIC_WHISPERMAIL && self.mail.contains_key(&id);
                 self.connected.insert(id, p.topic);
                 if promote {
@@ -810,6 +843,7 @@ impl PoolDriver {
                 }
             } else {
                 self.pool.on_dial_failed(&id);
+                self.retries.failed(&p.topic, p.node, self.clock(), rand::random::<f64>());
                 self.metrics.add("wisp_discovery_dials_total", "outcome=\"failed\"", 1);
                 if let Some(c) = &self.cache
                     && let Err(e) = c.record_failure(&id)
@@ -821,7 +855,11 @@ impl PoolDriver {
         let gone: Vec<NodeId> =
             self.connected.keys().filter(|id| !live.contains(id)).copied().collect();
         for id in gone {
-            self.connected.remove(&id);
+            if let (Some(topic), Some(node)) =
+                (self.connected.remove(&id), self.records.remove(&id))
+            {
+                self.retries.failed(&topic, node, self.clock(), rand::random::<f64>());
+            }
             self.pool.on_disconnected(&id);
             self.metrics.add("wisp_discovery_disconnects_total", "", 1);
         }
