@@ -580,6 +580,38 @@ impl FailingStore {
     }
 }
 
+impl wisp_messenger::DeviceStore for FailingStore {
+    fn contacts(&self) -> Result<Vec<wisp_messenger::StoredContact>, StoreError> {
+        self.inner.contacts()
+    }
+    fn contact(
+        &self,
+        key: &PublicKey,
+    ) -> Result<Option<wisp_messenger::StoredContact>, StoreError> {
+        self.inner.contact(key)
+    }
+    fn put_contact(&mut self, contact: &wisp_messenger::StoredContact) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put_contact(contact)
+    }
+    fn delete_messages_from(&mut self, key: &PublicKey) -> Result<Vec<String>, StoreError> {
+        self.check()?;
+        self.inner.delete_messages_from(key)
+    }
+    fn installation_metadata(
+        &self,
+    ) -> Result<Vec<wisp_messenger::InstallationMetadata>, StoreError> {
+        self.inner.installation_metadata()
+    }
+    fn put_installation_metadata(
+        &mut self,
+        metadata: &wisp_messenger::InstallationMetadata,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put_installation_metadata(metadata)
+    }
+}
+
 impl MessageStore for FailingStore {
     fn chats(&self) -> Result<Vec<StoredChat>, StoreError> {
         self.inner.chats()

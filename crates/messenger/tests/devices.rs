@@ -376,3 +376,81 @@ fn bad_pairing_and_sync_messages_are_dropped_and_counted() {
     let wire = from_own_key(&key, Type::Unknown, vec![1, 2, 3], &key);
     assert_eq!(me.deliver(&wire, T0), Some(Err(DropReason::UnknownType)));
 }
+
+#[test]
+fn contacts_and_installations_persist_in_sqlite_and_v1_files_migrate() {
+    use wisp_messenger::{DeviceStore, InstallationMetadata, SqliteMessageStore, StoredContact};
+    let dir = common::TempDir::new("devices-sqlite");
+    let path = dir.path().join("messenger.sqlite");
+    let key = [9u8; 32];
+    let bob = SecretKey::random().public_key();
+    {
+        // A file as schema version 1 left it: no contact tables.
+        let store = SqliteMessageStore::open(&path, &key).unwrap();
+        store
+            .connection()
+            .execute_batch(
+                "DROP TABLE messenger_contacts; DROP TABLE messenger_installations; \
+                 DELETE FROM messenger_schema_version WHERE version = 2;",
+            )
+            .unwrap();
+        assert_eq!(store.schema_version().unwrap(), 1);
+    }
+    let mut store = SqliteMessageStore::open(&path, &key).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 2, "migrated");
+    let mut contact = StoredContact::new(bob);
+    contact.added = true;
+    contact.ens_name = "bob.eth".to_owned();
+    contact.last_updated = 42;
+    contact.identity = Some(proto::ChatIdentity {
+        clock: 3,
+        display_name: "Bob".to_owned(),
+        ..Default::default()
+    });
+    store.put_contact(&contact).unwrap();
+    let metadata = InstallationMetadata {
+        installation_id: "phone".to_owned(),
+        name: "my phone".to_owned(),
+        device_type: "android".to_owned(),
+        clock: 7,
+    };
+    store.put_installation_metadata(&metadata).unwrap();
+    drop(store);
+    let store = SqliteMessageStore::open(&path, &key).unwrap();
+    assert_eq!(store.contacts().unwrap(), [contact.clone()]);
+    assert_eq!(store.contact(&bob).unwrap(), Some(contact));
+    assert_eq!(store.installation_metadata().unwrap(), [metadata]);
+    assert_eq!(
+        StoredContact { blocked: true, has_added_us: true, ..StoredContact::new(bob) }
+            .system_tags(),
+        [":contact/blocked", ":contact/request-received"]
+    );
+}
+
+#[test]
+fn a_blocked_contact_stays_blocked_after_a_restart() {
+    let dir = common::TempDir::new("devices-restart");
+    let path = dir.path().join(wisp_messenger::DATABASE_FILE);
+    let key = SecretKey::random();
+    let carol = SecretKey::random().public_key();
+    let open = || {
+        wisp_messenger::open_sqlite(
+            &path,
+            key.clone(),
+            "mine",
+            wisp_messenger::Config::default(),
+            <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1),
+        )
+        .unwrap()
+    };
+    let mut messenger = open();
+    messenger.start(T0).unwrap();
+    messenger.block_contact(&carol, T0).unwrap();
+    messenger.set_installation_metadata("desk", "desktop").unwrap();
+    drop(messenger);
+    let messenger = open();
+    assert!(messenger.is_blocked(&carol));
+    let ours = messenger.our_installations().unwrap();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].metadata.as_ref().map(|m| m.name.as_str()), Some("desk"));
+}
