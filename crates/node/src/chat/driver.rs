@@ -371,6 +371,7 @@ impl Driver {
             ("invalid", now.invalid, before.invalid),
             ("duplicate", now.duplicates, before.duplicates),
             ("storage", now.storage_failures, before.storage_failures),
+            ("blocked", now.blocked, before.blocked),
         ] {
             if a != b {
                 m.add(
