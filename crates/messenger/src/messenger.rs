@@ -1155,7 +1155,7 @@ where
         });
         self.mvds.add_peer(record.group_id, peer_id(recipient))?;
         self.mvds.send_message(record, None, now_ms)?;
-        self.copy_to_own_devices(&stored.raw, now_ms)?;
+        self.copy_to_own_devices(&stored.raw, now_ms);
         self.flush_mvds(now_ms)?;
         Ok(signed.id)
     }

@@ -251,6 +251,7 @@ async fn two_devices_of_one_account_pair_and_sync_and_a_contact_is_updated_and_b
     })
     .await;
     assert!(texts(&cc, "devices-test").await.is_empty());
+    assert!(phone.handle().metrics().total("wisp_chat_device_messages_total") >= 3);
     let contacts = ok(&cc, "wakuext_contacts", vec![]).await;
     assert!(contacts.as_array().unwrap().iter().any(|c| c["id"] == json!(my_chat)));
 

@@ -262,7 +262,7 @@ where
         let record = wisp_mvds::Message::new(group, seconds, bytes.clone());
         self.mvds.add_peer(group, super::peer_id(peer))?;
         self.mvds.send_message(record, None, now_ms)?;
-        self.copy_to_own_devices(&bytes, now_ms)?;
+        self.copy_to_own_devices(&bytes, now_ms);
         self.flush_mvds(now_ms)?;
         Ok(signed.id)
     }

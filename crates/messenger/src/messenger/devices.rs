@@ -271,12 +271,16 @@ where
     }
 
     /// The copy of a 1:1 message of ours for our enabled other installations (status-go
-    /// `sendToPairedDevices`), when there is one; the caller flushes MVDS.
-    pub(super) fn copy_to_own_devices(&mut self, raw: &[u8], now_ms: u64) -> Result<()> {
-        if self.has_paired_devices()? {
-            self.mvds_to_own_devices(raw.to_vec(), now_ms)?;
+    /// `sendToPairedDevices`), when there is one; the caller flushes MVDS. The message to the
+    /// contact is stored and handed to MVDS already, so a store failure here only loses the
+    /// copy (logged), not the message.
+    pub(super) fn copy_to_own_devices(&mut self, raw: &[u8], now_ms: u64) {
+        let copied = self.has_paired_devices().and_then(|paired| {
+            if paired { self.mvds_to_own_devices(raw.to_vec(), now_ms) } else { Ok(()) }
+        });
+        if let Err(e) = copied {
+            tracing::debug!(target: "messenger", error = %e, "copy to our other devices not sent");
         }
-        Ok(())
     }
 
     /// Applies a pairing or sync message (`kind`) from `author`.

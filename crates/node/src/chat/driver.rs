@@ -381,6 +381,9 @@ impl Driver {
                 );
             }
         }
+        if now.devices != before.devices {
+            m.add("wisp_chat_device_messages_total", "", delta(now.devices, before.devices));
+        }
         if now.acks != before.acks {
             m.add("wisp_chat_acks_total", "", delta(now.acks, before.acks));
         }
