@@ -223,6 +223,12 @@ fn chat_identity_in_contact_code_is_stored() {
             clock: 5,
             display_name: "Bob B".to_owned(),
             ens_name: "bob.eth".to_owned(),
+            // Enum values v0.79 does not know are kept as their numbers.
+            images: [(
+                "thumbnail".to_owned(),
+                proto::IdentityImage { payload: vec![1, 2, 3], source_type: 42, image_type: 99 },
+            )]
+            .into(),
             ..Default::default()
         }),
         ..Default::default()
@@ -247,6 +253,8 @@ fn chat_identity_in_contact_code_is_stored() {
     assert_eq!(contact.display_name, "Bob B");
     assert_eq!(contact.ens_name, "bob.eth");
     assert_eq!(contact.identity.as_ref().map(|i| i.clock), Some(5));
+    let image = &contact.identity.as_ref().unwrap().images["thumbnail"];
+    assert_eq!((image.source_type, image.image_type, &image.payload[..]), (42, 99, &[1, 2, 3][..]));
     assert!(contact.added);
 }
 
