@@ -56,7 +56,10 @@ mod contacts;
 mod devices;
 
 pub use contacts::{MAX_NAME_BYTES, MAX_PROFILE_IMAGE_BYTES};
-pub use devices::{InstallationInfo, MAX_FIELD_BYTES, MAX_SYNC_ITEMS};
+pub use devices::{
+    BUNDLE_ANSWER_INTERVAL_MS, InstallationInfo, MAX_BUNDLE_ANSWERS_PER_INTERVAL, MAX_FIELD_BYTES,
+    MAX_SYNC_ITEMS,
+};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -1257,10 +1260,18 @@ where
         let signer = envelope.signer.ok_or(DropReason::Unsigned)?;
         let protocol = wisp_ratchet::proto::decode_protocol_message(&envelope.payload)
             .map_err(|_| DropReason::Undecodable)?;
-        let received = self
-            .transport
-            .handle_message(&signer, &protocol, system_time(now_ms))
-            .map_err(|e| drop_reason(&Error::Ratchet(e)))?;
+        let received = match self.transport.handle_message(&signer, &protocol, system_time(now_ms))
+        {
+            Ok(received) => received,
+            Err(e) => {
+                if matches!(e, wisp_ratchet::Error::DeviceNotFound { .. }) {
+                    // They do not know this installation yet: tell them (5/SECURE-TRANSPORT
+                    // §partitioned devices).
+                    self.answer_with_bundle(&signer, now_ms);
+                }
+                return Err(drop_reason(&Error::Ratchet(e)));
+            }
+        };
         if let Some(secret) = &received.shared_secret {
             self.install_negotiated(secret);
         }
@@ -1272,6 +1283,10 @@ where
             // Our own message, echoed back, with nothing for this installation.
             return Err(DropReason::Duplicate);
         };
+        if payload.is_empty() && received.kind == MessageKind::Dh {
+            // A bundle advertisement: its bundle was processed above.
+            return Ok(());
+        }
         let encrypted = match received.kind {
             MessageKind::Public => false,
             MessageKind::Dh | MessageKind::DoubleRatchet { .. } => true,

@@ -462,3 +462,54 @@ fn a_blocked_contact_stays_blocked_after_a_restart() {
     assert_eq!(ours.len(), 1);
     assert_eq!(ours[0].metadata.as_ref().map(|m| m.name.as_str()), Some("desk"));
 }
+
+#[test]
+fn a_device_the_sender_does_not_know_answers_with_its_bundle() {
+    let key = SecretKey::random();
+    let mut laptop = Party::new(key.clone(), "laptop-installation", None, 1);
+    let mut phone = Party::new(key, "phone-installation", None, 2);
+    let mut carol = Party::new(SecretKey::random(), "carol-installation", None, 3);
+    for p in [&mut laptop, &mut phone, &mut carol] {
+        p.messenger.start(T0).unwrap();
+    }
+    // Carol learns the laptop's bundle from a public message; the phone is not in the chat.
+    laptop.messenger.join_public_chat("p").unwrap();
+    carol.messenger.join_public_chat("p").unwrap();
+    settle(&mut [&mut laptop, &mut phone, &mut carol], T0);
+    laptop.messenger.send_public_text("p", "hello", T0 + 1_000).unwrap();
+    settle(&mut [&mut laptop, &mut phone, &mut carol], T0 + 1_000);
+    let me = laptop.public_key();
+    let known = |carol: &Party| -> Vec<String> {
+        carol
+            .messenger
+            .transport()
+            .active_installations(&me)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect()
+    };
+    assert_eq!(known(&carol), ["laptop-installation"]);
+
+    // Her first 1:1 message is for the laptop only; the phone cannot read it and answers with
+    // its bundle, once.
+    let before = phone.messenger.counters().undecryptable;
+    carol.messenger.send_text(&me, "first", T0 + 2_000).unwrap();
+    settle(&mut [&mut laptop, &mut phone, &mut carol], T0 + 2_000);
+    // (It then also sees, and cannot read, the laptop's acks to carol on their topic.)
+    assert!(phone.messenger.counters().undecryptable > before);
+    let mut both = known(&carol);
+    both.sort();
+    assert_eq!(both, ["laptop-installation", "phone-installation"]);
+    let carol_id = one_to_one_chat_id(&carol.public_key());
+    assert_eq!(texts(&laptop, &carol_id), [("first".to_owned(), None)]);
+
+    // Her next message reaches both devices.
+    carol.messenger.send_text(&me, "second", T0 + 3_000).unwrap();
+    settle(&mut [&mut laptop, &mut phone, &mut carol], T0 + 3_000);
+    assert!(texts(&phone, &carol_id).contains(&("second".to_owned(), None)));
+    assert!(texts(&laptop, &carol_id).contains(&("second".to_owned(), None)));
+    // The bundle answer is no bad input at carol's.
+    let counters = carol.messenger.counters();
+    assert_eq!(counters.dropped(), counters.duplicates, "{counters:?}");
+}

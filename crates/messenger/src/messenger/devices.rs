@@ -67,7 +67,22 @@ pub(super) struct DevicesState {
     /// Set while a received sync message is applied, so that what it does is not synced
     /// back.
     pub(super) applying_sync: bool,
+    /// When we last answered a sender with our bundle (uncompressed key -> Unix ms).
+    pub(super) bundle_answers: std::collections::HashMap<[u8; 65], u64>,
+    /// Start of the current hour of bundle answers (Unix ms) and how many went in it.
+    pub(super) bundle_answer_window: (u64, usize),
 }
+
+/// Most bundle answers sent per [`BUNDLE_ANSWER_INTERVAL_MS`], all senders together: each
+/// costs a signature, an ECDH, a PBKDF2 key derivation and an envelope's proof of work, so a
+/// flood of messages from fresh keys must not buy unbounded work.
+pub const MAX_BUNDLE_ANSWERS_PER_INTERVAL: usize = 64;
+
+/// A sender whose message had nothing for this installation gets our bundle at most this
+/// often: 1 h.
+pub const BUNDLE_ANSWER_INTERVAL_MS: u64 = 3_600_000;
+/// Senders remembered for [`BUNDLE_ANSWER_INTERVAL_MS`] (forgotten all at once beyond).
+const MAX_BUNDLE_ANSWERS: usize = 1024;
 
 impl<RS, MS, R, DB> Messenger<RS, MS, R, DB>
 where
@@ -280,6 +295,50 @@ where
         });
         if let Err(e) = copied {
             tracing::debug!(target: "messenger", error = %e, "copy to our other devices not sent");
+        }
+    }
+
+    /// Answers `sender`, whose message carried nothing for this installation, with our
+    /// bundle in an empty DH-mode message (status-go `BuildBundleAdvertiseMessage`), so their
+    /// next messages include this installation; at most once per
+    /// [`BUNDLE_ANSWER_INTERVAL_MS`] per sender and [`MAX_BUNDLE_ANSWERS_PER_INTERVAL`] in all.
+    /// Failures are logged.
+    pub(super) fn answer_with_bundle(&mut self, sender: &PublicKey, now_ms: u64) {
+        let id = sender.to_uncompressed();
+        if self
+            .devices
+            .bundle_answers
+            .get(&id)
+            .is_some_and(|last| now_ms.saturating_sub(*last) < BUNDLE_ANSWER_INTERVAL_MS)
+        {
+            return;
+        }
+        let (start, count) = &mut self.devices.bundle_answer_window;
+        if now_ms.saturating_sub(*start) >= BUNDLE_ANSWER_INTERVAL_MS {
+            (*start, *count) = (now_ms, 0);
+        }
+        if *count >= MAX_BUNDLE_ANSWERS_PER_INTERVAL {
+            tracing::debug!(target: "messenger", "bundle answer skipped: hourly budget spent");
+            return;
+        }
+        *count += 1;
+        if self.devices.bundle_answers.len() >= MAX_BUNDLE_ANSWERS {
+            self.devices.bundle_answers.clear();
+        }
+        self.devices.bundle_answers.insert(id, now_ms);
+        match self.transport.build_bundle_advertisement(sender, super::system_time(now_ms)) {
+            Ok(built) => {
+                let topic = super::waku_topic(built.destination.topic());
+                let payload = built.encode();
+                self.post(topic, wisp_waku::Encryption::Asymmetric(*sender), payload, Vec::new());
+                // Our bundle says we speak the negotiated topic: they will use it as soon as
+                // they have it, so listen on it now.
+                let secret = wisp_ratchet::NegotiatedSecret::derive(&self.identity, sender);
+                self.install_negotiated(&secret);
+            }
+            Err(e) => {
+                tracing::debug!(target: "messenger", error = %e, "bundle answer not built");
+            }
         }
     }
 
