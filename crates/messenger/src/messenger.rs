@@ -816,8 +816,12 @@ where
         self.install_public_filter(name, &chat);
         self.chats.insert(name.to_owned(), chat);
         self.event(Event::ChatAdded { chat_id: name.to_owned(), kind: ChatKind::Public });
-        // Our other devices join it too (status-go `syncPublicChat`).
-        self.sync_public_chat(name, self.now_ms)
+        // Our other devices join it too (status-go `syncPublicChat`); the chat is joined here
+        // whatever becomes of that.
+        if let Err(e) = self.sync_public_chat(name, self.now_ms) {
+            debug!(target: "messenger", chat = name, error = %e, "public chat not synced to our devices");
+        }
+        Ok(())
     }
 
     /// Leaves public chat `name` ([`Messenger::deactivate_chat`]). Returns whether it was
