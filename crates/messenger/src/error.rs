@@ -72,6 +72,21 @@ pub enum Error {
         /// The id asked for.
         id: crate::identity::MessageId,
     },
+    /// An installation id no bundle of our account named.
+    #[error(
+        "no installation {id:?} of this account is known (expected one listed by \
+         getOurInstallations, learnt from a PairInstallation or a message of that device)"
+    )]
+    UnknownInstallation {
+        /// The id asked for.
+        id: String,
+    },
+    /// A contact the store does not have.
+    #[error("no contact {id} (expected a key added, blocked or heard from)")]
+    UnknownContact {
+        /// The contact's id (`0x` + 65-byte key hex).
+        id: String,
+    },
     /// The secure transport given to the messenger belongs to another identity.
     #[error("the secure transport is for another identity than the messenger's")]
     IdentityMismatch,

@@ -17,6 +17,13 @@
 //!   envelope time, seen, delivery state of ours, the signed bytes for resend, the MVDS id of
 //!   a 1:1 message, deleted flag) and the history fetched per topic with its gaps. The
 //!   [`Messenger`] owns it and writes before it acts, and [`Messenger::start`] restores from it.
+//! - Contacts and paired devices (`messenger/contacts.rs`, `messenger/devices.rs`): contacts
+//!   with ENS name, nickname, added and blocked flags and their `ChatIdentity`
+//!   ([`Messenger::add_contact`], [`Messenger::block_contact`], `ContactUpdate` sent and
+//!   received); our installations with name and device type ([`Messenger::our_installations`],
+//!   `PairInstallation`, [`Messenger::enable_installation`]); the 1:1 messages we send copied
+//!   to our enabled other installations, and `SyncInstallationContact` /
+//!   `SyncInstallationPublicChat` ([`Messenger::sync_devices`]) so they see the same chats.
 //! - [`db`]: `<data-dir>/messenger.sqlite`, one SQLCipher file per account holding the
 //!   message database (`messenger_*` tables, version in `messenger_schema_version`), the
 //!   secure-transport store (`ratchet_*`) and the MVDS store (`mvds_*`), each on its own
@@ -90,14 +97,16 @@ pub use db::{DATABASE_FILE, SqliteMessenger, database_key, open_sqlite};
 pub use error::{Error, Result};
 pub use identity::{LamportClock, MAX_CLOCK_DRIFT_MS, MessageId, SignedMessage};
 pub use messenger::{
-    ChatKind, Config, Counters, DEFAULT_MAX_SEEN_IDS, DEFAULT_MAX_TEXT_BYTES, DEFAULT_TTL_SECS,
-    DeliveryStatus, DropReason, Event, FilterSpec, IncomingEnvelope, LARGE_PAYLOAD_BYTES,
-    LARGE_PAYLOAD_POW_TARGET, MAX_PAGE, Messenger, OutgoingEnvelope, Output, POW_TARGET,
+    BUNDLE_ANSWER_INTERVAL_MS, ChatKind, Config, Counters, DEFAULT_MAX_SEEN_IDS,
+    DEFAULT_MAX_TEXT_BYTES, DEFAULT_TTL_SECS, DeliveryStatus, DropReason, Event, FilterSpec,
+    IncomingEnvelope, InstallationInfo, LARGE_PAYLOAD_BYTES, LARGE_PAYLOAD_POW_TARGET,
+    MAX_BUNDLE_ANSWERS_PER_INTERVAL, MAX_FIELD_BYTES, MAX_NAME_BYTES, MAX_PAGE,
+    MAX_PROFILE_IMAGE_BYTES, MAX_SYNC_ITEMS, Messenger, OutgoingEnvelope, Output, POW_TARGET,
     ReceivedMessage, one_to_one_chat_id, pow_target, text_message,
 };
 pub use store::{
-    HistoryRange, MemoryMessageStore, MessageStore, PendingMessage, SqliteMessageStore, StoreError,
-    StoredChat, StoredMessage,
+    DeviceStore, HistoryRange, InstallationMetadata, MemoryMessageStore, MessageStore,
+    PendingMessage, SqliteMessageStore, StoreError, StoredChat, StoredContact, StoredMessage,
 };
 
 // Dev-dependencies used by the integration tests only.

@@ -52,6 +52,15 @@
 //!   transport and MVDS consume what they opened (ratchet keys, acks), but no chat, message
 //!   or clock changes for a dropped message.
 
+mod contacts;
+mod devices;
+
+pub use contacts::{MAX_NAME_BYTES, MAX_PROFILE_IMAGE_BYTES};
+pub use devices::{
+    BUNDLE_ANSWER_INTERVAL_MS, InstallationInfo, MAX_BUNDLE_ANSWERS_PER_INTERVAL, MAX_FIELD_BYTES,
+    MAX_SYNC_ITEMS,
+};
+
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -231,6 +240,16 @@ pub enum Event {
         /// The new state.
         status: DeliveryStatus,
     },
+    /// A contact was added, changed, blocked or heard from.
+    ContactChanged {
+        /// Its id (`0x` + 65-byte key hex).
+        contact: String,
+    },
+    /// An installation of our account was announced, enabled or disabled.
+    InstallationChanged {
+        /// Its id.
+        installation_id: String,
+    },
 }
 
 /// What the node must do.
@@ -272,6 +291,8 @@ pub enum DropReason {
     /// Not applied because the message store failed (logged): nothing of the message was
     /// stored or reported.
     Storage,
+    /// Its author is a blocked contact.
+    Blocked,
 }
 
 /// Counts of what [`Messenger::handle_envelope`] did with its input.
@@ -286,6 +307,8 @@ pub struct Counters {
     pub ignored: u64,
     /// MVDS acks that marked one of our messages delivered.
     pub acks: u64,
+    /// Contact updates, chat identities, pairing and sync messages applied.
+    pub devices: u64,
     /// Drops: [`DropReason::Undecodable`].
     pub undecodable: u64,
     /// Drops: [`DropReason::Unsigned`].
@@ -304,6 +327,8 @@ pub struct Counters {
     pub duplicates: u64,
     /// Drops: [`DropReason::Storage`].
     pub storage_failures: u64,
+    /// Drops: [`DropReason::Blocked`].
+    pub blocked: u64,
 }
 
 impl Counters {
@@ -318,6 +343,7 @@ impl Counters {
             DropReason::Invalid => &mut self.invalid,
             DropReason::Duplicate => &mut self.duplicates,
             DropReason::Storage => &mut self.storage_failures,
+            DropReason::Blocked => &mut self.blocked,
         };
         *counter += 1;
     }
@@ -333,6 +359,7 @@ impl Counters {
             + self.invalid
             + self.duplicates
             + self.storage_failures
+            + self.blocked
     }
 }
 
@@ -496,6 +523,8 @@ pub struct Messenger<RS, MS, R, DB> {
     next_envelope_id: u64,
     outputs: VecDeque<Output>,
     counters: Counters,
+    /// Blocked contacts, the clock of contact and sync messages.
+    devices: devices::DevicesState,
 }
 
 impl<RS, MS, R, DB> fmt::Debug for Messenger<RS, MS, R, DB> {
@@ -553,6 +582,7 @@ where
             next_envelope_id: 0,
             outputs: VecDeque::new(),
             counters: Counters::default(),
+            devices: devices::DevicesState::default(),
         };
         messenger.load()?;
         Ok(messenger)
@@ -642,6 +672,7 @@ where
         for secret in self.transport.shared_secrets()? {
             self.install_negotiated(&secret);
         }
+        self.install_contact_filters()?;
         self.advertise(now_ms)?;
         self.flush_mvds(now_ms)
     }
@@ -671,7 +702,7 @@ where
             }
             self.statuses.insert(pending.id, (pending.chat_id, pending.status));
         }
-        Ok(())
+        self.load_contacts()
     }
 
     /// The first start: filters of the loaded chats, pending messages resumed.
@@ -785,6 +816,11 @@ where
         self.install_public_filter(name, &chat);
         self.chats.insert(name.to_owned(), chat);
         self.event(Event::ChatAdded { chat_id: name.to_owned(), kind: ChatKind::Public });
+        // Our other devices join it too (status-go `syncPublicChat`); the chat is joined here
+        // whatever becomes of that.
+        if let Err(e) = self.sync_public_chat(name, self.now_ms) {
+            debug!(target: "messenger", chat = name, error = %e, "public chat not synced to our devices");
+        }
         Ok(())
     }
 
@@ -1126,6 +1162,7 @@ where
         });
         self.mvds.add_peer(record.group_id, peer_id(recipient))?;
         self.mvds.send_message(record, None, now_ms)?;
+        self.copy_to_own_devices(&stored.raw, now_ms);
         self.flush_mvds(now_ms)?;
         Ok(signed.id)
     }
@@ -1227,17 +1264,33 @@ where
         let signer = envelope.signer.ok_or(DropReason::Unsigned)?;
         let protocol = wisp_ratchet::proto::decode_protocol_message(&envelope.payload)
             .map_err(|_| DropReason::Undecodable)?;
-        let received = self
-            .transport
-            .handle_message(&signer, &protocol, system_time(now_ms))
-            .map_err(|e| drop_reason(&Error::Ratchet(e)))?;
+        let received = match self.transport.handle_message(&signer, &protocol, system_time(now_ms))
+        {
+            Ok(received) => received,
+            Err(e) => {
+                if matches!(e, wisp_ratchet::Error::DeviceNotFound { .. }) {
+                    // They do not know this installation yet: tell them (5/SECURE-TRANSPORT
+                    // §partitioned devices).
+                    self.answer_with_bundle(&signer, now_ms);
+                }
+                return Err(drop_reason(&Error::Ratchet(e)));
+            }
+        };
         if let Some(secret) = &received.shared_secret {
             self.install_negotiated(secret);
+        }
+        if signer == self.public && received.installation_id == self.transport.installation_id() {
+            // Our own envelope, echoed back (a DH-mode one to our own key decrypts).
+            return Err(DropReason::Duplicate);
         }
         let Some(payload) = received.payload else {
             // Our own message, echoed back, with nothing for this installation.
             return Err(DropReason::Duplicate);
         };
+        if payload.is_empty() && received.kind == MessageKind::Dh {
+            // A bundle advertisement: its bundle was processed above.
+            return Ok(());
+        }
         let encrypted = match received.kind {
             MessageKind::Public => false,
             MessageKind::Dh | MessageKind::DoubleRatchet { .. } => true,
@@ -1351,6 +1404,9 @@ where
         if signed.author != *signer {
             return Err(DropReason::BadSignature);
         }
+        if self.is_blocked(&signed.author) {
+            return Err(DropReason::Blocked);
+        }
         if self.seen.contains(&signed.id) {
             return Err(DropReason::Duplicate);
         }
@@ -1372,9 +1428,31 @@ where
                 self.apply_chat_message(&signed, bytes, message, envelope, encrypted)?;
                 self.counters.messages += 1;
             }
-            AppPayload::ContactCode(_) => {
+            AppPayload::ContactCode(advertisement) => {
                 // The bundle in the ProtocolMessage was processed by the secure transport.
+                if let Some(identity) = advertisement.chat_identity {
+                    self.apply_chat_identity(identity, signer)?;
+                }
                 self.counters.contact_codes += 1;
+            }
+            AppPayload::Identity(identity) => {
+                self.apply_chat_identity(identity, signer)?;
+                self.counters.devices += 1;
+            }
+            AppPayload::Other { kind: AppType::ContactUpdate } => {
+                self.apply_contact_update(&signed.message.payload, signer, encrypted)?;
+                self.counters.devices += 1;
+            }
+            AppPayload::Other {
+                kind:
+                    kind @ (AppType::PairInstallation
+                    | AppType::SyncInstallation
+                    | AppType::SyncInstallationContact
+                    | AppType::SyncInstallationAccount
+                    | AppType::SyncInstallationPublicChat),
+            } => {
+                self.apply_device_message(kind, &signed.message.payload, signer, encrypted)?;
+                self.counters.devices += 1;
             }
             _ => self.counters.ignored += 1,
         }
@@ -1413,13 +1491,24 @@ where
                 }
             }
             Ok(MessageType::OneToOne) => {
-                if !encrypted || message.chat_id != self.chat_id {
+                if !encrypted {
                     return Err(DropReason::Invalid);
                 }
-                let chat_id = one_to_one_chat_id(&sender);
+                let peer = if sender == self.public {
+                    // Ours, from another of our devices: the chat is the one it names
+                    // (status-go `matchChatEntity`).
+                    peer_of_chat_id(&message.chat_id)
+                        .filter(|peer| *peer != self.public)
+                        .ok_or(DropReason::Invalid)?
+                } else if message.chat_id == self.chat_id {
+                    sender
+                } else {
+                    return Err(DropReason::Invalid);
+                };
+                let chat_id = one_to_one_chat_id(&peer);
                 match self.chats.get(&chat_id) {
                     Some(chat) => (chat_id, chat.clone(), !chat.active),
-                    None => (chat_id, Chat::one_to_one(&sender, self.now_ms), true),
+                    None => (chat_id, Chat::one_to_one(&peer, self.now_ms), true),
                 }
             }
             // Group chats and the rest: the next issue.
@@ -1428,12 +1517,14 @@ where
         chat.clock.observe(message.clock);
         chat.active = true;
         chat.timestamp_ms = chat.timestamp_ms.max(self.now_ms);
+        // Ours, sent from another of our devices.
+        let own = sender == self.public;
         let stored = StoredMessage {
             id: signed.id,
             chat_id: chat_id.clone(),
             from: sender,
-            outgoing: None,
-            seen: false,
+            outgoing: own.then_some(DeliveryStatus::Sent),
+            seen: own,
             whisper_timestamp_ms: u64::from(envelope.timestamp) * 1000,
             message,
             raw: raw.to_vec(),

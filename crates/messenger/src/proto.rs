@@ -61,6 +61,36 @@ pub fn decode_membership_update(bytes: &[u8]) -> Result<MembershipUpdateMessage,
     decode("MembershipUpdateMessage", bytes)
 }
 
+/// Decodes a `ContactUpdate`.
+pub fn decode_contact_update(bytes: &[u8]) -> Result<ContactUpdate, Error> {
+    decode("ContactUpdate", bytes)
+}
+
+/// Decodes a `PairInstallation`.
+pub fn decode_pair_installation(bytes: &[u8]) -> Result<PairInstallation, Error> {
+    decode("PairInstallation", bytes)
+}
+
+/// Decodes a `SyncInstallation`.
+pub fn decode_sync_installation(bytes: &[u8]) -> Result<SyncInstallation, Error> {
+    decode("SyncInstallation", bytes)
+}
+
+/// Decodes a `SyncInstallationContact`.
+pub fn decode_sync_contact(bytes: &[u8]) -> Result<SyncInstallationContact, Error> {
+    decode("SyncInstallationContact", bytes)
+}
+
+/// Decodes a `SyncInstallationAccount`.
+pub fn decode_sync_account(bytes: &[u8]) -> Result<SyncInstallationAccount, Error> {
+    decode("SyncInstallationAccount", bytes)
+}
+
+/// Decodes a `SyncInstallationPublicChat`.
+pub fn decode_sync_public_chat(bytes: &[u8]) -> Result<SyncInstallationPublicChat, Error> {
+    decode("SyncInstallationPublicChat", bytes)
+}
+
 /// An application payload decoded according to its [`application_metadata_message::Type`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum AppPayload {

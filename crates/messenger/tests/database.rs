@@ -260,8 +260,8 @@ fn a_newer_schema_is_refused() {
             .unwrap();
     }
     let err = SqliteMessageStore::open(&path, &key).unwrap_err();
-    assert!(matches!(err, StoreError::FutureSchema { found: 99, supported: 1 }), "{err:?}");
-    assert!(err.to_string().contains("newer than the 1 this build knows"), "{err}");
+    assert!(matches!(err, StoreError::FutureSchema { found: 99, supported: 2 }), "{err:?}");
+    assert!(err.to_string().contains("newer than the 2 this build knows"), "{err}");
 }
 
 #[test]
@@ -577,6 +577,38 @@ impl FailingStore {
             return Err(StoreError::Corrupt { what: "test", expected: "a working disk" });
         }
         Ok(())
+    }
+}
+
+impl wisp_messenger::DeviceStore for FailingStore {
+    fn contacts(&self) -> Result<Vec<wisp_messenger::StoredContact>, StoreError> {
+        self.inner.contacts()
+    }
+    fn contact(
+        &self,
+        key: &PublicKey,
+    ) -> Result<Option<wisp_messenger::StoredContact>, StoreError> {
+        self.inner.contact(key)
+    }
+    fn put_contact(&mut self, contact: &wisp_messenger::StoredContact) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put_contact(contact)
+    }
+    fn delete_messages_from(&mut self, key: &PublicKey) -> Result<Vec<String>, StoreError> {
+        self.check()?;
+        self.inner.delete_messages_from(key)
+    }
+    fn installation_metadata(
+        &self,
+    ) -> Result<Vec<wisp_messenger::InstallationMetadata>, StoreError> {
+        self.inner.installation_metadata()
+    }
+    fn put_installation_metadata(
+        &mut self,
+        metadata: &wisp_messenger::InstallationMetadata,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put_installation_metadata(metadata)
     }
 }
 

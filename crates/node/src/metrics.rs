@@ -109,9 +109,14 @@ const HELP: &[(&str, &str, &str)] = &[
     (
         "wisp_chat_messages_dropped_total",
         "counter",
-        "Envelopes or messages the messenger dropped, by reason (undecodable, unsigned, bad_signature, undecryptable, clock_too_far_ahead, unknown_type, invalid, duplicate, storage).",
+        "Envelopes or messages the messenger dropped, by reason (undecodable, unsigned, bad_signature, undecryptable, clock_too_far_ahead, unknown_type, invalid, duplicate, storage, blocked).",
     ),
     ("wisp_chat_acks_total", "counter", "MVDS acks that marked one of our 1:1 messages delivered."),
+    (
+        "wisp_chat_device_messages_total",
+        "counter",
+        "Contact updates, chat identities, pairing and sync messages applied.",
+    ),
     ("wisp_chat_post_failures_total", "counter", "Messenger envelopes not sealed or not posted."),
     ("wisp_chat_errors_total", "counter", "Messenger errors (logged; the node goes on)."),
 ];

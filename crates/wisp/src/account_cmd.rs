@@ -438,7 +438,12 @@ fn import(args: &ImportArgs, data_dir: &DataDir) -> Result<(), crate::error::Err
     let (path, identity, wallet) = store(&mnemonic, &password, &args.encrypt, &dir)?;
     print_identity(&identity)?;
     print_line(&format!("wallet address: {wallet}"))?;
-    print_line(&format!("keystore:       {}", path.display()))
+    print_line(&format!("keystore:       {}", path.display()))?;
+    eprintln!(
+        "a node run from this data directory is its own installation (device) of the account; \
+         to pair it with another one, see `wisp chat devices --help`"
+    );
+    Ok(())
 }
 
 /// `wisp account show`: the identity of KEY, or of the keystore's chat key.

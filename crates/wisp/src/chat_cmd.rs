@@ -80,6 +80,12 @@ pub(crate) enum ChatCommand {
     Join(JoinArgs),
     /// Leave a public chat (stop receiving it; its messages stay on the node)
     Leave(JoinArgs),
+    /// Contacts: add, remove, block, unblock, list
+    #[command(subcommand)]
+    Contact(crate::chat_contact_cmd::ContactCommand),
+    /// This account's devices (installations): list, pair, enable, disable, sync
+    #[command(subcommand)]
+    Devices(crate::chat_contact_cmd::DevicesCommand),
 }
 
 /// Shown after `wisp chat send --help`.
@@ -264,6 +270,8 @@ pub(crate) fn run(command: ChatCommand) -> Result<(), Error> {
             ChatCommand::Log(args) => log(args).await,
             ChatCommand::Join(args) => join(args, true).await,
             ChatCommand::Leave(args) => join(args, false).await,
+            ChatCommand::Contact(command) => crate::chat_contact_cmd::run_contact(command).await,
+            ChatCommand::Devices(command) => crate::chat_contact_cmd::run_devices(command).await,
         }
     })
 }
@@ -280,7 +288,11 @@ impl ChatRpc {
     }
 
     /// Calls `method`, turning transport failures into chat-specific hints.
-    async fn call(&self, method: &'static str, params: Value) -> Result<Value, ChatError> {
+    pub(crate) async fn call(
+        &self,
+        method: &'static str,
+        params: Value,
+    ) -> Result<Value, ChatError> {
         self.rpc.call(method, params).await.map_err(|e| match e {
             RpcError::Unreachable { url, reason } => {
                 let addr = url.to_string().trim_start_matches("http://").to_owned();

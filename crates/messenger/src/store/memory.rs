@@ -15,11 +15,13 @@ use crate::messenger::DeliveryStatus;
 #[derive(Clone, Debug, Default)]
 pub struct MemoryMessageStore {
     chats: BTreeMap<String, StoredChat>,
-    messages: HashMap<MessageId, (StoredMessage, Option<[u8; 32]>)>,
+    pub(super) messages: HashMap<MessageId, (StoredMessage, Option<[u8; 32]>)>,
     /// Per chat, the message ids by (clock, id).
     order: HashMap<String, BTreeMap<(u64, MessageId), ()>>,
     history: HashMap<Topic, HistoryRange>,
     gaps: HashMap<Topic, Vec<HistoryRange>>,
+    /// Contacts and installation metadata.
+    pub(super) devices: super::devices::MemoryDevices,
 }
 
 impl MemoryMessageStore {

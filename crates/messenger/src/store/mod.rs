@@ -11,8 +11,13 @@
 //! (`mvds_*`) tables; its own tables are prefixed `messenger_` and its schema version is in
 //! `messenger_schema_version`. The file is encrypted with SQLCipher: see [`crate::db`].
 
+mod devices;
 mod memory;
 mod sqlite;
+
+pub use devices::{
+    DeviceStore, InstallationMetadata, StoredContact, TAG_ADDED, TAG_BLOCKED, TAG_REQUEST_RECEIVED,
+};
 
 pub use memory::MemoryMessageStore;
 pub use sqlite::{SCHEMA_VERSION, SqliteMessageStore};
@@ -179,8 +184,9 @@ pub struct HistoryRange {
 }
 
 /// The message database of one account. Every method is atomic: it applies whole or not at
-/// all, and an `Err` changes nothing.
-pub trait MessageStore {
+/// all, and an `Err` changes nothing. Contacts and installation metadata are its
+/// [`DeviceStore`] part.
+pub trait MessageStore: DeviceStore {
     /// Every chat, active or not, ordered by id.
     fn chats(&self) -> Result<Vec<StoredChat>, StoreError>;
     /// One chat.

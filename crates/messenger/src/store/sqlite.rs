@@ -21,10 +21,11 @@ use crate::proto::{self, ChatMessage, Message as _};
 
 /// The schema version this build writes. A file with a higher version is refused with
 /// [`StoreError::FutureSchema`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE messenger_chats (
     id TEXT PRIMARY KEY NOT NULL,
     kind INTEGER NOT NULL,
@@ -60,7 +61,9 @@ CREATE TABLE messenger_history_gaps (
     to_s INTEGER NOT NULL,
     PRIMARY KEY (topic, from_s, to_s)
 );
-"];
+",
+    super::devices::MIGRATION_CONTACTS,
+];
 
 const MESSAGE_COLUMNS: &str = "id, chat_id, sender, outgoing_status, seen, whisper_timestamp_ms, \
                                chat_message, raw, deleted";

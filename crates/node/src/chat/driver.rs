@@ -371,6 +371,7 @@ impl Driver {
             ("invalid", now.invalid, before.invalid),
             ("duplicate", now.duplicates, before.duplicates),
             ("storage", now.storage_failures, before.storage_failures),
+            ("blocked", now.blocked, before.blocked),
         ] {
             if a != b {
                 m.add(
@@ -379,6 +380,9 @@ impl Driver {
                     delta(a, b),
                 );
             }
+        }
+        if now.devices != before.devices {
+            m.add("wisp_chat_device_messages_total", "", delta(now.devices, before.devices));
         }
         if now.acks != before.acks {
             m.add("wisp_chat_acks_total", "", delta(now.acks, before.acks));

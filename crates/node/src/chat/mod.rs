@@ -23,6 +23,7 @@
 //! written on first start ([`load_or_create_installation_id`]) unless
 //! [`ChatConfig::installation_id`] names one.
 
+mod devices;
 mod driver;
 mod history;
 

@@ -76,7 +76,7 @@ pub(crate) struct Profiles(Mutex<HashMap<[u8; 65], Arc<Profile>>>);
 type Profile = (String, String);
 
 impl Profiles {
-    fn of(&self, key: &PublicKey) -> Arc<Profile> {
+    pub(super) fn of(&self, key: &PublicKey) -> Arc<Profile> {
         let bytes = key.to_uncompressed();
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = map.get(&bytes) {
@@ -94,7 +94,7 @@ impl Profiles {
     }
 }
 
-fn chat_of(st: &State) -> Result<ChatHandle, RpcError> {
+pub(super) fn chat_of(st: &State) -> Result<ChatHandle, RpcError> {
     st.node.chat().cloned().ok_or(RpcError::NoAccount)
 }
 
@@ -107,7 +107,9 @@ impl From<ChatError> for RpcError {
             | ChatError::InactiveChat(_) => RpcError::ChatInput(e.to_string()),
             ChatError::Messenger(wisp_messenger::Error::InvalidInput { .. })
             | ChatError::Messenger(wisp_messenger::Error::UnknownChat { .. })
-            | ChatError::Messenger(wisp_messenger::Error::NotJoined { .. }) => {
+            | ChatError::Messenger(wisp_messenger::Error::NotJoined { .. })
+            | ChatError::Messenger(wisp_messenger::Error::UnknownContact { .. })
+            | ChatError::Messenger(wisp_messenger::Error::UnknownInstallation { .. }) => {
                 RpcError::ChatInput(e.to_string())
             }
             other => RpcError::Chat(format!("messenger: {other}")),
@@ -229,7 +231,7 @@ fn key_hex(key: &PublicKey) -> String {
 }
 
 /// The messages replied to, by id, for `quotedMessage`.
-type Quotes = HashMap<MessageId, StoredMessage>;
+pub(super) type Quotes = HashMap<MessageId, StoredMessage>;
 
 /// The messages `messages` reply to that are stored (status-go's `quotedMessage`).
 async fn quotes(chat: &ChatHandle, messages: &[StoredMessage]) -> Quotes {
@@ -334,7 +336,7 @@ pub(crate) fn chat_json(c: &StoredChat, profiles: &Profiles) -> Value {
 }
 
 /// status-go's `MessengerResponse`: empty lists are left out.
-fn response(
+pub(super) fn response(
     chats: &[StoredChat],
     messages: &[StoredMessage],
     profiles: &Profiles,

@@ -38,6 +38,7 @@
 
 mod admin;
 mod chat;
+mod contacts;
 mod error;
 mod keys;
 mod peer;
@@ -268,6 +269,7 @@ impl RpcServer {
         admin::register(&mut module)?;
         wakuext::register(&mut module)?;
         chat::register(&mut module)?;
+        contacts::register(&mut module)?;
         peer::register(&mut module)?;
         Ok(module)
     }
