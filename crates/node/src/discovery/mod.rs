@@ -60,6 +60,8 @@ pub const TOPIC_WHISPER: &str = "whisper";
 pub const TOPIC_WHISPERMAIL: &str = "whispermail";
 /// How often the driver compares the pool's view with the node's peer list.
 const RECONCILE_EVERY: Duration = Duration::from_millis(250);
+/// DNS-listed records kept to be offered again, at most (the DNS client yields 1000 at most).
+const DNS_KNOWN_MAX: usize = 1000;
 /// Extra time given to a dial beyond the node's dial timeout before it counts as failed.
 const DIAL_GRACE: Duration = Duration::from_secs(2);
 
@@ -534,6 +536,8 @@ pub(crate) async fn start(
         connected: HashMap::new(),
         cached_ids: HashSet::new(),
         mail: HashMap::new(),
+        dns_known: BTreeMap::new(),
+        dns_offered: HashMap::new(),
     };
     for peer in cached {
         driver.cached_ids.insert(peer.node.id);
@@ -636,6 +640,15 @@ struct PoolDriver {
     cached_ids: HashSet<NodeId>,
     /// Nodes found under `whispermail`.
     mail: HashMap<NodeId, NodeRecord>,
+    /// Records found in DNS trees, by topic. The tree client yields a record once (until
+    /// the root changes), unlike the other protocols, which find the same nodes on every
+    /// search; these are offered to the pool again at each search interval while their
+    /// topic searches, so a node whose tree peers were not yet (or no longer) listening when
+    /// it first dialled them tries them again (go-ethereum's DNS iterator walks a synced
+    /// tree again for the same reason).
+    dns_known: BTreeMap<String, HashMap<NodeId, NodeRecord>>,
+    /// When the DNS records of a topic were last offered.
+    dns_offered: HashMap<String, Instant>,
 }
 
 impl PoolDriver {
@@ -644,6 +657,14 @@ impl PoolDriver {
             return;
         }
         self.found_by.note(node.id, source);
+        if source == Source::Dns {
+            let known: usize = self.dns_known.values().map(HashMap::len).sum();
+            let list = self.dns_known.entry(topic.to_owned()).or_default();
+            if known < DNS_KNOWN_MAX || list.contains_key(&node.id) {
+                list.insert(node.id, node);
+                self.dns_offered.entry(topic.to_owned()).or_insert_with(Instant::now);
+            }
+        }
         if topic == TOPIC_WHISPERMAIL {
             self.mail.insert(node.id, node);
             if self.connected.get(&node.id).is_some_and(|t| t != TOPIC_WHISPERMAIL) {
@@ -696,6 +717,7 @@ impl PoolDriver {
                         self.found_by.note(p.id, Source::Inbound);
                     }
                     self.reconcile(&ids);
+                    self.offer_dns_again(Instant::now());
                     live = Some(ids);
                 }
                 Some(id) = self.dial_ended.1.recv() => {
@@ -780,6 +802,34 @@ impl PoolDriver {
             && let Err(e) = c.record_success(node, topic, unix_ms())
         {
             tracing::warn!(target: "node::discovery", error = %e, "peer cache write failed");
+        }
+    }
+
+    /// Offers the DNS-listed records of every searching topic to the pool again, once per
+    /// search interval (see `dns_known`). The pool skips those connected or being dialled.
+    fn offer_dns_again(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .dns_offered
+            .iter()
+            .filter(|(topic, at)| {
+                self.pool.search_interval(topic).is_some_and(|ms| {
+                    now.saturating_duration_since(**at) >= Duration::from_millis(ms)
+                })
+            })
+            .map(|(topic, _)| topic.clone())
+            .collect();
+        for topic in due {
+            self.dns_offered.insert(topic.clone(), now);
+            let nodes: Vec<NodeRecord> = self
+                .dns_known
+                .get(&topic)
+                .map(|m| m.values().copied().collect())
+                .unwrap_or_default();
+            for node in nodes {
+                if !self.connected.contains_key(&node.id) && !self.pending.contains_key(&node.id) {
+                    self.pool.on_found(&topic, node);
+                }
+            }
         }
     }
 
