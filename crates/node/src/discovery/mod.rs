@@ -357,6 +357,8 @@ pub(crate) async fn start(
     // The pool's searches for the rendezvous client, when it runs.
     #[cfg_attr(not(feature = "rendezvous"), allow(unused_mut))]
     let mut rendezvous_searches: Option<mpsc::UnboundedSender<rendezvous::SearchCmd>> = None;
+    // The pool's lookup interval for the v5 task, when it runs.
+    let mut v5_searches: Option<watch::Sender<Option<Duration>>> = None;
 
     if enabled {
         let port = cfg.port.unwrap_or(env.advertised.port());
@@ -420,6 +422,17 @@ pub(crate) async fn start(
         }
         if cfg.v5 {
             let v5_port = cfg.v5_port.unwrap_or(port.wrapping_add(1));
+            // A node with a pool looks up while the pool searches, at its pace; others (a
+            // bootnode) on their own schedule.
+            let search =
+                if env.role != Role::Bootstrap && !cfg.require_topics_for(env.role).is_empty() {
+                    let fast = Duration::from_millis(cfg.fast_search_ms);
+                    let (tx, rx) = watch::channel(Some(fast));
+                    v5_searches = Some(tx);
+                    Some(rx)
+                } else {
+                    None
+                };
             let record = v5::start(
                 cfg,
                 v5::V5Env {
@@ -430,6 +443,7 @@ pub(crate) async fn start(
                     metrics: env.metrics.clone(),
                     shutdown: env.shutdown.clone(),
                     found: found_tx.clone(),
+                    search,
                 },
                 tasks,
             )
@@ -523,6 +537,8 @@ pub(crate) async fn start(
         pool,
         legacy: started.legacy.clone(),
         rendezvous: rendezvous_searches,
+        v5: v5_searches,
+        searching: BTreeMap::new(),
         handle: env.handle,
         dialer: env.dial,
         dials: JoinSet::new(),
@@ -623,6 +639,11 @@ struct PoolDriver {
     legacy: Option<Handle>,
     /// The rendezvous client's search commands.
     rendezvous: Option<mpsc::UnboundedSender<rendezvous::SearchCmd>>,
+    /// The v5 task's lookup interval: the shortest of the searching topics', `None` when
+    /// no topic searches.
+    v5: Option<watch::Sender<Option<Duration>>>,
+    /// The topics searching, with their interval in ms.
+    searching: BTreeMap<String, u64>,
     handle: NodeHandle,
     dialer: Dialer,
     /// The pool's dials (each runs its session to the end).
@@ -748,6 +769,8 @@ impl PoolDriver {
         while let Some(action) = self.pool.poll_action() {
             match action {
                 PoolAction::Search { topic, interval_ms } => {
+                    self.searching.insert(topic.clone(), interval_ms);
+                    self.tell_v5();
                     if let Some(r) = &self.rendezvous {
                         let _ = r.send(rendezvous::SearchCmd::Search {
                             topic: topic.clone(),
@@ -759,6 +782,8 @@ impl PoolDriver {
                     }
                 }
                 PoolAction::StopSearch { topic } => {
+                    self.searching.remove(&topic);
+                    self.tell_v5();
                     if let Some(r) = &self.rendezvous {
                         let _ = r.send(rendezvous::SearchCmd::Stop { topic: topic.clone() });
                     }
@@ -802,6 +827,18 @@ impl PoolDriver {
             && let Err(e) = c.record_success(node, topic, unix_ms())
         {
             tracing::warn!(target: "node::discovery", error = %e, "peer cache write failed");
+        }
+    }
+
+    /// Gives the v5 task the pool's pace: the shortest interval of the searching topics.
+    fn tell_v5(&self) {
+        if let Some(v5) = &self.v5 {
+            let interval = self.searching.values().min().map(|ms| Duration::from_millis(*ms));
+            v5.send_if_modified(|now| {
+                let changed = *now != interval;
+                *now = interval;
+                changed
+            });
         }
     }
 
