@@ -15,7 +15,7 @@ use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeConfig, NodeHandle, 
 use {
     alloy_rlp as _, base64 as _, hex as _, jsonrpsee as _, proptest as _, rand as _, serde as _,
     serde_json as _, thiserror as _, toml as _, tracing as _, wisp_accounts as _, wisp_crypto as _,
-    wisp_mailserver as _, wisp_messenger as _, wisp_rlpx as _, wisp_waku as _,
+    wisp_mailserver as _, wisp_messenger as _, wisp_waku as _,
 };
 use {bytes as _, http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
@@ -145,6 +145,45 @@ async fn a_light_node_finds_a_mailserver_by_the_waku_entry() {
     mail.shutdown().await;
     for r in relays {
         r.shutdown().await;
+    }
+    boot.shutdown().await;
+}
+
+/// Relays that know the v5.1 bootnode only by its enode URL (no `enr:`, legacy discovery
+/// off) ask it for its record and reach their limits: two given the enode with the v5 UDP
+/// port (`?discport=`), two the plain enode, whose UDP port is the RLPx port's number (the
+/// node then asks the next port, wisp's default v5 port).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_that_know_the_bootnode_by_its_enode_reach_their_limits_by_discv5() {
+    let boot = start(config(Role::Bootstrap, discovery(Vec::new()))).await;
+    let record = boot_record(&boot);
+    let v5_port = record.udp().expect("the record's udp port");
+    let plain = boot.enode();
+    let with_port = wisp_rlpx::NodeRecord { udp_port: v5_port, ..plain };
+    // The v5 service falls back to a free port when the next one is taken: then the plain
+    // enode cannot lead there.
+    let plain_works = plain.udp_port.checked_add(1) == Some(v5_port);
+    if !plain_works {
+        println!("the bootnode's v5 port {v5_port} is not its RLPx port + 1: all use ?discport=");
+    }
+    let t0 = Instant::now();
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        let enode = if i < 2 || !plain_works { with_port } else { plain };
+        let cfg = DiscoveryConfig { bootnodes: vec![enode], ..discovery(Vec::new()) };
+        nodes.push(start(config(Role::Relay, cfg)).await);
+    }
+    let handles: Vec<_> = nodes.iter().map(Node::handle).collect();
+    wait_all("every node at whisper {2, 2}", &handles, |h| pool_peers(h, "whisper") >= 2).await;
+    println!("discv5: 4 relays that know an enode reached whisper {{2, 2}} in {:?}", t0.elapsed());
+    for h in &handles {
+        let peers = h.peers().await.unwrap();
+        let by_v5 = peers.iter().filter(|p| h.discovered_by(p) == DiscoverySource::Discv5).count();
+        assert!(by_v5 >= 2, "the pool peers were found by discv5: {by_v5}");
+        assert!(peers.iter().all(|p| p.id != boot.enode().id));
+    }
+    for n in nodes {
+        n.shutdown().await;
     }
     boot.shutdown().await;
 }

@@ -9,6 +9,12 @@
 //! offers all the wanted records it met, so a node whose dial failed is tried again. A node
 //! without a pool (a bootnode) looks up every fast interval until it has met
 //! [`ENOUGH_FOUND`] wanted nodes, then every slow one.
+//!
+//! Bootnodes: `enr:` records go straight into the crate's table. Enode bootnodes (the
+//! `bootnodes` list, which legacy discovery uses too) are asked for their record before the
+//! first lookup, and again before a lookup while the table is empty: at the enode's UDP
+//! port (go-ethereum's nodes run both discovery versions on one port) and, failing that, at
+//! the next port (wisp's own default: v5.1 on the legacy discovery port + 1).
 
 use std::{collections::HashSet, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -64,6 +70,7 @@ pub(crate) async fn start(
     let mut config = V5Config::new(env.bind, env.advertised.port(), roles_of(env.role));
     config.external_ip = Some(env.advertised.ip());
     config.bootnodes = cfg.v5_bootnodes.clone();
+    let mut enode_boots: Vec<NodeRecord> = cfg.bootnodes.clone();
     let bind_err = |e: wisp_discovery::v5::V5Error| crate::NodeError::Bind {
         what: "discv5",
         addr: env.bind,
@@ -93,6 +100,7 @@ pub(crate) async fn start(
     tasks.spawn(async move {
         let mut seen: HashSet<NodeId> = HashSet::new();
         let mut last: Option<tokio::time::Instant> = None;
+        let mut asked = false;
         loop {
             let interval = match &search {
                 Some(rx) => *rx.borrow(),
@@ -126,6 +134,13 @@ pub(crate) async fn start(
                         }
                         continue;
                     }
+                }
+            }
+            if !enode_boots.is_empty() && (!asked || service.table_len() == 0) {
+                asked = true;
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    () = ask_enode_bootnodes(&service, &mut enode_boots) => {}
                 }
             }
             last = Some(tokio::time::Instant::now());
@@ -164,4 +179,34 @@ pub(crate) async fn start(
         service.shutdown();
     });
     Ok(local)
+}
+
+/// Asks each enode bootnode for its v5.1 record (at its UDP port, then the next one); those
+/// that answer are in the table and leave `pending`.
+async fn ask_enode_bootnodes(service: &V5Service, pending: &mut Vec<NodeRecord>) {
+    let mut still = Vec::new();
+    for node in pending.drain(..) {
+        let mut ports = vec![node.udp_port];
+        ports.extend(node.udp_port.checked_add(1));
+        let mut got = None;
+        for port in ports {
+            let at = NodeRecord { udp_port: port, ..node };
+            match service.request_record(&at).await {
+                Ok(record) => {
+                    got = Some(record);
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(target: "node::discovery", bootnode = %at, error = %e, "discv5: no record")
+                }
+            }
+        }
+        match got {
+            Some(record) => {
+                tracing::info!(target: "node::discovery", bootnode = %node, enr = %record, "discv5: bootnode record")
+            }
+            None => still.push(node),
+        }
+    }
+    *pending = still;
 }
