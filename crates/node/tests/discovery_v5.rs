@@ -151,11 +151,14 @@ async fn a_light_node_finds_a_mailserver_by_the_waku_entry() {
 
 /// Relays that know the v5.1 bootnode only by its enode URL (no `enr:`, legacy discovery
 /// off) ask it for its record and reach their limits: two given the enode with the v5 UDP
-/// port (`?discport=`), two the plain enode, whose UDP port is the RLPx port's number (the
-/// node then asks the next port, wisp's default v5 port).
+/// port (`?discport=`), two the plain enode, whose UDP port is the bootnode's legacy
+/// discovery port (the node then asks the next port, wisp's default v5 port).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relays_that_know_the_bootnode_by_its_enode_reach_their_limits_by_discv5() {
-    let boot = start(config(Role::Bootstrap, discovery(Vec::new()))).await;
+    // Like `wisp bootnode --discv5`: legacy discovery on the RLPx port's number, v5.1 on the
+    // next port. A v5.1 request to the legacy port goes unanswered (dropped as malformed).
+    let boot_cfg = DiscoveryConfig { legacy: true, ..discovery(Vec::new()) };
+    let boot = start(config(Role::Bootstrap, boot_cfg)).await;
     let record = boot_record(&boot);
     let v5_port = record.udp().expect("the record's udp port");
     let plain = boot.enode();
