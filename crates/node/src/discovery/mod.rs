@@ -108,7 +108,8 @@ pub struct DiscoveryConfig {
     pub enabled: bool,
     /// The discovery UDP port. Default: `None`, the RLPx TCP port's number.
     pub port: Option<u16>,
-    /// Legacy discovery bootnodes (enode URLs; UDP port from `discport`). Default: none.
+    /// Enode bootnodes (UDP port from `discport`): legacy discovery's, and when v5.1 runs
+    /// also v5.1's (asked for their record at that UDP port, then the next). Default: none.
     pub bootnodes: Vec<NodeRecord>,
     /// EIP-1459 tree URLs (`enrtree://<key>@<domain>`). Default: none.
     pub dns_trees: Vec<String>,
