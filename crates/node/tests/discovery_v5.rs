@@ -215,7 +215,12 @@ async fn discv5_lookups_stop_at_the_limits_and_resume_when_a_peer_leaves() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     let after: Vec<i64> = handles.iter().map(lookups).collect();
     assert!(before.iter().all(|n| *n > 0), "every node looked up to get there: {before:?}");
-    assert_eq!(before, after, "no lookups at the limits");
+    // At most one lookup that was slow to end (on slow machines); a searching node would
+    // have made 8.
+    assert!(
+        after.iter().zip(&before).all(|(a, b)| a - b <= 1),
+        "no lookups at the limits: {before:?} then {after:?}"
+    );
 
     nodes.remove(0).shutdown().await;
     let rest: Vec<_> = nodes.iter().map(Node::handle).collect();
