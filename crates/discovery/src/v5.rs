@@ -330,6 +330,28 @@ mod tests {
     }
 
     #[test]
+    fn an_enode_becomes_a_udp_multiaddr_with_its_peer_id() {
+        let public = key(7).public_key();
+        let node = NodeRecord {
+            id: public.node_id(),
+            address: [127, 0, 0, 1].into(),
+            tcp_port: 30303,
+            udp_port: 30304,
+        };
+        let addr = enode_multiaddr(&node).expect("multiaddr");
+        let mut want = vec![0x04, 127, 0, 0, 1, 0x91, 0x02, 0x76, 0x60, 0xa5, 0x03, 39];
+        want.extend_from_slice(&[0x00, 37, 0x08, 0x02, 0x12, 33]);
+        want.extend_from_slice(&public.to_compressed());
+        assert_eq!(addr, want);
+        let v6 = NodeRecord { address: std::net::Ipv6Addr::LOCALHOST.into(), ..node };
+        let addr = enode_multiaddr(&v6).expect("multiaddr");
+        assert_eq!(addr[0], 0x29);
+        assert_eq!(addr.len(), 1 + 16 + 4 + 3 + 39);
+        let bad = NodeRecord { id: wisp_crypto::NodeId([0xff; 64]), ..node };
+        assert!(matches!(enode_multiaddr(&bad), Err(V5Error::EnodeKey { .. })));
+    }
+
+    #[test]
     fn records_are_filtered_by_the_waku_entry() {
         let rec = |roles: Option<WakuRoles>| {
             let b = EnrBuilder::new(1).ip4([127, 0, 0, 1].into()).tcp(1).udp(2);
