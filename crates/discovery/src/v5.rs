@@ -11,8 +11,11 @@
 //!   entry ([`wanted`]) and turned into enode [`NodeRecord`]s for the PeerPool;
 //! - [`V5Service`]: start, random lookups filtered by role, the table's wanted records.
 //!
-//! Bootnodes are ENRs (`enr:...`): a v5.1 session needs the peer's record, and without the
-//! crate's `libp2p` feature the crate cannot ask a bare `enode://` address for it.
+//! Bootnodes are ENRs (`enr:...`) or enode URLs. A v5.1 session starts from a public key
+//! and a UDP address; the crate asks such a contact for its record ([`V5Service::request_record`],
+//! a FINDNODE at distance 0) when it is given the contact as a multiaddr
+//! `/ip4/<ip>/udp/<port>/p2p/<peer id>` (its `libp2p` feature, which only adds the
+//! multiaddr and peer id types). [`enode_multiaddr`] writes that multiaddr from an enode.
 //!
 //! The crate's errors do not implement `std::error::Error`; [`V5Error`] carries their text.
 
@@ -57,6 +60,21 @@ pub enum V5Error {
         node: String,
         /// The crate's reason.
         reason: &'static str,
+    },
+    /// An enode's public key is not a valid secp256k1 point.
+    #[error("discv5 contact {node}: the enode id is not a secp256k1 public key")]
+    EnodeKey {
+        /// The enode URL.
+        node: String,
+    },
+    /// A node asked for its record did not answer with one, or answered with another
+    /// node's.
+    #[error("discv5 record request to {node}: {reason}")]
+    RecordRequest {
+        /// The enode URL.
+        node: String,
+        /// What went wrong.
+        reason: String,
     },
     /// A lookup failed (service stopped, channel closed).
     #[error("discv5 lookup: {0}")]
@@ -134,6 +152,48 @@ pub fn dialable(record: &discv5::Enr, roles: WakuRoles) -> Option<(Enr, NodeReco
     Some((ours, node))
 }
 
+/// Multiaddr protocol codes (the multiformats table) and the identity multihash.
+const MA_IP4: u8 = 0x04;
+const MA_IP6: u8 = 0x29;
+/// 273 as an unsigned varint.
+const MA_UDP: [u8; 2] = [0x91, 0x02];
+/// 421 as an unsigned varint.
+const MA_P2P: [u8; 2] = [0xa5, 0x03];
+const MULTIHASH_IDENTITY: u8 = 0x00;
+
+/// The binary multiaddr `/ip4|ip6/<ip>/udp/<udp port>/p2p/<peer id>` of an enode, the form
+/// the crate takes to contact a node whose record it does not have. The peer id is the
+/// identity multihash of the libp2p public key message (key type 2, secp256k1; the
+/// compressed key), 39 bytes.
+pub fn enode_multiaddr(node: &NodeRecord) -> Result<Vec<u8>, V5Error> {
+    let key = wisp_crypto::PublicKey::from_node_id(node.id.as_bytes())
+        .map_err(|_| V5Error::EnodeKey { node: node.to_string() })?;
+    let compressed = key.to_compressed();
+    // The libp2p `PublicKey` message: field 1 (varint) type 2, field 2 (bytes) the key.
+    let mut message = vec![0x08, 0x02, 0x12];
+    message.push(compressed.len() as u8);
+    message.extend_from_slice(&compressed);
+    let mut peer_id = vec![MULTIHASH_IDENTITY, message.len() as u8];
+    peer_id.extend_from_slice(&message);
+    let mut out = Vec::with_capacity(64);
+    match node.address {
+        IpAddr::V4(ip) => {
+            out.push(MA_IP4);
+            out.extend_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            out.push(MA_IP6);
+            out.extend_from_slice(&ip.octets());
+        }
+    }
+    out.extend_from_slice(&MA_UDP);
+    out.extend_from_slice(&node.udp_port.to_be_bytes());
+    out.extend_from_slice(&MA_P2P);
+    out.push(peer_id.len() as u8);
+    out.extend_from_slice(&peer_id);
+    Ok(out)
+}
+
 fn truncate(text: &str) -> String {
     text.chars().take(80).collect()
 }
@@ -190,6 +250,21 @@ impl V5Service {
         self.inner
             .add_enr(to_crate_enr(record)?)
             .map_err(|reason| V5Error::Bootnode { node: truncate(&record.to_text()), reason })
+    }
+
+    /// Asks a node known by its enode (public key and UDP port) for its record, and adds
+    /// the record to the table (a bootnode given as `enode://`). Fails when the node does not
+    /// answer in the crate's request timeout, or answers with a record that is not its own.
+    pub async fn request_record(&self, node: &NodeRecord) -> Result<Enr, V5Error> {
+        let fail = |reason: String| V5Error::RecordRequest { node: node.to_string(), reason };
+        let addr = enode_multiaddr(node)?;
+        let record = self.inner.request_enr(addr).await.map_err(|e| fail(format!("{e:?}")))?;
+        let ours = from_crate_enr(&record)?;
+        if ours.public_key().node_id() != node.id {
+            return Err(fail("the record is another node's".to_owned()));
+        }
+        self.add_node(&ours)?;
+        Ok(ours)
     }
 
     /// One lookup towards a random target; returns the wanted, dialable records it met,
@@ -252,6 +327,28 @@ mod tests {
         let (_, node) = dialable(&theirs, WakuRoles::MAILSERVER).expect("a mailserver");
         assert_eq!(node.tcp_port, 30303);
         assert_eq!(node.udp_port, 30304);
+    }
+
+    #[test]
+    fn an_enode_becomes_a_udp_multiaddr_with_its_peer_id() {
+        let public = key(7).public_key();
+        let node = NodeRecord {
+            id: public.node_id(),
+            address: [127, 0, 0, 1].into(),
+            tcp_port: 30303,
+            udp_port: 30304,
+        };
+        let addr = enode_multiaddr(&node).expect("multiaddr");
+        let mut want = vec![0x04, 127, 0, 0, 1, 0x91, 0x02, 0x76, 0x60, 0xa5, 0x03, 39];
+        want.extend_from_slice(&[0x00, 37, 0x08, 0x02, 0x12, 33]);
+        want.extend_from_slice(&public.to_compressed());
+        assert_eq!(addr, want);
+        let v6 = NodeRecord { address: std::net::Ipv6Addr::LOCALHOST.into(), ..node };
+        let addr = enode_multiaddr(&v6).expect("multiaddr");
+        assert_eq!(addr[0], 0x29);
+        assert_eq!(addr.len(), 1 + 16 + 4 + 3 + 39);
+        let bad = NodeRecord { id: wisp_crypto::NodeId([0xff; 64]), ..node };
+        assert!(matches!(enode_multiaddr(&bad), Err(V5Error::EnodeKey { .. })));
     }
 
     #[test]

@@ -115,3 +115,37 @@ async fn ten_nodes_find_each_other_through_one_bootnode() {
     }
     boot.shutdown();
 }
+
+/// A node that knows a bootnode only by its enode (public key, IP, UDP port) asks it for its
+/// record, adds it to the table and finds a third node through it; an enode whose key is not
+/// the one listening there gets no record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootnode_known_by_its_enode_gives_its_record() {
+    let boot = start(110, WakuRoles(0), &[]).await;
+    let relay = start(111, WakuRoles::RELAY, &[&boot]).await;
+    // A lookup makes the relay known to the bootnode (a session, then the bootnode's table).
+    relay.lookup(WakuRoles::RELAY).await.expect("the relay's lookup");
+    let enode = |key_of: u8| wisp_rlpx::NodeRecord {
+        id: key(key_of).public_key().node_id(),
+        address: [127, 0, 0, 1].into(),
+        tcp_port: 30_110,
+        udp_port: boot.port(),
+    };
+    let newcomer = start(112, WakuRoles::RELAY, &[]).await;
+    let record = newcomer.request_record(&enode(110)).await.expect("the bootnode's record");
+    assert_eq!(record.as_bytes(), boot.local_record().as_bytes());
+    // A lookup from the newcomer finds the relay through the bootnode.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = newcomer.lookup(WakuRoles::RELAY).await.expect("lookup");
+        if found.iter().any(|(r, _)| r.node_id() == relay.local_record().node_id()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the relay was not found via the enode");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The same address with another node's key: the handshake fails, no record.
+    let stranger = start(113, WakuRoles::RELAY, &[]).await;
+    let err = stranger.request_record(&enode(114)).await.expect_err("a wrong key gets nothing");
+    assert!(err.to_string().contains("record request"), "{err}");
+}

@@ -1,5 +1,7 @@
-//! A node finds its peers in an EIP-1459 tree served by a real DNS server: NSD (the Debian
-//! `nsd` package) on 127.0.0.1:<free port>, configured as `[discovery] dns_server`.
+//! Nodes find their peers in an EIP-1459 tree served by a real DNS server: NSD (the Debian
+//! `nsd` package) on 127.0.0.1:<free port>, configured as `[discovery] dns_server`. One node
+//! reaches its limits from a tree of three relays; ten nodes listed in one tree, started with
+//! only its URL, all reach theirs.
 //!
 //! The server binary is `$WISP_TEST_NSD`, else `nsd` on `PATH`, else `/usr/sbin/nsd`. Without
 //! one the test prints "skipped" and passes, except under `CI=true`, where it fails.
@@ -16,7 +18,7 @@ use wisp_discovery::{
     dns::{HickoryResolver, Resolver, Tree, ZoneTtl},
     enr::{EnrBuilder, WakuRoles},
 };
-use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeConfig, Role};
+use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeConfig, NodeHandle, Role};
 
 use {
     alloy_rlp as _, base64 as _, hex as _, jsonrpsee as _, proptest as _, serde as _,
@@ -151,12 +153,7 @@ async fn a_node_reaches_its_limits_from_a_tree_served_by_nsd() {
     }
     let domain = format!("nodes.{ZONE}");
     let tree = Tree::sign(1, &enrs, &[], &SecretKey::from_bytes(&[0x59; 32]).unwrap()).unwrap();
-    let mut zone = format!(
-        "$ORIGIN {ZONE}.\n$TTL 3600\n@ IN SOA ns.{ZONE}. hostmaster.{ZONE}. 1 3600 900 604800 60\n\
-         @ IN NS ns.{ZONE}.\nns IN A 127.0.0.1\n"
-    );
-    zone.push_str(&tree.zone_file(&domain, ZoneTtl::default()).unwrap());
-    let nsd = Nsd::serve(&binary, &zone, &domain).await;
+    let nsd = Nsd::serve(&binary, &zone_of(&tree, &domain), &domain).await;
 
     let t0 = Instant::now();
     let node = Node::start(NodeConfig {
@@ -188,6 +185,106 @@ async fn a_node_reaches_its_limits_from_a_tree_served_by_nsd() {
     node.shutdown().await;
     for r in relays {
         r.shutdown().await;
+    }
+}
+
+/// The zone file of [`ZONE`] with `tree` published at `domain`.
+fn zone_of(tree: &Tree, domain: &str) -> String {
+    let mut zone = format!(
+        "$ORIGIN {ZONE}.\n$TTL 3600\n@ IN SOA ns.{ZONE}. hostmaster.{ZONE}. 1 3600 900 604800 60\n\
+         @ IN NS ns.{ZONE}.\nns IN A 127.0.0.1\n"
+    );
+    zone.push_str(&tree.zone_file(domain, ZoneTtl::default()).unwrap());
+    zone
+}
+
+fn pool_peers(h: &NodeHandle, topic: &str) -> i64 {
+    h.metrics().get("wisp_discovery_pool_peers", &format!("topic=\"{topic}\""))
+}
+
+/// Ten relays listed in one tree, each started with only the tree's URL (no bootnodes, no
+/// static peers, legacy discovery without bootnodes finds nobody): every one reaches
+/// `whisper` {2, 2} with peers from the tree.
+///
+/// A record in the tree names the node's RLPx port, so the ports are chosen first (free on
+/// 127.0.0.1 for TCP and UDP: RLPx and the legacy discovery socket) and the keys created in
+/// the data directories before the tree is signed and served; then the nodes start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_nodes_reach_their_limits_from_a_tree_served_by_nsd() {
+    let Some(binary) = nsd_binary() else { return };
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < 10 {
+        let p = free_port();
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    let mut dirs = Vec::new();
+    let mut enrs = Vec::new();
+    for port in &ports {
+        let dir = temp_dir("nsd-ten");
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = wisp_node::load_or_create_key(&dir).unwrap();
+        enrs.push(
+            EnrBuilder::new(1)
+                .ip4(Ipv4Addr::LOCALHOST)
+                .tcp(*port)
+                .waku(WakuRoles::RELAY)
+                .sign(&key)
+                .unwrap(),
+        );
+        dirs.push(dir);
+    }
+    let domain = format!("ten.{ZONE}");
+    let tree = Tree::sign(1, &enrs, &[], &SecretKey::from_bytes(&[0x5a; 32]).unwrap()).unwrap();
+    let nsd = Nsd::serve(&binary, &zone_of(&tree, &domain), &domain).await;
+    let url = tree.url(&domain).unwrap().to_string();
+
+    let t0 = Instant::now();
+    let mut nodes = Vec::new();
+    for (dir, port) in dirs.into_iter().zip(&ports) {
+        let cfg = NodeConfig {
+            data_dir: dir,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, *port)),
+            rpc: None,
+            role: Role::Relay,
+            discovery: DiscoveryConfig {
+                enabled: true,
+                dns_trees: vec![url.clone()],
+                dns_server: Some(nsd.addr),
+                ..DiscoveryConfig::default()
+            },
+            ..NodeConfig::default()
+        };
+        let node = Node::start(cfg)
+            .await
+            .unwrap_or_else(|e| panic!("node on the chosen port {port} did not start: {e}"));
+        nodes.push(node);
+    }
+    let handles: Vec<NodeHandle> = nodes.iter().map(Node::handle).collect();
+    loop {
+        if handles.iter().all(|h| pool_peers(h, "whisper") >= 2) {
+            break;
+        }
+        let at: Vec<i64> = handles.iter().map(|h| pool_peers(h, "whisper")).collect();
+        assert!(t0.elapsed() < DEADLINE, "not every node at whisper {{2, 2}}: {at:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "dns (NSD): 10 relays listed in one tree reached whisper {{2, 2}} in {:?} after the first start",
+        t0.elapsed()
+    );
+    for (n, h) in nodes.iter().zip(&handles) {
+        assert_eq!(n.enode().address, std::net::IpAddr::V4(Ipv4Addr::LOCALHOST));
+        // The other nine records were found in the tree (never our own).
+        assert!(h.metrics().get("wisp_discovery_found_total", "protocol=\"dns\"") >= 2);
+        let peers = h.peers().await.unwrap();
+        assert!(peers.iter().all(|p| p.id != n.enode().id), "a node never peers with itself");
+        let by_dns = peers.iter().filter(|p| h.discovered_by(p) == DiscoverySource::Dns).count();
+        assert!(by_dns >= 2, "at least the pool's two peers came from the tree: {by_dns}");
+    }
+    for n in nodes {
+        n.shutdown().await;
     }
 }
 

@@ -32,6 +32,10 @@ Examples:
   the port after the discovery port, so leave a gap between the nodes' ports):
     wisp node --data-dir /tmp/a --listen 127.0.0.1:30310 --no-legacy-discovery \
       --bootnodes enr:<base64 record>
+  or by its enode (the node asks it for its v5.1 record, at the enode's UDP port, then the
+  next one):
+    wisp node --data-dir /tmp/b --listen 127.0.0.1:30312 --no-legacy-discovery --discv5 \
+      --bootnodes enode://<id>@127.0.0.1:30301
 
 The bootnode prints `enode: <url>` (with ?discport= when the UDP port differs from the TCP
 port) and `enr: <record>` (Discovery v5.1: ip, udp, tcp, and a `waku` entry with no roles). Its key is <data-dir>/node.key, created on first start, so the enode stays the same.";

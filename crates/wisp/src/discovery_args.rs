@@ -20,7 +20,8 @@ use crate::error::Error;
 #[derive(Debug, Args)]
 pub(crate) struct DiscoveryArgs {
     /// Bootnode: an enode URL for legacy discovery (UDP port from ?discport= else the TCP
-    /// port) or an enr:<base64> record for Discovery v5.1 (turns --discv5 on); repeatable;
+    /// port), also asked for its v5.1 record (at that UDP port, then the next) when --discv5
+    /// runs, or an enr:<base64> record for Discovery v5.1 (turns --discv5 on); repeatable;
     /// replaces the file's discovery.bootnodes; turns discovery on [default: none]
     #[arg(long = "bootnodes", value_name = "ENODE|ENR", value_parser = parse_bootnode)]
     pub(crate) bootnodes: Vec<Bootnode>,

@@ -62,6 +62,8 @@ pub const TOPIC_WHISPER: &str = "whisper";
 pub const TOPIC_WHISPERMAIL: &str = "whispermail";
 /// How often the driver compares the pool's view with the node's peer list.
 const RECONCILE_EVERY: Duration = Duration::from_millis(250);
+/// DNS-listed records kept to be offered again, at most (the DNS client yields 1000 at most).
+const DNS_KNOWN_MAX: usize = 1000;
 /// Extra time given to a dial beyond the node's dial timeout before it counts as failed.
 const DIAL_GRACE: Duration = Duration::from_secs(2);
 
@@ -108,7 +110,8 @@ pub struct DiscoveryConfig {
     pub enabled: bool,
     /// The discovery UDP port. Default: `None`, the RLPx TCP port's number.
     pub port: Option<u16>,
-    /// Legacy discovery bootnodes (enode URLs; UDP port from `discport`). Default: none.
+    /// Enode bootnodes (UDP port from `discport`): legacy discovery's, and when v5.1 runs
+    /// also v5.1's (asked for their record at that UDP port, then the next). Default: none.
     pub bootnodes: Vec<NodeRecord>,
     /// EIP-1459 tree URLs (`enrtree://<key>@<domain>`). Default: none.
     pub dns_trees: Vec<String>,
@@ -357,6 +360,8 @@ pub(crate) async fn start(
     // The pool's searches for the rendezvous client, when it runs.
     #[cfg_attr(not(feature = "rendezvous"), allow(unused_mut))]
     let mut rendezvous_searches: Option<mpsc::UnboundedSender<rendezvous::SearchCmd>> = None;
+    // The pool's lookup interval for the v5 task, when it runs.
+    let mut v5_searches: Option<watch::Sender<Option<Duration>>> = None;
 
     if enabled {
         let port = cfg.port.unwrap_or(env.advertised.port());
@@ -420,6 +425,17 @@ pub(crate) async fn start(
         }
         if cfg.v5 {
             let v5_port = cfg.v5_port.unwrap_or(port.wrapping_add(1));
+            // A node with a pool looks up while the pool searches, at its pace; others (a
+            // bootnode) on their own schedule.
+            let search =
+                if env.role != Role::Bootstrap && !cfg.require_topics_for(env.role).is_empty() {
+                    let fast = Duration::from_millis(cfg.fast_search_ms);
+                    let (tx, rx) = watch::channel(Some(fast));
+                    v5_searches = Some(tx);
+                    Some(rx)
+                } else {
+                    None
+                };
             let record = v5::start(
                 cfg,
                 v5::V5Env {
@@ -430,6 +446,7 @@ pub(crate) async fn start(
                     metrics: env.metrics.clone(),
                     shutdown: env.shutdown.clone(),
                     found: found_tx.clone(),
+                    search,
                 },
                 tasks,
             )
@@ -523,6 +540,8 @@ pub(crate) async fn start(
         pool,
         legacy: started.legacy.clone(),
         rendezvous: rendezvous_searches,
+        v5: v5_searches,
+        searching: BTreeMap::new(),
         handle: env.handle,
         dialer: env.dial,
         dials: JoinSet::new(),
@@ -539,6 +558,8 @@ pub(crate) async fn start(
         records: HashMap::new(),
         retries: Retries::default(),
         started_at: Instant::now(),
+        dns_known: BTreeMap::new(),
+        dns_offered: HashMap::new(),
     };
     for peer in cached {
         driver.cached_ids.insert(peer.node.id);
@@ -624,6 +645,11 @@ struct PoolDriver {
     legacy: Option<Handle>,
     /// The rendezvous client's search commands.
     rendezvous: Option<mpsc::UnboundedSender<rendezvous::SearchCmd>>,
+    /// The v5 task's lookup interval: the shortest of the searching topics', `None` when
+    /// no topic searches.
+    v5: Option<watch::Sender<Option<Duration>>>,
+    /// The topics searching, with their interval in ms.
+    searching: BTreeMap<String, u64>,
     handle: NodeHandle,
     dialer: Dialer,
     /// The pool's dials (each runs its session to the end).
@@ -647,6 +673,15 @@ struct PoolDriver {
     retries: Retries,
     /// The origin of the driver's clock (the retries' time).
     started_at: Instant,
+    /// Records found in DNS trees, by topic. The tree client yields a record once (until
+    /// the root changes), unlike the other protocols, which find the same nodes on every
+    /// search; these are offered to the pool again at each search interval while their
+    /// topic searches, so a node whose tree peers were not yet (or no longer) listening when
+    /// it first dialled them tries them again (go-ethereum's DNS iterator walks a synced
+    /// tree again for the same reason).
+    dns_known: BTreeMap<String, HashMap<NodeId, NodeRecord>>,
+    /// When the DNS records of a topic were last offered.
+    dns_offered: HashMap<String, Instant>,
 }
 
 impl PoolDriver {
@@ -655,6 +690,14 @@ impl PoolDriver {
             return;
         }
         self.found_by.note(node.id, source);
+        if source == Source::Dns {
+            let known: usize = self.dns_known.values().map(HashMap::len).sum();
+            let list = self.dns_known.entry(topic.to_owned()).or_default();
+            if known < DNS_KNOWN_MAX || list.contains_key(&node.id) {
+                list.insert(node.id, node);
+                self.dns_offered.entry(topic.to_owned()).or_insert_with(Instant::now);
+            }
+        }
         if topic == TOPIC_WHISPERMAIL {
             self.mail.insert(node.id, node);
             if self.connected.get(&node.id).is_some_and(|t| t != TOPIC_WHISPERMAIL) {
@@ -708,6 +751,7 @@ impl PoolDriver {
                     }
                     self.reconcile(&ids);
                     self.offer_retries(&ids);
+                    self.offer_dns_again(Instant::now());
                     live = Some(ids);
                 }
                 Some(id) = self.dial_ended.1.recv() => {
@@ -738,6 +782,8 @@ impl PoolDriver {
         while let Some(action) = self.pool.poll_action() {
             match action {
                 PoolAction::Search { topic, interval_ms } => {
+                    self.searching.insert(topic.clone(), interval_ms);
+                    self.tell_v5();
                     if let Some(r) = &self.rendezvous {
                         let _ = r.send(rendezvous::SearchCmd::Search {
                             topic: topic.clone(),
@@ -749,6 +795,8 @@ impl PoolDriver {
                     }
                 }
                 PoolAction::StopSearch { topic } => {
+                    self.searching.remove(&topic);
+                    self.tell_v5();
                     if let Some(r) = &self.rendezvous {
                         let _ = r.send(rendezvous::SearchCmd::Stop { topic: topic.clone() });
                     }
@@ -811,6 +859,46 @@ impl PoolDriver {
             tracing::debug!(target: "node::discovery", %topic, peer = %node, "offering a lost peer again");
             self.metrics.add("wisp_discovery_retries_total", "", 1);
             self.pool.on_found(&topic, node);
+        }
+    }
+
+    /// Gives the v5 task the pool's pace: the shortest interval of the searching topics.
+    fn tell_v5(&self) {
+        if let Some(v5) = &self.v5 {
+            let interval = self.searching.values().min().map(|ms| Duration::from_millis(*ms));
+            v5.send_if_modified(|now| {
+                let changed = *now != interval;
+                *now = interval;
+                changed
+            });
+        }
+    }
+
+    /// Offers the DNS-listed records of every searching topic to the pool again, once per
+    /// search interval (see `dns_known`). The pool skips those connected or being dialled.
+    fn offer_dns_again(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .dns_offered
+            .iter()
+            .filter(|(topic, at)| {
+                self.pool.search_interval(topic).is_some_and(|ms| {
+                    now.saturating_duration_since(**at) >= Duration::from_millis(ms)
+                })
+            })
+            .map(|(topic, _)| topic.clone())
+            .collect();
+        for topic in due {
+            self.dns_offered.insert(topic.clone(), now);
+            let nodes: Vec<NodeRecord> = self
+                .dns_known
+                .get(&topic)
+                .map(|m| m.values().copied().collect())
+                .unwrap_or_default();
+            for node in nodes {
+                if !self.connected.contains_key(&node.id) && !self.pending.contains_key(&node.id) {
+                    self.pool.on_found(&topic, node);
+                }
+            }
         }
     }
 

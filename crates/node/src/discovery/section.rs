@@ -83,7 +83,8 @@ pub struct DiscoverySection {
 }
 
 impl DiscoverySection {
-    /// The bootnodes: enode URLs (legacy) and `enr:` records (Discovery v5.1).
+    /// The bootnodes: enode URLs (legacy, and v5.1 when it runs) and `enr:` records
+    /// (Discovery v5.1).
     fn bootnode_records(&self) -> Result<(Vec<NodeRecord>, Vec<Enr>), (String, String)> {
         let mut enodes = Vec::new();
         let mut enrs = Vec::new();

@@ -1,7 +1,20 @@
 //! Discovery v5.1 in the node (`[discovery] v5 = true`, `--discv5`): the `discv5` crate's
 //! service on its own UDP port (default: the legacy discovery port + 1), our ENR with the
-//! RLPx `tcp` port and the `waku` roles, periodic random lookups whose relay/mailserver
-//! records feed the PeerPool with source `discv5`.
+//! RLPx `tcp` port and the `waku` roles, random lookups whose relay/mailserver records feed
+//! the PeerPool with source `discv5`.
+//!
+//! A node with a pool looks up at the pool's pace: every fast interval (3 s) while a topic is
+//! below `min`, every slow one (30 s) from `min`, not at all once every topic is at `max`,
+//! and again when a peer leaves (the crate keeps its table alive meanwhile). Every lookup
+//! offers all the wanted records it met, so a node whose dial failed is tried again. A node
+//! without a pool (a bootnode) looks up every fast interval until it has met
+//! [`ENOUGH_FOUND`] wanted nodes, then every slow one.
+//!
+//! Bootnodes: `enr:` records go straight into the crate's table. Enode bootnodes (the
+//! `bootnodes` list, which legacy discovery uses too) are asked for their record before the
+//! first lookup, and again before a lookup while the table is empty: at the enode's UDP
+//! port (go-ethereum's nodes run both discovery versions on one port) and, failing that, at
+//! the next port (wisp's own default: v5.1 on the legacy discovery port + 1).
 
 use std::{collections::HashSet, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -43,6 +56,9 @@ pub(crate) struct V5Env {
     pub(crate) metrics: Arc<NodeMetrics>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) found: mpsc::Sender<(String, NodeRecord, Source)>,
+    /// The pool's lookup interval (`None`: the pool is at its limits); `None` for a node
+    /// without a pool, which keeps its own schedule.
+    pub(crate) search: Option<watch::Receiver<Option<Duration>>>,
 }
 
 /// Starts the service and its lookup task; returns our record.
@@ -54,6 +70,7 @@ pub(crate) async fn start(
     let mut config = V5Config::new(env.bind, env.advertised.port(), roles_of(env.role));
     config.external_ip = Some(env.advertised.ip());
     config.bootnodes = cfg.v5_bootnodes.clone();
+    let mut enode_boots: Vec<NodeRecord> = cfg.bootnodes.clone();
     let bind_err = |e: wisp_discovery::v5::V5Error| crate::NodeError::Bind {
         what: "discv5",
         addr: env.bind,
@@ -78,15 +95,55 @@ pub(crate) async fn start(
     let fast = Duration::from_millis(cfg.fast_search_ms.max(100));
     let slow = Duration::from_millis(cfg.slow_search_ms.max(100));
     let feeds_pool = env.role != Role::Bootstrap;
-    let (metrics, mut shutdown, tx) = (env.metrics, env.shutdown, env.found);
+    let (metrics, mut shutdown, tx, mut search) =
+        (env.metrics, env.shutdown, env.found, env.search);
     tasks.spawn(async move {
         let mut seen: HashSet<NodeId> = HashSet::new();
-        let mut wait = Duration::ZERO;
+        let mut last: Option<tokio::time::Instant> = None;
+        let mut asked = false;
         loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = tokio::time::sleep(wait) => {}
+            let interval = match &search {
+                Some(rx) => *rx.borrow(),
+                None if seen.len() >= ENOUGH_FOUND => Some(slow),
+                None => Some(fast),
+            };
+            let Some(interval) = interval else {
+                // At the limits: wait for the pool to search again.
+                let Some(rx) = search.as_mut() else { break };
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    r = rx.changed() => if r.is_err() { search = None },
+                }
+                continue;
+            };
+            if let Some(at) = last {
+                let due = at + interval;
+                let changed = async {
+                    match search.as_mut() {
+                        Some(rx) => rx.changed().await.is_ok(),
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    () = tokio::time::sleep_until(due) => {}
+                    ok = changed => {
+                        // The pace changed: wait again with the new interval.
+                        if !ok {
+                            search = None;
+                        }
+                        continue;
+                    }
+                }
             }
+            if !enode_boots.is_empty() && (!asked || service.table_len() == 0) {
+                asked = true;
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    () = ask_enode_bootnodes(&service, &mut enode_boots) => {}
+                }
+            }
+            last = Some(tokio::time::Instant::now());
             let wanted = WakuRoles::RELAY | WakuRoles::MAILSERVER;
             let mut found = tokio::select! {
                 _ = shutdown.changed() => break,
@@ -97,14 +154,19 @@ pub(crate) async fn start(
             };
             found.extend(service.table(wanted));
             metrics.add("wisp_discv5_lookups_total", "", 1);
+            let mut offered: HashSet<NodeId> = HashSet::new();
             for (enr, node) in found {
-                if !seen.insert(node.id) {
+                if !offered.insert(node.id) {
                     continue;
                 }
-                metrics.add("wisp_discovery_found_total", "protocol=\"discv5\"", 1);
+                if seen.insert(node.id) {
+                    metrics.add("wisp_discovery_found_total", "protocol=\"discv5\"", 1);
+                }
                 if !feeds_pool {
                     continue;
                 }
+                // Offered again at every lookup: the pool skips peers it has or dials, and
+                // a node whose dial failed gets another chance.
                 for topic in dns_topics(enr.waku()) {
                     // The pool is gone only when the node stops.
                     let _ = tx.send(((*topic).to_owned(), node, Source::Discv5)).await;
@@ -113,9 +175,38 @@ pub(crate) async fn start(
             let table = i64::try_from(service.table_len()).unwrap_or(i64::MAX);
             let was = metrics.get("wisp_discv5_table_nodes", "");
             metrics.add("wisp_discv5_table_nodes", "", table - was);
-            wait = if seen.len() >= ENOUGH_FOUND { slow } else { fast };
         }
         service.shutdown();
     });
     Ok(local)
+}
+
+/// Asks each enode bootnode for its v5.1 record (at its UDP port, then the next one); those
+/// that answer are in the table and leave `pending`.
+async fn ask_enode_bootnodes(service: &V5Service, pending: &mut Vec<NodeRecord>) {
+    let mut still = Vec::new();
+    for node in pending.drain(..) {
+        let mut ports = vec![node.udp_port];
+        ports.extend(node.udp_port.checked_add(1));
+        let mut got = None;
+        for port in ports {
+            let at = NodeRecord { udp_port: port, ..node };
+            match service.request_record(&at).await {
+                Ok(record) => {
+                    got = Some(record);
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(target: "node::discovery", bootnode = %at, error = %e, "discv5: no record")
+                }
+            }
+        }
+        match got {
+            Some(record) => {
+                tracing::info!(target: "node::discovery", bootnode = %node, enr = %record, "discv5: bootnode record")
+            }
+            None => still.push(node),
+        }
+    }
+    *pending = still;
 }
