@@ -11,7 +11,7 @@ pub mod packet;
 pub mod scenario;
 mod sim;
 
-pub use figures::{ConvFigures, Figures, KindFigures, MailFigures, human};
+pub use figures::{ConvFigures, Figures, KindFigures, MailFigures, MsgFigures, human};
 pub use scenario::{Scenario, ScenarioConfig, ScenarioError, run_scenario};
 pub use sim::{EPOCH_MS, Interest, Kind, LinkModel, Sim, SimConfig};
 

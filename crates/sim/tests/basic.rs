@@ -8,6 +8,7 @@ use wisp_mailserver as _;
 use wisp_mvds as _;
 use wisp_sim::{Interest, Kind, LinkModel, Sim, SimConfig};
 use wisp_waku::Topic;
+use {wisp_crypto as _, wisp_messenger as _, wisp_ratchet as _};
 
 const T: Topic = Topic([1, 2, 3, 4]);
 

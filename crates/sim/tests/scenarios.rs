@@ -9,6 +9,7 @@ use wisp_mailserver as _;
 use wisp_mvds as _;
 use wisp_sim::{Scenario, ScenarioConfig, run_scenario, scenario::Report};
 use wisp_waku as _;
+use {wisp_crypto as _, wisp_messenger as _, wisp_ratchet as _};
 
 fn small(s: Scenario, seed: u64) -> ScenarioConfig {
     let mut c = ScenarioConfig::new(s, seed);
@@ -33,6 +34,7 @@ fn small(s: Scenario, seed: u64) -> ScenarioConfig {
         Scenario::Partition => {
             (c.nodes, c.light, c.users, c.msgs) = (Some(10), Some(4), Some(6), Some(5.0))
         }
+        Scenario::Chat => (c.nodes, c.light, c.messengers) = (Some(4), Some(6), Some(6)),
     }
     c
 }
@@ -124,6 +126,25 @@ fn same_seed_same_figures() {
         let c = run(&small(s, 6));
         assert_eq!(a, b, "{s}");
         assert_ne!(a.figures.trace, c.figures.trace, "{s}");
+    }
+}
+
+#[test]
+fn chat_messengers_public_and_one_to_one() {
+    for seed in 1..3 {
+        let r = run(&small(Scenario::Chat, seed));
+        let f = &r.figures;
+        let m = &f.messengers;
+        assert!(m.checked, "{f}");
+        assert_eq!(m.accounts, 6, "{f}");
+        // Two chats (4 + 2 members), 5 messages each: every other member gets each one.
+        assert_eq!(m.public_messages, 30, "{f}");
+        assert_eq!(m.public_received, m.public_expected, "{f}");
+        assert_eq!(m.public_checked, 30, "{f}");
+        // A ring of 6 pairs, 5 messages each way.
+        assert_eq!(m.direct_messages, 60, "{f}");
+        assert_eq!((m.direct_received, m.direct_delivered), (60, 60), "{f}");
+        assert_eq!(m.direct_expired, 0, "{f}");
     }
 }
 
