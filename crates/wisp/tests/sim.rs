@@ -100,6 +100,9 @@ fn sim_chat_runs_messengers_with_pow() {
     assert_eq!(m["direct_delivered"], 16, "{v}");
     assert!(m["pow_attempts"].as_u64().unwrap() > 0, "{v}");
     assert!(v["command"].as_str().unwrap().contains("--messengers 4 --chat-msgs 2 --pow 0.002"));
+    // Another process, the same seed: the same figures, messengers and all.
+    let again = sim(&args);
+    assert_eq!(again.stdout, out.stdout);
     let out = sim(&["--scenario", "chat", "--pow", "2"]);
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("--pow: 2: expected a PoW target"), "{}", out.stderr);

@@ -75,7 +75,7 @@ pub(super) struct Messengers {
     chats: Vec<(String, Vec<usize>)>,
     public: BTreeMap<MessageId, PublicSent>,
     direct: BTreeMap<MessageId, DirectSent>,
-    /// Each account's chat id (`0x` key) back to the account.
+    /// Messages sent so far (numbers their texts).
     next_text: u64,
     envelopes: u64,
     envelope_bytes: u64,
@@ -129,7 +129,7 @@ impl Sim {
         let key = secret_key(&mut self.rng);
         let mut seed = [0u8; 32];
         fill(&mut self.rng, &mut seed);
-        let transport = SecureTransport::new(key.clone(), &format!("sim-{a}"), RatchetStore::new())
+        let transport = SecureTransport::new(key.clone(), format!("sim-{a}"), RatchetStore::new())
             .with_entropy(SeededEntropy::new(seed));
         let mvds = Mvds::new(
             MvdsConfig::default(),
@@ -234,7 +234,7 @@ impl Sim {
     pub(super) fn msg_direct(&mut self, from: usize, to: usize) {
         let (Some(node), Some(peer)) = (
             self.msgs.accounts.get(from).map(|acc| acc.node),
-            self.msgs.accounts.get(to).map(|acc| acc.public.clone()),
+            self.msgs.accounts.get(to).map(|acc| acc.public),
         ) else {
             return;
         };
@@ -323,7 +323,7 @@ impl Sim {
             Interest::Bloom { wanted, extra } => {
                 wanted.push(topic);
                 let bloom = Bloom::from_topics(wanted.iter().chain(extra.iter()));
-                n.config.bloom = bloom.clone();
+                n.config.bloom = bloom;
                 Some((None, Some(bloom)))
             }
             Interest::All => None,
