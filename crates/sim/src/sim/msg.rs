@@ -10,9 +10,9 @@
 //!
 //! Invariants: a message is received (`MessageReceived`) at most once per account, only by
 //! accounts it was meant for; at the check (`Sim::check_messengers_at`), every 1:1 message was
-//! received exactly once and is `Delivered` at its sender, and every public message reached
-//! every other member of its chat that was up while it travelled, when the network was not
-//! disturbed (no loss, no stopped node, no partition) in the minute after it was sent.
+//! received exactly once and is `Delivered` at its sender, and every public message sent while
+//! the network was undisturbed (no loss, no stopped node, no partition from its send to a
+//! minute later) reached every other member of its chat.
 
 use std::collections::{BTreeMap, BTreeSet};
 
