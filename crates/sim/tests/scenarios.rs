@@ -280,7 +280,8 @@ fn readme_partition() {
     big(c);
 }
 
-/// A sweep of 100 seeds over every scenario at its small size (about 30 s in release).
+/// A sweep of 100 seeds over every scenario at its small size (about 10 min in a debug build,
+/// messengers included).
 #[test]
 #[ignore]
 fn sweep_seeds() {
