@@ -77,6 +77,55 @@ pub struct ConvFigures {
     pub checked: bool,
 }
 
+/// Messengers (`wisp_messenger::Messenger`s on sim nodes): public chats and 1:1 chats.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MsgFigures {
+    /// Accounts (one messenger each, on distinct nodes).
+    pub accounts: u64,
+    /// Of them, on light clients.
+    pub light_accounts: u64,
+    /// Public chats joined.
+    pub public_chats: u64,
+    /// Public messages sent.
+    pub public_messages: u64,
+    /// (member, message) receipts due: every other member of the message's chat.
+    pub public_expected: u64,
+    /// Of those, received.
+    pub public_received: u64,
+    /// Public messages sent while the network was undisturbed, whose reach was checked.
+    pub public_checked: u64,
+    /// Time from send to receipt of public messages, p50 and p95, virtual ms.
+    pub public_ms: (u64, u64),
+    /// 1:1 messages sent.
+    pub direct_messages: u64,
+    /// Of those, received by their recipient.
+    pub direct_received: u64,
+    /// Of those, `Delivered` at their sender (the MVDS ack came back).
+    pub direct_delivered: u64,
+    /// Of those, `Expired` at their sender (MVDS gave up).
+    pub direct_expired: u64,
+    /// Time from send to receipt of 1:1 messages, p50 and p95, virtual ms.
+    pub direct_ms: (u64, u64),
+    /// Time from send to `Delivered`, p50 and p95, virtual ms.
+    pub delivered_ms: (u64, u64),
+    /// Envelopes the messengers posted (messages, acks, bundle advertisements).
+    pub envelopes: u64,
+    /// Their encoded bytes.
+    pub envelope_bytes: u64,
+    /// Chat messages the messengers accepted.
+    pub messages_accepted: u64,
+    /// Acks that marked a message delivered.
+    pub acks: u64,
+    /// Input the messengers dropped, by reason (duplicates include own echoes).
+    pub drops: BTreeMap<String, u64>,
+    /// Sends skipped because the sender's node was down.
+    pub sends_skipped: u64,
+    /// PoW nonces tried sealing the messengers' envelopes.
+    pub pow_attempts: u64,
+    /// Whether the check ran.
+    pub checked: bool,
+}
+
 /// Figures of one run. Equal seeds give equal figures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Figures {
@@ -127,6 +176,8 @@ pub struct Figures {
     pub trace: u64,
     /// 1:1 conversations.
     pub conversations: ConvFigures,
+    /// Messengers.
+    pub messengers: MsgFigures,
 }
 
 impl Figures {
@@ -212,6 +263,34 @@ impl Figures {
             co.num("gave_up", c.gave_up);
             co.raw("checked", if c.checked { "true" } else { "false" });
             o.raw("conversations", &co.end());
+        }
+        let m = &self.messengers;
+        if m.accounts > 0 {
+            let pair = |p: (u64, u64)| format!("{{\"p50\":{},\"p95\":{}}}", p.0, p.1);
+            let mut mo = Obj::default();
+            mo.num("accounts", m.accounts);
+            mo.num("light_accounts", m.light_accounts);
+            mo.num("public_chats", m.public_chats);
+            mo.num("public_messages", m.public_messages);
+            mo.num("public_expected", m.public_expected);
+            mo.num("public_received", m.public_received);
+            mo.num("public_checked", m.public_checked);
+            mo.raw("public_ms", &pair(m.public_ms));
+            mo.num("direct_messages", m.direct_messages);
+            mo.num("direct_received", m.direct_received);
+            mo.num("direct_delivered", m.direct_delivered);
+            mo.num("direct_expired", m.direct_expired);
+            mo.raw("direct_ms", &pair(m.direct_ms));
+            mo.raw("delivered_ms", &pair(m.delivered_ms));
+            mo.num("envelopes", m.envelopes);
+            mo.num("envelope_bytes", m.envelope_bytes);
+            mo.num("messages_accepted", m.messages_accepted);
+            mo.num("acks", m.acks);
+            mo.raw("drops", &counts(&m.drops));
+            mo.num("sends_skipped", m.sends_skipped);
+            mo.num("pow_attempts", m.pow_attempts);
+            mo.raw("checked", if m.checked { "true" } else { "false" });
+            o.raw("messengers", &mo.end());
         }
         o.end()
     }
@@ -308,6 +387,46 @@ impl fmt::Display for Figures {
                 c.envelopes,
                 c.gave_up,
                 if c.checked { "checked" } else { "not checked" }
+            )?;
+        }
+        let m = &self.messengers;
+        if m.accounts > 0 {
+            writeln!(
+                f,
+                "messengers       {} accounts ({} on light clients); {} envelopes ({}); {} messages accepted, {} acks; dropped {:?}; {} sends skipped (node down); {} PoW attempts; checked: {}",
+                m.accounts,
+                m.light_accounts,
+                m.envelopes,
+                human(m.envelope_bytes as f64),
+                m.messages_accepted,
+                m.acks,
+                m.drops,
+                m.sends_skipped,
+                m.pow_attempts,
+                if m.checked { "yes" } else { "no" }
+            )?;
+            writeln!(
+                f,
+                "  public chats   {} chats, {} messages: {}/{} member receipts, {} messages checked; p50 {} ms, p95 {} ms",
+                m.public_chats,
+                m.public_messages,
+                m.public_received,
+                m.public_expected,
+                m.public_checked,
+                m.public_ms.0,
+                m.public_ms.1
+            )?;
+            writeln!(
+                f,
+                "  1:1 chats      {} messages: {} received, {} delivered (acked), {} expired; received p50 {} ms, p95 {} ms; delivered p50 {} ms, p95 {} ms",
+                m.direct_messages,
+                m.direct_received,
+                m.direct_delivered,
+                m.direct_expired,
+                m.direct_ms.0,
+                m.direct_ms.1,
+                m.delivered_ms.0,
+                m.delivered_ms.1
             )?;
         }
         writeln!(f, "invariants       {} violations", self.violations)?;

@@ -1,6 +1,7 @@
 //! wisp-sim: many real `wisp_waku::Router`s, mailservers (wisp-mailserver's server, client
-//! and memory store) and hostile nodes in one process, on a virtual clock (ms) and a virtual
-//! network, deterministic from a seed. No wall clock, no threads, no sockets.
+//! and memory store), messengers (`wisp_messenger::Messenger` with memory stores: public and
+//! 1:1 chats), MVDS endpoints and hostile nodes in one process, on a virtual clock (ms) and a
+//! virtual network, deterministic from a seed. No wall clock, no threads, no sockets.
 //!
 //! - [`Sim`]: the event core, the network faults and the invariant checks;
 //! - [`scenario`]: the named scenarios behind `wisp sim` (topologies and workloads);
@@ -11,7 +12,7 @@ pub mod packet;
 pub mod scenario;
 mod sim;
 
-pub use figures::{ConvFigures, Figures, KindFigures, MailFigures, human};
+pub use figures::{ConvFigures, Figures, KindFigures, MailFigures, MsgFigures, human};
 pub use scenario::{Scenario, ScenarioConfig, ScenarioError, run_scenario};
 pub use sim::{EPOCH_MS, Interest, Kind, LinkModel, Sim, SimConfig};
 

@@ -34,17 +34,22 @@ pub enum Scenario {
     /// way) through a two-group partition that heals: every message is delivered exactly once
     /// and acknowledged by the end of the run.
     Partition,
+    /// Messengers on the Status fleet: public chats and 1:1 chats (DH first message, then
+    /// X3DH and the Double Ratchet, MVDS with acks) between real `wisp_messenger::Messenger`s
+    /// on light clients and relays.
+    Chat,
 }
 
 impl Scenario {
     /// Every scenario, by name.
-    pub const ALL: [(&'static str, Scenario); 6] = [
+    pub const ALL: [(&'static str, Scenario); 7] = [
         ("mesh", Scenario::Mesh),
         ("churn", Scenario::Churn),
         ("whisper", Scenario::Whisper),
         ("offline", Scenario::Offline),
         ("faults", Scenario::Faults),
         ("partition", Scenario::Partition),
+        ("chat", Scenario::Chat),
     ];
 
     /// Its name.
@@ -60,7 +65,7 @@ impl FromStr for Scenario {
             ScenarioError::Invalid {
                 key: "scenario",
                 value: s.to_string(),
-                expected: "one of mesh, churn, whisper, offline, faults, partition",
+                expected: "one of mesh, churn, whisper, offline, faults, partition, chat",
             }
         })
     }
@@ -114,6 +119,12 @@ pub struct ScenarioConfig {
     pub envelopes: Option<u32>,
     /// Envelope data bytes.
     pub size: Option<usize>,
+    /// Nodes that run a messenger (accounts).
+    pub messengers: Option<usize>,
+    /// Messages each account sends to its public chat and to each 1:1 partner.
+    pub chat_msgs: Option<u64>,
+    /// PoW every router asks for and every envelope is sealed to (0: none).
+    pub pow: Option<f64>,
 }
 
 impl ScenarioConfig {
@@ -132,6 +143,9 @@ impl ScenarioConfig {
             msgs: None,
             envelopes: None,
             size: None,
+            messengers: None,
+            chat_msgs: None,
+            pow: None,
         }
     }
 
@@ -146,16 +160,18 @@ impl ScenarioConfig {
             Offline => 6,
             Faults => 30,
             Partition => 20,
+            Chat => 6,
         });
         let light = self.light.unwrap_or(match s {
             Mesh | Churn | Faults => 0,
             Whisper => 100,
             Offline => 20,
             Partition => 6,
+            Chat => 12,
         });
         let users = self.users.unwrap_or(match s {
             Whisper => 10_000,
-            Offline => light as u64,
+            Offline | Chat => light as u64,
             Partition => 10,
             _ => nodes as u64,
         });
@@ -170,7 +186,7 @@ impl ScenarioConfig {
                 Whisper => 1.0 / 96.0,
                 Offline => 0.5,
                 Faults => 0.02,
-                Partition => 0.05,
+                Partition | Chat => 0.05,
             }),
             loss: self.loss.unwrap_or(if s == Churn { 0.3 } else { 0.0 }),
             churn: self.churn.unwrap_or(if s == Churn { 0.05 } else { 0.0 }),
@@ -183,14 +199,24 @@ impl ScenarioConfig {
             msgs: self.msgs.unwrap_or(match s {
                 Churn => 10.0,
                 Partition => 10.0,
+                Chat => 0.0,
                 _ => 100.0,
             }),
             envelopes: self.envelopes.unwrap_or(if s == Whisper { 10 } else { 1 }),
             size: self.size.unwrap_or(1024),
+            messengers: self.messengers.unwrap_or(match s {
+                Mesh | Faults => 0,
+                Chat => 12,
+                Churn => 20,
+                Whisper | Partition => 8,
+                Offline => 4,
+            }),
+            chat_msgs: self.chat_msgs.unwrap_or(if s == Chat { 5 } else { 2 }),
+            pow: self.pow.unwrap_or(0.0),
         };
         let bad =
             |key, value: String, expected| Err(ScenarioError::Invalid { key, value, expected });
-        let min_nodes = if matches!(s, Whisper | Offline | Partition) { 2 } else { 1 };
+        let min_nodes = if matches!(s, Whisper | Offline | Partition | Chat) { 2 } else { 1 };
         if r.nodes < min_nodes || r.nodes > 100_000 {
             return bad("nodes", r.nodes.to_string(), "2 to 100000 (1 for the meshes)");
         }
@@ -235,6 +261,15 @@ impl ScenarioConfig {
         if r.envelopes == 0 || r.envelopes > 100 {
             return bad("envelopes", r.envelopes.to_string(), "1 to 100");
         }
+        if r.messengers > 100_000 {
+            return bad("messengers", r.messengers.to_string(), "at most 100000");
+        }
+        if r.chat_msgs > 10_000 {
+            return bad("chat-msgs", r.chat_msgs.to_string(), "at most 10000 per account");
+        }
+        if !(r.pow >= 0.0 && r.pow <= 1.0) {
+            return bad("pow", r.pow.to_string(), "a PoW target from 0 (none) to 1");
+        }
         if r.size < 8 || r.size > 512 * 1024 {
             return bad("size", r.size.to_string(), "8 to 524288 bytes");
         }
@@ -273,13 +308,19 @@ pub struct Resolved {
     pub envelopes: u32,
     /// Envelope data bytes.
     pub size: usize,
+    /// Nodes running a messenger.
+    pub messengers: usize,
+    /// Messages per account to its public chat and to each 1:1 partner.
+    pub chat_msgs: u64,
+    /// PoW target (0: none).
+    pub pow: f64,
 }
 
 impl Resolved {
     /// The one-line command that replays this run.
     pub fn command(&self) -> String {
         format!(
-            "wisp sim --scenario {} --seed {} --nodes {} --light {} --days {} --loss {} --churn {} --degree {} --users {} --msgs {} --envelopes {} --size {}",
+            "wisp sim --scenario {} --seed {} --nodes {} --light {} --days {} --loss {} --churn {} --degree {} --users {} --msgs {} --envelopes {} --size {} --messengers {} --chat-msgs {} --pow {}",
             self.scenario,
             self.seed,
             self.nodes,
@@ -291,7 +332,10 @@ impl Resolved {
             self.users,
             self.msgs,
             self.envelopes,
-            self.size
+            self.size,
+            self.messengers,
+            self.chat_msgs,
+            self.pow
         )
     }
 }
@@ -351,7 +395,10 @@ fn workload(sim: &mut Sim, r: &Resolved, run_ms: u64, poster: &dyn Fn(u64) -> us
     }
 }
 
-fn churn(sim: &mut Sim, r: &Resolved, nodes: &[usize], run_ms: u64) {
+/// Stops and restarts `nodes` at random (`r.churn` per node per hour, down 1 to 30 min). A node
+/// in `quiet` (a messenger's) is back by 60 % of the run at the latest, so that the
+/// retransmissions of its 1:1 messages can drain before the check at the end.
+fn churn(sim: &mut Sim, r: &Resolved, nodes: &[usize], run_ms: u64, quiet: &[usize]) {
     if r.churn <= 0.0 {
         return;
     }
@@ -361,12 +408,82 @@ fn churn(sim: &mut Sim, r: &Resolved, nodes: &[usize], run_ms: u64) {
             if sim.rng().chance(r.churn) {
                 let from = h * 3_600_000 + sim.rng().below(3_600_000);
                 let down = 60_000 + sim.rng().below(29 * 60_000);
-                if from < run_ms {
+                if from < run_ms && (!quiet.contains(&n) || from + down <= run_ms / 10 * 6) {
                     sim.churn(n, from, from + down);
                 }
             }
         }
     }
+}
+
+/// Messengers on `r.messengers` of `candidates` (the first one kept when `keep_first`, the rest
+/// drawn at random): accounts `4c..4c+3` share public chat `sim-chat-c`; account `i` has a 1:1
+/// chat with account `i + 1` (a ring); each account sends `r.chat_msgs` messages to its public
+/// chat and to each 1:1 partner at random times in `window` (ms after the start); the check
+/// runs at `check_at`. Returns the nodes.
+fn messengers(
+    sim: &mut Sim,
+    r: &Resolved,
+    candidates: &[usize],
+    keep_first: bool,
+    window: (u64, u64),
+    check_at: u64,
+) -> Vec<usize> {
+    let k = r.messengers.min(candidates.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut c = candidates.to_vec();
+    let skip = usize::from(keep_first).min(c.len());
+    sim.rng().shuffle(&mut c[skip..]);
+    let nodes: Vec<usize> = c[..k].to_vec();
+    let accounts: Vec<usize> = nodes.iter().map(|&n| sim.add_messenger(n)).collect();
+    let chat = |i: usize| format!("sim-chat-{}", i / 4);
+    for (i, &a) in accounts.iter().enumerate() {
+        sim.join_public_chat(a, &chat(i));
+    }
+    let span = window.1.saturating_sub(window.0).max(1);
+    for (i, &a) in accounts.iter().enumerate() {
+        for _ in 0..r.chat_msgs {
+            let at = window.0 + sim.rng().below(span);
+            sim.public_send_at(at, a, &chat(i));
+        }
+    }
+    let pairs = match k {
+        0 | 1 => 0,
+        2 => 1,
+        _ => k,
+    };
+    for i in 0..pairs {
+        let (a, b) = (accounts[i], accounts[(i + 1) % k]);
+        for _ in 0..r.chat_msgs {
+            let at = window.0 + sim.rng().below(span);
+            sim.direct_send_at(at, a, b);
+            let at = window.0 + sim.rng().below(span);
+            sim.direct_send_at(at, b, a);
+        }
+    }
+    sim.check_messengers_at(check_at);
+    nodes
+}
+
+fn messenger_note(f: &Figures) -> Option<String> {
+    let m = &f.messengers;
+    (m.accounts > 0).then(|| {
+        format!(
+            "messengers: {} accounts; public {}/{} member receipts ({} messages checked); 1:1 {} sent, {} received, {} delivered, {} expired; receipt p50 {} ms p95 {} ms",
+            m.accounts,
+            m.public_received,
+            m.public_expected,
+            m.public_checked,
+            m.direct_messages,
+            m.direct_received,
+            m.direct_delivered,
+            m.direct_expired,
+            m.direct_ms.0,
+            m.direct_ms.1
+        )
+    })
 }
 
 /// The fleet: `r.nodes` full nodes (a quarter of them mailservers, at least one) in a full
@@ -432,13 +549,15 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, ScenarioError> {
     let mut extra_violations = Vec::new();
     let figures = match r.scenario {
         Scenario::Mesh | Scenario::Churn => {
-            let mut sim = Sim::new(SimConfig { link, seed: r.seed, ..SimConfig::default() });
+            let mut sim =
+                Sim::new(SimConfig { link, seed: r.seed, pow: r.pow, ..SimConfig::default() });
             let nodes: Vec<usize> =
                 (0..r.nodes).map(|_| sim.add_node(Kind::Relay, Interest::All)).collect();
             sim.random_regular(r.degree);
             let n = nodes.len() as u64;
             workload(&mut sim, &r, run_ms, &|u| (u % n) as usize);
-            churn(&mut sim, &r, &nodes, run_ms);
+            let quiet = messengers(&mut sim, &r, &nodes, false, (1_000, run_ms / 2), run_ms);
+            churn(&mut sim, &r, &nodes, run_ms, &quiet);
             let f = sim.run(run_ms);
             if r.loss == 0.0 && r.churn == 0.0 && f.delivered != f.expected {
                 extra_violations.push(format!(
@@ -448,8 +567,9 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, ScenarioError> {
             }
             f
         }
-        Scenario::Whisper | Scenario::Offline => {
-            let mut sim = Sim::new(SimConfig { link, seed: r.seed, ..SimConfig::default() });
+        Scenario::Whisper | Scenario::Offline | Scenario::Chat => {
+            let mut sim =
+                Sim::new(SimConfig { link, seed: r.seed, pow: r.pow, ..SimConfig::default() });
             let (full, lights) = fleet(&mut sim, &r);
             let mailservers = (r.nodes / 4).max(1);
             let relays: Vec<usize> = full[mailservers..].to_vec();
@@ -459,8 +579,13 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, ScenarioError> {
                 Some(&l) => l,
                 None => relays[(u as usize) % relays.len()],
             });
+            // Messengers on light clients and relays (the offline client first).
+            let candidates: Vec<usize> = lights.iter().chain(&relays).copied().collect();
+            let keep_first = r.scenario == Scenario::Offline;
+            let quiet =
+                messengers(&mut sim, &r, &candidates, keep_first, (1_000, run_ms / 2), run_ms);
             let all: Vec<usize> = full.iter().chain(&lights).copied().collect();
-            churn(&mut sim, &r, &all, run_ms);
+            churn(&mut sim, &r, &all, run_ms, &quiet);
             let offline = (3_600_000, 7 * 3_600_000);
             if r.scenario == Scenario::Offline
                 && let Some(&l) = lights.first()
@@ -511,8 +636,14 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, ScenarioError> {
             let mut router = RouterConfig { min_pow: 0.0, ..RouterConfig::default() };
             router.pool.max_bytes = 512 * 1024;
             router.pool.max_envelopes = 500;
-            let mut sim =
-                Sim::new(SimConfig { link, seed: r.seed, router, skew_ms: 3_000, ttl_secs: 300 });
+            let mut sim = Sim::new(SimConfig {
+                link,
+                seed: r.seed,
+                router,
+                skew_ms: 3_000,
+                ttl_secs: 300,
+                pow: r.pow,
+            });
             let honest: Vec<usize> =
                 (0..r.nodes).map(|_| sim.add_node(Kind::Relay, Interest::All)).collect();
             let hostile = [
@@ -529,7 +660,8 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, ScenarioError> {
             sim.random_regular_on(&all, r.degree);
             let n = honest.len() as u64;
             workload(&mut sim, &r, run_ms, &|u| honest[(u % n) as usize]);
-            churn(&mut sim, &r, &honest, run_ms);
+            let quiet = messengers(&mut sim, &r, &honest, false, (1_000, run_ms / 2), run_ms);
+            churn(&mut sim, &r, &honest, run_ms, &quiet);
             let half: Vec<usize> = honest[..honest.len() / 2].to_vec();
             sim.partition_groups(&half, run_ms / 3, run_ms / 2);
             sim.run(run_ms)
@@ -537,6 +669,9 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, ScenarioError> {
         Scenario::Partition => conversations(&r, run_ms, link, &mut notes),
     };
     let mut figures = figures;
+    if let Some(n) = messenger_note(&figures) {
+        notes.push(n);
+    }
     for v in extra_violations {
         figures.violations += 1;
         if figures.violation_texts.len() < 8 {
@@ -554,7 +689,7 @@ pub fn run_scenario(cfg: &ScenarioConfig) -> Result<Report, ScenarioError> {
 /// the cut is next sent about as long after the heal as the cut lasted: the last 75 % of the
 /// run leave room for two or three sends after the heal (loss needs them).
 fn conversations(r: &Resolved, run_ms: u64, link: LinkModel, notes: &mut Vec<String>) -> Figures {
-    let mut sim = Sim::new(SimConfig { link, seed: r.seed, ..SimConfig::default() });
+    let mut sim = Sim::new(SimConfig { link, seed: r.seed, pow: r.pow, ..SimConfig::default() });
     let relays: Vec<usize> =
         (0..r.nodes).map(|_| sim.add_node(Kind::Relay, Interest::All)).collect();
     sim.random_regular_on(&relays, r.degree.min(r.nodes - 1));
@@ -592,6 +727,8 @@ fn conversations(r: &Resolved, run_ms: u64, link: LinkModel, notes: &mut Vec<Str
         }
     }
     let window = (run_ms as f64 * 0.3) as u64;
+    let all: Vec<usize> = (0..r.nodes + r.light).collect();
+    messengers(&mut sim, r, &all, false, (1_000, 1_000 + window), run_ms);
     for (a, b, topic) in &pairs {
         let c = sim.add_conversation(*a, *b, *topic);
         for side in 0..2 {

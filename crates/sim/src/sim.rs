@@ -14,7 +14,7 @@ use wisp_mailserver::{
 use wisp_waku::packets::waku_codes;
 use wisp_waku::{
     Bloom, Capability, DropReason, Envelope, EnvelopeDrop, Event, Output, PeerId, Router,
-    RouterConfig, Topic, WakuPacket,
+    RouterConfig, SealBudget, Topic, WakuPacket,
 };
 
 use crate::figures::{Figures, KindFigures, MailFigures};
@@ -22,6 +22,7 @@ use crate::packet::{envelope_expiry, fingerprint, for_each_item};
 use crate::{Rng, mix};
 
 mod conv;
+mod msg;
 
 /// Virtual time origin: routers compare envelope times with `now_ms / 1000`.
 pub const EPOCH_MS: u64 = 1_700_000_000_000;
@@ -154,6 +155,10 @@ enum Ev {
     ConvSend { conv: usize, side: usize },
     ConvTick { conv: usize, side: usize, at: u64 },
     ConvCheck,
+    MsgTick { account: usize, at: u64 },
+    MsgPublic { account: usize, chat: usize },
+    MsgDirect { from: usize, to: usize },
+    MsgCheck,
 }
 
 struct LinkState {
@@ -190,6 +195,8 @@ struct Node {
     fetch_from: Option<u32>,
     history: Option<History>,
     sent_now: bool,
+    /// The messenger running on this node, if any (an index into `Sim::msgs`).
+    account: Option<usize>,
 }
 
 struct Posted {
@@ -210,6 +217,10 @@ pub struct SimConfig {
     pub skew_ms: u64,
     /// TTL of posted envelopes, seconds.
     pub ttl_secs: u32,
+    /// PoW: 0 for none (envelopes carry nonce 0, routers ask for none); otherwise every
+    /// router asks for this much and every honest envelope is sealed to it (a messenger's
+    /// to its own target if that is higher).
+    pub pow: f64,
 }
 
 impl Default for SimConfig {
@@ -220,6 +231,7 @@ impl Default for SimConfig {
             router: RouterConfig { min_pow: 0.0, ..RouterConfig::default() },
             skew_ms: 0,
             ttl_secs: 300,
+            pow: 0.0,
         }
     }
 }
@@ -245,6 +257,7 @@ pub struct Sim {
     next_id: u64,
     housekeeping: bool,
     convs: conv::Convs,
+    msgs: msg::Messengers,
     // figures
     expected: u64,
     delivered: u64,
@@ -328,7 +341,10 @@ fn envelope_drop_label(r: EnvelopeDrop) -> &'static str {
 
 impl Sim {
     /// An empty simulation.
-    pub fn new(cfg: SimConfig) -> Self {
+    pub fn new(mut cfg: SimConfig) -> Self {
+        if cfg.pow > 0.0 {
+            cfg.router.min_pow = cfg.pow;
+        }
         let rng = Rng::new(cfg.seed);
         Self {
             cfg,
@@ -350,6 +366,7 @@ impl Sim {
             next_id: 0,
             housekeeping: false,
             convs: conv::Convs::default(),
+            msgs: msg::Messengers::default(),
             expected: 0,
             delivered: 0,
             latencies: BTreeMap::new(),
@@ -463,6 +480,7 @@ impl Sim {
             fetch_from: None,
             history: None,
             sent_now: false,
+            account: None,
         });
         self.adj.push(BTreeSet::new());
         if let Some(p) = hostile_period {
@@ -606,6 +624,7 @@ impl Sim {
     /// a fresh router, re-dialling its home links; a light client then asks its mailservers for
     /// what it missed.
     pub fn churn(&mut self, node: usize, from_ms: u64, to_ms: u64) {
+        self.msgs.disturbed(EPOCH_MS + from_ms, EPOCH_MS + to_ms);
         self.schedule(EPOCH_MS + from_ms, Ev::Stop { node });
         self.schedule(EPOCH_MS + to_ms, Ev::Restart { node });
     }
@@ -613,6 +632,7 @@ impl Sim {
     /// Cuts the link a-b from `from_ms` to `to_ms` (packets sent meanwhile are lost; the
     /// routers keep the peer).
     pub fn partition(&mut self, a: usize, b: usize, from_ms: u64, to_ms: u64) {
+        self.msgs.disturbed(EPOCH_MS + from_ms, EPOCH_MS + to_ms);
         self.schedule(EPOCH_MS + from_ms, Ev::Cut { a, b });
         self.schedule(EPOCH_MS + to_ms, Ev::Heal { a, b });
     }
@@ -620,6 +640,7 @@ impl Sim {
     /// Splits the nodes into `side_a` and the rest from `from_ms` to `to_ms`: every packet
     /// between the groups is lost meanwhile.
     pub fn partition_groups(&mut self, side_a: &[usize], from_ms: u64, to_ms: u64) {
+        self.msgs.disturbed(EPOCH_MS + from_ms, EPOCH_MS + to_ms);
         let mut side = vec![false; self.nodes.len()];
         for &n in side_a {
             if let Some(s) = side.get_mut(n) {
@@ -638,6 +659,16 @@ impl Sim {
                 *on && side.get(a).copied().unwrap_or(false)
                     != side.get(b).copied().unwrap_or(false)
             })
+    }
+
+    /// Seals `env` to PoW `target` (from its nonce on; deterministic); returns the attempts.
+    fn seal_pow(&mut self, env: &mut Envelope, target: f64) -> u64 {
+        let mut go = || true;
+        let outcome = env.seal(target, SealBudget { max_attempts: 1 << 32, keep_going: &mut go });
+        if !outcome.reached {
+            self.violation(format!("PoW {target} not reached in {} attempts", outcome.attempts));
+        }
+        outcome.attempts
     }
 
     fn want_tick(&mut self, n: usize, at: u64) {
@@ -743,6 +774,7 @@ impl Sim {
                 *self.drops.entry(envelope_drop_label(reason)).or_default() += 1
             }
             Event::PeerReady { peer, .. } => self.peer_ready(n, peer.0 as usize),
+            Event::Matched { filter, .. } => self.msg_matched(n, filter),
             Event::P2PRequest { peer, payload } => self.serve(n, peer.0 as usize, &payload),
             Event::P2PMessages { peer, envelopes } => {
                 let p = peer.0 as usize;
@@ -906,8 +938,11 @@ impl Sim {
         let mut data = vec![0u8; size.max(8)];
         data[..8].copy_from_slice(&id.to_be_bytes());
         let ttl = self.cfg.ttl_secs;
-        let env =
+        let mut env =
             Envelope { expiry: secs + ttl, ttl, topic, data: bytes::Bytes::from(data), nonce: id };
+        if honest && self.cfg.pow > 0.0 {
+            self.seal_pow(&mut env, self.cfg.pow);
+        }
         if honest {
             let h = fp32(&env.hash());
             let mut expected = self.up_full - u64::from(self.nodes[n].kind.full());
@@ -1010,6 +1045,7 @@ impl Sim {
         if node.kind.full() {
             self.up_full -= 1;
         }
+        self.msg_stop(n);
     }
 
     fn restart(&mut self, n: usize) {
@@ -1029,6 +1065,7 @@ impl Sim {
         for p in self.nodes[n].home.clone() {
             self.connect(n, p);
         }
+        self.msg_restart(n);
     }
 
     fn housekeep(&mut self) {
@@ -1135,6 +1172,10 @@ impl Sim {
             Ev::ConvSend { conv, side } => self.conv_send(conv, side),
             Ev::ConvTick { conv, side, at } => self.conv_tick(conv, side, at),
             Ev::ConvCheck => self.conv_check(),
+            Ev::MsgTick { account, at } => self.msg_tick(account, at),
+            Ev::MsgPublic { account, chat } => self.msg_public(account, chat),
+            Ev::MsgDirect { from, to } => self.msg_direct(from, to),
+            Ev::MsgCheck => self.msg_check(),
         }
     }
 
@@ -1250,6 +1291,7 @@ impl Sim {
             violation_texts: self.violation_texts.clone(),
             trace: self.trace,
             conversations: self.conv_figures(),
+            messengers: self.msg_figures(),
         }
     }
 }

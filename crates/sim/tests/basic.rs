@@ -8,6 +8,7 @@ use wisp_mailserver as _;
 use wisp_mvds as _;
 use wisp_sim::{Interest, Kind, LinkModel, Sim, SimConfig};
 use wisp_waku::Topic;
+use {wisp_crypto as _, wisp_messenger as _, wisp_ratchet as _};
 
 const T: Topic = Topic([1, 2, 3, 4]);
 
@@ -249,4 +250,50 @@ fn conversation_check_before_the_heal_reports_every_message() {
     assert_eq!(f.conversations.delivered, 0, "{f}");
     assert_eq!(f.violations, 8, "{f}");
     assert!(f.violation_texts.iter().all(|t| t.contains("received 0 time(s), never acked")), "{f}");
+}
+
+/// Two messengers at the ends of a line of 6 relays: a public chat of the two, then 1:1
+/// messages both ways sent while the line is cut in the middle. The first goes in DH mode, the
+/// rest after X3DH on the ratchet; none crosses before the heal (a check then names them all),
+/// and MVDS retransmissions deliver each exactly once, acked, after it.
+fn messengers_across_a_cut(check_at: u64) -> wisp_sim::Figures {
+    let mut sim = Sim::relays(6, LinkModel::default(), 11);
+    sim.line();
+    let a = sim.add_messenger(0);
+    let b = sim.add_messenger(5);
+    sim.join_public_chat(a, "line");
+    sim.join_public_chat(b, "line");
+    sim.public_send_at(2_000, a, "line");
+    sim.public_send_at(3_000, b, "line");
+    sim.partition(2, 3, 10_000, 200_000);
+    for i in 0..3 {
+        sim.direct_send_at(20_000 + i * 1_000, a, b);
+        sim.direct_send_at(20_500 + i * 1_000, b, a);
+    }
+    sim.check_messengers_at(check_at);
+    sim.run(check_at)
+}
+
+#[test]
+fn messengers_across_a_cut_deliver_once_after_the_heal() {
+    let f = messengers_across_a_cut(1_500_000);
+    let m = &f.messengers;
+    assert_eq!(f.violations, 0, "{f}");
+    assert!(m.checked, "{f}");
+    assert_eq!((m.accounts, m.public_messages, m.public_received), (2, 2, 2), "{f}");
+    assert_eq!((m.direct_messages, m.direct_received, m.direct_delivered), (6, 6, 6), "{f}");
+    assert_eq!(m.messages_accepted, 8, "{f}");
+    // Sent at 20-23 s, the cut heals at 200 s: nothing arrives before it.
+    assert!(m.direct_ms.0 >= 175_000, "{f}");
+}
+
+#[test]
+fn messenger_check_before_the_heal_reports_every_1to1_message() {
+    let f = messengers_across_a_cut(150_000);
+    assert_eq!(f.messengers.direct_received, 0, "{f}");
+    assert_eq!(f.violations, 6, "{f}");
+    assert!(
+        f.violation_texts.iter().all(|t| t.contains("received 0 time(s), not delivered")),
+        "{f}"
+    );
 }

@@ -680,16 +680,16 @@ impl Router {
         }
     }
 
-    /// Tells every ready peer of a change: a Status Update to `waku/1` peers; to `shh/6`
-    /// peers, the PoW Requirement and Bloom Filter packets that carry what changed (topic
-    /// interest as its bloom; a light-mode change has no `shh/6` packet).
+    /// Tells every peer of a change: a Status Update to `waku/1` peers; to `shh/6` peers, the
+    /// PoW Requirement and Bloom Filter packets that carry what changed (topic interest as its
+    /// bloom; a light-mode change has no `shh/6` packet). Peers whose Status has not arrived
+    /// yet are told too: ours went out in [`Router::add_peer`], before this update, with what
+    /// was true then, and nothing else would correct it (found by wisp-sim: a light client
+    /// whose messenger installed its filters during the handshake never got a chat's
+    /// envelopes from that peer).
     fn broadcast_update(&mut self, update: StatusOptions) {
-        let mut ready: Vec<(PeerId, Capability)> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.status.is_some())
-            .map(|(id, p)| (*id, p.capability))
-            .collect();
+        let mut ready: Vec<(PeerId, Capability)> =
+            self.peers.iter().map(|(id, p)| (*id, p.capability)).collect();
         ready.sort_by_key(|(id, _)| *id);
         let waku = vec![(
             crate::packets::waku_codes::STATUS_UPDATE,

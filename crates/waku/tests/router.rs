@@ -208,6 +208,48 @@ fn topic_interest_limits_what_a_light_client_gets() {
     assert_eq!(accepted(&net, 1), 2);
 }
 
+/// An interest change made while the peer's Status is still on its way reaches that peer
+/// (our Status went out with the old interest). Found by wisp-sim (`wisp sim --scenario chat
+/// --seed 2 --nodes 4 --light 6 --size 128 --messengers 6`): a light client whose messenger
+/// installed its filters during the handshakes missed a public message of its chat.
+#[test]
+fn interest_change_during_the_handshake_reaches_the_peer() {
+    let light =
+        RouterConfig { light_node: true, topic_interest: Some(vec![TA]), ..Default::default() };
+    let mut net = Net::new(vec![RouterConfig::default(), light]);
+    let (pa, pb) = (PeerId(net.next_peer), PeerId(net.next_peer + 1));
+    net.next_peer += 2;
+    net.links.insert((0, pa), End { node: 1, peer: pb });
+    net.links.insert((1, pb), End { node: 0, peer: pa });
+    net.nodes[0].add_peer(pa, Capability::Waku, None, net.now);
+    net.nodes[1].add_peer(pb, Capability::Waku, None, net.now);
+    // Node 1 widens its interest before node 0's Status arrived.
+    net.nodes[1].set_topic_interest(vec![TA, TB]);
+    net.run();
+    let status = net.nodes[0].peer_status(pa).unwrap().clone();
+    assert!(status.topic_interest.as_ref().unwrap().contains(&TB), "{status:?}");
+    net.nodes[0]
+        .post(envelope(TB, "wanted since the update", net.now, 60, 0.002), net.now)
+        .unwrap();
+    net.advance(1000);
+    assert_eq!(accepted(&net, 1), 1);
+    // The same for a bloom.
+    let mut net = Net::new(vec![
+        RouterConfig::default(),
+        RouterConfig { bloom: TA.bloom(), ..Default::default() },
+    ]);
+    let (pa, pb) = (PeerId(net.next_peer), PeerId(net.next_peer + 1));
+    net.links.insert((0, pa), End { node: 1, peer: pb });
+    net.links.insert((1, pb), End { node: 0, peer: pa });
+    net.nodes[0].add_peer(pa, Capability::Waku, None, net.now);
+    net.nodes[1].add_peer(pb, Capability::Waku, None, net.now);
+    net.nodes[1].set_bloom(Bloom::from_topics([TA, TB].iter()));
+    net.run();
+    net.nodes[0].post(envelope(TB, "in the new bloom", net.now, 60, 0.002), net.now).unwrap();
+    net.advance(1000);
+    assert_eq!(accepted(&net, 1), 1);
+}
+
 #[test]
 fn bloom_filter_limits_what_a_peer_gets() {
     let bloom_mode = RouterConfig { bloom: TA.bloom(), ..Default::default() };

@@ -10,7 +10,7 @@ use crate::{error::Error, print_line};
 /// `wisp sim`
 #[derive(Debug, Args)]
 pub(crate) struct SimArgs {
-    /// Scenario: mesh, churn, whisper, offline, faults or partition (crates/sim/README.md)
+    /// Scenario: mesh, churn, whisper, offline, faults, partition or chat (crates/sim/README.md)
     #[arg(long, value_name = "NAME")]
     pub(crate) scenario: String,
     /// Full nodes (relays and mailservers; in mesh, churn and faults: all honest nodes) [default: per scenario]
@@ -46,6 +46,15 @@ pub(crate) struct SimArgs {
     /// Envelope data bytes [default: 1024]
     #[arg(long, value_name = "BYTES")]
     pub(crate) size: Option<usize>,
+    /// Nodes running a messenger (wisp-messenger, public and 1:1 chats) [default: 12 for chat, 20 for churn, 8 for whisper and partition, 4 for offline, 0 for mesh and faults]
+    #[arg(long, value_name = "A")]
+    pub(crate) messengers: Option<usize>,
+    /// Messages each messenger sends to its public chat and to each 1:1 partner [default: 5 for chat, else 2]
+    #[arg(long, value_name = "C")]
+    pub(crate) chat_msgs: Option<u64>,
+    /// PoW target every router asks for and every envelope is sealed to; 0 for none [default: 0]
+    #[arg(long, value_name = "TARGET")]
+    pub(crate) pow: Option<f64>,
     /// Print the figures as one JSON object
     #[arg(long)]
     pub(crate) json: bool,
@@ -63,6 +72,10 @@ fn setting(e: ScenarioError) -> Error {
         "degree" => "--degree",
         "msgs" => "--msgs",
         "envelopes" => "--envelopes",
+        "users" => "--users",
+        "messengers" => "--messengers",
+        "chat-msgs" => "--chat-msgs",
+        "pow" => "--pow",
         _ => "--size",
     };
     Error::Setting { name, message: format!("{value}: expected {expected}") }
@@ -83,6 +96,9 @@ pub(crate) fn run(args: SimArgs) -> Result<(), Error> {
         msgs: args.msgs,
         envelopes: args.envelopes,
         size: args.size,
+        messengers: args.messengers,
+        chat_msgs: args.chat_msgs,
+        pow: args.pow,
     };
     let report = run_scenario(&config).map_err(setting)?;
     let command = report.config.command();

@@ -62,3 +62,48 @@ fn sim_partition_delivers_every_conversation_message_once() {
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
     assert!(out.stderr.contains("--days: 0.01: expected at least 0.05"), "{}", out.stderr);
 }
+
+#[test]
+fn sim_chat_runs_messengers_with_pow() {
+    let args = [
+        "--scenario",
+        "chat",
+        "--nodes",
+        "3",
+        "--light",
+        "4",
+        "--messengers",
+        "4",
+        "--chat-msgs",
+        "2",
+        "--days",
+        "0.01",
+        "--pow",
+        "0.002",
+        "--json",
+    ];
+    let out = sim(&args);
+    assert!(out.status.success(), "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect("one JSON object");
+    let m = &v["figures"]["messengers"];
+    assert_eq!(v["figures"]["violations"], 0, "{v}");
+    assert_eq!(m["checked"], true, "{v}");
+    assert_eq!(m["accounts"], 4, "{v}");
+    // One chat of 4, 2 messages each: 8 messages, 3 receipts each.
+    assert_eq!(
+        (m["public_messages"].as_u64(), m["public_received"].as_u64()),
+        (Some(8), Some(24)),
+        "{v}"
+    );
+    // A ring of 4 pairs, 2 messages each way.
+    assert_eq!(m["direct_messages"], 16, "{v}");
+    assert_eq!(m["direct_delivered"], 16, "{v}");
+    assert!(m["pow_attempts"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["command"].as_str().unwrap().contains("--messengers 4 --chat-msgs 2 --pow 0.002"));
+    // Another process, the same seed: the same figures, messengers and all.
+    let again = sim(&args);
+    assert_eq!(again.stdout, out.stdout);
+    let out = sim(&["--scenario", "chat", "--pow", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("--pow: 2: expected a PoW target"), "{}", out.stderr);
+}

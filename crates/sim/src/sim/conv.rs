@@ -22,7 +22,7 @@ use crate::figures::ConvFigures;
 
 /// MVDS's random source for jitter: a stream of the run's seeded RNG.
 #[derive(Debug)]
-pub(super) struct JitterRng(Rng);
+pub(super) struct JitterRng(pub(super) Rng);
 
 impl TryRng for JitterRng {
     type Error = Infallible;
@@ -299,13 +299,16 @@ impl Sim {
         self.next_id += 1;
         let now = self.rnow(n);
         let ttl = self.cfg.ttl_secs;
-        let env = Envelope {
+        let mut env = Envelope {
             expiry: (now / 1000) as u32 + ttl,
             ttl,
             topic,
             data: bytes::Bytes::from(data),
             nonce: id,
         };
+        if self.cfg.pow > 0.0 {
+            self.seal_pow(&mut env, self.cfg.pow);
+        }
         if self.nodes[n].router.post(env, now).is_err() {
             self.post_refused += 1;
         }
