@@ -17,7 +17,7 @@ use wisp_rlpx::NodeRecord;
 use crate::error::Error;
 
 /// Discovery flags of `wisp node`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct DiscoveryArgs {
     /// Bootnode: an enode URL for legacy discovery (UDP port from ?discport= else the TCP
     /// port) or an enr:<base64> record for Discovery v5.1 (turns --discv5 on); repeatable;

@@ -193,6 +193,8 @@ pub(crate) enum Event {
     },
     /// The terminal was resized.
     Resize(u16, u16),
+    /// A 1:1 chat was opened on the node (`/msg`): show it.
+    Opened(String),
 }
 
 /// What the app asks the node to do.
@@ -288,6 +290,9 @@ pub(crate) struct App {
     pub(crate) size: (u16, u16),
     /// A message picked by `/reply` whose quote is shown above the input.
     pub(crate) replying: Option<String>,
+    /// Set when something deserves the bell (a 1:1 message or a mention in a chat not
+    /// open); the caller rings and clears it.
+    pub(crate) bell: bool,
     /// Whether an older page is being fetched (so scrolling asks once).
     loading_older: bool,
 }
@@ -312,6 +317,7 @@ impl App {
             quit: false,
             size: (80, 24),
             replying: None,
+            bell: false,
             loading_older: false,
         }
     }
@@ -361,12 +367,36 @@ impl App {
             Event::Failed(e) => self.notice = Some(e),
             Event::Me { key, alias } => self.me = Some((key, alias)),
             Event::Resize(w, h) => self.size = (w, h),
+            Event::Opened(id) => {
+                if !self.chats.iter().any(|c| c.id == id) {
+                    let name = self.name_of_key(&id);
+                    self.chats.insert(0, Chat { id: id.clone(), kind: ChatKind::OneToOne, name, unread: 0, last: None, activity: u64::MAX });
+                }
+                self.select(id, &mut out);
+            }
         }
         out
     }
 
     fn set_chats(&mut self, mut chats: Vec<Chat>, out: &mut Vec<Request>) {
         sort_chats(&mut chats);
+        // The bell: more unread in a 1:1 chat not open, or a last message that mentions us.
+        for chat in &mut chats {
+            let before = self.chats.iter().find(|c| c.id == chat.id);
+            let grew = chat.unread > before.map_or(0, |c| c.unread);
+            let open = self.open.as_deref() == Some(chat.id.as_str());
+            if open {
+                chat.unread = 0;
+            }
+            if grew && !open {
+                let mentioned = self.me.as_ref().is_some_and(|(_, alias)| {
+                    chat.last.as_deref().is_some_and(|l| l.contains(alias.as_str()))
+                });
+                if chat.kind == ChatKind::OneToOne || mentioned {
+                    self.bell = true;
+                }
+            }
+        }
         self.chats = chats;
         self.logs.retain(|id, _| self.chats.iter().any(|c| &c.id == id));
         let still_open = self.open.as_ref().is_some_and(|id| self.chats.iter().any(|c| &c.id == id));
@@ -751,6 +781,12 @@ impl App {
             );
             self.select(chat, out);
         }
+    }
+
+    /// A name for a 1:1 chat id before the node lists it.
+    fn name_of_key(&self, id: &str) -> String {
+        let short: String = id.chars().take(10).collect();
+        format!("{short}…")
     }
 
     /// The message being replied to.
