@@ -385,8 +385,10 @@ impl App {
             let before = self.chats.iter().find(|c| c.id == chat.id);
             let grew = chat.unread > before.map_or(0, |c| c.unread);
             let open = self.open.as_deref() == Some(chat.id.as_str());
-            if open {
+            if open && chat.unread > 0 {
+                // Read as it arrives: the node is told.
                 chat.unread = 0;
+                out.push(Request::MarkRead(chat.id.clone()));
             }
             if grew && !open {
                 let mentioned = self.me.as_ref().is_some_and(|(_, alias)| {
@@ -818,4 +820,243 @@ fn common_prefix(words: &[&str]) -> String {
         end = end.min(first.bytes().zip(w.bytes()).take_while(|(a, b)| a == b).count());
     }
     first.get(..end).unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A chat for tests.
+    pub(crate) fn chat(id: &str, kind: ChatKind, unread: u64, activity: u64) -> Chat {
+        let name = match kind {
+            ChatKind::Public => format!("#{id}"),
+            _ => id.to_owned(),
+        };
+        Chat { id: id.into(), kind, name, unread, last: Some(format!("x: last of {id}")), activity }
+    }
+
+    /// A message for tests.
+    pub(crate) fn msg(id: &str, from: &str, alias: &str, text: &str, clock: u64) -> Message {
+        Message {
+            id: id.into(),
+            from: from.into(),
+            alias: alias.into(),
+            text: text.into(),
+            clock,
+            timestamp_ms: clock * 60_000,
+            delivery: None,
+            quote: None,
+            kind: MessageKind::Text,
+            identicon: None,
+        }
+    }
+
+    fn typed(app: &mut App, text: &str) -> Vec<Request> {
+        let mut out = Vec::new();
+        for c in text.chars() {
+            out.extend(app.handle(Event::Char(c)));
+        }
+        out
+    }
+
+    fn enter(app: &mut App) -> Vec<Request> {
+        app.handle(Event::Action(Action::Send))
+    }
+
+    #[test]
+    fn chats_sort_by_activity_and_the_newest_opens() {
+        let mut app = App::new(false);
+        let out = app.handle(Event::Chats(vec![
+            chat("old", ChatKind::Public, 0, 5),
+            chat("new", ChatKind::Public, 2, 9),
+            chat("mid", ChatKind::OneToOne, 0, 7),
+        ]));
+        let order: Vec<&str> = app.chats.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(order, ["new", "mid", "old"]);
+        assert_eq!(app.open.as_deref(), Some("new"));
+        assert_eq!(out, [Request::Load("new".into()), Request::MarkRead("new".into())]);
+        assert_eq!(app.chats[0].unread, 0, "opening a chat reads it");
+        let out = app.handle(Event::Action(Action::NextChat));
+        assert_eq!(app.open.as_deref(), Some("mid"));
+        assert_eq!(out, [Request::Load("mid".into())]);
+        app.handle(Event::Action(Action::PrevChat));
+        app.handle(Event::Action(Action::PrevChat));
+        assert_eq!(app.open.as_deref(), Some("old"), "wraps around");
+    }
+
+    #[test]
+    fn pages_merge_by_id_and_clock() {
+        let mut app = App::new(false);
+        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 1)]));
+        let page = vec![msg("0x3", "k", "A", "three", 3), msg("0x2", "k", "A", "two", 2)];
+        app.handle(Event::Messages { chat: "a".into(), page, cursor: "c2".into(), older: false });
+        let mut sent = msg("0x3", "k", "A", "three", 3);
+        sent.delivery = Some(Delivery::Delivered);
+        app.handle(Event::Messages { chat: "a".into(), page: vec![sent], cursor: String::new(), older: false });
+        let older = vec![msg("0x1", "k", "A", "one", 1)];
+        app.handle(Event::Messages { chat: "a".into(), page: older, cursor: String::new(), older: true });
+        let texts: Vec<&str> = app.visible_messages().iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two", "three"]);
+        assert_eq!(app.visible_messages()[2].delivery, Some(Delivery::Delivered));
+        assert!(app.logs["a"].complete);
+    }
+
+    #[test]
+    fn enter_sends_and_commands_become_requests() {
+        let mut app = App::new(false);
+        assert!(typed(&mut app, "hello").is_empty());
+        assert!(enter(&mut app).is_empty(), "no chat open");
+        assert!(app.notice.as_deref().unwrap().contains("/join"));
+        assert_eq!(app.input, "hello", "the text is kept");
+        app.input.clear();
+        app.cursor = 0;
+        typed(&mut app, "/join #status");
+        let out = enter(&mut app);
+        assert_eq!(out[0], Request::Join("status".into()));
+        assert_eq!(app.open.as_deref(), Some("status"));
+        typed(&mut app, "hi ");
+        app.handle(Event::Action(Action::Newline));
+        typed(&mut app, "there");
+        let out = enter(&mut app);
+        assert_eq!(
+            out,
+            [Request::Send { chat: "status".into(), text: "hi \nthere".into(), reply_to: None }]
+        );
+        assert!(app.input.is_empty());
+        typed(&mut app, "//slash");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Send { chat: "status".into(), text: "/slash".into(), reply_to: None }]
+        );
+        typed(&mut app, "/msg zQ3abc");
+        assert_eq!(enter(&mut app), [Request::OpenOneToOne("zQ3abc".into())]);
+        typed(&mut app, "/bogus");
+        enter(&mut app);
+        assert!(app.notice.as_deref().unwrap().contains("unknown command /bogus"));
+        typed(&mut app, "/help");
+        enter(&mut app);
+        assert!(app.help);
+        app.handle(Event::Action(Action::Cancel));
+        assert!(!app.help);
+        typed(&mut app, "/leave");
+        assert_eq!(enter(&mut app), [Request::Leave("status".into())]);
+        assert!(app.open.is_none());
+        typed(&mut app, "/quit");
+        assert_eq!(enter(&mut app), [Request::Quit]);
+        assert!(app.quit);
+    }
+
+    #[test]
+    fn reply_resend_read_and_search() {
+        let mut app = App::new(false);
+        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 1)]));
+        let mut failed = msg("0x2", "me", "Me", "lost", 2);
+        failed.delivery = Some(Delivery::Failed);
+        let page = vec![failed, msg("0x1", "k", "Bob", "Apples", 1)];
+        app.handle(Event::Messages { chat: "a".into(), page, cursor: String::new(), older: false });
+        typed(&mut app, "/reply 2 yes");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Send { chat: "a".into(), text: "yes".into(), reply_to: Some("0x1".into()) }]
+        );
+        typed(&mut app, "/reply");
+        enter(&mut app);
+        assert_eq!(app.replying_to().unwrap().id, "0x2");
+        typed(&mut app, "ok");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Send { chat: "a".into(), text: "ok".into(), reply_to: Some("0x2".into()) }]
+        );
+        typed(&mut app, "/resend");
+        assert_eq!(enter(&mut app), [Request::Resend("0x2".into())]);
+        typed(&mut app, "/read");
+        assert_eq!(enter(&mut app), [Request::MarkRead("a".into())]);
+        typed(&mut app, "/search apple");
+        enter(&mut app);
+        let found: Vec<&str> = app.visible_messages().iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(found, ["0x1"]);
+        app.handle(Event::Action(Action::Cancel));
+        assert_eq!(app.visible_messages().len(), 2);
+    }
+
+    #[test]
+    fn tab_completes_commands_and_cursor_edits_wide_text() {
+        let mut app = App::new(false);
+        typed(&mut app, "/jo");
+        app.handle(Event::Action(Action::Complete));
+        assert_eq!(app.input, "/join ");
+        app.input = "/re".into();
+        app.cursor = 3;
+        app.handle(Event::Action(Action::Complete));
+        assert_eq!(app.input, "/re", "ambiguous: /read /reply /resend");
+        assert!(app.notice.as_deref().unwrap().contains("/resend"));
+        app.input = "/res".into();
+        app.handle(Event::Action(Action::Complete));
+        assert_eq!(app.input, "/resend ");
+        app.input.clear();
+        app.cursor = 0;
+        typed(&mut app, "日本😀");
+        app.handle(Event::Action(Action::Left));
+        app.handle(Event::Action(Action::Backspace));
+        assert_eq!(app.input, "日😀");
+        app.handle(Event::Action(Action::Home));
+        app.handle(Event::Action(Action::Delete));
+        assert_eq!(app.input, "😀");
+    }
+
+    #[test]
+    fn scrolling_back_asks_for_older_pages_once() {
+        let mut app = App::new(false);
+        app.handle(Event::Resize(80, 10));
+        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 1)]));
+        let page: Vec<Message> =
+            (1..=8).rev().map(|i| msg(&format!("0x{i}"), "k", "A", "m", i)).collect();
+        app.handle(Event::Messages { chat: "a".into(), page, cursor: "more".into(), older: false });
+        let out = app.handle(Event::Action(Action::PageUp));
+        assert_eq!(out, [Request::LoadOlder { chat: "a".into(), cursor: "more".into() }]);
+        assert!(app.handle(Event::Action(Action::PageUp)).is_empty(), "one request at a time");
+        app.handle(Event::Action(Action::PageDown));
+        app.handle(Event::Action(Action::PageDown));
+        assert_eq!(app.scroll, 0);
+    }
+
+    #[test]
+    fn bell_for_one_to_one_messages_in_other_chats() {
+        let mut app = App::new(false);
+        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 9), chat("bob", ChatKind::OneToOne, 0, 1)]));
+        assert!(!app.bell);
+        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 3, 9), chat("bob", ChatKind::OneToOne, 0, 1)]));
+        assert!(!app.bell, "the open chat does not ring");
+        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 9), chat("bob", ChatKind::OneToOne, 1, 10)]));
+        assert!(app.bell);
+        assert_eq!(app.open.as_deref(), Some("a"), "a new message does not switch chats");
+    }
+
+    #[test]
+    fn vi_normal_mode_moves_without_typing() {
+        let mut app = App::new(true);
+        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 9), chat("b", ChatKind::Public, 0, 1)]));
+        app.handle(Event::Action(Action::Cancel));
+        assert_eq!(app.mode, Mode::Normal);
+        app.handle(Event::Char('J'));
+        assert_eq!(app.open.as_deref(), Some("b"));
+        assert!(app.input.is_empty());
+        app.handle(Event::Char('i'));
+        typed(&mut app, "x");
+        assert_eq!(app.input, "x");
+    }
+
+    #[test]
+    fn memory_is_bounded_per_chat() {
+        let mut app = App::new(false);
+        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 1)]));
+        let page: Vec<Message> = (0..MAX_MESSAGES_PER_CHAT as u64 + 10)
+            .map(|i| msg(&format!("0x{i:08}"), "k", "A", "m", i))
+            .collect();
+        app.handle(Event::Messages { chat: "a".into(), page, cursor: String::new(), older: false });
+        let log = &app.logs["a"];
+        assert_eq!(log.messages.len(), MAX_MESSAGES_PER_CHAT);
+        assert!(!log.complete);
+        assert_eq!(log.messages[0].clock, 10);
+    }
 }
