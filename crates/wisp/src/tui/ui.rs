@@ -476,3 +476,176 @@ pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use ratatui::{Terminal, backend::TestBackend};
+
+    use super::*;
+    use crate::tui::app::{
+        Event, Identicon, NetStatus, Quote,
+        tests::{chat, msg},
+    };
+
+    /// The screen as lines of text (wide characters take their cells; the cell after one is
+    /// skipped so the line reads as typed).
+    pub(crate) fn render(app: &App, w: u16, h: u16) -> Vec<String> {
+        let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+        terminal.draw(|f| draw(f, app, &KeyMap::default())).unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        let mut lines = Vec::new();
+        for y in 0..h {
+            let mut line = String::new();
+            let mut skip = 0;
+            for x in 0..w {
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                let symbol = buffer[(x, y)].symbol();
+                skip = symbol.width().saturating_sub(1);
+                line.push_str(symbol);
+            }
+            lines.push(line.trim_end().to_owned());
+        }
+        lines
+    }
+
+    fn sample() -> App {
+        let mut app = App::new(false);
+        app.handle(Event::Resize(80, 16));
+        app.handle(Event::Chats(vec![
+            chat("status", ChatKind::Public, 0, 50),
+            chat("Bob Jolly Hare", ChatKind::OneToOne, 2, 40),
+            chat("random", ChatKind::Public, 11, 30),
+        ]));
+        let bob = "0x04bb";
+        let me = "0x04aa";
+        let mut first = msg("0x1", bob, "Bob Jolly Hare", "Is anyone here?", 601);
+        first.identicon =
+            Some(Identicon { cells: [[true, false, true, false, true]; 5], rgb: [200, 10, 10] });
+        let mut reply = msg("0x2", me, "Quiet Brave Owl", "Yes, hello!", 602);
+        reply.quote = Some(Quote { alias: "Bob Jolly Hare".into(), text: "Is anyone here?".into() });
+        reply.delivery = Some(Delivery::Delivered);
+        let mut second = msg("0x3", me, "Quiet Brave Owl", "Second try", 603);
+        second.delivery = Some(Delivery::Failed);
+        let mut third = msg("0x4", me, "Quiet Brave Owl", "On its way", 604);
+        third.delivery = Some(Delivery::Sending);
+        app.handle(Event::Messages {
+            chat: "status".into(),
+            page: vec![third, second, reply, first],
+            cursor: String::new(),
+            older: false,
+        });
+        app.handle(Event::Status(NetStatus {
+            online: true,
+            peers: 3,
+            mailserver: Some("1 trusted".into()),
+            history: Some((2, 4)),
+        }));
+        app
+    }
+
+    fn find(lines: &[String], needle: &str) -> usize {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{}", lines.join("\n")))
+    }
+
+    #[test]
+    fn chat_list_shows_kinds_unread_and_last_messages_by_activity() {
+        let lines = render(&sample(), 80, 16);
+        let status = find(&lines, "#status");
+        let bob = find(&lines, "@Bob Jolly Hare");
+        let random = find(&lines, "#random");
+        assert!(status < bob && bob < random, "{lines:#?}");
+        assert!(lines[bob].contains(" 2"), "{}", lines[bob]);
+        assert!(lines[random].contains("11"), "{}", lines[random]);
+        assert!(lines[random + 1].contains("x: last of random"), "{}", lines[random + 1]);
+    }
+
+    #[test]
+    fn open_chat_shows_alias_time_identicon_reply_and_marks() {
+        let lines = render(&sample(), 80, 16);
+        let header = find(&lines, "Bob Jolly Hare  10:01");
+        assert!(lines[header].contains("█ █ █"), "identicon beside the header: {}", lines[header]);
+        let quote = find(&lines, "┃ Bob Jolly Hare: Is anyone here?");
+        assert!(quote > header);
+        let yes = find(&lines, "Yes, hello! ✓✓");
+        assert_eq!(yes, quote + 1);
+        assert!(lines[find(&lines, "Second try")].contains("✗ failed"));
+        assert!(lines[find(&lines, "On its way")].contains("…"));
+        let status = &lines[15];
+        assert!(status.contains("3 peers") && status.contains("1 trusted"), "{status}");
+        assert!(status.contains("history ") && status.contains("2/4"), "{status}");
+        assert_eq!(lines[14], ">", "the input line");
+    }
+
+    #[test]
+    fn narrow_terminal_drops_the_list_and_keeps_the_chat() {
+        let lines = render(&sample(), 30, 14);
+        assert!(lines.iter().all(|l| !l.contains("#random")), "{lines:#?}");
+        assert!(lines[0].starts_with("#status") && lines[0].contains("13 unread"), "{}", lines[0]);
+        find(&lines, "On its way");
+        // Tiny terminals draw what fits without panicking.
+        for (w, h) in [(1, 1), (4, 3), (10, 4), (12, 2)] {
+            render(&sample(), w, h);
+        }
+    }
+
+    #[test]
+    fn wide_characters_wrap_by_columns() {
+        let mut app = App::new(false);
+        app.handle(Event::Chats(vec![chat("日本", ChatKind::Public, 0, 1)]));
+        let text = "漢字かな交じり文😀テキスト".repeat(3);
+        app.handle(Event::Messages {
+            chat: "日本".into(),
+            page: vec![msg("0x1", "0x04cc", "Wide Text Writer", &text, 1)],
+            cursor: String::new(),
+            older: false,
+        });
+        let lines = render(&app, 40, 12);
+        find(&lines, "#日本");
+        // Every line fits the terminal: counted in columns, no cell overflows.
+        for line in &lines {
+            assert!(line.width() <= 40, "{line:?} is {} columns", line.width());
+        }
+        let joined: String = lines.iter().map(|l| l.trim()).collect();
+        assert!(joined.contains("漢字かな交じり文😀"), "{lines:#?}");
+        assert_eq!(wrap("日本語", 4), ["日本", "語"]);
+        assert_eq!(wrap("ab cd ef", 5), ["ab cd", "ef"]);
+        assert_eq!(wrap("line\nnext", 10), ["line", "next"]);
+        assert_eq!(truncate("日本語です", 5), "日本…");
+    }
+
+    #[test]
+    fn help_lists_commands_and_keys() {
+        let mut app = sample();
+        app.help = true;
+        let lines = render(&app, 80, 30);
+        find(&lines, "help — Esc closes");
+        for needle in ["/join #name", "/msg KEY", "/leave", "/resend", "/search", "/quit"] {
+            find(&lines, needle);
+        }
+        find(&lines, "Ctrl-N");
+        find(&lines, "Alt-Enter");
+        find(&lines, "PgUp");
+    }
+
+    /// Prints the sample screen (for the README): `cargo test -p wisp --bin wisp
+    /// print_sample_screen -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "prints a screen; not a check"]
+    fn print_sample_screen() {
+        println!("{}", render(&sample(), 80, 16).join("\n"));
+    }
+
+    #[test]
+    fn senders_keep_their_colour() {
+        assert_eq!(sender_color("0x04aa"), sender_color("0x04aa"));
+        let colours: std::collections::HashSet<String> =
+            (0..50).map(|i| format!("{:?}", sender_color(&format!("0x04{i}")))).collect();
+        assert!(colours.len() > 5, "{colours:?}");
+    }
+}
