@@ -417,7 +417,8 @@ pub(crate) fn create_or_import(
     data_dir: &DataDir,
     password_file: Option<&Path>,
 ) -> Result<(), crate::error::Error> {
-    let encrypt = EncryptArgs { password_file: password_file.map(Path::to_path_buf), light_kdf: false };
+    let encrypt =
+        EncryptArgs { password_file: password_file.map(Path::to_path_buf), light_kdf: false };
     if create {
         new(&NewArgs { words: 12, encrypt }, data_dir)
     } else {

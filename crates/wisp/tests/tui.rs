@@ -82,7 +82,10 @@ impl Tmux {
             if screen.lines().filter(|l| !l.starts_with('>')).any(|l| l.contains(text)) {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "{name}: {text:?} not shown within {WAIT:?}:\n{screen}");
+            assert!(
+                Instant::now() < deadline,
+                "{name}: {text:?} not shown within {WAIT:?}:\n{screen}"
+            );
             thread::sleep(POLL);
         }
     }
@@ -95,7 +98,11 @@ impl Tmux {
 
     /// Whether the client in `name` has exited (the pane is dead).
     fn exited(&self, name: &str) -> bool {
-        let out = self.cmd().args(["display-message", "-p", "-t", name, "#{pane_dead}"]).output().unwrap();
+        let out = self
+            .cmd()
+            .args(["display-message", "-p", "-t", name, "#{pane_dead}"])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).trim() == "1"
     }
 }
@@ -148,7 +155,8 @@ impl Person {
 /// The number of peers of `node` (`admin_peers`).
 fn peers(node: &RunningNode) -> usize {
     let addr = node.value("rpc").trim_start_matches("http://");
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "admin_peers", "params": [] }).to_string();
+    let body =
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "admin_peers", "params": [] }).to_string();
     let mut tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(

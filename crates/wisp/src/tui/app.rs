@@ -370,7 +370,17 @@ impl App {
             Event::Opened(id) => {
                 if !self.chats.iter().any(|c| c.id == id) {
                     let name = self.name_of_key(&id);
-                    self.chats.insert(0, Chat { id: id.clone(), kind: ChatKind::OneToOne, name, unread: 0, last: None, activity: u64::MAX });
+                    self.chats.insert(
+                        0,
+                        Chat {
+                            id: id.clone(),
+                            kind: ChatKind::OneToOne,
+                            name,
+                            unread: 0,
+                            last: None,
+                            activity: u64::MAX,
+                        },
+                    );
                 }
                 self.select(id, &mut out);
             }
@@ -401,7 +411,8 @@ impl App {
         }
         self.chats = chats;
         self.logs.retain(|id, _| self.chats.iter().any(|c| &c.id == id));
-        let still_open = self.open.as_ref().is_some_and(|id| self.chats.iter().any(|c| &c.id == id));
+        let still_open =
+            self.open.as_ref().is_some_and(|id| self.chats.iter().any(|c| &c.id == id));
         if !still_open {
             self.open = None;
             if let Some(first) = self.chats.first() {
@@ -758,7 +769,8 @@ impl App {
             Some((n, t)) if n.parse::<usize>().is_ok() => (n.parse::<usize>().unwrap_or(1), t),
             _ => (1, rest),
         };
-        let target = self.visible_messages().iter().rev().nth(n.saturating_sub(1)).map(|m| m.id.clone());
+        let target =
+            self.visible_messages().iter().rev().nth(n.saturating_sub(1)).map(|m| m.id.clone());
         let (Some(id), Some(chat)) = (target, self.open.clone()) else {
             self.notice = Some(format!("no message number {n} to reply to"));
             return;
@@ -779,7 +791,14 @@ impl App {
         } else {
             self.chats.insert(
                 0,
-                Chat { id: chat.clone(), kind: ChatKind::Public, name: format!("#{chat}"), unread: 0, last: None, activity: u64::MAX },
+                Chat {
+                    id: chat.clone(),
+                    kind: ChatKind::Public,
+                    name: format!("#{chat}"),
+                    unread: 0,
+                    last: None,
+                    activity: u64::MAX,
+                },
             );
             self.select(chat, out);
         }
@@ -892,9 +911,19 @@ pub(crate) mod tests {
         app.handle(Event::Messages { chat: "a".into(), page, cursor: "c2".into(), older: false });
         let mut sent = msg("0x3", "k", "A", "three", 3);
         sent.delivery = Some(Delivery::Delivered);
-        app.handle(Event::Messages { chat: "a".into(), page: vec![sent], cursor: String::new(), older: false });
+        app.handle(Event::Messages {
+            chat: "a".into(),
+            page: vec![sent],
+            cursor: String::new(),
+            older: false,
+        });
         let older = vec![msg("0x1", "k", "A", "one", 1)];
-        app.handle(Event::Messages { chat: "a".into(), page: older, cursor: String::new(), older: true });
+        app.handle(Event::Messages {
+            chat: "a".into(),
+            page: older,
+            cursor: String::new(),
+            older: true,
+        });
         let texts: Vec<&str> = app.visible_messages().iter().map(|m| m.text.as_str()).collect();
         assert_eq!(texts, ["one", "two", "three"]);
         assert_eq!(app.visible_messages()[2].delivery, Some(Delivery::Delivered));
@@ -1023,11 +1052,20 @@ pub(crate) mod tests {
     #[test]
     fn bell_for_one_to_one_messages_in_other_chats() {
         let mut app = App::new(false);
-        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 9), chat("bob", ChatKind::OneToOne, 0, 1)]));
+        app.handle(Event::Chats(vec![
+            chat("a", ChatKind::Public, 0, 9),
+            chat("bob", ChatKind::OneToOne, 0, 1),
+        ]));
         assert!(!app.bell);
-        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 3, 9), chat("bob", ChatKind::OneToOne, 0, 1)]));
+        app.handle(Event::Chats(vec![
+            chat("a", ChatKind::Public, 3, 9),
+            chat("bob", ChatKind::OneToOne, 0, 1),
+        ]));
         assert!(!app.bell, "the open chat does not ring");
-        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 9), chat("bob", ChatKind::OneToOne, 1, 10)]));
+        app.handle(Event::Chats(vec![
+            chat("a", ChatKind::Public, 0, 9),
+            chat("bob", ChatKind::OneToOne, 1, 10),
+        ]));
         assert!(app.bell);
         assert_eq!(app.open.as_deref(), Some("a"), "a new message does not switch chats");
     }
@@ -1035,7 +1073,10 @@ pub(crate) mod tests {
     #[test]
     fn vi_normal_mode_moves_without_typing() {
         let mut app = App::new(true);
-        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 9), chat("b", ChatKind::Public, 0, 1)]));
+        app.handle(Event::Chats(vec![
+            chat("a", ChatKind::Public, 0, 9),
+            chat("b", ChatKind::Public, 0, 1),
+        ]));
         app.handle(Event::Action(Action::Cancel));
         assert_eq!(app.mode, Mode::Normal);
         app.handle(Event::Char('J'));

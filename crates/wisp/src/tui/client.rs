@@ -47,7 +47,13 @@ pub(crate) async fn run(
     events: UnboundedSender<Event>,
 ) {
     let rpc = RpcClient::new(url, CALL_TIMEOUT);
-    let mut state = State { open: None, profiles: HashMap::new(), queue: VecDeque::new(), online: false, status: NetStatus::default() };
+    let mut state = State {
+        open: None,
+        profiles: HashMap::new(),
+        queue: VecDeque::new(),
+        online: false,
+        status: NetStatus::default(),
+    };
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick: u32 = 0;
@@ -59,7 +65,11 @@ pub(crate) async fn run(
         tokio::spawn(async move {
             let _ = history_tx.send(None);
             let answer = rpc
-                .call_within("wakuext_requestAllHistoricMessages", json!([]), Duration::from_secs(300))
+                .call_within(
+                    "wakuext_requestAllHistoricMessages",
+                    json!([]),
+                    Duration::from_secs(300),
+                )
                 .await;
             let _ = history_tx.send(Some(answer));
         });
@@ -116,12 +126,22 @@ struct State {
 }
 
 impl State {
-    async fn request(&mut self, rpc: &RpcClient, request: Request, events: &UnboundedSender<Event>) {
+    async fn request(
+        &mut self,
+        rpc: &RpcClient,
+        request: Request,
+        events: &UnboundedSender<Event>,
+    ) {
         let result = match request {
-            Request::Join(name) => rpc.call("wakuext_createPublicChat", json!([{ "id": name }])).await.map(drop),
+            Request::Join(name) => {
+                rpc.call("wakuext_createPublicChat", json!([{ "id": name }])).await.map(drop)
+            }
             Request::OpenOneToOne(key) => match one_to_one_id(&key) {
                 Ok(id) => {
-                    let r = rpc.call("wakuext_createOneToOneChat", json!([{ "id": id }])).await.map(drop);
+                    let r = rpc
+                        .call("wakuext_createOneToOneChat", json!([{ "id": id }]))
+                        .await
+                        .map(drop);
                     if r.is_ok() {
                         self.open = Some(id.clone());
                         let _ = events.send(Event::Opened(id));
@@ -133,7 +153,9 @@ impl State {
                     return;
                 }
             },
-            Request::Leave(id) => rpc.call("wakuext_deactivateChat", json!([{ "id": id }])).await.map(drop),
+            Request::Leave(id) => {
+                rpc.call("wakuext_deactivateChat", json!([{ "id": id }])).await.map(drop)
+            }
             Request::Send { chat, text, reply_to } => {
                 let out = Outgoing { chat, text, reply_to };
                 if !self.online || !self.queue.is_empty() {
@@ -157,13 +179,17 @@ impl State {
                     }
                 }
             }
-            Request::Resend(id) => rpc.call("wakuext_reSendChatMessage", json!([id])).await.map(drop),
+            Request::Resend(id) => {
+                rpc.call("wakuext_reSendChatMessage", json!([id])).await.map(drop)
+            }
             Request::MarkRead(id) => rpc.call("wakuext_markAllRead", json!([id])).await.map(drop),
             Request::Load(id) => {
                 self.open = Some(id.clone());
                 self.page(rpc, &id, "", false, events).await
             }
-            Request::LoadOlder { chat, cursor } => self.page(rpc, &chat, &cursor, true, events).await,
+            Request::LoadOlder { chat, cursor } => {
+                self.page(rpc, &chat, &cursor, true, events).await
+            }
             Request::Quit => Ok(()),
         };
         if let Err(e) = result {
@@ -195,7 +221,8 @@ impl State {
         let list = page.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
         let messages = list.iter().map(|m| self.message(m)).collect();
         let cursor = str_field(&page, "cursor").to_owned();
-        let _ = events.send(Event::Messages { chat: chat.to_owned(), page: messages, cursor, older });
+        let _ =
+            events.send(Event::Messages { chat: chat.to_owned(), page: messages, cursor, older });
         Ok(())
     }
 

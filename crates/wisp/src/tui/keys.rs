@@ -133,7 +133,8 @@ impl Key {
             if let Some(r) = lower.strip_prefix("ctrl-").or_else(|| lower.strip_prefix("c-")) {
                 ctrl = true;
                 rest = &rest[rest.len() - r.len()..];
-            } else if let Some(r) = lower.strip_prefix("alt-").or_else(|| lower.strip_prefix("m-")) {
+            } else if let Some(r) = lower.strip_prefix("alt-").or_else(|| lower.strip_prefix("m-"))
+            {
                 alt = true;
                 rest = &rest[rest.len() - r.len()..];
             } else {
@@ -156,7 +157,10 @@ impl Key {
             "pgup" | "pageup" => Code::PageUp,
             "pgdn" | "pgdown" | "pagedown" => Code::PageDown,
             "space" => Code::Char(' '),
-            f if f.len() >= 2 && f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => {
+            f if f.len() >= 2
+                && f.starts_with('f')
+                && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) =>
+            {
                 Code::F(f[1..].parse().unwrap_or(1))
             }
             _ => {
@@ -228,7 +232,10 @@ impl KeyMap {
             let field = format!("chat.keys.{name}");
             let Some((_, action)) = Action::ALL.iter().find(|(n, _)| n == name) else {
                 let names: Vec<&str> = Action::ALL.iter().map(|(n, _)| *n).collect();
-                return Err((field, format!("unknown action; expected one of {}", names.join(", "))));
+                return Err((
+                    field,
+                    format!("unknown action; expected one of {}", names.join(", ")),
+                ));
             };
             let key = Key::parse(key).map_err(|e| (field.clone(), e))?;
             keymap.map.retain(|(k, a)| a != action && *k != key);

@@ -41,12 +41,7 @@ use self::{
     app::{App, Event, Request},
     keys::{Code, Key, KeyMap},
 };
-use crate::{
-    account_cmd::AccountId,
-    data_dir::DataDir,
-    error::Error,
-    rpc_client::RpcUrl,
-};
+use crate::{account_cmd::AccountId, data_dir::DataDir, error::Error, rpc_client::RpcUrl};
 
 /// `wisp chat` (no subcommand): where the node is, or how to run one.
 #[derive(Debug, Args)]
@@ -137,8 +132,11 @@ pub(crate) fn main(args: TuiArgs, data_dir: &DataDir) -> Result<(), Error> {
                 .into(),
         });
     }
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(Error::Runtime)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
     runtime.block_on(async move {
         let mut node = None;
         let mut me = None;
@@ -215,7 +213,8 @@ async fn embedded(
     let public = key.public_key();
     config.chat = Some(wisp_node::ChatConfig::new(key));
     let node = Node::start(config).await.map_err(Error::NodeStart)?;
-    let me = (format!("0x{}", hex::encode(public.to_uncompressed())), wisp_accounts::alias(&public));
+    let me =
+        (format!("0x{}", hex::encode(public.to_uncompressed())), wisp_accounts::alias(&public));
     Ok((node, me))
 }
 
@@ -266,7 +265,10 @@ fn walkthrough(dir: &Path, password_file: Option<&Path>) -> Result<AccountId, Er
     let _ = io::stdin().lock().read_line(&mut line);
     only_account(dir).ok_or(Error::Setting {
         name: "--account",
-        message: format!("the account was written, but {} holds several; pass --account", dir.display()),
+        message: format!(
+            "the account was written, but {} holds several; pass --account",
+            dir.display()
+        ),
     })
 }
 
@@ -285,7 +287,12 @@ fn log_to_file(path: &Path) {
 /// Puts the terminal back: raw mode off, main screen, cursor shown.
 fn restore_terminal() {
     let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), DisableBracketedPaste, LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = execute!(
+        io::stdout(),
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
 }
 
 /// Restores the terminal when dropped (normal exit, error, or unwinding).
@@ -376,7 +383,9 @@ async fn screen_loop(
 /// A terminal event as app events.
 fn translate(event: TermEvent, keys: &KeyMap, app: &App) -> Vec<Event> {
     match event {
-        TermEvent::Key(k) if k.kind != KeyEventKind::Release => key_event(k, keys, app).into_iter().collect(),
+        TermEvent::Key(k) if k.kind != KeyEventKind::Release => {
+            key_event(k, keys, app).into_iter().collect()
+        }
         TermEvent::Paste(text) => vec![Event::Paste(text)],
         TermEvent::Resize(w, h) => vec![Event::Resize(w, h)],
         _ => Vec::new(),

@@ -11,7 +11,7 @@ use ratatui::{
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::{
-    app::{App, ChatKind, COMMANDS, Delivery, Message, MessageKind, Mode},
+    app::{App, COMMANDS, ChatKind, Delivery, Message, MessageKind, Mode},
     keys::{Action, KeyMap},
 };
 
@@ -162,11 +162,10 @@ fn draw_chat(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
         truncate(&title, usize::from(area.width)),
         Style::default().add_modifier(Modifier::BOLD),
     ));
-    let (head, body) = (Rect { height: 1, ..area }, Rect {
-        y: area.y + 1,
-        height: area.height.saturating_sub(1),
-        ..area
-    });
+    let (head, body) = (
+        Rect { height: 1, ..area },
+        Rect { y: area.y + 1, height: area.height.saturating_sub(1), ..area },
+    );
     frame.render_widget(Paragraph::new(title_line), head);
     let gutter = if area.width >= 30 { GUTTER } else { 0 };
     let text_width = usize::from(area.width.saturating_sub(gutter)).max(1);
@@ -186,23 +185,27 @@ fn draw_chat(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
     }
     if messages.is_empty() {
         let empty = if app.search.is_some() { "no message matches" } else { "no messages yet" };
-        rows.push(Row { gutter: Vec::new(), body: vec![Span::styled(empty, Style::default().fg(Color::DarkGray))] });
+        rows.push(Row {
+            gutter: Vec::new(),
+            body: vec![Span::styled(empty, Style::default().fg(Color::DarkGray))],
+        });
     }
     let height = usize::from(body.height);
-    let end = rows.len().saturating_sub(app.scroll.min(rows.len().saturating_sub(height.min(rows.len()))));
+    let end = rows
+        .len()
+        .saturating_sub(app.scroll.min(rows.len().saturating_sub(height.min(rows.len()))));
     let start = end.saturating_sub(height);
-    let lines: Vec<Line<'_>> = rows
-        .drain(start..end)
-        .map(|row| {
-            let mut spans = row.gutter;
-            let used: usize = spans.iter().map(|s| s.content.width()).sum();
-            if gutter > 0 {
-                spans.push(Span::raw(" ".repeat(usize::from(gutter).saturating_sub(used))));
-            }
-            spans.extend(row.body);
-            Line::from(spans)
-        })
-        .collect();
+    // The newest message sits at the bottom, as in every chat.
+    let mut lines: Vec<Line<'_>> = vec![Line::from(""); height.saturating_sub(end - start)];
+    lines.extend(rows.drain(start..end).map(|row| {
+        let mut spans = row.gutter;
+        let used: usize = spans.iter().map(|s| s.content.width()).sum();
+        if gutter > 0 {
+            spans.push(Span::raw(" ".repeat(usize::from(gutter).saturating_sub(used))));
+        }
+        spans.extend(row.body);
+        Line::from(spans)
+    }));
     frame.render_widget(Paragraph::new(lines), body);
 }
 
@@ -215,19 +218,32 @@ fn message_rows(m: &Message, header: bool, width: usize, identicon: bool) -> Vec
         rows.push(Row {
             gutter: Vec::new(),
             body: vec![
-                Span::styled(truncate(&m.alias, width.saturating_sub(7)), Style::default().fg(color).add_modifier(Modifier::BOLD)),
-                Span::styled(format!("  {}", clock_time(m.timestamp_ms)), Style::default().fg(Color::DarkGray)),
+                Span::styled(
+                    truncate(&m.alias, width.saturating_sub(7)),
+                    Style::default().fg(color).add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(
+                    format!("  {}", clock_time(m.timestamp_ms)),
+                    Style::default().fg(Color::DarkGray),
+                ),
             ],
         });
     }
     if let Some(q) = &m.quote {
         let quoted = truncate(&format!("┃ {}: {}", q.alias, q.text.replace('\n', " ")), width);
-        rows.push(Row { gutter: Vec::new(), body: vec![Span::styled(quoted, Style::default().fg(Color::DarkGray))] });
+        rows.push(Row {
+            gutter: Vec::new(),
+            body: vec![Span::styled(quoted, Style::default().fg(Color::DarkGray))],
+        });
     }
     let (text, style) = match &m.kind {
         MessageKind::Text => (m.text.clone(), Style::default()),
-        MessageKind::System => (m.text.clone(), Style::default().fg(Color::DarkGray).add_modifier(Modifier::ITALIC)),
-        MessageKind::Unsupported(t) => (format!("[content type {t} not shown]"), Style::default().fg(Color::DarkGray)),
+        MessageKind::System => {
+            (m.text.clone(), Style::default().fg(Color::DarkGray).add_modifier(Modifier::ITALIC))
+        }
+        MessageKind::Unsupported(t) => {
+            (format!("[content type {t} not shown]"), Style::default().fg(Color::DarkGray))
+        }
     };
     let mark = m.delivery.map(|d| format!(" {}", d.mark()));
     let mark_width = mark.as_deref().map_or(0, UnicodeWidthStr::width);
@@ -295,7 +311,10 @@ fn draw_notes(frame: &mut Frame<'_>, app: &App, area: Rect) {
         )));
     }
     if let Some(notice) = &app.notice {
-        lines.push(Line::from(Span::styled(truncate(notice, width), Style::default().fg(Color::Yellow))));
+        lines.push(Line::from(Span::styled(
+            truncate(notice, width),
+            Style::default().fg(Color::Yellow),
+        )));
     }
     frame.render_widget(Paragraph::new(lines), area);
 }
@@ -323,7 +342,11 @@ fn draw_input(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let height = usize::from(area.height).max(1);
     let skip = (cursor_row + 1).saturating_sub(height);
     let lines: Vec<Line<'_>> = wrapped.into_iter().skip(skip).map(Line::from).collect();
-    let style = if app.mode == Mode::Normal { Style::default().fg(Color::DarkGray) } else { Style::default() };
+    let style = if app.mode == Mode::Normal {
+        Style::default().fg(Color::DarkGray)
+    } else {
+        Style::default()
+    };
     frame.render_widget(Paragraph::new(lines).style(style), area);
     if !app.help && app.mode == Mode::Insert {
         let x = area.x + (cursor_col as u16).min(area.width.saturating_sub(1));
@@ -337,15 +360,18 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let mut spans = Vec::new();
     if s.online {
         spans.push(Span::styled("● ", Style::default().fg(Color::Green)));
-        spans.push(Span::raw(format!("{} peers", s.peers)));
+        spans.push(Span::raw(format!("{} peer{}", s.peers, if s.peers == 1 { "" } else { "s" })));
     } else {
         spans.push(Span::styled("○ offline", Style::default().fg(Color::Red)));
     }
     spans.push(Span::raw("  mailserver: "));
     spans.push(Span::raw(s.mailserver.clone().unwrap_or_else(|| "none".into())));
-    if let Some((done, total)) = s.history {
+    if let Some((_, 0)) = s.history {
+        spans.push(Span::styled("  history: fetching…", Style::default().fg(Color::Cyan)));
+    } else if let Some((done, total)) = s.history {
         let cells = 10usize;
-        let filled = if total == 0 { 0 } else { (done as usize * cells / total as usize).min(cells) };
+        let filled =
+            if total == 0 { 0 } else { (done as usize * cells / total as usize).min(cells) };
         spans.push(Span::raw("  history "));
         spans.push(Span::styled("█".repeat(filled), Style::default().fg(Color::Cyan)));
         spans.push(Span::styled("░".repeat(cells - filled), Style::default().fg(Color::DarkGray)));
@@ -369,7 +395,10 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
         left = left.saturating_sub(text.width());
         cut.push(Span::styled(text, span.style));
     }
-    frame.render_widget(Paragraph::new(Line::from(cut)).style(Style::default().bg(Color::Rgb(30, 30, 40))), area);
+    frame.render_widget(
+        Paragraph::new(Line::from(cut)).style(Style::default().bg(Color::Rgb(30, 30, 40))),
+        area,
+    );
 }
 
 fn draw_help(frame: &mut Frame<'_>, keys: &KeyMap, area: Rect) {
@@ -381,7 +410,8 @@ fn draw_help(frame: &mut Frame<'_>, keys: &KeyMap, area: Rect) {
         width,
         height,
     };
-    let mut lines = vec![Line::from(Span::styled("Commands", Style::default().add_modifier(Modifier::BOLD)))];
+    let mut lines =
+        vec![Line::from(Span::styled("Commands", Style::default().add_modifier(Modifier::BOLD)))];
     for (_, help) in COMMANDS {
         lines.push(Line::from(format!("  {help}")));
     }
@@ -409,7 +439,8 @@ fn draw_help(frame: &mut Frame<'_>, keys: &KeyMap, area: Rect) {
     lines.push(Line::from("  marks: … sending  ✓ sent  ✓✓ delivered  ✗ failed (/resend)"));
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" help — Esc closes ")),
+        Paragraph::new(lines)
+            .block(Block::default().borders(Borders::ALL).title(" help — Esc closes ")),
         popup,
     );
 }
@@ -525,7 +556,8 @@ mod tests {
         first.identicon =
             Some(Identicon { cells: [[true, false, true, false, true]; 5], rgb: [200, 10, 10] });
         let mut reply = msg("0x2", me, "Quiet Brave Owl", "Yes, hello!", 602);
-        reply.quote = Some(Quote { alias: "Bob Jolly Hare".into(), text: "Is anyone here?".into() });
+        reply.quote =
+            Some(Quote { alias: "Bob Jolly Hare".into(), text: "Is anyone here?".into() });
         reply.delivery = Some(Delivery::Delivered);
         let mut second = msg("0x3", me, "Quiet Brave Owl", "Second try", 603);
         second.delivery = Some(Delivery::Failed);
