@@ -412,6 +412,7 @@ pub(crate) fn run(command: AccountCommand, data_dir: &DataDir) -> Result<(), cra
 
 /// `wisp chat`'s first start: `wisp account new` (`create`) or `import`, the password from
 /// `password_file` or prompted.
+#[cfg(feature = "tui")]
 pub(crate) fn create_or_import(
     create: bool,
     data_dir: &DataDir,
