@@ -513,7 +513,7 @@ mod tests {
     use ratatui::{Terminal, backend::TestBackend};
 
     use super::*;
-    use crate::tui::app::{
+    use super::super::app::{
         Event, Identicon, NetStatus, Quote,
         tests::{chat, msg},
     };
