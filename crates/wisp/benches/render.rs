@@ -16,12 +16,14 @@ mod keys;
 #[path = "../src/tui/ui.rs"]
 mod ui;
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use ratatui::{Terminal, backend::TestBackend};
 use crate::{
-    app::{App, Chat, ChatKind, Delivery, Event, Identicon, Message, MessageKind, NetStatus, Quote},
+    app::{
+        App, Chat, ChatKind, Delivery, Event, Identicon, Message, MessageKind, NetStatus, Quote,
+    },
     keys::KeyMap,
 };
+use criterion::{Criterion, criterion_group, criterion_main};
+use ratatui::{Terminal, backend::TestBackend};
 
 const CHATS: usize = 20;
 const MESSAGES: usize = 1000;
@@ -60,14 +62,30 @@ fn loaded_app() -> App {
                 clock: i as u64,
                 timestamp_ms: 1_795_315_186_186 + i as u64 * 1000,
                 delivery: (i % 2 == 0).then_some(Delivery::Delivered),
-                quote: (i % 10 == 0).then(|| Quote { alias: "Bob Jolly Hare".into(), text: "an earlier line".into() }),
+                quote: (i % 10 == 0).then(|| Quote {
+                    alias: "Bob Jolly Hare".into(),
+                    text: "an earlier line".into(),
+                }),
                 kind: MessageKind::Text,
-                identicon: Some(Identicon { cells: [[true, false, true, false, true]; 5], rgb: [200, 100, 50] }),
+                identicon: Some(Identicon {
+                    cells: [[true, false, true, false, true]; 5],
+                    rgb: [200, 100, 50],
+                }),
             })
             .collect();
-        app.handle(Event::Messages { chat: format!("room-{c}"), page, cursor: String::new(), older: true });
+        app.handle(Event::Messages {
+            chat: format!("room-{c}"),
+            page,
+            cursor: String::new(),
+            older: true,
+        });
     }
-    app.handle(Event::Status(NetStatus { online: true, peers: 5, mailserver: Some("1 trusted".into()), history: Some((3, 8)) }));
+    app.handle(Event::Status(NetStatus {
+        online: true,
+        peers: 5,
+        mailserver: Some("1 trusted".into()),
+        history: Some((3, 8)),
+    }));
     app
 }
 

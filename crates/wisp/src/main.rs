@@ -28,7 +28,7 @@ mod tui;
 // Dev-dependencies of the integration tests (hostile waku tests, mailserver_ack), linked into
 // the unit tests too.
 #[cfg(test)]
-use {rusqlite as _, wisp_ratchet as _, wisp_waku as _};
+use {criterion as _, rusqlite as _, wisp_ratchet as _, wisp_waku as _};
 
 use std::{
     io::{IsTerminal, Write},

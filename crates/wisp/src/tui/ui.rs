@@ -512,11 +512,11 @@ pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
 mod tests {
     use ratatui::{Terminal, backend::TestBackend};
 
-    use super::*;
     use super::super::app::{
         Event, Identicon, NetStatus, Quote,
         tests::{chat, msg},
     };
+    use super::*;
 
     /// The screen as lines of text (wide characters take their cells; the cell after one is
     /// skipped so the line reads as typed).
