@@ -27,6 +27,11 @@
 //! [chat]                       # read by `wisp node`: run the messenger as this account
 //! account = "zQ3shPyZJnxZK4Bwyx9QsaksNKDYTPmpwPvGSjMYVHoXHeEgB"
 //! password_file = "password"    # relative to this file's directory
+//! vi_keys = false               # `wisp chat`: vi-style keys too
+//! bell = true                   # `wisp chat`: bell for a 1:1 message or a mention elsewhere
+//!
+//! [chat.keys]                  # `wisp chat` key bindings: action = key
+//! next_chat = "ctrl-n"
 //!
 //! [log]
 //! level = "info"

@@ -434,3 +434,56 @@ fn key_event(k: KeyEvent, keys: &KeyMap, app: &App) -> Option<Event> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_settings_come_from_wisp_toml_and_errors_name_the_key() {
+        let file = FileConfig::parse(
+            "[chat]\nvi_keys = true\nbell = false\n[chat.keys]\nnext_chat = \"ctrl-j\"\n",
+        )
+        .unwrap();
+        let screen = screen_config(&file, false).unwrap();
+        assert!(screen.vi && !screen.bell);
+        assert_eq!(
+            screen.keys.action(Key { code: Code::Char('j'), ctrl: true, alt: false }),
+            Some(keys::Action::NextChat)
+        );
+        let defaults = screen_config(&FileConfig::default(), false).unwrap();
+        assert!(!defaults.vi && defaults.bell);
+
+        let bad = FileConfig::parse("[chat.keys]\nquit = \"hyper-q\"\n").unwrap();
+        let e = screen_config(&bad, false).err().unwrap().to_string();
+        assert!(e.contains("chat.keys.quit") && e.contains("not a key"), "{e}");
+        let unknown = FileConfig::parse("[chat.keys]\nteleport = \"x\"\n").unwrap();
+        let e = screen_config(&unknown, false).err().unwrap().to_string();
+        assert!(e.contains("chat.keys.teleport") && e.contains("next_chat"), "{e}");
+        let e = FileConfig::parse("[chat]\nvi_keys = \"yes\"\n").err().unwrap().to_string();
+        assert!(e.contains("vi_keys"), "{e}");
+    }
+
+    #[test]
+    fn terminal_keys_become_actions_or_text() {
+        let keys = KeyMap::default();
+        let app = App::new(false);
+        let press = |code, modifiers| key_event(KeyEvent::new(code, modifiers), &keys, &app);
+        assert_eq!(
+            press(KeyCode::Enter, KeyModifiers::NONE),
+            Some(Event::Action(keys::Action::Send))
+        );
+        assert_eq!(
+            press(KeyCode::Enter, KeyModifiers::ALT),
+            Some(Event::Action(keys::Action::Newline))
+        );
+        assert_eq!(
+            press(KeyCode::Char('n'), KeyModifiers::CONTROL),
+            Some(Event::Action(keys::Action::NextChat))
+        );
+        assert_eq!(press(KeyCode::Char('x'), KeyModifiers::NONE), Some(Event::Char('x')));
+        assert_eq!(press(KeyCode::Char('X'), KeyModifiers::SHIFT), Some(Event::Char('X')));
+        assert_eq!(press(KeyCode::Char('日'), KeyModifiers::NONE), Some(Event::Char('日')));
+        assert_eq!(press(KeyCode::Insert, KeyModifiers::NONE), None);
+    }
+}
