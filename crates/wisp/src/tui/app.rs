@@ -179,7 +179,7 @@ pub(crate) enum Event {
         older: bool,
     },
     /// A message we sent was accepted by the node (or it failed).
-    Sent(Result<Message, String>),
+    Sent(Result<(String, Message), String>),
     /// The network status changed.
     Status(NetStatus),
     /// A request failed; the text is shown on the notice line.
@@ -290,6 +290,8 @@ pub(crate) struct App {
     pub(crate) size: (u16, u16),
     /// A message picked by `/reply` whose quote is shown above the input.
     pub(crate) replying: Option<String>,
+    /// The text of `/msg KEY text`, sent once the chat is open.
+    pub(crate) after_open: Option<String>,
     /// Set when something deserves the bell (a 1:1 message or a mention in a chat not
     /// open); the caller rings and clears it.
     pub(crate) bell: bool,
@@ -317,6 +319,7 @@ impl App {
             quit: false,
             size: (80, 24),
             replying: None,
+            after_open: None,
             bell: false,
             loading_older: false,
         }
@@ -357,10 +360,8 @@ impl App {
             Event::Messages { chat, page, cursor, older } => {
                 self.merge(&chat, page, cursor, older);
             }
-            Event::Sent(Ok(message)) => {
-                if let Some(chat) = self.open.clone() {
-                    self.merge(&chat, vec![message], String::new(), false);
-                }
+            Event::Sent(Ok((chat, message))) => {
+                self.merge(&chat, vec![message], String::new(), false);
             }
             Event::Sent(Err(e)) => self.notice = Some(format!("not sent: {e}")),
             Event::Status(status) => self.status = status,
@@ -381,6 +382,9 @@ impl App {
                             activity: u64::MAX,
                         },
                     );
+                }
+                if let Some(text) = self.after_open.take() {
+                    out.push(Request::Send { chat: id.clone(), text, reply_to: None });
                 }
                 self.select(id, &mut out);
             }
@@ -694,9 +698,8 @@ impl App {
                     return;
                 }
                 out.push(Request::OpenOneToOne(key.to_owned()));
-                if !text.is_empty() {
-                    self.notice = Some("chat opened; send the text again once it shows".into());
-                }
+                // The text goes once the node has opened the chat.
+                self.after_open = (!text.is_empty()).then(|| text.to_owned());
             }
             "/leave" | "/part" => match self.open.clone() {
                 Some(id) => {
@@ -957,8 +960,21 @@ pub(crate) mod tests {
             enter(&mut app),
             [Request::Send { chat: "status".into(), text: "/slash".into(), reply_to: None }]
         );
-        typed(&mut app, "/msg zQ3abc");
+        typed(&mut app, "/msg zQ3abc hello you");
         assert_eq!(enter(&mut app), [Request::OpenOneToOne("zQ3abc".into())]);
+        let out = app.handle(Event::Opened("0x04ab".into()));
+        assert_eq!(app.open.as_deref(), Some("0x04ab"));
+        assert!(out.contains(&Request::Send {
+            chat: "0x04ab".into(),
+            text: "hello you".into(),
+            reply_to: None
+        }));
+        let mut late = msg("0x9", "me", "Me", "sent in status", 9);
+        late.delivery = Some(Delivery::Sent);
+        app.handle(Event::Sent(Ok(("status".into(), late))));
+        assert!(app.visible_messages().is_empty(), "a late answer lands in its own chat");
+        assert_eq!(app.logs["status"].messages.len(), 1);
+        app.handle(Event::Action(Action::PrevChat));
         typed(&mut app, "/bogus");
         enter(&mut app);
         assert!(app.notice.as_deref().unwrap().contains("unknown command /bogus"));
@@ -968,8 +984,12 @@ pub(crate) mod tests {
         app.handle(Event::Action(Action::Cancel));
         assert!(!app.help);
         typed(&mut app, "/leave");
-        assert_eq!(enter(&mut app), [Request::Leave("status".into())]);
-        assert!(app.open.is_none());
+        assert_eq!(
+            enter(&mut app),
+            [Request::Leave("status".into()), Request::Load("0x04ab".into())],
+            "leaving opens the next chat"
+        );
+        assert_eq!(app.open.as_deref(), Some("0x04ab"));
         typed(&mut app, "/quit");
         assert_eq!(enter(&mut app), [Request::Quit]);
         assert!(app.quit);

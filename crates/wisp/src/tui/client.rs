@@ -165,7 +165,7 @@ impl State {
                 match send(rpc, &out).await {
                     Ok(m) => {
                         let message = self.message(&m);
-                        let _ = events.send(Event::Sent(Ok(message)));
+                        let _ = events.send(Event::Sent(Ok((out.chat, message))));
                         Ok(())
                     }
                     Err(RpcError::Unreachable { .. } | RpcError::Timeout { .. }) => {
@@ -253,7 +253,7 @@ impl State {
                 Ok(m) => {
                     self.queue.pop_front();
                     let message = self.message(&m);
-                    let _ = events.send(Event::Sent(Ok(message)));
+                    let _ = events.send(Event::Sent(Ok((out.chat, message))));
                 }
                 Err(RpcError::Unreachable { .. } | RpcError::Timeout { .. }) => break,
                 Err(e) => {
