@@ -5,7 +5,9 @@
 //! - a public chat both ways (`/join #room`, Enter sends);
 //! - a 1:1 chat both ways (`/msg KEY`), with a reply (`/reply`) shown as a quote, and the
 //!   first message reaching the delivered mark `✓✓`;
-//! - `/quit` ends the client and a new one shows the history again (kept by the node).
+//! - `/quit` ends the client and a new one shows the history again (kept by the node);
+//! - on a fresh data directory the client creates an account (the mnemonic shown once), runs an
+//!   embedded node, and after a restart unlocks that account and shows its history.
 //!
 //! Skipped, with the reason printed, only when tmux cannot be run (`.ci/run` installs it).
 //! Every wait is bounded; the tmux server and the nodes are killed on drop.
@@ -66,6 +68,23 @@ impl Tmux {
         self.ok(&["new-session", "-d", "-s", name, "-x", "100", "-y", "30", &line]);
         // Keep the pane after the client exits, to read what it left.
         self.ok(&["set-option", "-t", name, "remain-on-exit", "on"]);
+    }
+
+    /// Starts `wisp --data-dir DIR chat ARGS...` (an embedded node) in a new session `name`.
+    fn start_embedded(&self, name: &str, data_dir: &std::path::Path, args: &str) {
+        let line =
+            format!("{} --data-dir {} chat {args}", env!("CARGO_BIN_EXE_wisp"), data_dir.display());
+        self.ok(&["new-session", "-d", "-s", name, "-x", "100", "-y", "30", &line]);
+        self.ok(&["set-option", "-t", name, "remain-on-exit", "on"]);
+    }
+
+    /// Waits until the client in `name` has exited.
+    fn wait_exit(&self, name: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.exited(name) {
+            assert!(Instant::now() < deadline, "{name} did not exit:\n{}", self.screen(name));
+            thread::sleep(POLL);
+        }
     }
 
     /// The screen of `name`.
@@ -237,4 +256,42 @@ fn two_terminal_clients_chat_publicly_and_one_to_one_and_keep_history() {
     let screen = tmux.wait_for("bob", "a secret for bob");
     assert!(screen.contains("got it"), "bob's reply after the restart:\n{screen}");
     println!("bob's screen after the restart:\n{screen}");
+}
+
+#[test]
+fn a_fresh_data_directory_creates_an_account_and_runs_an_embedded_node() {
+    let Some(tmux) = Tmux::new() else {
+        println!("SKIPPED: tmux is not installed here (`.ci/run` installs it)");
+        return;
+    };
+    let scratch = Scratch::new("embedded");
+    let password = scratch.write("pw", "password\n");
+    let data = scratch.path("data");
+    let args =
+        format!("--password-file {} --listen 127.0.0.1:0 --no-discovery", password.display());
+    tmux.start_embedded("solo", &data, &args);
+    tmux.wait_for("solo", "c, i or q?");
+    tmux.type_line("solo", "c");
+    let screen = tmux.wait_for("solo", "Press Enter to start chatting");
+    assert!(screen.contains("mnemonic (shown only this once"), "{screen}");
+    let alias_line = screen.lines().find(|l| l.starts_with("alias:")).expect("the alias is shown");
+    let alias = alias_line.trim_start_matches("alias:").trim().to_owned();
+    tmux.type_line("solo", "");
+    let screen = tmux.wait_for("solo", "No chat is open");
+    assert!(screen.contains(&alias), "our alias on the status line:\n{screen}");
+    tmux.type_line("solo", "/join #solo-room");
+    tmux.wait_for("solo", "#solo-room");
+    tmux.type_line("solo", "kept across restarts");
+    tmux.wait_for("solo", "kept across restarts");
+    tmux.type_line("solo", "/quit");
+    tmux.wait_exit("solo");
+    tmux.ok(&["kill-session", "-t", "solo"]);
+
+    // The one account of the data directory is unlocked; the mnemonic is not shown again.
+    tmux.start_embedded("solo", &data, &args);
+    let screen = tmux.wait_for("solo", "kept across restarts");
+    assert!(!screen.contains("mnemonic"), "{screen}");
+    assert!(screen.contains("#solo-room") && screen.contains(&alias), "{screen}");
+    tmux.type_line("solo", "/quit");
+    tmux.wait_exit("solo");
 }
