@@ -42,13 +42,14 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// `None` when tmux cannot run here.
-    fn new() -> Option<Self> {
+    /// A server for the test `tag` (tests run in parallel, each with its own server); `None`
+    /// when tmux cannot run here.
+    fn new(tag: &str) -> Option<Self> {
         let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
         if !ok {
             return None;
         }
-        Some(Self { socket: format!("wisp-tui-{}", std::process::id()) })
+        Some(Self { socket: format!("wisp-tui-{tag}-{}", std::process::id()) })
     }
 
     fn cmd(&self) -> Command {
@@ -194,7 +195,7 @@ fn peers(node: &RunningNode) -> usize {
 
 #[test]
 fn two_terminal_clients_chat_publicly_and_one_to_one_and_keep_history() {
-    let Some(tmux) = Tmux::new() else {
+    let Some(tmux) = Tmux::new("two") else {
         println!("SKIPPED: tmux is not installed here (`.ci/run` installs it)");
         return;
     };
@@ -260,7 +261,7 @@ fn two_terminal_clients_chat_publicly_and_one_to_one_and_keep_history() {
 
 #[test]
 fn a_fresh_data_directory_creates_an_account_and_runs_an_embedded_node() {
-    let Some(tmux) = Tmux::new() else {
+    let Some(tmux) = Tmux::new("fresh") else {
         println!("SKIPPED: tmux is not installed here (`.ci/run` installs it)");
         return;
     };
