@@ -129,7 +129,15 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        // The socket file stays behind a killed server: it is removed too.
+        let socket = self.cmd().args(["display-message", "-p", "#{socket_path}"]).output();
         let _ = self.cmd().arg("kill-server").output();
+        if let Ok(out) = socket {
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if path.contains(&self.socket) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 }
 
