@@ -27,6 +27,11 @@
 //! [chat]                       # read by `wisp node`: run the messenger as this account
 //! account = "zQ3shPyZJnxZK4Bwyx9QsaksNKDYTPmpwPvGSjMYVHoXHeEgB"
 //! password_file = "password"    # relative to this file's directory
+//! vi_keys = false               # `wisp chat`: vi-style keys too
+//! bell = true                   # `wisp chat`: bell for a 1:1 message or a mention elsewhere
+//!
+//! [chat.keys]                  # `wisp chat` key bindings: action = key
+//! next_chat = "ctrl-n"
 //!
 //! [log]
 //! level = "info"
@@ -229,6 +234,15 @@ pub struct ChatSection {
     /// is relative to the file's directory. Default: none (the password is prompted for).
     #[serde(deserialize_with = "path")]
     pub password_file: Option<PathBuf>,
+    /// `vi_keys`: `wisp chat` (the terminal client) also takes vi-style keys (Esc, then j/k,
+    /// J/K, i). Default: false.
+    pub vi_keys: Option<bool>,
+    /// `bell`: `wisp chat` rings the terminal bell for a 1:1 message or a mention in a chat
+    /// that is not open. Default: true.
+    pub bell: Option<bool>,
+    /// `[chat.keys]`: `wisp chat` key bindings, action = key (`next_chat = "ctrl-j"`); the
+    /// `wisp` binary checks the names and keys.
+    pub keys: std::collections::BTreeMap<String, String>,
 }
 
 /// `[node]`.

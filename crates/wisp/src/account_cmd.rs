@@ -410,6 +410,23 @@ pub(crate) fn run(command: AccountCommand, data_dir: &DataDir) -> Result<(), cra
     }
 }
 
+/// `wisp chat`'s first start: `wisp account new` (`create`) or `import`, the password from
+/// `password_file` or prompted.
+#[cfg(feature = "tui")]
+pub(crate) fn create_or_import(
+    create: bool,
+    data_dir: &DataDir,
+    password_file: Option<&Path>,
+) -> Result<(), crate::error::Error> {
+    let encrypt =
+        EncryptArgs { password_file: password_file.map(Path::to_path_buf), light_kdf: false };
+    if create {
+        new(&NewArgs { words: 12, encrypt }, data_dir)
+    } else {
+        import(&ImportArgs { mnemonic_file: None, encrypt }, data_dir)
+    }
+}
+
 /// `wisp account new`: a fresh mnemonic, its chat key in a keystore, the mnemonic printed once.
 fn new(args: &NewArgs, data_dir: &DataDir) -> Result<(), crate::error::Error> {
     let dir = keystore_dir(data_dir)?;

@@ -64,6 +64,39 @@ Delivery states of your messages: sending (stored, not yet out), sent (the envel
 node), delivered (1:1: the recipient's device acknowledged it), expired (it gave up resending).
 Public messages have no acknowledgement: they stay at sent.";
 
+/// `wisp chat [COMMAND]`: with no command, the full-screen client (feature `tui`).
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, after_help = CHAT_EXAMPLES)]
+pub(crate) struct ChatArgs {
+    /// The command; none starts the full-screen client.
+    #[command(subcommand)]
+    pub(crate) command: Option<ChatCommand>,
+
+    /// The full-screen client's settings.
+    #[cfg(feature = "tui")]
+    #[command(flatten)]
+    pub(crate) tui: crate::tui::TuiArgs,
+}
+
+/// Runs `wisp chat`: a command, or with none the full-screen client.
+pub(crate) fn dispatch(args: ChatArgs, data_dir: &crate::data_dir::DataDir) -> Result<(), Error> {
+    match args.command {
+        Some(command) => run(command),
+        #[cfg(feature = "tui")]
+        None => crate::tui::main(args.tui, data_dir),
+        #[cfg(not(feature = "tui"))]
+        None => {
+            let _ = data_dir;
+            Err(Error::Setting {
+                name: "wisp chat",
+                message: "this wisp was built without the full-screen client (feature tui); \
+                          use a subcommand, see `wisp chat --help`"
+                    .into(),
+            })
+        }
+    }
+}
+
 /// `wisp chat ...`
 #[derive(Debug, Subcommand)]
 #[command(after_help = CHAT_EXAMPLES)]

@@ -111,9 +111,8 @@ pub(crate) enum Command {
     /// Status chat identities: create or import from a mnemonic, show, draw identicons
     #[command(subcommand)]
     Account(crate::account_cmd::AccountCommand),
-    /// Chat from the command line (public and 1:1) through a node run with --account
-    #[command(subcommand)]
-    Chat(crate::chat_cmd::ChatCommand),
+    /// Chat: the full-screen client (no command), or commands through a node run with --account
+    Chat(crate::chat_cmd::ChatArgs),
     /// Sign an EIP-1459 DNS node list from ENRs and write its zone file or TXT records
     DnsTree(crate::dns_tree_cmd::DnsTreeArgs),
     /// Simulate a network of wisp routers and mailservers on a virtual clock (crates/sim)

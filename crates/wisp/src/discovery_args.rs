@@ -17,7 +17,7 @@ use wisp_rlpx::NodeRecord;
 use crate::error::Error;
 
 /// Discovery flags of `wisp node`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct DiscoveryArgs {
     /// Bootnode: an enode URL for legacy discovery (UDP port from ?discport= else the TCP
     /// port), also asked for its v5.1 record (at that UDP port, then the next) when --discv5

@@ -23,11 +23,13 @@ mod post_watch;
 mod rlpx_cmd;
 mod rpc_client;
 mod sim_cmd;
+#[cfg(feature = "tui")]
+mod tui;
 
 // Dev-dependencies of the integration tests (hostile waku tests, mailserver_ack), linked into
 // the unit tests too.
 #[cfg(test)]
-use {rusqlite as _, wisp_ratchet as _, wisp_waku as _};
+use {criterion as _, rusqlite as _, wisp_ratchet as _, wisp_waku as _};
 
 use std::{
     io::{IsTerminal, Write},
@@ -46,7 +48,9 @@ use crate::{
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `wisp node` starts logging itself, once it has read `[log]` from its config file.
-    if !matches!(cli.command, Command::Node(_)) {
+    // The full-screen client logs to a file (its embedded node's logs would cover the screen).
+    let full_screen = matches!(&cli.command, Command::Chat(args) if args.command.is_none());
+    if !matches!(cli.command, Command::Node(_)) && !full_screen {
         init_tracing(
             cli.log_level.as_deref().unwrap_or("warn"),
             cli.log_format.unwrap_or_default(),
@@ -82,7 +86,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Watch(args) => post_watch::watch(args),
         Command::History(args) => history_cmd::run(args),
         Command::Account(cmd) => account_cmd::run(cmd, &data_dir),
-        Command::Chat(cmd) => chat_cmd::run(cmd),
+        Command::Chat(args) => chat_cmd::dispatch(args, &data_dir),
         Command::DnsTree(args) => dns_tree_cmd::run(&args),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Bootnode(args) => bootnode_cmd::main(&args, &data_dir),

@@ -175,19 +175,19 @@ pub(crate) struct NodeArgs {
 
 /// Everything `wisp node` resolved before starting.
 #[derive(Debug)]
-struct Plan {
+pub(crate) struct Plan {
     /// The node's settings.
-    config: NodeConfig,
+    pub(crate) config: NodeConfig,
     /// The file read, if any.
-    file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
     /// The log filter.
-    log_level: String,
+    pub(crate) log_level: String,
     /// The log format.
-    log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
     /// Settings that are allowed but probably not meant, logged once logging is up.
-    warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// The unlocked account the messenger runs as, if any.
-    account: Option<(AccountId, wisp_crypto::SecretKey)>,
+    pub(crate) account: Option<(AccountId, wisp_crypto::SecretKey)>,
 }
 
 /// The account `wisp node` runs the messenger for, and where its password comes from.
@@ -229,7 +229,7 @@ pub(crate) fn main(
 }
 
 /// Defaults, then the file, then the flags.
-fn plan(
+pub(crate) fn plan(
     args: &NodeArgs,
     data_dir: &DataDir,
     log_level: Option<&str>,

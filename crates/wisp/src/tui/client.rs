@@ -1,0 +1,412 @@
+//! The task that talks to the node: it turns [`Request`]s into `wakuext_*` calls over the
+//! node's JSON-RPC (HTTP) and the answers into [`Event`]s, polling the chat list, the open
+//! chat and the peers. The screen never waits on it: both sides only use channels.
+//!
+//! Messages typed while the node does not answer are kept in order and sent once it answers.
+
+use std::{collections::HashMap, collections::VecDeque, time::Duration};
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use wisp_accounts::parse_public_key;
+
+use super::app::{
+    Chat, ChatKind, Delivery, Event, Identicon, Message, MessageKind, NetStatus, PAGE, Quote,
+    Request,
+};
+use crate::{
+    chat_cmd::{one_to_one_id, str_field},
+    rpc_client::{RpcClient, RpcError, RpcUrl},
+};
+
+/// How long one call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often the chat list and the open chat are polled.
+pub(crate) const POLL: Duration = Duration::from_millis(300);
+/// How often the peers are asked for.
+const PEERS_EVERY: u32 = 5;
+/// Most messages kept in the offline queue.
+const MAX_QUEUED: usize = 1000;
+
+/// status-go's `contentType` values drawn here.
+const TEXT_PLAIN: u64 = 1;
+const SYSTEM_MESSAGE_TYPES: [u64; 2] = [6, 7];
+
+/// A message waiting for the node to answer.
+#[derive(Debug, Clone)]
+struct Outgoing {
+    chat: String,
+    text: String,
+    reply_to: Option<String>,
+}
+
+/// Runs until a [`Request::Quit`] or until the screen side is gone.
+pub(crate) async fn run(
+    url: RpcUrl,
+    mut requests: UnboundedReceiver<Request>,
+    events: UnboundedSender<Event>,
+) {
+    let rpc = RpcClient::new(url, CALL_TIMEOUT);
+    let mut state = State {
+        open: None,
+        profiles: HashMap::new(),
+        queue: VecDeque::new(),
+        online: false,
+        status: NetStatus::default(),
+    };
+    let mut ticker = tokio::time::interval(POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick: u32 = 0;
+    // History from the mailservers: one round at start, in the background (it waits for the
+    // whole round).
+    let (history_tx, mut history_rx) = tokio::sync::mpsc::unbounded_channel();
+    {
+        let rpc = rpc.clone();
+        tokio::spawn(async move {
+            let _ = history_tx.send(None);
+            let answer = rpc
+                .call_within(
+                    "wakuext_requestAllHistoricMessages",
+                    json!([]),
+                    Duration::from_secs(300),
+                )
+                .await;
+            let _ = history_tx.send(Some(answer));
+        });
+    }
+    loop {
+        tokio::select! {
+            request = requests.recv() => {
+                let Some(request) = request else { return };
+                if request == Request::Quit {
+                    return;
+                }
+                state.request(&rpc, request, &events).await;
+            }
+            _ = ticker.tick() => {
+                tick = tick.wrapping_add(1);
+                state.poll(&rpc, &events, tick % PEERS_EVERY == 1).await;
+            }
+            Some(history) = history_rx.recv() => {
+                match history {
+                    None => state.status.history = Some((0, 0)),
+                    Some(Ok(answer)) => {
+                        let h = answer.get("history").cloned().unwrap_or(Value::Null);
+                        let n = |k: &str| h.get(k).and_then(Value::as_u64).unwrap_or(0);
+                        state.status.history = None;
+                        state.status.mailserver = match n("mailservers") {
+                            0 => Some(h.get("error").and_then(Value::as_str).map_or("none".to_owned(), |e| format!("none ({e})"))),
+                            m => Some(format!("{m} trusted, {} envelopes", n("envelopes"))),
+                        };
+                    }
+                    Some(Err(e)) => {
+                        state.status.history = None;
+                        state.status.mailserver = Some(format!("history failed: {e}"));
+                    }
+                }
+                if events.send(Event::Status(state.status.clone())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+struct State {
+    /// The chat the screen shows.
+    open: Option<String>,
+    /// Identicons by chat key.
+    profiles: HashMap<String, Option<Identicon>>,
+    /// Messages typed while offline.
+    queue: VecDeque<Outgoing>,
+    /// Whether the last call got an answer.
+    online: bool,
+    /// The last status sent.
+    status: NetStatus,
+}
+
+impl State {
+    async fn request(
+        &mut self,
+        rpc: &RpcClient,
+        request: Request,
+        events: &UnboundedSender<Event>,
+    ) {
+        let result = match request {
+            Request::Join(name) => {
+                rpc.call("wakuext_createPublicChat", json!([{ "id": name }])).await.map(drop)
+            }
+            Request::OpenOneToOne(key) => match one_to_one_id(&key) {
+                Ok(id) => {
+                    let r = rpc
+                        .call("wakuext_createOneToOneChat", json!([{ "id": id }]))
+                        .await
+                        .map(drop);
+                    if r.is_ok() {
+                        self.open = Some(id.clone());
+                        let _ = events.send(Event::Opened(id));
+                    }
+                    r
+                }
+                Err(e) => {
+                    let _ = events.send(Event::Failed(e.to_string()));
+                    return;
+                }
+            },
+            Request::Leave(id) => {
+                rpc.call("wakuext_deactivateChat", json!([{ "id": id }])).await.map(drop)
+            }
+            Request::Send { chat, text, reply_to } => {
+                let out = Outgoing { chat, text, reply_to };
+                if !self.online || !self.queue.is_empty() {
+                    self.enqueue(out, events);
+                    return;
+                }
+                match send(rpc, &out).await {
+                    Ok(m) => {
+                        let message = self.message(&m);
+                        let _ = events.send(Event::Sent(Ok((out.chat, message))));
+                        Ok(())
+                    }
+                    Err(RpcError::Unreachable { .. } | RpcError::Timeout { .. }) => {
+                        self.online = false;
+                        self.enqueue(out, events);
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = events.send(Event::Sent(Err(e.to_string())));
+                        return;
+                    }
+                }
+            }
+            Request::Resend(id) => {
+                rpc.call("wakuext_reSendChatMessage", json!([id])).await.map(drop)
+            }
+            Request::MarkRead(id) => rpc.call("wakuext_markAllRead", json!([id])).await.map(drop),
+            Request::Load(id) => {
+                self.open = Some(id.clone());
+                self.page(rpc, &id, "", false, events).await
+            }
+            Request::LoadOlder { chat, cursor } => {
+                self.page(rpc, &chat, &cursor, true, events).await
+            }
+            Request::Quit => Ok(()),
+        };
+        if let Err(e) = result {
+            let _ = events.send(Event::Failed(e.to_string()));
+        }
+    }
+
+    fn enqueue(&mut self, out: Outgoing, events: &UnboundedSender<Event>) {
+        if self.queue.len() >= MAX_QUEUED {
+            let _ = events.send(Event::Failed("the offline queue is full; message dropped".into()));
+            return;
+        }
+        self.queue.push_back(out);
+        let _ = events.send(Event::Failed(format!(
+            "offline: {} message(s) queued, sent when the node answers",
+            self.queue.len()
+        )));
+    }
+
+    async fn page(
+        &mut self,
+        rpc: &RpcClient,
+        chat: &str,
+        cursor: &str,
+        older: bool,
+        events: &UnboundedSender<Event>,
+    ) -> Result<(), RpcError> {
+        let page = rpc.call("wakuext_chatMessages", json!([chat, cursor, PAGE])).await?;
+        let list = page.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+        let messages = list.iter().map(|m| self.message(m)).collect();
+        let cursor = str_field(&page, "cursor").to_owned();
+        let _ =
+            events.send(Event::Messages { chat: chat.to_owned(), page: messages, cursor, older });
+        Ok(())
+    }
+
+    /// One round of polling: the chat list, the newest page of the open chat, the queue, and
+    /// every few rounds the peers.
+    async fn poll(&mut self, rpc: &RpcClient, events: &UnboundedSender<Event>, peers: bool) {
+        let chats = match rpc.call("wakuext_activeChats", json!([])).await {
+            Ok(c) => c,
+            Err(e) => {
+                if self.online || self.status.online {
+                    self.online = false;
+                    self.status.online = false;
+                    let _ = events.send(Event::Status(self.status.clone()));
+                    let _ = events.send(Event::Failed(format!("node unreachable: {e}")));
+                }
+                return;
+            }
+        };
+        if !self.online {
+            self.online = true;
+            self.status.online = true;
+            let _ = events.send(Event::Status(self.status.clone()));
+        }
+        let list = chats.as_array().cloned().unwrap_or_default();
+        let _ = events.send(Event::Chats(list.iter().map(|c| self.chat(c)).collect()));
+        while let Some(out) = self.queue.front().cloned() {
+            match send(rpc, &out).await {
+                Ok(m) => {
+                    self.queue.pop_front();
+                    let message = self.message(&m);
+                    let _ = events.send(Event::Sent(Ok((out.chat, message))));
+                }
+                Err(RpcError::Unreachable { .. } | RpcError::Timeout { .. }) => break,
+                Err(e) => {
+                    self.queue.pop_front();
+                    let _ = events.send(Event::Sent(Err(e.to_string())));
+                }
+            }
+        }
+        if let Some(open) = self.open.clone()
+            && let Err(e) = self.page(rpc, &open, "", false, events).await
+        {
+            let _ = events.send(Event::Failed(e.to_string()));
+        }
+        if peers && let Ok(Value::Array(list)) = rpc.call("admin_peers", json!([])).await {
+            let n = u32::try_from(list.len()).unwrap_or(u32::MAX);
+            if n != self.status.peers {
+                self.status.peers = n;
+                let _ = events.send(Event::Status(self.status.clone()));
+            }
+        }
+    }
+
+    fn identicon(&mut self, from: &str) -> Option<Identicon> {
+        if let Some(i) = self.profiles.get(from) {
+            return *i;
+        }
+        if self.profiles.len() > 10_000 {
+            self.profiles.clear();
+        }
+        let icon = identicon_of(from);
+        self.profiles.insert(from.to_owned(), icon);
+        icon
+    }
+
+    /// A status-go `Chat` object as the list shows it.
+    fn chat(&mut self, c: &Value) -> Chat {
+        chat_of(c)
+    }
+
+    /// A status-go `Message` object as the screen shows it.
+    fn message(&mut self, m: &Value) -> Message {
+        let mut message = message_of(m);
+        message.identicon = self.identicon(&message.from);
+        message
+    }
+}
+
+async fn send(rpc: &RpcClient, out: &Outgoing) -> Result<Value, RpcError> {
+    let mut message = json!({ "chatId": out.chat, "text": out.text, "contentType": TEXT_PLAIN });
+    if let (Some(id), Some(o)) = (&out.reply_to, message.as_object_mut()) {
+        o.insert("responseTo".into(), json!(id));
+    }
+    let response = rpc.call("wakuext_sendChatMessage", json!([message])).await?;
+    let messages = response.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+    Ok(messages
+        .iter()
+        .find(|m| str_field(m, "chatId") == out.chat)
+        .or(messages.first())
+        .cloned()
+        .unwrap_or(Value::Null))
+}
+
+/// The identicon of a chat key (`0x04…`), none if it is not a key.
+pub(crate) fn identicon_of(from: &str) -> Option<Identicon> {
+    let key = parse_public_key(from).ok()?;
+    let icon = wisp_accounts::Identicon::for_public_key(&key);
+    let grid = icon.cells();
+    let mut cells = [[false; 5]; 5];
+    for (r, row) in cells.iter_mut().enumerate() {
+        for (c, cell) in row.iter_mut().enumerate() {
+            *cell = grid.get(r).and_then(|g| g.get(c)).copied().unwrap_or(false);
+        }
+    }
+    Some(Identicon { cells, rgb: icon.color() })
+}
+
+/// The alias of a chat key, or the text itself.
+fn alias_of(key: &str) -> String {
+    match parse_public_key(key) {
+        Ok(k) => wisp_accounts::alias(&k),
+        Err(_) => key.to_owned(),
+    }
+}
+
+/// A status-go `Chat` object as the list shows it.
+pub(crate) fn chat_of(c: &Value) -> Chat {
+    let id = str_field(c, "id").to_owned();
+    let kind = match c.get("chatType").and_then(Value::as_u64) {
+        Some(1) => ChatKind::OneToOne,
+        Some(3) => ChatKind::Group,
+        _ => ChatKind::Public,
+    };
+    let name = match kind {
+        ChatKind::Public => format!("#{id}"),
+        ChatKind::OneToOne => match str_field(c, "alias") {
+            "" => alias_of(&id),
+            a => a.to_owned(),
+        },
+        ChatKind::Group => match str_field(c, "name") {
+            "" => id.clone(),
+            n => n.to_owned(),
+        },
+    };
+    let last = c.get("lastMessage").filter(|m| m.is_object()).map(|m| {
+        let who = match str_field(m, "alias") {
+            "" => alias_of(str_field(m, "from")),
+            a => a.to_owned(),
+        };
+        let first = who.split(' ').next().unwrap_or_default().to_owned();
+        format!("{first}: {}", str_field(m, "text"))
+    });
+    let activity = c
+        .get("lastMessage")
+        .and_then(|m| m.get("clock"))
+        .and_then(Value::as_u64)
+        .or_else(|| c.get("lastClockValue").and_then(Value::as_u64))
+        .or_else(|| c.get("timestamp").and_then(Value::as_u64))
+        .unwrap_or(0);
+    let unread = c.get("unviewedMessagesCount").and_then(Value::as_u64).unwrap_or(0);
+    Chat { id, kind, name, unread, last, activity }
+}
+
+/// A status-go `Message` object as the screen shows it (without its identicon).
+pub(crate) fn message_of(m: &Value) -> Message {
+    let from = str_field(m, "from").to_owned();
+    let alias = match str_field(m, "alias") {
+        "" => alias_of(&from),
+        a => a.to_owned(),
+    };
+    let quote = m.get("quotedMessage").filter(|q| q.is_object()).map(|q| Quote {
+        alias: alias_of(str_field(q, "from")),
+        text: str_field(q, "text").to_owned(),
+    });
+    let content = m.get("contentType").and_then(Value::as_u64).unwrap_or(TEXT_PLAIN);
+    let kind = match content {
+        TEXT_PLAIN | 0 | 2 => MessageKind::Text,
+        t if SYSTEM_MESSAGE_TYPES.contains(&t) => MessageKind::System,
+        t => MessageKind::Unsupported(t),
+    };
+    Message {
+        id: str_field(m, "id").to_owned(),
+        from,
+        alias,
+        text: str_field(m, "text").to_owned(),
+        clock: m.get("clock").and_then(Value::as_u64).unwrap_or(0),
+        timestamp_ms: m
+            .get("timestamp")
+            .and_then(Value::as_u64)
+            .or_else(|| m.get("whisperTimestamp").and_then(Value::as_u64))
+            .unwrap_or(0),
+        delivery: Delivery::from_status(str_field(m, "outgoingStatus")),
+        quote,
+        kind,
+        identicon: None,
+    }
+}
