@@ -81,6 +81,7 @@
 
 pub mod db;
 mod error;
+pub mod group;
 pub mod identity;
 mod messenger;
 pub mod proto;
