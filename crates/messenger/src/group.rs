@@ -181,7 +181,12 @@ pub fn open_event(chat_id: &str, wire: &[u8]) -> Result<SignedEvent, GroupError>
 }
 
 /// Builds a `MembershipUpdateEvent`.
-pub fn event(kind: EventType, clock: u64, members: Vec<String>, name: &str) -> MembershipUpdateEvent {
+pub fn event(
+    kind: EventType,
+    clock: u64,
+    members: Vec<String>,
+    name: &str,
+) -> MembershipUpdateEvent {
     MembershipUpdateEvent { clock, members, name: name.to_owned(), r#type: kind as i32 }
 }
 
@@ -235,7 +240,10 @@ impl GroupState {
     /// Replays `events` (in any order, duplicates allowed) from an empty state: sorted by
     /// (clock, bytes), deduplicated by signature, each applied if valid. Returns the state,
     /// the events applied (in order) and those refused.
-    pub fn replay(chat_id: &str, events: &[SignedEvent]) -> (Self, Vec<SignedEvent>, Vec<Rejected>) {
+    pub fn replay(
+        chat_id: &str,
+        events: &[SignedEvent],
+    ) -> (Self, Vec<SignedEvent>, Vec<Rejected>) {
         let mut sorted: Vec<&SignedEvent> = events.iter().collect();
         sorted.sort_by(|a, b| a.event.clock.cmp(&b.event.clock).then_with(|| a.raw.cmp(&b.raw)));
         sorted.dedup_by(|a, b| a.signature == b.signature);
@@ -260,7 +268,8 @@ impl GroupState {
         for member in &ev.event.members {
             parse_key_hex(member)?;
         }
-        let members: Vec<String> = ev.event.members.iter().map(|m| m.to_ascii_lowercase()).collect();
+        let members: Vec<String> =
+            ev.event.members.iter().map(|m| m.to_ascii_lowercase()).collect();
         match EventType::try_from(kind) {
             Ok(EventType::ChatCreated) => {
                 if self.creator.is_some() || !self.members.is_empty() {
