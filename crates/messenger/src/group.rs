@@ -321,7 +321,7 @@ impl GroupState {
                     return Err(deny("a removal names exactly one member"));
                 };
                 let itself = *target == from;
-                if !itself && !(self.is_admin(&from) && !self.is_admin(target)) {
+                if !itself && (!self.is_admin(&from) || self.is_admin(target)) {
                     return Err(deny("only the member or an admin may remove a non-admin member"));
                 }
                 if !self.is_member(target) {

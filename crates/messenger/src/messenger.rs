@@ -180,6 +180,8 @@ pub enum ChatKind {
     Public,
     /// A 1:1 chat, by the other party's key.
     OneToOne,
+    /// A private group chat, by `<uuid>-0x<creator key>` (see [`crate::group`]).
+    PrivateGroup,
 }
 
 /// Delivery state of one of our messages, as the Status app shows it.
@@ -222,6 +224,14 @@ pub enum Event {
     },
     /// A chat message arrived.
     MessageReceived(Box<ReceivedMessage>),
+    /// A group chat's membership or name changed (events applied; see
+    /// [`Messenger::group_state`]).
+    GroupUpdated {
+        /// The group chat id.
+        chat_id: String,
+        /// The events newly applied, in order.
+        events: Vec<crate::group::SignedEvent>,
+    },
     /// The delivery state of one of our messages changed.
     MessageStatus {
         /// The message.
@@ -286,6 +296,10 @@ pub struct Counters {
     pub ignored: u64,
     /// MVDS acks that marked one of our messages delivered.
     pub acks: u64,
+    /// Group membership updates accepted (with at least one valid event for a group of ours).
+    pub group_updates: u64,
+    /// Group membership events refused (bad signature, not allowed, malformed).
+    pub group_events_rejected: u64,
     /// Drops: [`DropReason::Undecodable`].
     pub undecodable: u64,
     /// Drops: [`DropReason::Unsigned`].
@@ -408,6 +422,7 @@ impl Chat {
         let mut chat = match stored.kind {
             ChatKind::Public => Self::public(&stored.id, stored.joined_ms),
             ChatKind::OneToOne => Self::one_to_one(&peer_of_chat_id(&stored.id)?, stored.joined_ms),
+            ChatKind::PrivateGroup => Self::group(&stored.id, &stored.name, stored.joined_ms)?,
         };
         chat.clock.observe(stored.last_clock_value);
         chat.active = stored.active;
@@ -431,6 +446,8 @@ impl Chat {
         }
     }
 }
+
+mod group_chat;
 
 /// The key of a 1:1 chat id (`0x` + 65-byte key in hex).
 fn peer_of_chat_id(id: &str) -> Option<PublicKey> {
@@ -842,6 +859,7 @@ where
             match chat.kind {
                 ChatKind::Public => self.remove_filter(&format!("public:{id}")),
                 ChatKind::OneToOne => self.remove_filter(&format!("contact-code:{id}")),
+                ChatKind::PrivateGroup => {}
             }
             self.statuses.retain(|_, (chat_id, _)| chat_id != id);
             return Ok(true);
@@ -1168,7 +1186,7 @@ where
             match (&chat.peer, kind) {
                 (Some(peer), _) => self.install_contact_code_filter(peer),
                 (None, ChatKind::Public) => self.install_public_filter(chat_id, &chat),
-                (None, ChatKind::OneToOne) => {}
+                (None, ChatKind::OneToOne | ChatKind::PrivateGroup) => {}
             }
         }
         self.chats.insert(chat_id.to_owned(), chat);
@@ -1372,6 +1390,9 @@ where
                 self.apply_chat_message(&signed, bytes, message, envelope, encrypted)?;
                 self.counters.messages += 1;
             }
+            AppPayload::Membership(update) => {
+                self.apply_membership(&signed, bytes, update, envelope, encrypted)?;
+            }
             AppPayload::ContactCode(_) => {
                 // The bundle in the ProtocolMessage was processed by the secure transport.
                 self.counters.contact_codes += 1;
@@ -1422,7 +1443,11 @@ where
                     None => (chat_id, Chat::one_to_one(&sender, self.now_ms), true),
                 }
             }
-            // Group chats and the rest: the next issue.
+            Ok(MessageType::PrivateGroup) if encrypted => {
+                let chat_id = message.chat_id.clone();
+                let chat = self.group_chat_for(&chat_id, &sender)?;
+                (chat_id, chat, false)
+            }
             _ => return Err(DropReason::Invalid),
         };
         chat.clock.observe(message.clock);

@@ -20,6 +20,8 @@ pub struct MemoryMessageStore {
     order: HashMap<String, BTreeMap<(u64, MessageId), ()>>,
     history: HashMap<Topic, HistoryRange>,
     gaps: HashMap<Topic, Vec<HistoryRange>>,
+    /// Per group chat, its signed events by (clock, signature || event).
+    group_events: HashMap<String, BTreeMap<(u64, Vec<u8>), ()>>,
 }
 
 impl MemoryMessageStore {
@@ -212,5 +214,31 @@ impl MessageStore for MemoryMessageStore {
 
     fn gaps(&self, topic: &Topic) -> Result<Vec<HistoryRange>, StoreError> {
         Ok(self.gaps.get(topic).cloned().unwrap_or_default())
+    }
+
+    fn group_events(&self, chat_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .group_events
+            .get(chat_id)
+            .map(|events| events.keys().map(|(_, wire)| wire.clone()).collect())
+            .unwrap_or_default())
+    }
+
+    fn add_group_events(
+        &mut self,
+        chat_id: &str,
+        events: &[(u64, Vec<u8>)],
+    ) -> Result<usize, StoreError> {
+        let stored = self.group_events.entry(chat_id.to_owned()).or_default();
+        let mut added = 0;
+        for (clock, wire) in events {
+            let signature = wire.get(..crate::group::EVENT_SIGNATURE_LEN);
+            let known = stored.keys().any(|(_, w)| w.get(..crate::group::EVENT_SIGNATURE_LEN) == signature);
+            if !known {
+                stored.insert((*clock, wire.clone()), ());
+                added += 1;
+            }
+        }
+        Ok(added)
     }
 }

@@ -235,6 +235,17 @@ pub trait MessageStore {
     fn add_gap(&mut self, topic: &Topic, range: HistoryRange) -> Result<(), StoreError>;
     /// The gaps recorded for `topic`, oldest first.
     fn gaps(&self, topic: &Topic) -> Result<Vec<HistoryRange>, StoreError>;
+
+    /// The signed membership events of group chat `chat_id` (`signature || event`, see
+    /// [`crate::group`]), by clock.
+    fn group_events(&self, chat_id: &str) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Adds signed membership events `(clock, signature || event)` of group chat `chat_id`,
+    /// ignoring those already stored (by signature); returns how many were new.
+    fn add_group_events(
+        &mut self,
+        chat_id: &str,
+        events: &[(u64, Vec<u8>)],
+    ) -> Result<usize, StoreError>;
 }
 
 /// Whether `(clock, id)` sorts strictly before `before` (the paging order).

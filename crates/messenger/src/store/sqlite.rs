@@ -21,7 +21,7 @@ use crate::proto::{self, ChatMessage, Message as _};
 
 /// The schema version this build writes. A file with a higher version is refused with
 /// [`StoreError::FutureSchema`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &["
@@ -59,6 +59,14 @@ CREATE TABLE messenger_history_gaps (
     from_s INTEGER NOT NULL,
     to_s INTEGER NOT NULL,
     PRIMARY KEY (topic, from_s, to_s)
+);
+", "
+CREATE TABLE messenger_group_events (
+    chat_id TEXT NOT NULL,
+    signature BLOB NOT NULL,
+    clock INTEGER NOT NULL,
+    event BLOB NOT NULL,
+    PRIMARY KEY (chat_id, signature)
 );
 "];
 
@@ -147,7 +155,8 @@ impl SqliteMessageStore {
             kind: match raw.kind {
                 0 => ChatKind::Public,
                 1 => ChatKind::OneToOne,
-                _ => return Err(StoreError::Corrupt { what: "chat kind", expected: "0 or 1" }),
+                2 => ChatKind::PrivateGroup,
+                _ => return Err(StoreError::Corrupt { what: "chat kind", expected: "0 to 2" }),
             },
             id: raw.id,
             name: raw.name,
@@ -298,6 +307,7 @@ fn kind_code(kind: ChatKind) -> i64 {
     match kind {
         ChatKind::Public => 0,
         ChatKind::OneToOne => 1,
+        ChatKind::PrivateGroup => 2,
     }
 }
 
@@ -619,6 +629,50 @@ impl MessageStore for SqliteMessageStore {
             )
             .map_err(StoreError::sqlite("write gap"))?;
         Ok(())
+    }
+
+    fn group_events(&self, chat_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT signature, event FROM messenger_group_events WHERE chat_id = ?1 \
+                 ORDER BY clock, event",
+            )
+            .map_err(StoreError::sqlite("prepare"))?;
+        let rows = stmt
+            .query_map([chat_id], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .map_err(StoreError::sqlite("read group events"))?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (mut signature, event) = row.map_err(StoreError::sqlite("read group event"))?;
+            signature.extend_from_slice(&event);
+            events.push(signature);
+        }
+        Ok(events)
+    }
+
+    fn add_group_events(
+        &mut self,
+        chat_id: &str,
+        events: &[(u64, Vec<u8>)],
+    ) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction().map_err(StoreError::sqlite("begin"))?;
+        let mut added = 0;
+        for (clock, wire) in events {
+            let Some((signature, event)) = wire.split_at_checked(crate::group::EVENT_SIGNATURE_LEN)
+            else {
+                continue;
+            };
+            added += tx
+                .execute(
+                    "INSERT OR IGNORE INTO messenger_group_events (chat_id, signature, clock, event) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![chat_id, signature, to_sql(*clock), event],
+                )
+                .map_err(StoreError::sqlite("write group event"))?;
+        }
+        tx.commit().map_err(StoreError::sqlite("commit group events"))?;
+        Ok(added)
     }
 
     fn gaps(&self, topic: &Topic) -> Result<Vec<HistoryRange>, StoreError> {
