@@ -289,11 +289,8 @@ where
         recipients.extend(state.members.keys().cloned());
         recipients.sort();
         recipients.dedup();
-        let peers: Vec<PublicKey> = recipients
-            .iter()
-            .filter(|m| **m != me)
-            .filter_map(|m| parse_key_hex(m).ok())
-            .collect();
+        let peers: Vec<PublicKey> =
+            recipients.iter().filter(|m| **m != me).filter_map(|m| parse_key_hex(m).ok()).collect();
         let all: Vec<Vec<u8>> =
             self.stored_group_events(chat_id)?.iter().map(SignedEvent::to_wire).collect();
         let update = MembershipUpdateMessage {
@@ -313,9 +310,11 @@ where
             return Ok(None);
         };
         // A group message: stored, then wrapped in MVDS for each member.
-        let chat = self.chats.get(chat_id).cloned().ok_or_else(|| Error::UnknownChat {
-            id: chat_id.to_owned(),
-        })?;
+        let chat = self
+            .chats
+            .get(chat_id)
+            .cloned()
+            .ok_or_else(|| Error::UnknownChat { id: chat_id.to_owned() })?;
         let stored = self.outgoing(&signed_message, chat_id, message, bytes.clone(), now_ms);
         let records: Vec<(PublicKey, wisp_mvds::Message)> =
             peers.iter().map(|p| (*p, self.mvds_message(p, &stored))).collect();
@@ -421,10 +420,9 @@ where
         self.db.add_group_events(&chat_id, &rows).map_err(|_| DropReason::Storage)?;
         let (mut chat, new) = match existing {
             Some(chat) => (chat.clone(), false),
-            None => (
-                Chat::group(&chat_id, &state.name, self.now_ms).ok_or(DropReason::Invalid)?,
-                true,
-            ),
+            None => {
+                (Chat::group(&chat_id, &state.name, self.now_ms).ok_or(DropReason::Invalid)?, true)
+            }
         };
         chat.name.clone_from(&state.name);
         chat.clock.observe(state.clock);

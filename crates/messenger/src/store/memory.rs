@@ -233,7 +233,8 @@ impl MessageStore for MemoryMessageStore {
         let mut added = 0;
         for (clock, wire) in events {
             let signature = wire.get(..crate::group::EVENT_SIGNATURE_LEN);
-            let known = stored.keys().any(|(_, w)| w.get(..crate::group::EVENT_SIGNATURE_LEN) == signature);
+            let known =
+                stored.keys().any(|(_, w)| w.get(..crate::group::EVENT_SIGNATURE_LEN) == signature);
             if !known {
                 stored.insert((*clock, wire.clone()), ());
                 added += 1;

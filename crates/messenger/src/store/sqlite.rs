@@ -24,7 +24,8 @@ use crate::proto::{self, ChatMessage, Message as _};
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// The migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE messenger_chats (
     id TEXT PRIMARY KEY NOT NULL,
     kind INTEGER NOT NULL,
@@ -60,7 +61,8 @@ CREATE TABLE messenger_history_gaps (
     to_s INTEGER NOT NULL,
     PRIMARY KEY (topic, from_s, to_s)
 );
-", "
+",
+    "
 CREATE TABLE messenger_group_events (
     chat_id TEXT NOT NULL,
     signature BLOB NOT NULL,
@@ -68,7 +70,8 @@ CREATE TABLE messenger_group_events (
     event BLOB NOT NULL,
     PRIMARY KEY (chat_id, signature)
 );
-"];
+",
+];
 
 const MESSAGE_COLUMNS: &str = "id, chat_id, sender, outgoing_status, seen, whisper_timestamp_ms, \
                                chat_message, raw, deleted";
