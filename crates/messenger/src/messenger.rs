@@ -1045,6 +1045,7 @@ where
         }
         match (kind, peer) {
             (ChatKind::OneToOne, Some(peer)) => self.send_direct(&peer, text, response_to, now_ms),
+            (ChatKind::PrivateGroup, _) => self.send_group_text(chat_id, text, response_to, now_ms),
             _ => self.send_public(chat_id, text, response_to, now_ms),
         }
     }

@@ -186,6 +186,46 @@ where
         self.delete_chat(chat_id)
     }
 
+    /// Adds group chat `chat_id` named `name` from an invitation link, before any of its
+    /// events arrived (status-go `CreateGroupChatFromInvitation`): the chat exists, and the
+    /// admin's membership update fills it in when it comes.
+    pub fn create_group_chat_from_invitation(
+        &mut self,
+        chat_id: &str,
+        name: &str,
+        now_ms: u64,
+    ) -> Result<()> {
+        self.now_ms = self.now_ms.max(now_ms);
+        group::chat_id_creator(chat_id).map_err(group_error)?;
+        if self.chats.contains_key(chat_id) {
+            return Ok(());
+        }
+        let chat = Chat::group(chat_id, name, now_ms)
+            .ok_or(Error::InvalidInput { what: "group chat", reason: "bad chat id" })?;
+        self.db.put_chat(&chat.stored(chat_id))?;
+        self.adopt_chat(chat_id, chat, true);
+        Ok(())
+    }
+
+    /// The group chats we were added to and have not joined yet (the invitations waiting for
+    /// the user), by id.
+    pub fn group_invitations(&self) -> Result<Vec<String>> {
+        let me = self.our_hex();
+        let mut out = Vec::new();
+        for (id, chat) in &self.chats {
+            if chat.kind != ChatKind::PrivateGroup || !chat.active {
+                continue;
+            }
+            if let Some(state) = self.group_state(id)?
+                && state.is_member(&me)
+                && !state.has_joined(&me)
+            {
+                out.push(id.clone());
+            }
+        }
+        Ok(out)
+    }
+
     fn group_event(
         &mut self,
         chat_id: &str,

@@ -24,6 +24,7 @@
 //! [`ChatConfig::installation_id`] names one.
 
 mod driver;
+mod group;
 mod history;
 
 use std::{
@@ -36,6 +37,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use wisp_crypto::PublicKey;
 use wisp_messenger::{DeliveryStatus, MessageId, StoredChat, StoredMessage};
 
+pub use group::{GroupChange, GroupChat};
 pub use history::HistoryProgress;
 pub(crate) use history::default_mailserver_key;
 

@@ -94,7 +94,7 @@ impl Profiles {
     }
 }
 
-fn chat_of(st: &State) -> Result<ChatHandle, RpcError> {
+pub(crate) fn chat_of(st: &State) -> Result<ChatHandle, RpcError> {
     st.node.chat().cloned().ok_or(RpcError::NoAccount)
 }
 
@@ -302,6 +302,7 @@ pub(crate) fn chat_json(c: &StoredChat, profiles: &Profiles) -> Value {
     let chat_type = match c.kind {
         ChatKind::OneToOne => 1,
         ChatKind::Public => 2,
+        ChatKind::PrivateGroup => 3,
     };
     o.insert("chatType".into(), json!(chat_type));
     o.insert("timestamp".into(), json!(c.timestamp_ms));
@@ -316,7 +317,7 @@ pub(crate) fn chat_json(c: &StoredChat, profiles: &Profiles) -> Value {
     o.insert("membershipUpdateEvents".into(), json!([]));
     let key = match c.kind {
         ChatKind::OneToOne => crate::chat::one_to_one_key(&c.id),
-        ChatKind::Public => None,
+        ChatKind::Public | ChatKind::PrivateGroup => None,
     };
     match key {
         Some(key) => {

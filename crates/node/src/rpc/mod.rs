@@ -39,6 +39,7 @@
 mod admin;
 mod chat;
 mod error;
+mod group;
 mod keys;
 mod peer;
 mod serve;
@@ -268,6 +269,7 @@ impl RpcServer {
         admin::register(&mut module)?;
         wakuext::register(&mut module)?;
         chat::register(&mut module)?;
+        group::register(&mut module)?;
         peer::register(&mut module)?;
         Ok(module)
     }
