@@ -407,16 +407,15 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         Ok(response(&chats, &[], &st.profiles, &Quotes::new()))
     })?;
     method(m, "wakuext_chats", 0, |_, st| async move {
-        let chats = chat_of(&st)?.chats().await?;
-        Ok(chats.iter().map(|c| chat_json(c, &st.profiles)).collect::<Vec<_>>())
+        let chat = chat_of(&st)?;
+        let chats = chat.chats().await?;
+        Ok(super::group::chats_json(&chat, &chats, &st).await)
     })?;
     method(m, "wakuext_activeChats", 0, |_, st| async move {
-        let chats = chat_of(&st)?.chats().await?;
-        Ok(chats
-            .iter()
-            .filter(|c| c.active)
-            .map(|c| chat_json(c, &st.profiles))
-            .collect::<Vec<_>>())
+        let chat = chat_of(&st)?;
+        let mut chats = chat.chats().await?;
+        chats.retain(|c| c.active);
+        Ok(super::group::chats_json(&chat, &chats, &st).await)
     })?;
     method(m, "wakuext_createPublicChat", 1, |args, st| async move {
         let chat = chat_of(&st)?;

@@ -121,6 +121,26 @@ pub(crate) fn group_json(g: &GroupChat, st: &State) -> Value {
     chat
 }
 
+/// Chats as status-go's `Chat` JSON, group chats with their members and events.
+pub(crate) async fn chats_json(
+    chat: &crate::ChatHandle,
+    chats: &[wisp_messenger::StoredChat],
+    st: &State,
+) -> Vec<Value> {
+    let mut out = Vec::with_capacity(chats.len());
+    for c in chats {
+        let group = match c.kind {
+            wisp_messenger::ChatKind::PrivateGroup => chat.group_chat(&c.id).await.ok(),
+            _ => None,
+        };
+        out.push(match group {
+            Some(g) => group_json(&g, st),
+            None => chat_json(c, &st.profiles),
+        });
+    }
+    out
+}
+
 fn response(g: &GroupChat, st: &State) -> Value {
     json!({ "chats": [group_json(g, st)] })
 }
