@@ -80,6 +80,9 @@ pub(crate) enum ChatCommand {
     Join(JoinArgs),
     /// Leave a public chat (stop receiving it; its messages stay on the node)
     Leave(JoinArgs),
+    /// Private group chats: new, add, remove, admin, rename, accept, decline, leave, invitations
+    #[command(subcommand)]
+    Group(crate::chat_group_cmd::GroupCommand),
 }
 
 /// Shown after `wisp chat send --help`.
@@ -116,12 +119,20 @@ pub(crate) struct Output {
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
     /// A public chat's name, e.g. status (joined if needed)
-    #[arg(long, value_name = "NAME", required_unless_present = "to", conflicts_with = "to")]
+    #[arg(long, value_name = "NAME", required_unless_present_any = ["to", "group"], conflicts_with_all = ["to", "group"])]
     pub(crate) public: Option<String>,
 
     /// A person's chat key: 0x04… (130 hex digits) or zQ3sh…, as `wisp account show` prints
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", conflicts_with = "group")]
     pub(crate) to: Option<String>,
+
+    /// A group chat's id (`<uuid>-0x04…`, as `wisp chat group new` prints it)
+    #[arg(long, value_name = "CHAT")]
+    pub(crate) group: Option<String>,
+
+    /// Send as a reply to this message (its id, 0x + 64 hex digits, as `wisp chat log --json` shows)
+    #[arg(long, value_name = "ID")]
+    pub(crate) reply_to: Option<String>,
 
     /// The text to send
     #[arg(value_name = "TEXT")]
@@ -264,6 +275,7 @@ pub(crate) fn run(command: ChatCommand) -> Result<(), Error> {
             ChatCommand::Log(args) => log(args).await,
             ChatCommand::Join(args) => join(args, true).await,
             ChatCommand::Leave(args) => join(args, false).await,
+            ChatCommand::Group(cmd) => crate::chat_group_cmd::run(cmd).await,
         }
     })
 }
@@ -280,7 +292,11 @@ impl ChatRpc {
     }
 
     /// Calls `method`, turning transport failures into chat-specific hints.
-    async fn call(&self, method: &'static str, params: Value) -> Result<Value, ChatError> {
+    pub(crate) async fn call(
+        &self,
+        method: &'static str,
+        params: Value,
+    ) -> Result<Value, ChatError> {
         self.rpc.call(method, params).await.map_err(|e| match e {
             RpcError::Unreachable { url, reason } => {
                 let addr = url.to_string().trim_start_matches("http://").to_owned();
@@ -309,9 +325,17 @@ impl ChatRpc {
     }
 
     /// `wakuext_sendChatMessage`: sends `text` in `chat_id`; returns the stored Message.
-    pub(crate) async fn send_text(&self, chat_id: &str, text: &str) -> Result<Value, ChatError> {
+    pub(crate) async fn send_text(
+        &self,
+        chat_id: &str,
+        text: &str,
+        reply_to: Option<&str>,
+    ) -> Result<Value, ChatError> {
         const METHOD: &str = "wakuext_sendChatMessage";
-        let message = json!({ "chatId": chat_id, "text": text, "contentType": TEXT_PLAIN });
+        let mut message = json!({ "chatId": chat_id, "text": text, "contentType": TEXT_PLAIN });
+        if let Some(id) = reply_to {
+            message["responseTo"] = json!(id);
+        }
         let response = self.call(METHOD, json!([message])).await?;
         let messages = response.get("messages").and_then(Value::as_array);
         messages
@@ -421,13 +445,21 @@ async fn join(args: JoinArgs, join: bool) -> Result<(), Error> {
 
 async fn send(args: SendArgs) -> Result<(), Error> {
     let rpc = ChatRpc::new(args.out.rpc.clone());
-    let chat_id = match (&args.public, &args.to) {
-        (Some(name), _) => public_name(name)?,
-        (None, Some(key)) => one_to_one_id(key)?,
-        (None, None) => unreachable!("clap requires --public or --to"),
+    let chat_id = match (&args.public, &args.to, &args.group) {
+        (Some(name), _, _) => public_name(name)?,
+        (None, Some(key), _) => one_to_one_id(key)?,
+        (None, None, Some(group)) => group.trim().to_owned(),
+        (None, None, None) => unreachable!("clap requires --public, --to or --group"),
     };
     // Join or open the chat only if it is not active (joining asks mailservers for history).
     let active = rpc.chats(false).await?;
+    if args.group.is_some() && !active.iter().any(|c| str_field(c, "id") == chat_id) {
+        return Err(ChatError::Input(format!(
+            "{chat_id:?} is not an active group chat of this node: accept the invitation first \
+             (`wisp chat group accept CHAT`), or see `wisp chat list`"
+        ))
+        .into());
+    }
     if !active.iter().any(|c| str_field(c, "id") == chat_id) {
         if args.public.is_some() {
             rpc.join_public(&chat_id).await?;
@@ -444,7 +476,7 @@ async fn send(args: SendArgs) -> Result<(), Error> {
         .into());
     }
     let started = Instant::now();
-    let message = rpc.send_text(&chat_id, &args.text).await?;
+    let message = rpc.send_text(&chat_id, &args.text, args.reply_to.as_deref()).await?;
     let id = str_field(&message, "id").to_owned();
     let mut state = status_of(&message);
     report_state(&args.out, &message, &state, started.elapsed())?;

@@ -9,6 +9,7 @@
 mod account_cmd;
 mod bootnode_cmd;
 mod chat_cmd;
+mod chat_group_cmd;
 mod cli;
 mod data_dir;
 mod devnet;
