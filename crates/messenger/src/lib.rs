@@ -97,8 +97,8 @@ pub use messenger::{
     ReceivedMessage, one_to_one_chat_id, pow_target, text_message,
 };
 pub use store::{
-    HistoryRange, MemoryMessageStore, MessageStore, PendingMessage, SqliteMessageStore, StoreError,
-    StoredChat, StoredMessage,
+    ChatEntity, EntityKind, HistoryRange, MemoryMessageStore, MessageStore, PendingMessage,
+    SqliteMessageStore, StoreError, StoredChat, StoredMessage,
 };
 
 // Dev-dependencies used by the integration tests only.

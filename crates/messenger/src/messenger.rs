@@ -232,6 +232,8 @@ pub enum Event {
         /// The events newly applied, in order.
         events: Vec<crate::group::SignedEvent>,
     },
+    /// A reaction or pin arrived (stored; see [`Messenger::chat_entities`]).
+    EntityChanged(Box<crate::store::ChatEntity>),
     /// The delivery state of one of our messages changed.
     MessageStatus {
         /// The message.
@@ -296,6 +298,10 @@ pub struct Counters {
     pub ignored: u64,
     /// MVDS acks that marked one of our messages delivered.
     pub acks: u64,
+    /// Emoji reactions (and retractions) accepted.
+    pub reactions: u64,
+    /// Pins (and unpins) accepted.
+    pub pins: u64,
     /// Group membership updates accepted (with at least one valid event for a group of ours).
     pub group_updates: u64,
     /// Group membership events refused (bad signature, not allowed, malformed).
@@ -447,6 +453,7 @@ impl Chat {
     }
 }
 
+mod entities;
 mod group_chat;
 
 /// The key of a 1:1 chat id (`0x` + 65-byte key in hex).
@@ -1391,6 +1398,10 @@ where
                 self.apply_chat_message(&signed, bytes, message, envelope, encrypted)?;
                 self.counters.messages += 1;
             }
+            AppPayload::Reaction(reaction) => {
+                self.apply_reaction(&signed, reaction, envelope, encrypted)?;
+            }
+            AppPayload::Pin(pin) => self.apply_pin(&signed, pin, envelope, encrypted)?,
             AppPayload::Membership(update) => {
                 self.apply_membership(&signed, bytes, update, envelope, encrypted)?;
             }

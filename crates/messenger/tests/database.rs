@@ -633,6 +633,20 @@ impl MessageStore for FailingStore {
         self.check()?;
         self.inner.set_mvds_id(id, mvds_id)
     }
+    fn put_chat_entity(
+        &mut self,
+        entity: &wisp_messenger::store::ChatEntity,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.put_chat_entity(entity)
+    }
+    fn chat_entities(
+        &self,
+        chat_id: &str,
+        kind: wisp_messenger::store::EntityKind,
+    ) -> Result<Vec<wisp_messenger::store::ChatEntity>, StoreError> {
+        self.inner.chat_entities(chat_id, kind)
+    }
     fn group_events(&self, chat_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
         self.inner.group_events(chat_id)
     }

@@ -258,3 +258,52 @@ fn the_group_survives_a_restart_and_the_schema_migrates() {
     assert_eq!(store.add_group_events("x", &[(1, vec![1; 70])]).unwrap(), 0, "by signature");
     assert_eq!(store.group_events("x").unwrap(), [vec![1u8; 70]]);
 }
+
+#[test]
+fn reactions_and_pins_round_trip_in_group_and_one_to_one_chats() {
+    use wisp_messenger::EntityKind;
+    let (mut alice, mut bob) = (party("alice", 1), party("bob", 2));
+    settle(&mut [&mut alice, &mut bob], T0);
+    let chat_id =
+        alice.messenger.create_group_chat("g", &[bob.public_key()], [3; 16], T0 + 1_000).unwrap();
+    settle(&mut [&mut alice, &mut bob], T0 + 1_000);
+    bob.messenger.confirm_joining_group(&chat_id, T0 + 2_000).unwrap();
+    settle(&mut [&mut alice, &mut bob], T0 + 2_000);
+    let hello = alice.messenger.send_group_text(&chat_id, "react to me", None, T0 + 3_000).unwrap();
+    settle(&mut [&mut alice, &mut bob], T0 + 3_000);
+
+    // Bob reacts (thumbs up), alice sees it; bob retracts it, alice sees it withdrawn.
+    bob.messenger.send_reaction(&chat_id, &hello, 2, false, T0 + 4_000).unwrap();
+    settle(&mut [&mut alice, &mut bob], T0 + 4_000);
+    let got = alice.messenger.chat_entities(&chat_id, EntityKind::Reaction).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].value, got[0].active, got[0].from), (2, true, bob.public_key()));
+    assert_eq!(got[0].target, hello.to_string());
+    bob.messenger.send_reaction(&chat_id, &hello, 2, true, T0 + 5_000).unwrap();
+    settle(&mut [&mut alice, &mut bob], T0 + 5_000);
+    let got = alice.messenger.chat_entities(&chat_id, EntityKind::Reaction).unwrap();
+    assert_eq!((got.len(), got[0].active), (1, false), "retracted");
+
+    // Alice pins her message; bob sees it pinned.
+    alice.messenger.pin_message(&chat_id, &hello, true, T0 + 6_000).unwrap();
+    settle(&mut [&mut alice, &mut bob], T0 + 6_000);
+    let pins = bob.messenger.chat_entities(&chat_id, EntityKind::Pin).unwrap();
+    assert_eq!((pins.len(), pins[0].active), (1, true));
+    assert_eq!(bob.messenger.counters().pins, 1);
+
+    // 1:1: a reaction to a message of the chat.
+    let direct = alice.messenger.send_text(&bob.public_key(), "1:1", T0 + 7_000).unwrap();
+    settle(&mut [&mut alice, &mut bob], T0 + 7_000);
+    let bob_chat = wisp_messenger::one_to_one_chat_id(&alice.public_key());
+    bob.messenger.send_reaction(&bob_chat, &direct, 1, false, T0 + 8_000).unwrap();
+    settle(&mut [&mut alice, &mut bob], T0 + 8_000);
+    let alice_chat = wisp_messenger::one_to_one_chat_id(&bob.public_key());
+    let got = alice.messenger.chat_entities(&alice_chat, EntityKind::Reaction).unwrap();
+    assert_eq!((got.len(), got[0].value), (1, 1));
+
+    // Refused locally: an unknown emoji type, a message of another chat.
+    assert!(bob.messenger.send_reaction(&bob_chat, &direct, 9, false, T0 + 9_000).is_err());
+    assert!(bob.messenger.send_reaction(&chat_id, &direct, 1, false, T0 + 9_000).is_err());
+    let c = alice.messenger.counters();
+    assert_eq!(c.dropped(), c.duplicates, "only our own echoes: {c:?}");
+}

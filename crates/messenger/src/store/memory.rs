@@ -22,6 +22,8 @@ pub struct MemoryMessageStore {
     gaps: HashMap<Topic, Vec<HistoryRange>>,
     /// Per group chat, its signed events by (clock, signature || event).
     group_events: HashMap<String, BTreeMap<(u64, Vec<u8>), ()>>,
+    /// Reactions and pins by key.
+    entities: HashMap<String, super::ChatEntity>,
 }
 
 impl MemoryMessageStore {
@@ -241,5 +243,29 @@ impl MessageStore for MemoryMessageStore {
             }
         }
         Ok(added)
+    }
+
+    fn put_chat_entity(&mut self, entity: &super::ChatEntity) -> Result<bool, StoreError> {
+        let key = entity.key();
+        if self.entities.get(&key).is_some_and(|old| old.clock >= entity.clock) {
+            return Ok(false);
+        }
+        self.entities.insert(key, entity.clone());
+        Ok(true)
+    }
+
+    fn chat_entities(
+        &self,
+        chat_id: &str,
+        kind: super::EntityKind,
+    ) -> Result<Vec<super::ChatEntity>, StoreError> {
+        let mut out: Vec<_> = self
+            .entities
+            .values()
+            .filter(|e| e.chat_id == chat_id && e.kind == kind)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.clock, a.key()).cmp(&(b.clock, b.key())));
+        Ok(out)
     }
 }

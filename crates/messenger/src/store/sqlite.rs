@@ -634,6 +634,89 @@ impl MessageStore for SqliteMessageStore {
         Ok(())
     }
 
+    fn put_chat_entity(&mut self, e: &super::ChatEntity) -> Result<bool, StoreError> {
+        let kind = match e.kind {
+            super::EntityKind::Reaction => 0,
+            super::EntityKind::Pin => 1,
+        };
+        let changed = self
+            .conn
+            .execute(
+                "INSERT INTO messenger_chat_entities \
+                 (key, kind, chat_id, target, sender, value, active, clock, id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                 active = excluded.active, clock = excluded.clock, id = excluded.id \
+                 WHERE excluded.clock > messenger_chat_entities.clock",
+                params![
+                    e.key(),
+                    kind,
+                    e.chat_id,
+                    e.target,
+                    &e.from.to_uncompressed()[..],
+                    e.value,
+                    e.active,
+                    to_sql(e.clock),
+                    &e.id.0[..]
+                ],
+            )
+            .map_err(StoreError::sqlite("write chat entity"))?;
+        Ok(changed > 0)
+    }
+
+    fn chat_entities(
+        &self,
+        chat_id: &str,
+        kind: super::EntityKind,
+    ) -> Result<Vec<super::ChatEntity>, StoreError> {
+        let code = match kind {
+            super::EntityKind::Reaction => 0,
+            super::EntityKind::Pin => 1,
+        };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT target, sender, value, active, clock, id FROM messenger_chat_entities \
+                 WHERE chat_id = ?1 AND kind = ?2 ORDER BY clock, key",
+            )
+            .map_err(StoreError::sqlite("prepare"))?;
+        let rows = stmt
+            .query_map(params![chat_id, code], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i32>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Vec<u8>>(5)?,
+                ))
+            })
+            .map_err(StoreError::sqlite("read chat entities"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (target, sender, value, active, clock, id) =
+                row.map_err(StoreError::sqlite("read chat entity"))?;
+            let from = wisp_crypto::PublicKey::from_sec1(&sender).map_err(|_| {
+                StoreError::Corrupt { what: "chat entity sender", expected: "a public key" }
+            })?;
+            let id = <[u8; 32]>::try_from(id).map_err(|_| StoreError::Corrupt {
+                what: "chat entity id",
+                expected: "32 bytes",
+            })?;
+            out.push(super::ChatEntity {
+                kind,
+                chat_id: chat_id.to_owned(),
+                target,
+                from,
+                value,
+                active,
+                clock: from_sql(clock),
+                id: MessageId(id),
+            });
+        }
+        Ok(out)
+    }
+
     fn group_events(&self, chat_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut stmt = self
             .conn
