@@ -111,7 +111,7 @@ where
         now_ms: u64,
     ) -> Result<(MessageType, u64, String)> {
         self.now_ms = self.now_ms.max(now_ms);
-        if !self.db.message(target)?.is_some_and(|m| m.chat_id == chat_id) {
+        if self.db.message(target)?.is_none_or(|m| m.chat_id != chat_id) {
             return Err(Error::InvalidInput {
                 what: "message id",
                 reason: "is not a stored message of this chat",

@@ -265,7 +265,7 @@ impl MessageStore for MemoryMessageStore {
             .filter(|e| e.chat_id == chat_id && e.kind == kind)
             .cloned()
             .collect();
-        out.sort_by(|a, b| (a.clock, a.key()).cmp(&(b.clock, b.key())));
+        out.sort_by_key(|e| (e.clock, e.key()));
         Ok(out)
     }
 }
