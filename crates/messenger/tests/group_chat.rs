@@ -246,7 +246,7 @@ fn the_group_survives_a_restart_and_the_schema_migrates() {
         store
             .connection()
             .execute_batch(
-                "DROP TABLE messenger_group_events; \
+                "DROP TABLE messenger_group_events; DROP TABLE messenger_chat_entities; \
                  DELETE FROM messenger_schema_version WHERE version = 2;",
             )
             .unwrap();
@@ -257,6 +257,26 @@ fn the_group_survives_a_restart_and_the_schema_migrates() {
     assert_eq!(store.add_group_events("x", &[(1, vec![1; 70])]).unwrap(), 1);
     assert_eq!(store.add_group_events("x", &[(1, vec![1; 70])]).unwrap(), 0, "by signature");
     assert_eq!(store.group_events("x").unwrap(), [vec![1u8; 70]]);
+    // Reactions and pins: the latest clock wins per key.
+    let mut e = wisp_messenger::ChatEntity {
+        kind: wisp_messenger::EntityKind::Reaction,
+        chat_id: "x".into(),
+        target: format!("0x{}", "ab".repeat(32)),
+        from: key.public_key(),
+        value: 2,
+        active: true,
+        clock: 10,
+        id: wisp_messenger::MessageId([1; 32]),
+    };
+    assert!(store.put_chat_entity(&e).unwrap());
+    e.active = false;
+    e.clock = 9;
+    assert!(!store.put_chat_entity(&e).unwrap(), "older: ignored");
+    e.clock = 11;
+    assert!(store.put_chat_entity(&e).unwrap());
+    let got = store.chat_entities("x", wisp_messenger::EntityKind::Reaction).unwrap();
+    assert_eq!(got, [e]);
+    assert!(store.chat_entities("x", wisp_messenger::EntityKind::Pin).unwrap().is_empty());
 }
 
 #[test]

@@ -703,6 +703,37 @@ async fn three_accounts_in_a_group_chat() {
     assert_eq!(page["messages"][0]["responseTo"], hello);
     assert_eq!(page["messages"][0]["quotedMessage"]["text"], "hello trio");
 
+    // A reaction and a pin round trip; then the reaction is withdrawn.
+    let r = ok(&cb, "wakuext_sendEmojiReaction", vec![json!(id), hello.clone(), json!(2)]).await;
+    let reaction = r["emojiReactions"][0]["id"].clone();
+    wait_until("A to see B's reaction", || async {
+        let list =
+            ok(&ca, "wakuext_emojiReactionsByChatID", vec![json!(id), json!(""), json!(10)]).await;
+        list.as_array().unwrap().iter().any(|e| e["emojiId"] == 2 && e["from"] == hb.as_str())
+    })
+    .await;
+    ok(
+        &ca,
+        "wakuext_sendPinMessage",
+        vec![json!({"chatId": id, "messageId": hello, "pinned": true})],
+    )
+    .await;
+    wait_until("C to see the pin", || async {
+        let p = ok(&cc, "wakuext_chatPinnedMessages", vec![json!(id), json!(""), json!(10)]).await;
+        p["pinnedMessages"][0]["message"]["text"] == "hello trio"
+    })
+    .await;
+    ok(&cb, "wakuext_sendEmojiReactionRetraction", vec![reaction]).await;
+    wait_until("A to see the reaction withdrawn", || async {
+        let list =
+            ok(&ca, "wakuext_emojiReactionsByChatID", vec![json!(id), json!(""), json!(10)]).await;
+        list.as_array().unwrap().is_empty()
+    })
+    .await;
+    let err =
+        call(&cb, "wakuext_sendEmojiReaction", vec![json!(id), hello.clone(), json!(9)]).await;
+    assert!(err.unwrap_err().contains("emojiID"));
+
     // Rename; a non-admin may not.
     let err = call(&cb, "wakuext_changeGroupChatName", vec![json!(id), json!("bob's")]).await;
     assert!(err.unwrap_err().contains("admin"));

@@ -70,6 +70,18 @@ CREATE TABLE messenger_group_events (
     event BLOB NOT NULL,
     PRIMARY KEY (chat_id, signature)
 );
+CREATE TABLE messenger_chat_entities (
+    key TEXT PRIMARY KEY NOT NULL,
+    kind INTEGER NOT NULL,
+    chat_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    sender BLOB NOT NULL,
+    value INTEGER NOT NULL,
+    active INTEGER NOT NULL,
+    clock INTEGER NOT NULL,
+    id BLOB NOT NULL
+);
+CREATE INDEX messenger_chat_entities_chat ON messenger_chat_entities (chat_id, kind, clock);
 ",
 ];
 

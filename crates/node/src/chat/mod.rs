@@ -24,6 +24,7 @@
 //! [`ChatConfig::installation_id`] names one.
 
 mod driver;
+mod entities;
 mod group;
 mod history;
 

@@ -159,7 +159,7 @@ fn public_chat_name(field: &str, s: &str) -> Result<(), RpcError> {
 }
 
 /// A message id: `0x` + 64 hex digits.
-fn message_id(field: &str, s: &str) -> Result<MessageId, RpcError> {
+pub(crate) fn message_id(field: &str, s: &str) -> Result<MessageId, RpcError> {
     s.strip_prefix("0x")
         .and_then(|h| hex::decode(h).ok())
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
@@ -229,7 +229,7 @@ fn key_hex(key: &PublicKey) -> String {
 }
 
 /// The messages replied to, by id, for `quotedMessage`.
-type Quotes = HashMap<MessageId, StoredMessage>;
+pub(crate) type Quotes = HashMap<MessageId, StoredMessage>;
 
 /// The messages `messages` reply to that are stored (status-go's `quotedMessage`).
 async fn quotes(chat: &ChatHandle, messages: &[StoredMessage]) -> Quotes {

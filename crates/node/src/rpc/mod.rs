@@ -42,6 +42,7 @@ mod error;
 mod group;
 mod keys;
 mod peer;
+mod reactions;
 mod serve;
 mod types;
 mod waku;
@@ -270,6 +271,7 @@ impl RpcServer {
         wakuext::register(&mut module)?;
         chat::register(&mut module)?;
         group::register(&mut module)?;
+        reactions::register(&mut module)?;
         peer::register(&mut module)?;
         Ok(module)
     }
