@@ -80,6 +80,10 @@ pub(crate) enum ChatCommand {
     Join(JoinArgs),
     /// Leave a public chat (stop receiving it; its messages stay on the node)
     Leave(JoinArgs),
+    /// React to a message with an emoji (love, thumbs-up, thumbs-down, laugh, sad, angry)
+    React(crate::chat_react_cmd::ReactArgs),
+    /// Pin a message in its chat (--unpin to unpin)
+    Pin(crate::chat_react_cmd::PinArgs),
     /// Private group chats: new, add, remove, admin, rename, accept, decline, leave, invitations
     #[command(subcommand)]
     Group(crate::chat_group_cmd::GroupCommand),
@@ -276,6 +280,8 @@ pub(crate) fn run(command: ChatCommand) -> Result<(), Error> {
             ChatCommand::Join(args) => join(args, true).await,
             ChatCommand::Leave(args) => join(args, false).await,
             ChatCommand::Group(cmd) => crate::chat_group_cmd::run(cmd).await,
+            ChatCommand::React(args) => crate::chat_react_cmd::react(args).await,
+            ChatCommand::Pin(args) => crate::chat_react_cmd::pin(args).await,
         }
     })
 }

@@ -10,7 +10,8 @@
 //! - the sender is killed with SIGKILL before the recipient could acknowledge, restarted, and
 //!   the message reaches the recipient exactly once and becomes `delivered`;
 //! - three accounts hold a group chat with `wisp chat group ...` and `send --group`
-//!   (invitation, accept, a reply, rename, a removed member gets nothing new, leave).
+//!   (invitation, accept, a reply, `react`, `pin`, rename, a removed member gets nothing new,
+//!   leave).
 //!
 //! The send → delivered times are printed (not asserted). Every wait is bounded and every
 //! child is killed on drop.
@@ -662,6 +663,29 @@ fn three_accounts_hold_a_group_chat_from_the_command_line() {
     let got = wait_for_text(&a, &group, "hi alice");
     assert_eq!(got["responseTo"], hello.as_str());
     assert_eq!(got["quotedMessage"]["text"], "hello trio");
+
+    // A reaction and a pin from the command line.
+    let reacted = chat(&b, &["react", &hello, "thumbs-up"]);
+    assert_eq!(reacted[0]["emojiId"], 2);
+    let deadline = Instant::now() + WAIT;
+    while rpc(&a, "wakuext_emojiReactionsByChatID", json!([group, "", 10]))
+        .as_array()
+        .is_none_or(|l| l.is_empty())
+    {
+        assert!(Instant::now() < deadline, "no reaction:\n{}", a.stderr());
+        thread::sleep(POLL);
+    }
+    chat(&a, &["pin", &hello]);
+    let deadline = Instant::now() + WAIT;
+    while rpc(&c, "wakuext_chatPinnedMessages", json!([group, "", 10]))["pinnedMessages"][0]["message"]
+        ["text"]
+        != "hello trio"
+    {
+        assert!(Instant::now() < deadline, "no pin:\n{}", c.stderr());
+        thread::sleep(POLL);
+    }
+    let out = run(wisp().args(["chat", "react", &hello, "banana", "--rpc", a.value("rpc")]));
+    assert!(out.stderr.contains("not an emoji"), "{}", out.stderr);
 
     chat(&a, &["group", "rename", &group, "trio two"]);
     let deadline = Instant::now() + WAIT;

@@ -6,6 +6,7 @@
 //! | `wakuext_sendEmojiReactionRetraction` | `REACTION_ID` | `{emojiReactions: [EmojiReaction]}` |
 //! | `wakuext_emojiReactionsByChatID` | `CHAT, CURSOR, LIMIT` | `[EmojiReaction]` (not retracted) |
 //! | `wakuext_sendPinMessage` | `{chatId, messageId, pinned}` | `{pinMessages: [PinMessage]}` |
+//! | `wakuext_messageByMessageID` | `MESSAGE_ID` | `Message` |
 //! | `wakuext_chatPinnedMessages` | `CHAT, CURSOR, LIMIT` | `{pinnedMessages: [{message, pinnedAt, pinnedBy}], cursor}` |
 //!
 //! `EmojiReaction` is `{id, clock, chatId, localChatId, from, messageId, emojiId, retracted}`
@@ -98,6 +99,14 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         let pinned = o.bool("pinned")?.unwrap_or(true);
         let e = chat.pin_message(&id, target, pinned).await?;
         Ok(json!({ "pinMessages": [pin_json(&e)] }))
+    })?;
+    method(m, "wakuext_messageByMessageID", 1, |args, st| async move {
+        let chat = chat_of(&st)?;
+        let id = message_id("messageID", args.string(0, "messageID")?)?;
+        let found = chat.message(id).await?.filter(|m| !m.deleted);
+        let m = found
+            .ok_or_else(|| RpcError::ChatInput(format!("unknown message {id} (messageID)")))?;
+        Ok(message_json(&m, &st.profiles, &Default::default()))
     })?;
     method(m, "wakuext_chatPinnedMessages", 3, |args, st| async move {
         let chat = chat_of(&st)?;
