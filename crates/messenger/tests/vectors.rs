@@ -1,8 +1,8 @@
 //! status-go v0.79.11 captures (`testdata/vectors/chat/public.json`, `one-to-one.json`,
-//! `group.json`): every
-//! public and 1:1 envelope opened by a `Messenger` as its recipient and checked against what
-//! status-go reported (chat, sender, text, clock, message id), and the messages we build for
-//! the same inputs re-encoded byte for byte where the encoding is deterministic.
+//! `group.json`): every public, 1:1 and group envelope opened by a `Messenger` as its
+//! recipient and checked against what status-go reported (chat, sender, text, clock, message
+//! id, group state), and the messages we build for the same inputs re-encoded byte for byte
+//! where the encoding is deterministic.
 
 mod common;
 
