@@ -5,6 +5,11 @@
 //!   numbers: `ApplicationMetadataMessage` and its 28 types, `ChatMessage` (text, sticker,
 //!   image, audio), `ContactCodeAdvertisement`, `ChatIdentity`, `EmojiReaction`, `PinMessage`,
 //!   `MembershipUpdateMessage`; decoders bounded by [`proto::MAX_PAYLOAD_BYTES`].
+//! - [`group`]: private group chats (7/GROUP-CHAT as status-go v0.79 runs them): chat ids,
+//!   membership events signed over keccak256(chat id || event), the state replayed from
+//!   them with the rules of who may do what. The [`Messenger`] stores the events per chat,
+//!   sends group updates and messages pairwise to every member, and also carries emoji
+//!   reactions and pins ([`ChatEntity`]) in every kind of chat.
 //! - [`identity`]: signing and signer recovery of `ApplicationMetadataMessage`s, message ids
 //!   (DECISIONS 18), Lamport clocks (DECISIONS 12).
 //! - [`Messenger`]: the sans-io state machine of one account: public chats, 1:1 chats (DH mode

@@ -293,8 +293,8 @@ pub struct Counters {
     pub messages: u64,
     /// Contact-code advertisements accepted (their bundles learnt).
     pub contact_codes: u64,
-    /// Valid application messages of known types not acted on yet (reactions, pins, group
-    /// updates, ...).
+    /// Valid application messages of known types not acted on yet (chat identities,
+    /// contact updates, ...).
     pub ignored: u64,
     /// MVDS acks that marked one of our messages delivered.
     pub acks: u64,
