@@ -98,8 +98,8 @@ pub use identity::{LamportClock, MAX_CLOCK_DRIFT_MS, MessageId, SignedMessage};
 pub use messenger::{
     ChatKind, Config, Counters, DEFAULT_MAX_SEEN_IDS, DEFAULT_MAX_TEXT_BYTES, DEFAULT_TTL_SECS,
     DeliveryStatus, DropReason, Event, FilterSpec, IncomingEnvelope, LARGE_PAYLOAD_BYTES,
-    LARGE_PAYLOAD_POW_TARGET, MAX_PAGE, Messenger, OutgoingEnvelope, Output, POW_TARGET,
-    ReceivedMessage, one_to_one_chat_id, pow_target, text_message,
+    LARGE_PAYLOAD_POW_TARGET, MAX_MEDIA_BYTES, MAX_PAGE, Messenger, OutgoingEnvelope, Output,
+    POW_TARGET, ReceivedMessage, image_message, one_to_one_chat_id, pow_target, text_message,
 };
 pub use store::{
     ChatEntity, EntityKind, HistoryRange, MemoryMessageStore, MessageStore, PendingMessage,

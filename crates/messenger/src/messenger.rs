@@ -456,6 +456,8 @@ impl Chat {
 mod entities;
 mod group_chat;
 
+pub use entities::{MAX_MEDIA_BYTES, image_message};
+
 /// The key of a 1:1 chat id (`0x` + 65-byte key in hex).
 fn peer_of_chat_id(id: &str) -> Option<PublicKey> {
     let bytes = hex::decode(id.strip_prefix("0x")?).ok()?;
@@ -1432,6 +1434,7 @@ where
             || message.timestamp == 0
             || message.chat_id.is_empty()
             || (message.content_type == ContentType::TextPlain as i32 && message.text.is_empty())
+            || !entities::media_acceptable(&message)
         {
             return Err(DropReason::Invalid);
         }

@@ -327,3 +327,48 @@ fn reactions_and_pins_round_trip_in_group_and_one_to_one_chats() {
     let c = alice.messenger.counters();
     assert_eq!(c.dropped(), c.duplicates, "only our own echoes: {c:?}");
 }
+
+#[test]
+fn images_round_trip_and_oversized_ones_are_refused() {
+    use wisp_messenger::proto::{ImageType, chat_message::Payload};
+    use wisp_messenger::{MAX_MEDIA_BYTES, image_message};
+    let (mut alice, mut bob) = (party("alice", 1), party("bob", 2));
+    settle(&mut [&mut alice, &mut bob], T0);
+    let chat_id = alice
+        .messenger
+        .create_group_chat("pics", &[bob.public_key()], [4; 16], T0 + 1_000)
+        .unwrap();
+    settle(&mut [&mut alice, &mut bob], T0 + 1_000);
+    bob.take_events();
+
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend([7u8; 100]);
+    let id = alice
+        .messenger
+        .send_group_message(&chat_id, image_message(png.clone()).unwrap(), T0 + 2_000)
+        .unwrap();
+    settle(&mut [&mut alice, &mut bob], T0 + 2_000);
+    let got = received(&mut bob);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, id);
+    match &got[0].message.payload {
+        Some(Payload::Image(image)) => {
+            assert_eq!(
+                (image.payload.as_slice(), image.r#type),
+                (png.as_slice(), ImageType::Png as i32)
+            );
+        }
+        other => panic!("not an image: {other:?}"),
+    }
+    assert!(image_message(b"not an image".to_vec()).is_err());
+    assert!(image_message(vec![0xff; MAX_MEDIA_BYTES + 1]).is_err());
+
+    // An oversized image built by hand (bypassing image_message) is refused when sent.
+    let mut big = image_message(png).unwrap();
+    if let Some(Payload::Image(image)) = &mut big.payload {
+        image.payload.resize(MAX_MEDIA_BYTES + 1, 0);
+    }
+    assert!(alice.messenger.send_group_message(&chat_id, big, T0 + 3_000).is_err());
+    settle(&mut [&mut alice, &mut bob], T0 + 3_000);
+    assert!(received(&mut bob).is_empty());
+}

@@ -264,7 +264,8 @@ where
         self.send_group_message(chat_id, message, now_ms)
     }
 
-    /// Sends a prepared `ChatMessage` (its clock is set here) to group chat `chat_id`.
+    /// Sends a prepared `ChatMessage` (e.g. [`super::image_message`]; its clock, chat and
+    /// type are set here, and its timestamp when it has none) to group chat `chat_id`.
     pub fn send_group_message(
         &mut self,
         chat_id: &str,
@@ -272,6 +273,12 @@ where
         now_ms: u64,
     ) -> Result<MessageId> {
         self.now_ms = self.now_ms.max(now_ms);
+        if !super::entities::media_acceptable(&message) {
+            return Err(Error::InvalidInput {
+                what: "image or audio",
+                reason: "is larger than 512 KiB",
+            });
+        }
         let mut chat = self
             .chats
             .get(chat_id)
@@ -279,6 +286,9 @@ where
             .cloned()
             .ok_or_else(|| Error::UnknownChat { id: chat_id.to_owned() })?;
         message.clock = chat.clock.tick(now_ms);
+        if message.timestamp == 0 {
+            message.timestamp = now_ms;
+        }
         message.chat_id = chat_id.to_owned();
         message.message_type = MessageType::PrivateGroup as i32;
         chat.timestamp_ms = chat.timestamp_ms.max(now_ms);
