@@ -5,6 +5,11 @@
 //!   numbers: `ApplicationMetadataMessage` and its 28 types, `ChatMessage` (text, sticker,
 //!   image, audio), `ContactCodeAdvertisement`, `ChatIdentity`, `EmojiReaction`, `PinMessage`,
 //!   `MembershipUpdateMessage`; decoders bounded by [`proto::MAX_PAYLOAD_BYTES`].
+//! - [`group`]: private group chats (7/GROUP-CHAT as status-go v0.79 runs them): chat ids,
+//!   membership events signed over keccak256(chat id || event), the state replayed from
+//!   them with the rules of who may do what. The [`Messenger`] stores the events per chat,
+//!   sends group updates and messages pairwise to every member, and also carries emoji
+//!   reactions and pins ([`ChatEntity`]) in every kind of chat.
 //! - [`identity`]: signing and signer recovery of `ApplicationMetadataMessage`s, message ids
 //!   (DECISIONS 18), Lamport clocks (DECISIONS 12).
 //! - [`Messenger`]: the sans-io state machine of one account: public chats, 1:1 chats (DH mode
@@ -88,6 +93,7 @@
 
 pub mod db;
 mod error;
+pub mod group;
 pub mod identity;
 mod messenger;
 pub mod proto;
@@ -100,13 +106,14 @@ pub use messenger::{
     BUNDLE_ANSWER_INTERVAL_MS, ChatKind, Config, Counters, DEFAULT_MAX_SEEN_IDS,
     DEFAULT_MAX_TEXT_BYTES, DEFAULT_TTL_SECS, DeliveryStatus, DropReason, Event, FilterSpec,
     IncomingEnvelope, InstallationInfo, LARGE_PAYLOAD_BYTES, LARGE_PAYLOAD_POW_TARGET,
-    MAX_BUNDLE_ANSWERS_PER_INTERVAL, MAX_FIELD_BYTES, MAX_NAME_BYTES, MAX_PAGE,
+    MAX_BUNDLE_ANSWERS_PER_INTERVAL, MAX_FIELD_BYTES, MAX_MEDIA_BYTES, MAX_NAME_BYTES, MAX_PAGE,
     MAX_PROFILE_IMAGE_BYTES, MAX_SYNC_ITEMS, Messenger, OutgoingEnvelope, Output, POW_TARGET,
-    ReceivedMessage, one_to_one_chat_id, pow_target, text_message,
+    ReceivedMessage, image_message, one_to_one_chat_id, pow_target, text_message,
 };
 pub use store::{
-    DeviceStore, HistoryRange, InstallationMetadata, MemoryMessageStore, MessageStore,
-    PendingMessage, SqliteMessageStore, StoreError, StoredChat, StoredContact, StoredMessage,
+    ChatEntity, DeviceStore, EntityKind, HistoryRange, InstallationMetadata, MemoryMessageStore,
+    MessageStore, PendingMessage, SqliteMessageStore, StoreError, StoredChat, StoredContact,
+    StoredMessage,
 };
 
 // Dev-dependencies used by the integration tests only.

@@ -189,6 +189,8 @@ pub enum ChatKind {
     Public,
     /// A 1:1 chat, by the other party's key.
     OneToOne,
+    /// A private group chat, by `<uuid>-0x<creator key>` (see [`crate::group`]).
+    PrivateGroup,
 }
 
 /// Delivery state of one of our messages, as the Status app shows it.
@@ -231,6 +233,16 @@ pub enum Event {
     },
     /// A chat message arrived.
     MessageReceived(Box<ReceivedMessage>),
+    /// A group chat's membership or name changed (events applied; see
+    /// [`Messenger::group_state`]).
+    GroupUpdated {
+        /// The group chat id.
+        chat_id: String,
+        /// The events newly applied, in order.
+        events: Vec<crate::group::SignedEvent>,
+    },
+    /// A reaction or pin arrived (stored; see [`Messenger::chat_entities`]).
+    EntityChanged(Box<crate::store::ChatEntity>),
     /// The delivery state of one of our messages changed.
     MessageStatus {
         /// The message.
@@ -302,13 +314,21 @@ pub struct Counters {
     pub messages: u64,
     /// Contact-code advertisements accepted (their bundles learnt).
     pub contact_codes: u64,
-    /// Valid application messages of known types not acted on yet (reactions, pins, group
-    /// updates, ...).
+    /// Valid application messages of known types not acted on yet (chat identities,
+    /// contact updates, ...).
     pub ignored: u64,
     /// MVDS acks that marked one of our messages delivered.
     pub acks: u64,
     /// Contact updates, chat identities, pairing and sync messages applied.
     pub devices: u64,
+    /// Emoji reactions (and retractions) accepted.
+    pub reactions: u64,
+    /// Pins (and unpins) accepted.
+    pub pins: u64,
+    /// Group membership updates accepted (with at least one valid event for a group of ours).
+    pub group_updates: u64,
+    /// Group membership events refused (bad signature, not allowed, malformed).
+    pub group_events_rejected: u64,
     /// Drops: [`DropReason::Undecodable`].
     pub undecodable: u64,
     /// Drops: [`DropReason::Unsigned`].
@@ -435,6 +455,7 @@ impl Chat {
         let mut chat = match stored.kind {
             ChatKind::Public => Self::public(&stored.id, stored.joined_ms),
             ChatKind::OneToOne => Self::one_to_one(&peer_of_chat_id(&stored.id)?, stored.joined_ms),
+            ChatKind::PrivateGroup => Self::group(&stored.id, &stored.name, stored.joined_ms)?,
         };
         chat.clock.observe(stored.last_clock_value);
         chat.active = stored.active;
@@ -458,6 +479,11 @@ impl Chat {
         }
     }
 }
+
+mod entities;
+mod group_chat;
+
+pub use entities::{MAX_MEDIA_BYTES, image_message};
 
 /// The key of a 1:1 chat id (`0x` + 65-byte key in hex).
 fn peer_of_chat_id(id: &str) -> Option<PublicKey> {
@@ -878,6 +904,7 @@ where
             match chat.kind {
                 ChatKind::Public => self.remove_filter(&format!("public:{id}")),
                 ChatKind::OneToOne => self.remove_filter(&format!("contact-code:{id}")),
+                ChatKind::PrivateGroup => {}
             }
             self.statuses.retain(|_, (chat_id, _)| chat_id != id);
             return Ok(true);
@@ -1063,6 +1090,7 @@ where
         }
         match (kind, peer) {
             (ChatKind::OneToOne, Some(peer)) => self.send_direct(&peer, text, response_to, now_ms),
+            (ChatKind::PrivateGroup, _) => self.send_group_text(chat_id, text, response_to, now_ms),
             _ => self.send_public(chat_id, text, response_to, now_ms),
         }
     }
@@ -1205,7 +1233,7 @@ where
             match (&chat.peer, kind) {
                 (Some(peer), _) => self.install_contact_code_filter(peer),
                 (None, ChatKind::Public) => self.install_public_filter(chat_id, &chat),
-                (None, ChatKind::OneToOne) => {}
+                (None, ChatKind::OneToOne | ChatKind::PrivateGroup) => {}
             }
         }
         self.chats.insert(chat_id.to_owned(), chat);
@@ -1428,6 +1456,13 @@ where
                 self.apply_chat_message(&signed, bytes, message, envelope, encrypted)?;
                 self.counters.messages += 1;
             }
+            AppPayload::Reaction(reaction) => {
+                self.apply_reaction(&signed, reaction, envelope, encrypted)?;
+            }
+            AppPayload::Pin(pin) => self.apply_pin(&signed, pin, envelope, encrypted)?,
+            AppPayload::Membership(update) => {
+                self.apply_membership(&signed, bytes, update, envelope, encrypted)?;
+            }
             AppPayload::ContactCode(advertisement) => {
                 // The bundle in the ProtocolMessage was processed by the secure transport.
                 if let Some(identity) = advertisement.chat_identity {
@@ -1477,6 +1512,7 @@ where
             || message.timestamp == 0
             || message.chat_id.is_empty()
             || (message.content_type == ContentType::TextPlain as i32 && message.text.is_empty())
+            || !entities::media_acceptable(&message)
         {
             return Err(DropReason::Invalid);
         }
@@ -1511,7 +1547,11 @@ where
                     None => (chat_id, Chat::one_to_one(&peer, self.now_ms), true),
                 }
             }
-            // Group chats and the rest: the next issue.
+            Ok(MessageType::PrivateGroup) if encrypted => {
+                let chat_id = message.chat_id.clone();
+                let chat = self.group_chat_for(&chat_id, &sender)?;
+                (chat_id, chat, false)
+            }
             _ => return Err(DropReason::Invalid),
         };
         chat.clock.observe(message.clock);

@@ -213,9 +213,14 @@ fn unknown_types_are_dropped_and_counted() {
         s.expect_drop(&wire, DropReason::UnknownType);
     }
     assert_eq!(s.bob.messenger.counters().unknown_type, 4);
-    // Known types the messenger does not act on yet are decoded, counted, and ignored.
+    // A reaction with an unknown emoji type (0) and no message id is invalid.
     let reaction = proto::EmojiReaction { clock: T0, chat_id: CHAT.into(), ..Default::default() };
     let amm = s.signed(reaction.encode_to_vec(), Type::EmojiReaction);
+    let wire = s.public_envelope(&amm, Some(&alice));
+    s.expect_drop(&wire, DropReason::Invalid);
+    // Known types the messenger does not act on yet are decoded, counted, and ignored.
+    // (A transaction request: its payload is kept raw, never decoded.)
+    let amm = s.signed(vec![0x08, 0x01], Type::RequestTransaction);
     let wire = s.public_envelope(&amm, Some(&alice));
     assert_eq!(s.bob.deliver(&wire, T0), Some(Ok(())));
     assert_eq!(s.bob.messenger.counters().ignored, 1);

@@ -260,8 +260,8 @@ fn a_newer_schema_is_refused() {
             .unwrap();
     }
     let err = SqliteMessageStore::open(&path, &key).unwrap_err();
-    assert!(matches!(err, StoreError::FutureSchema { found: 99, supported: 2 }), "{err:?}");
-    assert!(err.to_string().contains("newer than the 2 this build knows"), "{err}");
+    assert!(matches!(err, StoreError::FutureSchema { found: 99, supported: 3 }), "{err:?}");
+    assert!(err.to_string().contains("newer than the 3 this build knows"), "{err}");
 }
 
 #[test]
@@ -664,6 +664,31 @@ impl MessageStore for FailingStore {
     fn set_mvds_id(&mut self, id: &MessageId, mvds_id: [u8; 32]) -> Result<bool, StoreError> {
         self.check()?;
         self.inner.set_mvds_id(id, mvds_id)
+    }
+    fn put_chat_entity(
+        &mut self,
+        entity: &wisp_messenger::store::ChatEntity,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.put_chat_entity(entity)
+    }
+    fn chat_entities(
+        &self,
+        chat_id: &str,
+        kind: wisp_messenger::store::EntityKind,
+    ) -> Result<Vec<wisp_messenger::store::ChatEntity>, StoreError> {
+        self.inner.chat_entities(chat_id, kind)
+    }
+    fn group_events(&self, chat_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.group_events(chat_id)
+    }
+    fn add_group_events(
+        &mut self,
+        chat_id: &str,
+        events: &[(u64, Vec<u8>)],
+    ) -> Result<usize, StoreError> {
+        self.check()?;
+        self.inner.add_group_events(chat_id, events)
     }
     fn pending(&self) -> Result<Vec<PendingMessage>, StoreError> {
         self.inner.pending()

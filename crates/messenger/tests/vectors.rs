@@ -1,7 +1,8 @@
-//! status-go v0.79.11 captures (`testdata/vectors/chat/public.json`, `one-to-one.json`): every
-//! public and 1:1 envelope opened by a `Messenger` as its recipient and checked against what
-//! status-go reported (chat, sender, text, clock, message id), and the messages we build for
-//! the same inputs re-encoded byte for byte where the encoding is deterministic.
+//! status-go v0.79.11 captures (`testdata/vectors/chat/public.json`, `one-to-one.json`,
+//! `group.json`): every public, 1:1 and group envelope opened by a `Messenger` as its
+//! recipient and checked against what status-go reported (chat, sender, text, clock, message
+//! id, group state), and the messages we build for the same inputs re-encoded byte for byte
+//! where the encoding is deterministic.
 
 mod common;
 
@@ -123,7 +124,7 @@ fn public_chat_envelopes() {
 
 /// The recorded random keys of `party` (signed pre-key, ratchet keys, X3DH and DH-mode
 /// ephemerals, GCM nonces), in the order the secure transport draws them.
-fn scripted_entropy(file: &Value, party: &str) -> ScriptedEntropy {
+fn scripted_entropy(file: &Value, party: &str, group: Option<&Value>) -> ScriptedEntropy {
     let mut entropy = ScriptedEntropy::new([0xee; 32]);
     entropy.push_key(
         KeyPurpose::SignedPreKey,
@@ -148,6 +149,16 @@ fn scripted_entropy(file: &Value, party: &str) -> ScriptedEntropy {
             entropy.push_bytes(&hx(&layer["aes_gcm_nonce"]));
         }
     }
+    // The group session continues the same ratchet: the receiver of each envelope steps and
+    // draws its next sending key.
+    for envelope in group.and_then(|g| g["envelopes"].as_array()).into_iter().flatten() {
+        let step = &envelope["encryption_layer"]["receiver_side"]["ratchet_step"];
+        if envelope["sender"] != party
+            && let Some(key) = step.get("generated_dhs_private")
+        {
+            entropy.push_key(KeyPurpose::RatchetKey, secret(key));
+        }
+    }
     entropy
 }
 
@@ -170,14 +181,20 @@ fn statuses(events: &[Event]) -> Vec<(MessageId, DeliveryStatus)> {
 
 #[test]
 fn one_to_one_envelopes() {
+    replay_one_to_one(None);
+}
+
+/// Replays `one-to-one.json` between alice and bob (checking every envelope) and returns
+/// them; with `group`, their entropy also holds the ratchet keys of `group.json`.
+fn replay_one_to_one(group: Option<&Value>) -> BTreeMap<&'static str, Party> {
     let file = load("one-to-one.json");
     let envelopes = file["envelopes"].as_array().unwrap();
     let mut parties: BTreeMap<&str, Party> = BTreeMap::new();
     for (seed, name) in [(1, "alice"), (2, "bob")] {
         let key = secret(&file["parties"][name]["chat_private_key"]);
         let installation = text(&file["parties"][name]["installation_id"]);
-        parties
-            .insert(name, Party::new(key, installation, Some(scripted_entropy(&file, name)), seed));
+        let entropy = scripted_entropy(&file, name, group);
+        parties.insert(name, Party::new(key, installation, Some(entropy), seed));
     }
     let key_of =
         |parties: &BTreeMap<&str, Party>, name: &str| -> PublicKey { parties[name].public_key() };
@@ -334,6 +351,7 @@ fn one_to_one_envelopes() {
             )]
         );
     }
+    parties
 }
 
 /// The filters the messenger asks for are those status-go v0.79.11 installed
@@ -393,4 +411,112 @@ fn filters_match_status_go_topics() {
         checked += 1;
     }
     assert_eq!(checked, 6, "filters checked against topics.json");
+}
+
+/// `group.json` continues the session of `one-to-one.json`: alice creates the group with
+/// bob, bob joins, each sends a message, each acks. Every envelope is built by our sender
+/// from the same inputs (compared byte for byte where status-go's plaintext is ours) and the
+/// recorded one is opened by our receiver; the group state and messages match status-go's.
+#[test]
+fn group_envelopes() {
+    let group = load("group.json");
+    let mut parties = replay_one_to_one(Some(&group));
+    let info = &group["group"];
+    let chat_id = text(&info["chat_id"]);
+    let uuid: [u8; 16] = hex::decode(chat_id[..36].replace('-', "")).unwrap().try_into().unwrap();
+    let bob_pub = parties["bob"].public_key();
+    let events = info["membership_update_events_reported_by_status_go"].as_array().unwrap();
+    let clock_of = |kind: i64| {
+        events.iter().find(|e| e["type"] == kind).and_then(|e| e["clockValue"].as_u64()).unwrap()
+    };
+    for party in parties.values_mut() {
+        party.take_events();
+    }
+    let mut last_ms = 0;
+    let mut same_bytes = Vec::new();
+    let mut received_count = 0;
+    for envelope in group["envelopes"].as_array().unwrap() {
+        let index = envelope["index"].as_u64().unwrap();
+        let sender_name = text(&envelope["sender"]);
+        let receiver_name = if sender_name == "alice" { "bob" } else { "alice" };
+        let waku = &envelope["waku"];
+        let now_ms = last_ms.max(u64::from(recorded_envelope(waku).sent()) * 1000);
+        let summary = envelope["summary"].as_array().unwrap();
+        let sender = parties.get_mut(sender_name).unwrap();
+        let before = sender.posted.len();
+        if let Some(s) = summary.first() {
+            match (index, s.get("chat_message")) {
+                (0, _) => {
+                    let name = text(&info["name"]);
+                    let id = sender
+                        .messenger
+                        .create_group_chat(name, &[bob_pub], uuid, clock_of(1))
+                        .unwrap();
+                    assert_eq!(id, chat_id, "chat id from the same UUID");
+                }
+                (1, _) => sender.messenger.confirm_joining_group(chat_id, clock_of(4)).unwrap(),
+                (_, Some(m)) => {
+                    let clock = m["clock"].as_u64().unwrap();
+                    let id = sender
+                        .messenger
+                        .send_group_text(chat_id, text(&m["text"]), None, clock)
+                        .unwrap();
+                    // Same id only when status-go's update carried the same events as ours.
+                    if hex::encode(id.0) == text(&s["message_id"]) {
+                        same_bytes.push(index);
+                    }
+                }
+                _ => panic!("unexpected envelope {index}"),
+            }
+            sender.pump(now_ms);
+            let post = sender.posted[before..]
+                .iter()
+                .find(|p| hex::encode(p.topic.0) == text(&waku["topic"]))
+                .unwrap_or_else(|| panic!("envelope {index}: nothing on the negotiated topic"));
+            if index < 2 {
+                // Create and join: not in MVDS, deterministic: the same bytes as status-go.
+                assert_eq!(
+                    direct_messages(&post.payload),
+                    direct_messages(&hx(&envelope["protocol_message"]["bytes"])),
+                    "envelope {index}: direct messages byte for byte"
+                );
+                same_bytes.push(index);
+            }
+        }
+
+        let receiver = parties.get_mut(receiver_name).unwrap();
+        receiver.take_events();
+        deliver_recorded(receiver, waku, now_ms);
+        receiver.pump(now_ms);
+        let events = receiver.take_events();
+        let views = group["status_go_chat_views"][receiver_name].as_array().unwrap();
+        for got in received(&events) {
+            let view = views.iter().find(|v| text(&v["id"]) == got.id.to_string()).unwrap();
+            check_view(&got, view);
+            assert_eq!(got.chat_id, chat_id);
+            received_count += 1;
+        }
+        last_ms = now_ms;
+    }
+    assert_eq!(received_count, 2, "group messages received");
+    // Create, join and bob's message are ours byte for byte (bob's: the same message id);
+    // alice's message differs only because status-go's update carried the creation event
+    // alone where we send the whole log.
+    assert_eq!(same_bytes, [0, 1, 4]);
+
+    let members = info["members_reported_by_status_go"].as_array().unwrap();
+    for (name, party) in &parties {
+        let state = party.messenger.group_state(chat_id).unwrap().unwrap();
+        assert_eq!(state.name, text(&info["name"]), "{name}");
+        assert_eq!(state.members.len(), members.len());
+        for m in members {
+            let id = text(&m["id"]);
+            assert_eq!(state.is_admin(id), m["admin"].as_bool().unwrap(), "{name}: admin {id}");
+            assert_eq!(state.has_joined(id), m["joined"].as_bool().unwrap(), "{name}: {id}");
+        }
+        let counters = party.messenger.counters();
+        assert_eq!(counters.dropped(), 0, "{name}: {counters:?}");
+        assert_eq!(counters.group_events_rejected, 0, "{name}");
+        assert!(party.messenger.chats().contains(&(chat_id.to_owned(), ChatKind::PrivateGroup)));
+    }
 }

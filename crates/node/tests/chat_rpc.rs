@@ -1,7 +1,8 @@
 //! The messenger inside real nodes on loopback, driven over JSON-RPC (`wakuext_*` with
 //! status-go's names and shapes): two accounts chat publicly and 1:1 (delivery states up to
 //! `delivered`), page through a chat, get `messages.new` notifications on a WebSocket
-//! subscription, fetch a chat's history from a wisp mailserver after joining it, and bad
+//! subscription, fetch a chat's history from a wisp mailserver after joining it, three
+//! accounts hold a group chat (create, accept, reply, rename, remove, leave), and bad
 //! input is refused with errors that name the field.
 
 use std::time::Duration;
@@ -605,4 +606,173 @@ async fn a_mailserver_that_does_not_answer_is_reported() {
     let r = ok(&c, "wakuext_requestAllHistoricMessages", vec![]).await;
     assert!(r["history"]["error"].as_str().unwrap().contains("no trusted mailserver"), "{r}");
     plain.shutdown().await;
+}
+
+/// A group chat's JSON from `wakuext_chats`.
+async fn group_chat(client: &HttpClient, id: &str) -> Value {
+    let chats = ok(client, "wakuext_chats", vec![]).await;
+    chats.as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap_or(Value::Null)
+}
+
+/// The members of a group chat as (id, admin, joined).
+async fn members(client: &HttpClient, id: &str) -> Vec<(String, bool, bool)> {
+    let chat = group_chat(client, id).await;
+    let mut out: Vec<_> = chat["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| {
+                    (
+                        m["id"].as_str().unwrap().to_owned(),
+                        m["admin"].as_bool().unwrap(),
+                        m["joined"].as_bool().unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_accounts_in_a_group_chat() {
+    let (ka, kb, kc) = (SecretKey::random(), SecretKey::random(), SecretKey::random());
+    let a = Node::start(config(Some(&ka), Role::Relay)).await.unwrap();
+    let b = Node::start(config(Some(&kb), Role::Relay)).await.unwrap();
+    let c = Node::start(config(Some(&kc), Role::Relay)).await.unwrap();
+    connect(&a, &b).await;
+    connect(&a, &c).await;
+    connect(&b, &c).await;
+    let (ca, cb, cc) = (client(&a), client(&b), client(&c));
+    let (ha, hb, hc) = (key_hex(&ka), key_hex(&kb), key_hex(&kc));
+
+    // Create with members: B and C get an invitation.
+    let r = ok(
+        &ca,
+        "wakuext_createGroupChatWithMembers",
+        vec![json!("trio"), json!([hb.clone(), hc.clone()])],
+    )
+    .await;
+    let chat = &r["chats"][0];
+    assert_eq!((&chat["chatType"], &chat["name"]), (&json!(3), &json!("trio")));
+    let id = chat["id"].as_str().unwrap().to_owned();
+    assert!(id.ends_with(&ha), "{id}");
+    assert_eq!(chat["membershipUpdateEvents"].as_array().unwrap().len(), 2);
+    for client in [&cb, &cc] {
+        wait_until("the invitation", || async {
+            let inv = ok(client, "wakuext_getGroupChatInvitations", vec![]).await;
+            inv.as_array().unwrap().iter().any(|c| c["id"] == id.as_str())
+        })
+        .await;
+    }
+
+    // Both accept; A sees them joined.
+    for client in [&cb, &cc] {
+        let r = ok(client, "wakuext_confirmJoiningGroup", vec![json!(id)]).await;
+        assert_eq!(r["chats"][0]["chatType"], 3);
+    }
+    let mut want =
+        vec![(ha.clone(), true, true), (hb.clone(), false, true), (hc.clone(), false, true)];
+    want.sort();
+    wait_until("A to see both joins", || async { members(&ca, &id).await == want }).await;
+    assert!(
+        ok(&cb, "wakuext_getGroupChatInvitations", vec![]).await.as_array().unwrap().is_empty()
+    );
+
+    // Messages both ways, a reply among them.
+    let sent =
+        ok(&ca, "wakuext_sendChatMessage", vec![json!({"chatId": id, "text": "hello trio"})]).await;
+    let hello = sent["messages"][0]["id"].clone();
+    assert_eq!(sent["messages"][0]["messageType"], 3, "PRIVATE_GROUP");
+    for client in [&cb, &cc] {
+        wait_until("the group message", || async { texts(client, &id).await == ["hello trio"] })
+            .await;
+    }
+    ok(
+        &cb,
+        "wakuext_sendChatMessage",
+        vec![json!({"chatId": id, "text": "hi all", "responseTo": hello})],
+    )
+    .await;
+    for client in [&ca, &cc] {
+        wait_until("the reply", || async { texts(client, &id).await == ["hi all", "hello trio"] })
+            .await;
+    }
+    let page = ok(&cc, "wakuext_chatMessages", vec![json!(id), json!(""), json!(10)]).await;
+    assert_eq!(page["messages"][0]["responseTo"], hello);
+    assert_eq!(page["messages"][0]["quotedMessage"]["text"], "hello trio");
+
+    // A reaction and a pin round trip; then the reaction is withdrawn.
+    let r = ok(&cb, "wakuext_sendEmojiReaction", vec![json!(id), hello.clone(), json!(2)]).await;
+    let reaction = r["emojiReactions"][0]["id"].clone();
+    wait_until("A to see B's reaction", || async {
+        let list =
+            ok(&ca, "wakuext_emojiReactionsByChatID", vec![json!(id), json!(""), json!(10)]).await;
+        list.as_array().unwrap().iter().any(|e| e["emojiId"] == 2 && e["from"] == hb.as_str())
+    })
+    .await;
+    ok(
+        &ca,
+        "wakuext_sendPinMessage",
+        vec![json!({"chatId": id, "messageId": hello, "pinned": true})],
+    )
+    .await;
+    wait_until("C to see the pin", || async {
+        let p = ok(&cc, "wakuext_chatPinnedMessages", vec![json!(id), json!(""), json!(10)]).await;
+        p["pinnedMessages"][0]["message"]["text"] == "hello trio"
+    })
+    .await;
+    ok(&cb, "wakuext_sendEmojiReactionRetraction", vec![reaction]).await;
+    wait_until("A to see the reaction withdrawn", || async {
+        let list =
+            ok(&ca, "wakuext_emojiReactionsByChatID", vec![json!(id), json!(""), json!(10)]).await;
+        list.as_array().unwrap().is_empty()
+    })
+    .await;
+    let err =
+        call(&cb, "wakuext_sendEmojiReaction", vec![json!(id), hello.clone(), json!(9)]).await;
+    assert!(err.unwrap_err().contains("emojiID"));
+
+    // Rename; a non-admin may not.
+    let err = call(&cb, "wakuext_changeGroupChatName", vec![json!(id), json!("bob's")]).await;
+    assert!(err.unwrap_err().contains("admin"));
+    ok(&ca, "wakuext_changeGroupChatName", vec![json!(id), json!("trio two")]).await;
+    for client in [&cb, &cc] {
+        wait_until("the new name", || async {
+            group_chat(client, &id).await["name"] == "trio two"
+        })
+        .await;
+    }
+
+    // Remove C: she learns it and receives nothing new.
+    ok(&ca, "wakuext_removeMemberFromGroupChat", vec![json!(id), json!(hc)]).await;
+    wait_until("C to learn she was removed", || async {
+        group_chat(&cc, &id).await["active"] == false
+    })
+    .await;
+    ok(&ca, "wakuext_sendChatMessage", vec![json!({"chatId": id, "text": "without C"})]).await;
+    wait_until("B to get the message without C", || async {
+        texts(&cb, &id).await.first().map(String::as_str) == Some("without C")
+    })
+    .await;
+    assert_eq!(texts(&cc, &id).await, ["hi all", "hello trio"], "C got nothing new");
+
+    // B leaves; A sees only herself.
+    ok(&cb, "wakuext_leaveGroupChat", vec![json!(id), json!(false)]).await;
+    wait_until("A to see B leave", || async {
+        members(&ca, &id).await == [(ha.clone(), true, true)]
+    })
+    .await;
+    assert_eq!(group_chat(&cb, &id).await["active"], false);
+
+    // Bad input names the field.
+    let err = call(&ca, "wakuext_addMembersToGroupChat", vec![json!("nope"), json!([])]).await;
+    assert!(err.unwrap_err().contains("chatID"));
+    let err =
+        call(&ca, "wakuext_createGroupChatWithMembers", vec![json!("x"), json!(["0x12"])]).await;
+    assert!(err.unwrap_err().contains("members[0]"));
+    for n in [a, b, c] {
+        n.shutdown().await;
+    }
 }

@@ -119,6 +119,13 @@ pub(crate) enum ChatCommand {
     /// This account's devices (installations): list, pair, enable, disable, sync
     #[command(subcommand)]
     Devices(crate::chat_contact_cmd::DevicesCommand),
+    /// React to a message with an emoji (love, thumbs-up, thumbs-down, laugh, sad, angry)
+    React(crate::chat_react_cmd::ReactArgs),
+    /// Pin a message in its chat (--unpin to unpin)
+    Pin(crate::chat_react_cmd::PinArgs),
+    /// Private group chats: new, add, remove, admin, rename, accept, decline, leave, invitations
+    #[command(subcommand)]
+    Group(crate::chat_group_cmd::GroupCommand),
 }
 
 /// Shown after `wisp chat send --help`.
@@ -155,12 +162,20 @@ pub(crate) struct Output {
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
     /// A public chat's name, e.g. status (joined if needed)
-    #[arg(long, value_name = "NAME", required_unless_present = "to", conflicts_with = "to")]
+    #[arg(long, value_name = "NAME", required_unless_present_any = ["to", "group"], conflicts_with_all = ["to", "group"])]
     pub(crate) public: Option<String>,
 
     /// A person's chat key: 0x04… (130 hex digits) or zQ3sh…, as `wisp account show` prints
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", conflicts_with = "group")]
     pub(crate) to: Option<String>,
+
+    /// A group chat's id (`<uuid>-0x04…`, as `wisp chat group new` prints it)
+    #[arg(long, value_name = "CHAT")]
+    pub(crate) group: Option<String>,
+
+    /// Send as a reply to this message (its id, 0x + 64 hex digits, as `wisp chat log --json` shows)
+    #[arg(long, value_name = "ID")]
+    pub(crate) reply_to: Option<String>,
 
     /// The text to send
     #[arg(value_name = "TEXT")]
@@ -305,6 +320,9 @@ pub(crate) fn run(command: ChatCommand) -> Result<(), Error> {
             ChatCommand::Leave(args) => join(args, false).await,
             ChatCommand::Contact(command) => crate::chat_contact_cmd::run_contact(command).await,
             ChatCommand::Devices(command) => crate::chat_contact_cmd::run_devices(command).await,
+            ChatCommand::Group(cmd) => crate::chat_group_cmd::run(cmd).await,
+            ChatCommand::React(args) => crate::chat_react_cmd::react(args).await,
+            ChatCommand::Pin(args) => crate::chat_react_cmd::pin(args).await,
         }
     })
 }
@@ -354,9 +372,17 @@ impl ChatRpc {
     }
 
     /// `wakuext_sendChatMessage`: sends `text` in `chat_id`; returns the stored Message.
-    pub(crate) async fn send_text(&self, chat_id: &str, text: &str) -> Result<Value, ChatError> {
+    pub(crate) async fn send_text(
+        &self,
+        chat_id: &str,
+        text: &str,
+        reply_to: Option<&str>,
+    ) -> Result<Value, ChatError> {
         const METHOD: &str = "wakuext_sendChatMessage";
-        let message = json!({ "chatId": chat_id, "text": text, "contentType": TEXT_PLAIN });
+        let mut message = json!({ "chatId": chat_id, "text": text, "contentType": TEXT_PLAIN });
+        if let Some(id) = reply_to {
+            message["responseTo"] = json!(id);
+        }
         let response = self.call(METHOD, json!([message])).await?;
         let messages = response.get("messages").and_then(Value::as_array);
         messages
@@ -466,13 +492,21 @@ async fn join(args: JoinArgs, join: bool) -> Result<(), Error> {
 
 async fn send(args: SendArgs) -> Result<(), Error> {
     let rpc = ChatRpc::new(args.out.rpc.clone());
-    let chat_id = match (&args.public, &args.to) {
-        (Some(name), _) => public_name(name)?,
-        (None, Some(key)) => one_to_one_id(key)?,
-        (None, None) => unreachable!("clap requires --public or --to"),
+    let chat_id = match (&args.public, &args.to, &args.group) {
+        (Some(name), _, _) => public_name(name)?,
+        (None, Some(key), _) => one_to_one_id(key)?,
+        (None, None, Some(group)) => group.trim().to_owned(),
+        (None, None, None) => unreachable!("clap requires --public, --to or --group"),
     };
     // Join or open the chat only if it is not active (joining asks mailservers for history).
     let active = rpc.chats(false).await?;
+    if args.group.is_some() && !active.iter().any(|c| str_field(c, "id") == chat_id) {
+        return Err(ChatError::Input(format!(
+            "{chat_id:?} is not an active group chat of this node: accept the invitation first \
+             (`wisp chat group accept CHAT`), or see `wisp chat list`"
+        ))
+        .into());
+    }
     if !active.iter().any(|c| str_field(c, "id") == chat_id) {
         if args.public.is_some() {
             rpc.join_public(&chat_id).await?;
@@ -489,7 +523,7 @@ async fn send(args: SendArgs) -> Result<(), Error> {
         .into());
     }
     let started = Instant::now();
-    let message = rpc.send_text(&chat_id, &args.text).await?;
+    let message = rpc.send_text(&chat_id, &args.text, args.reply_to.as_deref()).await?;
     let id = str_field(&message, "id").to_owned();
     let mut state = status_of(&message);
     report_state(&args.out, &message, &state, started.elapsed())?;

@@ -619,7 +619,7 @@ impl Chatter<'_> {
         let kind =
             if chat == DEMO_CHAT { format!("#{DEMO_CHAT}") } else { format!("1:1 to {name}") };
         let started = Instant::now();
-        let message = self.rpc.send_text(chat, text).await.map_err(err)?;
+        let message = self.rpc.send_text(chat, text, None).await.map_err(err)?;
         let id = str_field(&message, "id").to_owned();
         let mut state = status_of(&message);
         print_line(&format!("chat demo: {from} -> {kind}: {text:?}"))?;

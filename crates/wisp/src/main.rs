@@ -10,6 +10,8 @@ mod account_cmd;
 mod bootnode_cmd;
 mod chat_cmd;
 mod chat_contact_cmd;
+mod chat_group_cmd;
+mod chat_react_cmd;
 mod cli;
 mod data_dir;
 mod devnet;

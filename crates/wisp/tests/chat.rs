@@ -8,7 +8,10 @@
 //! - a recipient that was offline gets the public and 1:1 messages from a wisp mailserver it
 //!   trusts (`--trusted`) once it starts, and the sender's message becomes `delivered`;
 //! - the sender is killed with SIGKILL before the recipient could acknowledge, restarted, and
-//!   the message reaches the recipient exactly once and becomes `delivered`.
+//!   the message reaches the recipient exactly once and becomes `delivered`;
+//! - three accounts hold a group chat with `wisp chat group ...` and `send --group`
+//!   (invitation, accept, a reply, `react`, `pin`, rename, a removed member gets nothing new,
+//!   leave).
 //!
 //! The send → delivered times are printed (not asserted). Every wait is bounded and every
 //! child is killed on drop.
@@ -613,4 +616,110 @@ fn send_to_delivered_time_on_loopback() {
         took[0].as_millis(),
         took[ROUNDS - 1].as_millis()
     );
+}
+
+/// Three `wisp node --account` processes through a relay hold a group chat from the command
+/// line: `group new`, `group invitations`, `group accept`, `send --group` with a
+/// `--reply-to`, `group rename`, `group remove` (the removed member gets nothing new) and
+/// `group leave`.
+#[test]
+fn three_accounts_hold_a_group_chat_from_the_command_line() {
+    let scratch = Scratch::new("group");
+    let (alice, bob, carol) = (
+        Person::new(&scratch, "alice"),
+        Person::new(&scratch, "bob"),
+        Person::new(&scratch, "carol"),
+    );
+    let relay = RunningNode::start(common::wisp_node(
+        &scratch.path("relay"),
+        &["--listen", "127.0.0.1:0", "--rpc", "127.0.0.1:0"],
+    ));
+    let relay_enode = relay.value("enode").to_owned();
+    let a = alice.node(&["--static", &relay_enode]);
+    let b = bob.node(&["--static", &relay_enode]);
+    let c = carol.node(&["--static", &relay_enode]);
+    wait_for_peers(&relay, 3);
+
+    let created = chat(
+        &a,
+        &["group", "new", "trio", &bob.identity.compressed_key, &carol.identity.compressed_key],
+    );
+    let group = created[0]["chats"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created[0]["chats"][0]["chatType"], 3);
+    for node in [&b, &c] {
+        let deadline = Instant::now() + WAIT;
+        while !chat(node, &["group", "invitations"]).iter().any(|g| g["id"] == group.as_str()) {
+            assert!(Instant::now() < deadline, "no invitation:\n{}", node.stderr());
+            thread::sleep(POLL);
+        }
+        chat(node, &["group", "accept", &group]);
+    }
+
+    let (hello, _) = send(&a, ["--group", &group], "hello trio", "sent");
+    wait_for_text(&b, &group, "hello trio");
+    wait_for_text(&c, &group, "hello trio");
+    let reply = chat(&b, &["send", "--group", &group, "hi alice", "--reply-to", &hello]);
+    assert_eq!(reply[0]["responseTo"], hello.as_str());
+    let got = wait_for_text(&a, &group, "hi alice");
+    assert_eq!(got["responseTo"], hello.as_str());
+    assert_eq!(got["quotedMessage"]["text"], "hello trio");
+
+    // A reaction and a pin from the command line.
+    let reacted = chat(&b, &["react", &hello, "thumbs-up"]);
+    assert_eq!(reacted[0]["emojiId"], 2);
+    let deadline = Instant::now() + WAIT;
+    while rpc(&a, "wakuext_emojiReactionsByChatID", json!([group, "", 10]))
+        .as_array()
+        .is_none_or(|l| l.is_empty())
+    {
+        assert!(Instant::now() < deadline, "no reaction:\n{}", a.stderr());
+        thread::sleep(POLL);
+    }
+    chat(&a, &["pin", &hello]);
+    let deadline = Instant::now() + WAIT;
+    while rpc(&c, "wakuext_chatPinnedMessages", json!([group, "", 10]))["pinnedMessages"][0]["message"]
+        ["text"]
+        != "hello trio"
+    {
+        assert!(Instant::now() < deadline, "no pin:\n{}", c.stderr());
+        thread::sleep(POLL);
+    }
+    let out = run(wisp().args(["chat", "react", &hello, "banana", "--rpc", a.value("rpc")]));
+    assert!(out.stderr.contains("not an emoji"), "{}", out.stderr);
+
+    chat(&a, &["group", "rename", &group, "trio two"]);
+    let deadline = Instant::now() + WAIT;
+    while !chat(&c, &["list"]).iter().any(|g| g["id"] == group.as_str() && g["name"] == "trio two")
+    {
+        assert!(Instant::now() < deadline, "no rename:\n{}", c.stderr());
+        thread::sleep(POLL);
+    }
+
+    chat(&a, &["group", "remove", &group, &carol.identity.compressed_key]);
+    let deadline = Instant::now() + WAIT;
+    while chat(&c, &["list"]).iter().any(|g| g["id"] == group.as_str()) {
+        // `list` shows active chats only: carol's goes once she learns of her removal.
+        assert!(Instant::now() < deadline, "carol still a member:\n{}", c.stderr());
+        thread::sleep(POLL);
+    }
+    send(&a, ["--group", &group], "without carol", "sent");
+    wait_for_text(&b, &group, "without carol");
+    assert!(log(&c, &group).iter().all(|m| m["text"] != "without carol"));
+
+    chat(&b, &["group", "leave", &group]);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let chats = chat(&a, &["list"]);
+        let g = chats.iter().find(|g| g["id"] == group.as_str()).expect("alice's group");
+        if g["members"].as_array().unwrap().len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob did not leave:\n{}", a.stderr());
+        thread::sleep(POLL);
+    }
+
+    // Bad input is named before the node is asked.
+    let out = run(wisp().args(["chat", "group", "accept", "not-a-group", "--rpc", a.value("rpc")]));
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("is not a group chat id"), "{}", out.stderr);
 }

@@ -22,6 +22,10 @@ pub struct MemoryMessageStore {
     gaps: HashMap<Topic, Vec<HistoryRange>>,
     /// Contacts and installation metadata.
     pub(super) devices: super::devices::MemoryDevices,
+    /// Per group chat, its signed events by (clock, signature || event).
+    group_events: HashMap<String, BTreeMap<(u64, Vec<u8>), ()>>,
+    /// Reactions and pins by key.
+    entities: HashMap<String, super::ChatEntity>,
 }
 
 impl MemoryMessageStore {
@@ -214,5 +218,56 @@ impl MessageStore for MemoryMessageStore {
 
     fn gaps(&self, topic: &Topic) -> Result<Vec<HistoryRange>, StoreError> {
         Ok(self.gaps.get(topic).cloned().unwrap_or_default())
+    }
+
+    fn group_events(&self, chat_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .group_events
+            .get(chat_id)
+            .map(|events| events.keys().map(|(_, wire)| wire.clone()).collect())
+            .unwrap_or_default())
+    }
+
+    fn add_group_events(
+        &mut self,
+        chat_id: &str,
+        events: &[(u64, Vec<u8>)],
+    ) -> Result<usize, StoreError> {
+        let stored = self.group_events.entry(chat_id.to_owned()).or_default();
+        let mut added = 0;
+        for (clock, wire) in events {
+            let signature = wire.get(..crate::group::EVENT_SIGNATURE_LEN);
+            let known =
+                stored.keys().any(|(_, w)| w.get(..crate::group::EVENT_SIGNATURE_LEN) == signature);
+            if !known {
+                stored.insert((*clock, wire.clone()), ());
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    fn put_chat_entity(&mut self, entity: &super::ChatEntity) -> Result<bool, StoreError> {
+        let key = entity.key();
+        if self.entities.get(&key).is_some_and(|old| old.clock >= entity.clock) {
+            return Ok(false);
+        }
+        self.entities.insert(key, entity.clone());
+        Ok(true)
+    }
+
+    fn chat_entities(
+        &self,
+        chat_id: &str,
+        kind: super::EntityKind,
+    ) -> Result<Vec<super::ChatEntity>, StoreError> {
+        let mut out: Vec<_> = self
+            .entities
+            .values()
+            .filter(|e| e.chat_id == chat_id && e.kind == kind)
+            .cloned()
+            .collect();
+        out.sort_by_key(|e| (e.clock, e.key()));
+        Ok(out)
     }
 }

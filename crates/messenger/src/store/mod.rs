@@ -241,9 +241,74 @@ pub trait MessageStore: DeviceStore {
     fn add_gap(&mut self, topic: &Topic, range: HistoryRange) -> Result<(), StoreError>;
     /// The gaps recorded for `topic`, oldest first.
     fn gaps(&self, topic: &Topic) -> Result<Vec<HistoryRange>, StoreError>;
+
+    /// Stores a reaction or pin, replacing the one with the same [`ChatEntity::key`] when
+    /// `entity` has a higher clock; returns whether it was stored.
+    fn put_chat_entity(&mut self, entity: &ChatEntity) -> Result<bool, StoreError>;
+    /// The reactions or pins (`kind`) of chat `chat_id`, by clock.
+    fn chat_entities(&self, chat_id: &str, kind: EntityKind)
+    -> Result<Vec<ChatEntity>, StoreError>;
+
+    /// The signed membership events of group chat `chat_id` (`signature || event`, see
+    /// [`crate::group`]), by clock.
+    fn group_events(&self, chat_id: &str) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// Adds signed membership events `(clock, signature || event)` of group chat `chat_id`,
+    /// ignoring those already stored (by signature); returns how many were new.
+    fn add_group_events(
+        &mut self,
+        chat_id: &str,
+        events: &[(u64, Vec<u8>)],
+    ) -> Result<usize, StoreError>;
 }
 
 /// Whether `(clock, id)` sorts strictly before `before` (the paging order).
 pub(crate) fn older_than(clock: u64, id: &MessageId, before: Option<&(u64, MessageId)>) -> bool {
     before.is_none_or(|(c, i)| (clock, id) < (*c, i))
+}
+
+/// What a [`ChatEntity`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntityKind {
+    /// An `EmojiReaction`: `value` is the emoji type, `active` false once retracted.
+    Reaction,
+    /// A `PinMessage`: `active` true while pinned.
+    Pin,
+}
+
+/// A reaction to, or the pin state of, a message of a chat (the latest by clock is kept).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatEntity {
+    /// Reaction or pin.
+    pub kind: EntityKind,
+    /// Our chat id.
+    pub chat_id: String,
+    /// The message reacted to or pinned (`0x`-hex id, as sent).
+    pub target: String,
+    /// Who reacted or pinned.
+    pub from: PublicKey,
+    /// The emoji type (reactions; 0 for pins).
+    pub value: i32,
+    /// Not retracted (reactions) or pinned (pins).
+    pub active: bool,
+    /// Lamport clock.
+    pub clock: u64,
+    /// The id of the application message that set it.
+    pub id: MessageId,
+}
+
+impl ChatEntity {
+    /// The key a newer entity replaces: (chat, target, author, emoji) for reactions,
+    /// (chat, target) for pins.
+    pub fn key(&self) -> String {
+        match self.kind {
+            EntityKind::Reaction => format!(
+                "r|{}|{}|{}|{}",
+                self.chat_id,
+                self.target,
+                hex::encode(self.from.to_uncompressed()),
+                self.value
+            ),
+            EntityKind::Pin => format!("p|{}|{}", self.chat_id, self.target),
+        }
+    }
 }

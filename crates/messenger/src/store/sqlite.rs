@@ -21,7 +21,9 @@ use crate::proto::{self, ChatMessage, Message as _};
 
 /// The schema version this build writes. A file with a higher version is refused with
 /// [`StoreError::FutureSchema`].
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
+
+const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION, "one migration per version");
 
 /// The migrations, in order: migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -63,6 +65,27 @@ CREATE TABLE messenger_history_gaps (
 );
 ",
     super::devices::MIGRATION_CONTACTS,
+    "
+CREATE TABLE messenger_group_events (
+    chat_id TEXT NOT NULL,
+    signature BLOB NOT NULL,
+    clock INTEGER NOT NULL,
+    event BLOB NOT NULL,
+    PRIMARY KEY (chat_id, signature)
+);
+CREATE TABLE messenger_chat_entities (
+    key TEXT PRIMARY KEY NOT NULL,
+    kind INTEGER NOT NULL,
+    chat_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    sender BLOB NOT NULL,
+    value INTEGER NOT NULL,
+    active INTEGER NOT NULL,
+    clock INTEGER NOT NULL,
+    id BLOB NOT NULL
+);
+CREATE INDEX messenger_chat_entities_chat ON messenger_chat_entities (chat_id, kind, clock);
+",
 ];
 
 const MESSAGE_COLUMNS: &str = "id, chat_id, sender, outgoing_status, seen, whisper_timestamp_ms, \
@@ -150,7 +173,8 @@ impl SqliteMessageStore {
             kind: match raw.kind {
                 0 => ChatKind::Public,
                 1 => ChatKind::OneToOne,
-                _ => return Err(StoreError::Corrupt { what: "chat kind", expected: "0 or 1" }),
+                2 => ChatKind::PrivateGroup,
+                _ => return Err(StoreError::Corrupt { what: "chat kind", expected: "0 to 2" }),
             },
             id: raw.id,
             name: raw.name,
@@ -301,6 +325,7 @@ fn kind_code(kind: ChatKind) -> i64 {
     match kind {
         ChatKind::Public => 0,
         ChatKind::OneToOne => 1,
+        ChatKind::PrivateGroup => 2,
     }
 }
 
@@ -622,6 +647,133 @@ impl MessageStore for SqliteMessageStore {
             )
             .map_err(StoreError::sqlite("write gap"))?;
         Ok(())
+    }
+
+    fn put_chat_entity(&mut self, e: &super::ChatEntity) -> Result<bool, StoreError> {
+        let kind = match e.kind {
+            super::EntityKind::Reaction => 0,
+            super::EntityKind::Pin => 1,
+        };
+        let changed = self
+            .conn
+            .execute(
+                "INSERT INTO messenger_chat_entities \
+                 (key, kind, chat_id, target, sender, value, active, clock, id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                 active = excluded.active, clock = excluded.clock, id = excluded.id \
+                 WHERE excluded.clock > messenger_chat_entities.clock",
+                params![
+                    e.key(),
+                    kind,
+                    e.chat_id,
+                    e.target,
+                    &e.from.to_uncompressed()[..],
+                    e.value,
+                    e.active,
+                    to_sql(e.clock),
+                    &e.id.0[..]
+                ],
+            )
+            .map_err(StoreError::sqlite("write chat entity"))?;
+        Ok(changed > 0)
+    }
+
+    fn chat_entities(
+        &self,
+        chat_id: &str,
+        kind: super::EntityKind,
+    ) -> Result<Vec<super::ChatEntity>, StoreError> {
+        let code = match kind {
+            super::EntityKind::Reaction => 0,
+            super::EntityKind::Pin => 1,
+        };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT target, sender, value, active, clock, id FROM messenger_chat_entities \
+                 WHERE chat_id = ?1 AND kind = ?2 ORDER BY clock, key",
+            )
+            .map_err(StoreError::sqlite("prepare"))?;
+        let rows = stmt
+            .query_map(params![chat_id, code], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i32>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Vec<u8>>(5)?,
+                ))
+            })
+            .map_err(StoreError::sqlite("read chat entities"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (target, sender, value, active, clock, id) =
+                row.map_err(StoreError::sqlite("read chat entity"))?;
+            let from = wisp_crypto::PublicKey::from_sec1(&sender).map_err(|_| {
+                StoreError::Corrupt { what: "chat entity sender", expected: "a public key" }
+            })?;
+            let id = <[u8; 32]>::try_from(id).map_err(|_| StoreError::Corrupt {
+                what: "chat entity id",
+                expected: "32 bytes",
+            })?;
+            out.push(super::ChatEntity {
+                kind,
+                chat_id: chat_id.to_owned(),
+                target,
+                from,
+                value,
+                active,
+                clock: from_sql(clock),
+                id: MessageId(id),
+            });
+        }
+        Ok(out)
+    }
+
+    fn group_events(&self, chat_id: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT signature, event FROM messenger_group_events WHERE chat_id = ?1 \
+                 ORDER BY clock, event",
+            )
+            .map_err(StoreError::sqlite("prepare"))?;
+        let rows = stmt
+            .query_map([chat_id], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .map_err(StoreError::sqlite("read group events"))?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (mut signature, event) = row.map_err(StoreError::sqlite("read group event"))?;
+            signature.extend_from_slice(&event);
+            events.push(signature);
+        }
+        Ok(events)
+    }
+
+    fn add_group_events(
+        &mut self,
+        chat_id: &str,
+        events: &[(u64, Vec<u8>)],
+    ) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction().map_err(StoreError::sqlite("begin"))?;
+        let mut added = 0;
+        for (clock, wire) in events {
+            let Some((signature, event)) = wire.split_at_checked(crate::group::EVENT_SIGNATURE_LEN)
+            else {
+                continue;
+            };
+            added += tx
+                .execute(
+                    "INSERT OR IGNORE INTO messenger_group_events (chat_id, signature, clock, event) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![chat_id, signature, to_sql(*clock), event],
+                )
+                .map_err(StoreError::sqlite("write group event"))?;
+        }
+        tx.commit().map_err(StoreError::sqlite("commit group events"))?;
+        Ok(added)
     }
 
     fn gaps(&self, topic: &Topic) -> Result<Vec<HistoryRange>, StoreError> {

@@ -25,6 +25,8 @@
 
 mod devices;
 mod driver;
+mod entities;
+mod group;
 mod history;
 
 use std::{
@@ -37,6 +39,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use wisp_crypto::PublicKey;
 use wisp_messenger::{DeliveryStatus, MessageId, StoredChat, StoredMessage};
 
+pub use group::{GroupChange, GroupChat};
 pub use history::HistoryProgress;
 pub(crate) use history::default_mailserver_key;
 

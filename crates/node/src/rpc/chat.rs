@@ -94,7 +94,7 @@ impl Profiles {
     }
 }
 
-pub(super) fn chat_of(st: &State) -> Result<ChatHandle, RpcError> {
+pub(crate) fn chat_of(st: &State) -> Result<ChatHandle, RpcError> {
     st.node.chat().cloned().ok_or(RpcError::NoAccount)
 }
 
@@ -161,7 +161,7 @@ fn public_chat_name(field: &str, s: &str) -> Result<(), RpcError> {
 }
 
 /// A message id: `0x` + 64 hex digits.
-fn message_id(field: &str, s: &str) -> Result<MessageId, RpcError> {
+pub(crate) fn message_id(field: &str, s: &str) -> Result<MessageId, RpcError> {
     s.strip_prefix("0x")
         .and_then(|h| hex::decode(h).ok())
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
@@ -231,7 +231,7 @@ fn key_hex(key: &PublicKey) -> String {
 }
 
 /// The messages replied to, by id, for `quotedMessage`.
-pub(super) type Quotes = HashMap<MessageId, StoredMessage>;
+pub(crate) type Quotes = HashMap<MessageId, StoredMessage>;
 
 /// The messages `messages` reply to that are stored (status-go's `quotedMessage`).
 async fn quotes(chat: &ChatHandle, messages: &[StoredMessage]) -> Quotes {
@@ -304,6 +304,7 @@ pub(crate) fn chat_json(c: &StoredChat, profiles: &Profiles) -> Value {
     let chat_type = match c.kind {
         ChatKind::OneToOne => 1,
         ChatKind::Public => 2,
+        ChatKind::PrivateGroup => 3,
     };
     o.insert("chatType".into(), json!(chat_type));
     o.insert("timestamp".into(), json!(c.timestamp_ms));
@@ -318,7 +319,7 @@ pub(crate) fn chat_json(c: &StoredChat, profiles: &Profiles) -> Value {
     o.insert("membershipUpdateEvents".into(), json!([]));
     let key = match c.kind {
         ChatKind::OneToOne => crate::chat::one_to_one_key(&c.id),
-        ChatKind::Public => None,
+        ChatKind::Public | ChatKind::PrivateGroup => None,
     };
     match key {
         Some(key) => {
@@ -408,16 +409,15 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
         Ok(response(&chats, &[], &st.profiles, &Quotes::new()))
     })?;
     method(m, "wakuext_chats", 0, |_, st| async move {
-        let chats = chat_of(&st)?.chats().await?;
-        Ok(chats.iter().map(|c| chat_json(c, &st.profiles)).collect::<Vec<_>>())
+        let chat = chat_of(&st)?;
+        let chats = chat.chats().await?;
+        Ok(super::group::chats_json(&chat, &chats, &st).await)
     })?;
     method(m, "wakuext_activeChats", 0, |_, st| async move {
-        let chats = chat_of(&st)?.chats().await?;
-        Ok(chats
-            .iter()
-            .filter(|c| c.active)
-            .map(|c| chat_json(c, &st.profiles))
-            .collect::<Vec<_>>())
+        let chat = chat_of(&st)?;
+        let mut chats = chat.chats().await?;
+        chats.retain(|c| c.active);
+        Ok(super::group::chats_json(&chat, &chats, &st).await)
     })?;
     method(m, "wakuext_createPublicChat", 1, |args, st| async move {
         let chat = chat_of(&st)?;

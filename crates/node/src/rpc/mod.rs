@@ -40,8 +40,10 @@ mod admin;
 mod chat;
 mod contacts;
 mod error;
+mod group;
 mod keys;
 mod peer;
+mod reactions;
 mod serve;
 mod types;
 mod waku;
@@ -270,6 +272,8 @@ impl RpcServer {
         wakuext::register(&mut module)?;
         chat::register(&mut module)?;
         contacts::register(&mut module)?;
+        group::register(&mut module)?;
+        reactions::register(&mut module)?;
         peer::register(&mut module)?;
         Ok(module)
     }

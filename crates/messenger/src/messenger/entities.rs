@@ -1,0 +1,305 @@
+//! Emoji reactions (`EmojiReaction`, with retraction) and pinned messages (`PinMessage`) in
+//! every kind of chat: sent as their own application messages (status-go `dispatchMessage`:
+//! public chats in clear on the chat topic, 1:1 chats in MVDS over the ratchet, group chats
+//! in MVDS to each member), stored per target message with the latest clock winning.
+
+use wisp_crypto::PublicKey;
+use wisp_mvds::GroupId;
+
+use super::{
+    AppType, ChatKind, DropReason, IncomingEnvelope, MessageType, Messenger, clock_acceptable,
+    one_to_one_chat_id, peer_id,
+};
+use crate::error::{Error, Result};
+use crate::group::{key_hex, parse_key_hex};
+use crate::identity::{MessageId, SignedMessage};
+use crate::proto::{EmojiReaction, Message as _, PinMessage, emoji_reaction};
+use crate::store::{ChatEntity, EntityKind, MessageStore};
+
+impl<RS, MS, R, DB> Messenger<RS, MS, R, DB>
+where
+    RS: wisp_ratchet::Store,
+    MS: wisp_mvds::Store,
+    R: rand_core::Rng,
+    DB: MessageStore,
+{
+    /// The reactions (`EntityKind::Reaction`) or pins (`EntityKind::Pin`) of chat `chat_id`.
+    pub fn chat_entities(&self, chat_id: &str, kind: EntityKind) -> Result<Vec<ChatEntity>> {
+        Ok(self.db.chat_entities(chat_id, kind)?)
+    }
+
+    /// Reacts to message `target` of chat `chat_id` with `emoji` (status-go's types 1 to 6),
+    /// or withdraws that reaction (`retract`). Returns the reaction's message id.
+    pub fn send_reaction(
+        &mut self,
+        chat_id: &str,
+        target: &MessageId,
+        emoji: i32,
+        retract: bool,
+        now_ms: u64,
+    ) -> Result<MessageId> {
+        if emoji_reaction::Type::try_from(emoji).ok().is_none_or(|t| t as i32 == 0) {
+            return Err(Error::InvalidInput { what: "emoji", reason: "is not a type from 1 to 6" });
+        }
+        let (kind, clock, wire_chat) = self.entity_target(chat_id, target, now_ms)?;
+        let reaction = EmojiReaction {
+            clock,
+            chat_id: wire_chat,
+            message_id: target.to_string(),
+            message_type: kind as i32,
+            r#type: emoji,
+            retracted: retract,
+            grant: Vec::new(),
+        };
+        let (signed, bytes) =
+            SignedMessage::build(reaction.encode_to_vec(), AppType::EmojiReaction, &self.identity);
+        let entity = ChatEntity {
+            kind: EntityKind::Reaction,
+            chat_id: chat_id.to_owned(),
+            target: target.to_string(),
+            from: self.public,
+            value: emoji,
+            active: !retract,
+            clock,
+            id: signed.id,
+        };
+        self.db.put_chat_entity(&entity)?;
+        self.dispatch(chat_id, &bytes, signed.id, now_ms)?;
+        Ok(signed.id)
+    }
+
+    /// Pins (or unpins) message `target` of chat `chat_id`. Returns the pin's message id.
+    pub fn pin_message(
+        &mut self,
+        chat_id: &str,
+        target: &MessageId,
+        pinned: bool,
+        now_ms: u64,
+    ) -> Result<MessageId> {
+        let (kind, clock, wire_chat) = self.entity_target(chat_id, target, now_ms)?;
+        let pin = PinMessage {
+            clock,
+            message_id: target.to_string(),
+            chat_id: wire_chat,
+            pinned,
+            message_type: kind as i32,
+        };
+        let (signed, bytes) =
+            SignedMessage::build(pin.encode_to_vec(), AppType::PinMessage, &self.identity);
+        let entity = ChatEntity {
+            kind: EntityKind::Pin,
+            chat_id: chat_id.to_owned(),
+            target: target.to_string(),
+            from: self.public,
+            value: 0,
+            active: pinned,
+            clock,
+            id: signed.id,
+        };
+        self.db.put_chat_entity(&entity)?;
+        self.dispatch(chat_id, &bytes, signed.id, now_ms)?;
+        Ok(signed.id)
+    }
+
+    /// Checks that `target` is a stored message of active chat `chat_id`; ticks the chat's
+    /// clock; returns the message type, the clock and the chat id as the wire carries it
+    /// (for 1:1 the other party's key, as status-go).
+    fn entity_target(
+        &mut self,
+        chat_id: &str,
+        target: &MessageId,
+        now_ms: u64,
+    ) -> Result<(MessageType, u64, String)> {
+        self.now_ms = self.now_ms.max(now_ms);
+        if self.db.message(target)?.is_none_or(|m| m.chat_id != chat_id) {
+            return Err(Error::InvalidInput {
+                what: "message id",
+                reason: "is not a stored message of this chat",
+            });
+        }
+        let chat = self
+            .chats
+            .get_mut(chat_id)
+            .filter(|c| c.active)
+            .ok_or_else(|| Error::UnknownChat { id: chat_id.to_owned() })?;
+        let clock = chat.clock.tick(now_ms);
+        let stored = chat.stored(chat_id);
+        let kind = match chat.kind {
+            ChatKind::Public => MessageType::PublicGroup,
+            ChatKind::OneToOne => MessageType::OneToOne,
+            ChatKind::PrivateGroup => MessageType::PrivateGroup,
+        };
+        self.db.put_chat(&stored)?;
+        Ok((kind, clock, chat_id.to_owned()))
+    }
+
+    /// Sends our signed application message `raw` to chat `chat_id`'s audience.
+    fn dispatch(&mut self, chat_id: &str, raw: &[u8], id: MessageId, now_ms: u64) -> Result<()> {
+        let chat = self
+            .chats
+            .get(chat_id)
+            .cloned()
+            .ok_or_else(|| Error::UnknownChat { id: chat_id.to_owned() })?;
+        self.remember(id);
+        let peers: Vec<PublicKey> = match chat.kind {
+            ChatKind::Public => return self.post_public(&chat, raw, id, now_ms),
+            ChatKind::OneToOne => chat.peer.into_iter().collect(),
+            ChatKind::PrivateGroup => {
+                let me = key_hex(&self.public);
+                self.group_state(chat_id)?
+                    .map(|s| {
+                        s.members
+                            .keys()
+                            .filter(|m| **m != me)
+                            .filter_map(|m| parse_key_hex(m).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+        };
+        let seconds = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+        for peer in peers {
+            let group = GroupId::one_to_one(&self.public, &peer);
+            let record = wisp_mvds::Message::new(group, seconds, raw.to_vec());
+            self.mvds.add_peer(group, peer_id(&peer))?;
+            self.mvds.send_message(record, None, now_ms)?;
+        }
+        self.flush_mvds(now_ms)
+    }
+
+    /// The local chat of a reaction or pin from `sender` naming `chat_id` of kind `kind`.
+    fn entity_chat(
+        &self,
+        chat_id: &str,
+        kind: i32,
+        sender: &PublicKey,
+        envelope: &IncomingEnvelope,
+        encrypted: bool,
+    ) -> std::result::Result<String, DropReason> {
+        match MessageType::try_from(kind) {
+            Ok(MessageType::PublicGroup) if !encrypted => self
+                .chats
+                .get(chat_id)
+                .filter(|c| c.kind == ChatKind::Public && c.active && c.topic == envelope.topic)
+                .map(|_| chat_id.to_owned())
+                .ok_or(DropReason::Invalid),
+            Ok(MessageType::OneToOne) if encrypted => {
+                let id = one_to_one_chat_id(sender);
+                if self.chats.contains_key(&id) { Ok(id) } else { Err(DropReason::Invalid) }
+            }
+            Ok(MessageType::PrivateGroup) if encrypted => {
+                self.group_chat_for(chat_id, sender).map(|_| chat_id.to_owned())
+            }
+            _ => Err(DropReason::Invalid),
+        }
+    }
+
+    /// A received `EmojiReaction`.
+    pub(super) fn apply_reaction(
+        &mut self,
+        signed: &SignedMessage,
+        reaction: EmojiReaction,
+        envelope: &IncomingEnvelope,
+        encrypted: bool,
+    ) -> std::result::Result<(), DropReason> {
+        if !clock_acceptable(reaction.clock, envelope.timestamp) {
+            return Err(DropReason::ClockTooFarAhead);
+        }
+        let known = emoji_reaction::Type::try_from(reaction.r#type).is_ok_and(|t| t as i32 != 0);
+        if reaction.clock == 0 || reaction.message_id.len() != 66 || !known {
+            return Err(DropReason::Invalid);
+        }
+        let chat = self.entity_chat(
+            &reaction.chat_id,
+            reaction.message_type,
+            &signed.author,
+            envelope,
+            encrypted,
+        )?;
+        let entity = ChatEntity {
+            kind: EntityKind::Reaction,
+            chat_id: chat,
+            target: reaction.message_id,
+            from: signed.author,
+            value: reaction.r#type,
+            active: !reaction.retracted,
+            clock: reaction.clock,
+            id: signed.id,
+        };
+        self.db.put_chat_entity(&entity).map_err(|_| DropReason::Storage)?;
+        self.counters.reactions += 1;
+        self.event(super::Event::EntityChanged(Box::new(entity)));
+        Ok(())
+    }
+
+    /// A received `PinMessage`.
+    pub(super) fn apply_pin(
+        &mut self,
+        signed: &SignedMessage,
+        pin: PinMessage,
+        envelope: &IncomingEnvelope,
+        encrypted: bool,
+    ) -> std::result::Result<(), DropReason> {
+        if !clock_acceptable(pin.clock, envelope.timestamp) {
+            return Err(DropReason::ClockTooFarAhead);
+        }
+        if pin.clock == 0 || pin.message_id.len() != 66 {
+            return Err(DropReason::Invalid);
+        }
+        let chat =
+            self.entity_chat(&pin.chat_id, pin.message_type, &signed.author, envelope, encrypted)?;
+        let entity = ChatEntity {
+            kind: EntityKind::Pin,
+            chat_id: chat,
+            target: pin.message_id,
+            from: signed.author,
+            value: 0,
+            active: pin.pinned,
+            clock: pin.clock,
+            id: signed.id,
+        };
+        self.db.put_chat_entity(&entity).map_err(|_| DropReason::Storage)?;
+        self.counters.pins += 1;
+        self.event(super::Event::EntityChanged(Box::new(entity)));
+        Ok(())
+    }
+}
+
+/// Largest image or audio clip accepted in a `ChatMessage`, sent or received: 512 KiB.
+pub const MAX_MEDIA_BYTES: usize = 512 * 1024;
+
+/// Whether the image or audio of `message`, if any, is within [`MAX_MEDIA_BYTES`].
+pub(super) fn media_acceptable(message: &crate::proto::ChatMessage) -> bool {
+    use crate::proto::chat_message::Payload;
+    match &message.payload {
+        Some(Payload::Image(image)) => image.payload.len() <= MAX_MEDIA_BYTES,
+        Some(Payload::Audio(audio)) => audio.payload.len() <= MAX_MEDIA_BYTES,
+        _ => true,
+    }
+}
+
+/// An image `ChatMessage` (content type IMAGE) of `bytes`, whose format (JPEG, PNG, GIF,
+/// WebP) is read from its first bytes; refused when it is none of those or larger than
+/// [`MAX_MEDIA_BYTES`]. Its clock, timestamp and chat are set when it is sent.
+pub fn image_message(bytes: Vec<u8>) -> Result<crate::proto::ChatMessage> {
+    use crate::proto::{ImageMessage, ImageType, chat_message::ContentType, chat_message::Payload};
+    if bytes.len() > MAX_MEDIA_BYTES {
+        return Err(Error::InvalidInput { what: "image", reason: "is larger than 512 KiB" });
+    }
+    let kind = if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        ImageType::Jpeg
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        ImageType::Png
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        ImageType::Gif
+    } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        ImageType::Webp
+    } else {
+        return Err(Error::InvalidInput { what: "image", reason: "is not JPEG, PNG, GIF or WebP" });
+    };
+    Ok(crate::proto::ChatMessage {
+        content_type: ContentType::Image as i32,
+        payload: Some(Payload::Image(ImageMessage { payload: bytes, r#type: kind as i32 })),
+        ..crate::proto::ChatMessage::default()
+    })
+}
