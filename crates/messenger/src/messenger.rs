@@ -1608,25 +1608,34 @@ where
                 .iter()
                 .filter_map(|m| self.mvds_ids.get(&m.id()).copied())
                 .collect();
-            let built = self.transport.build_direct_message(
-                &peer,
-                &out.payload.to_bytes(),
-                system_time(now_ms),
-            )?;
-            if let Some(secret) = &built.shared_secret {
-                self.install_negotiated(secret);
-            }
-            let (topic, encryption) = match &built.destination {
-                Destination::Partitioned { topic, recipient } => {
-                    (waku_topic(*topic), Encryption::Asymmetric(*recipient))
-                }
-                Destination::Negotiated { topic, secret } => {
-                    let key = self.negotiated_key(secret);
-                    (waku_topic(*topic), Encryption::Symmetric(key))
-                }
-            };
-            self.post(topic, encryption, built.encode(), messages);
+            self.post_direct(&peer, &out.payload.to_bytes(), messages, now_ms)?;
         }
+        Ok(())
+    }
+
+    /// Encrypts `payload` for `peer` with the secure transport and posts it on the
+    /// partitioned or negotiated topic the transport chose (MVDS payloads and group updates).
+    pub(super) fn post_direct(
+        &mut self,
+        peer: &PublicKey,
+        payload: &[u8],
+        messages: Vec<MessageId>,
+        now_ms: u64,
+    ) -> Result<()> {
+        let built = self.transport.build_direct_message(peer, payload, system_time(now_ms))?;
+        if let Some(secret) = &built.shared_secret {
+            self.install_negotiated(secret);
+        }
+        let (topic, encryption) = match &built.destination {
+            Destination::Partitioned { topic, recipient } => {
+                (waku_topic(*topic), Encryption::Asymmetric(*recipient))
+            }
+            Destination::Negotiated { topic, secret } => {
+                let key = self.negotiated_key(secret);
+                (waku_topic(*topic), Encryption::Symmetric(key))
+            }
+        };
+        self.post(topic, encryption, built.encode(), messages);
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use wisp_mvds::GroupId;
 
 use super::{
     AppType, Chat, ChatKind, ChatMessage, DeliveryStatus, DropReason, Event, IncomingEnvelope,
-    LamportClock, MessageType, Messenger, peer_id, system_time, text_message, waku_topic,
+    LamportClock, MessageType, Messenger, peer_id, text_message, waku_topic,
 };
 use crate::error::{Error, Result};
 use crate::group::{
@@ -31,8 +31,6 @@ use crate::proto::{
     membership_update_message::ChatEntity,
 };
 use crate::store::MessageStore;
-use wisp_ratchet::Destination;
-use wisp_waku::Encryption;
 
 impl Chat {
     /// A private group chat `id`, named `name`.
@@ -387,31 +385,6 @@ where
         }
         self.flush_mvds(now_ms)?;
         Ok(Some(id))
-    }
-
-    /// Encrypts `payload` for `peer` with the secure transport and posts it (no MVDS).
-    fn post_direct(
-        &mut self,
-        peer: &PublicKey,
-        payload: &[u8],
-        messages: Vec<MessageId>,
-        now_ms: u64,
-    ) -> Result<()> {
-        let built = self.transport.build_direct_message(peer, payload, system_time(now_ms))?;
-        if let Some(secret) = &built.shared_secret {
-            self.install_negotiated(secret);
-        }
-        let (topic, encryption) = match &built.destination {
-            Destination::Partitioned { topic, recipient } => {
-                (waku_topic(*topic), Encryption::Asymmetric(*recipient))
-            }
-            Destination::Negotiated { topic, secret } => {
-                let key = self.negotiated_key(secret);
-                (waku_topic(*topic), Encryption::Symmetric(key))
-            }
-        };
-        self.post(topic, encryption, built.encode(), messages);
-        Ok(())
     }
 
     /// The group chat a `PRIVATE_GROUP` message from `sender` belongs to: one of ours, both
