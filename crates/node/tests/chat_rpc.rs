@@ -8,17 +8,13 @@
 use std::time::Duration;
 
 use jsonrpsee::{
-    core::{
-        ClientError,
-        client::{ClientT, SubscriptionClientT},
-        params::ArrayParams,
-    },
-    http_client::{HttpClient, HttpClientBuilder},
+    core::{client::SubscriptionClientT, params::ArrayParams},
+    http_client::HttpClient,
     ws_client::WsClientBuilder,
 };
 use serde_json::{Value, json};
 use wisp_crypto::SecretKey;
-use wisp_node::{ArchiveSpec, ChatConfig, MailserverConfig, Node, NodeConfig, Role};
+use wisp_node::{Node, NodeConfig, Role};
 
 use {
     alloy_rlp as _, base64 as _, bytes as _, hex as _, proptest as _, rand as _, serde as _,
@@ -29,49 +25,15 @@ use {
 use {http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
 mod common;
-use common::{WAIT, temp_dir, wait_until};
+use common::{
+    WAIT,
+    chat::{call, chat_config, client, key_hex, ok},
+    wait_until,
+};
 
 /// A node with a chat account (or none), RPC on.
 fn config(account: Option<&SecretKey>, role: Role) -> NodeConfig {
-    NodeConfig {
-        data_dir: temp_dir("chat-rpc"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rpc: Some("127.0.0.1:0".parse().unwrap()),
-        role,
-        mailserver: MailserverConfig { archive: ArchiveSpec::Memory, ..Default::default() },
-        redial_min: Duration::from_millis(200),
-        chat: account.map(|k| ChatConfig {
-            mailserver_wait: Duration::from_secs(5),
-            history_page_timeout: Duration::from_secs(10),
-            ..ChatConfig::new(k.clone())
-        }),
-        ..Default::default()
-    }
-}
-
-fn client(node: &Node) -> HttpClient {
-    let url = format!("http://{}", node.rpc_addr().unwrap());
-    HttpClientBuilder::default().request_timeout(WAIT).build(url).unwrap()
-}
-
-async fn call(client: &HttpClient, method: &str, params: Vec<Value>) -> Result<Value, String> {
-    let mut array = ArrayParams::new();
-    for p in params {
-        array.insert(p).unwrap();
-    }
-    match client.request::<Value, _>(method, array).await {
-        Ok(v) => Ok(v),
-        Err(ClientError::Call(e)) => Err(e.message().to_owned()),
-        Err(e) => panic!("{method}: transport error {e}"),
-    }
-}
-
-async fn ok(client: &HttpClient, method: &str, params: Vec<Value>) -> Value {
-    call(client, method, params).await.unwrap_or_else(|e| panic!("{method}: {e}"))
-}
-
-fn key_hex(key: &SecretKey) -> String {
-    format!("0x{}", hex::encode(key.public_key().to_uncompressed()))
+    chat_config("chat-rpc", account, role)
 }
 
 /// The texts of a chat's newest `limit` messages, newest first.

@@ -4,15 +4,10 @@
 //! messages; a contact update reaches the contact; blocking drops what the blocked account
 //! sends; bad input is refused naming the parameter.
 
-use std::time::Duration;
-
-use jsonrpsee::{
-    core::{ClientError, client::ClientT, params::ArrayParams},
-    http_client::{HttpClient, HttpClientBuilder},
-};
+use jsonrpsee::http_client::HttpClient;
 use serde_json::{Value, json};
 use wisp_crypto::SecretKey;
-use wisp_node::{ArchiveSpec, ChatConfig, MailserverConfig, Node, NodeConfig, Role};
+use wisp_node::{Node, NodeConfig, Role};
 
 use {
     alloy_rlp as _, base64 as _, bytes as _, hex as _, proptest as _, rand as _, serde as _,
@@ -23,48 +18,13 @@ use {
 use {http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
 mod common;
-use common::{WAIT, temp_dir, wait_until};
+use common::{
+    chat::{call, chat_config, client, key_hex, ok},
+    wait_until,
+};
 
 fn config(account: &SecretKey) -> NodeConfig {
-    NodeConfig {
-        data_dir: temp_dir("devices-rpc"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rpc: Some("127.0.0.1:0".parse().unwrap()),
-        role: Role::Relay,
-        mailserver: MailserverConfig { archive: ArchiveSpec::Memory, ..Default::default() },
-        redial_min: Duration::from_millis(200),
-        chat: Some(ChatConfig {
-            mailserver_wait: Duration::from_secs(5),
-            history_page_timeout: Duration::from_secs(10),
-            ..ChatConfig::new(account.clone())
-        }),
-        ..Default::default()
-    }
-}
-
-fn client(node: &Node) -> HttpClient {
-    let url = format!("http://{}", node.rpc_addr().unwrap());
-    HttpClientBuilder::default().request_timeout(WAIT).build(url).unwrap()
-}
-
-async fn call(client: &HttpClient, method: &str, params: Vec<Value>) -> Result<Value, String> {
-    let mut array = ArrayParams::new();
-    for p in params {
-        array.insert(p).unwrap();
-    }
-    match client.request::<Value, _>(method, array).await {
-        Ok(v) => Ok(v),
-        Err(ClientError::Call(e)) => Err(e.message().to_owned()),
-        Err(e) => panic!("{method}: transport error {e}"),
-    }
-}
-
-async fn ok(client: &HttpClient, method: &str, params: Vec<Value>) -> Value {
-    call(client, method, params).await.unwrap_or_else(|e| panic!("{method}: {e}"))
-}
-
-fn key_hex(key: &SecretKey) -> String {
-    format!("0x{}", hex::encode(key.public_key().to_uncompressed()))
+    chat_config("devices-rpc", Some(account), Role::Relay)
 }
 
 /// (text, outgoingStatus) of a chat's messages, newest first; empty if there is no chat.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod chat;
+
 // Dependencies of the library that these tests do not name.
 use {rusqlite as _, wisp_discovery as _};
 
