@@ -47,6 +47,7 @@ fn loaded_app() -> App {
             unread: c as u64,
             last: Some("Someone: the last message of the chat".into()),
             activity: 1000 - c as u64,
+            not_joined: Vec::new(),
         })
         .collect();
     app.handle(Event::Chats(chats));

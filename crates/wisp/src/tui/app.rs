@@ -20,7 +20,7 @@ pub(crate) enum ChatKind {
     Public,
     /// A 1:1 chat with a person.
     OneToOne,
-    /// A private group chat (drawn; managed by another module later).
+    /// A private group chat.
     Group,
 }
 
@@ -129,6 +129,8 @@ pub(crate) struct Chat {
     pub(crate) last: Option<String>,
     /// Clock or time of the latest activity (the list is sorted by it, newest first).
     pub(crate) activity: u64,
+    /// A group's members who have not joined (an invitation waits for them), by chat key.
+    pub(crate) not_joined: Vec<String>,
 }
 
 /// The messages of one chat held in memory, oldest first.
@@ -195,6 +197,10 @@ pub(crate) enum Event {
     Resize(u16, u16),
     /// A 1:1 chat was opened on the node (`/msg`): show it.
     Opened(String),
+    /// A chat we created on the node (`/group new`): list it and show it.
+    Created(Chat),
+    /// A request went through; the text is shown on the notice line.
+    Notice(String),
 }
 
 /// What the app asks the node to do.
@@ -217,6 +223,31 @@ pub(crate) enum Request {
     },
     /// Resend a failed message.
     Resend(String),
+    /// Create a group chat with these members (chat keys as the user typed them).
+    CreateGroup {
+        /// The group's name.
+        name: String,
+        /// Its members besides us.
+        members: Vec<String>,
+    },
+    /// Add members to a group chat.
+    Invite {
+        /// The group chat.
+        chat: String,
+        /// The chat keys to add.
+        members: Vec<String>,
+    },
+    /// Remove a member from a group chat.
+    Kick {
+        /// The group chat.
+        chat: String,
+        /// The chat key to remove.
+        member: String,
+    },
+    /// Leave a group chat (or decline its invitation) and drop it.
+    LeaveGroup(String),
+    /// Accept the invitation to a group chat.
+    AcceptGroup(String),
     /// Mark every message of a chat read.
     MarkRead(String),
     /// Fetch the newest page of a chat (it was opened).
@@ -236,7 +267,11 @@ pub(crate) enum Request {
 pub(crate) const COMMANDS: &[(&str, &str)] = &[
     ("/join", "/join #name — join a public chat"),
     ("/msg", "/msg KEY [text] — open a 1:1 chat (0x04… or zQ3… key)"),
-    ("/leave", "/leave — leave the open chat"),
+    ("/leave", "/leave — leave the open chat (a group: leave it, or decline its invitation)"),
+    ("/group", "/group new NAME KEY... — create a group chat (NAME in \"quotes\" for spaces)"),
+    ("/invite", "/invite KEY... — add people to the open group"),
+    ("/kick", "/kick KEY — remove someone from the open group"),
+    ("/accept", "/accept — join the open group you were invited to"),
     ("/read", "/read — mark the open chat read"),
     ("/reply", "/reply [N] text — reply to the Nth newest message (1 = newest)"),
     ("/resend", "/resend — resend the last failed message of the open chat"),
@@ -380,6 +415,7 @@ impl App {
                             unread: 0,
                             last: None,
                             activity: u64::MAX,
+                            not_joined: Vec::new(),
                         },
                     );
                 }
@@ -388,8 +424,32 @@ impl App {
                 }
                 self.select(id, &mut out);
             }
+            Event::Created(chat) => {
+                let id = chat.id.clone();
+                self.chats.retain(|c| c.id != id);
+                self.chats.insert(0, Chat { activity: u64::MAX, ..chat });
+                self.select(id, &mut out);
+            }
+            Event::Notice(text) => self.notice = Some(text),
         }
         out
+    }
+
+    /// Whether `chat` is a group that invited us and we have not joined.
+    pub(crate) fn invited(&self, chat: &Chat) -> bool {
+        chat.kind == ChatKind::Group
+            && self.me.as_ref().is_some_and(|(key, _)| chat.not_joined.iter().any(|k| k == key))
+    }
+
+    /// The open chat if it is a group, else a notice saying so.
+    fn open_group(&mut self) -> Option<String> {
+        match self.open_chat() {
+            Some(c) if c.kind == ChatKind::Group => Some(c.id.clone()),
+            _ => {
+                self.notice = Some("the open chat is not a group chat".into());
+                None
+            }
+        }
     }
 
     fn set_chats(&mut self, mut chats: Vec<Chat>, out: &mut Vec<Request>) {
@@ -668,6 +728,12 @@ impl App {
             self.cursor = self.input.chars().count();
             return;
         };
+        if self.open_chat().is_some_and(|c| self.invited(c)) {
+            self.notice = Some("you are invited to this group: /accept to join it first".into());
+            self.input = line;
+            self.cursor = self.input.chars().count();
+            return;
+        }
         self.scroll = 0;
         out.push(Request::Send { chat, text: text.to_owned(), reply_to: self.replying.take() });
     }
@@ -703,7 +769,12 @@ impl App {
             }
             "/leave" | "/part" => match self.open.clone() {
                 Some(id) => {
-                    out.push(Request::Leave(id.clone()));
+                    let group = self.open_chat().is_some_and(|c| c.kind == ChatKind::Group);
+                    out.push(if group {
+                        Request::LeaveGroup(id.clone())
+                    } else {
+                        Request::Leave(id.clone())
+                    });
                     self.chats.retain(|c| c.id != id);
                     self.logs.remove(&id);
                     self.open = None;
@@ -714,6 +785,35 @@ impl App {
                 }
                 None => self.notice = Some("no chat is open".into()),
             },
+            "/group" => self.group_command(rest, out),
+            "/invite" => {
+                let members: Vec<String> = rest.split_whitespace().map(str::to_owned).collect();
+                if members.is_empty() {
+                    self.notice = Some("usage: /invite KEY... (0x04… or zQ3… chat keys)".into());
+                    return;
+                }
+                if let Some(chat) = self.open_group() {
+                    self.notice = Some(format!("inviting {} member(s)", members.len()));
+                    out.push(Request::Invite { chat, members });
+                }
+            }
+            "/kick" => {
+                if rest.is_empty() || rest.contains(char::is_whitespace) {
+                    self.notice = Some("usage: /kick KEY (one 0x04… or zQ3… chat key)".into());
+                    return;
+                }
+                if let Some(chat) = self.open_group() {
+                    out.push(Request::Kick { chat, member: rest.to_owned() });
+                }
+            }
+            "/accept" => {
+                let Some(chat) = self.open_group() else { return };
+                if self.open_chat().is_some_and(|c| self.invited(c)) {
+                    out.push(Request::AcceptGroup(chat));
+                } else {
+                    self.notice = Some("no invitation to accept: you are in this group".into());
+                }
+            }
             "/read" => match self.open.clone() {
                 Some(id) => {
                     if let Some(c) = self.chats.iter_mut().find(|c| c.id == id) {
@@ -787,6 +887,34 @@ impl App {
         out.push(Request::Send { chat, text: text.trim().to_owned(), reply_to: Some(id) });
     }
 
+    /// `/group new NAME KEY...`.
+    fn group_command(&mut self, rest: &str, out: &mut Vec<Request>) {
+        const USAGE: &str = "usage: /group new NAME KEY... (NAME in \"quotes\" if it has spaces)";
+        let Some(args) = rest.strip_prefix("new").filter(|a| a.is_empty() || a.starts_with(' '))
+        else {
+            self.notice = Some(USAGE.into());
+            return;
+        };
+        let args = args.trim_start();
+        let (name, keys) = match args.strip_prefix('"') {
+            Some(quoted) => match quoted.split_once('"') {
+                Some((name, keys)) => (name.trim(), keys),
+                None => ("", ""),
+            },
+            None => match args.split_once(char::is_whitespace) {
+                Some((name, keys)) => (name, keys),
+                None => (args, ""),
+            },
+        };
+        if name.is_empty() {
+            self.notice = Some(USAGE.into());
+            return;
+        }
+        let members: Vec<String> = keys.split_whitespace().map(str::to_owned).collect();
+        self.notice = Some(format!("creating group {name:?}"));
+        out.push(Request::CreateGroup { name: name.to_owned(), members });
+    }
+
     /// After `/join`, the chat opens once the node lists it.
     fn pending_open(&mut self, chat: String, out: &mut Vec<Request>) {
         if self.chats.iter().any(|c| c.id == chat) {
@@ -801,6 +929,7 @@ impl App {
                     unread: 0,
                     last: None,
                     activity: u64::MAX,
+                    not_joined: Vec::new(),
                 },
             );
             self.select(chat, out);
@@ -854,7 +983,15 @@ pub(crate) mod tests {
             ChatKind::Public => format!("#{id}"),
             _ => id.to_owned(),
         };
-        Chat { id: id.into(), kind, name, unread, last: Some(format!("x: last of {id}")), activity }
+        Chat {
+            id: id.into(),
+            kind,
+            name,
+            unread,
+            last: Some(format!("x: last of {id}")),
+            activity,
+            not_joined: Vec::new(),
+        }
     }
 
     /// A message for tests.
@@ -1088,6 +1225,87 @@ pub(crate) mod tests {
         ]));
         assert!(app.bell);
         assert_eq!(app.open.as_deref(), Some("a"), "a new message does not switch chats");
+    }
+
+    #[test]
+    fn groups_are_created_managed_accepted_and_left() {
+        let mut app = App::new(false);
+        app.handle(Event::Me { key: "0x04me".into(), alias: "Quiet Brave Owl".into() });
+        app.handle(Event::Chats(vec![chat("status", ChatKind::Public, 0, 9)]));
+        typed(&mut app, "/group new team 0x04bob zQ3carol");
+        assert_eq!(
+            enter(&mut app),
+            [Request::CreateGroup {
+                name: "team".into(),
+                members: vec!["0x04bob".into(), "zQ3carol".into()]
+            }]
+        );
+        typed(&mut app, "/group new \"night shift\" 0x04bob");
+        assert_eq!(
+            enter(&mut app),
+            [Request::CreateGroup { name: "night shift".into(), members: vec!["0x04bob".into()] }]
+        );
+        for bad in ["/group", "/group old x", "/group new", "/group new \"open"] {
+            typed(&mut app, bad);
+            assert!(enter(&mut app).is_empty(), "{bad}");
+            assert!(app.notice.as_deref().unwrap().starts_with("usage: /group new"), "{bad}");
+        }
+        typed(&mut app, "/invite 0x04dave");
+        assert!(enter(&mut app).is_empty(), "not a group");
+        assert!(app.notice.as_deref().unwrap().contains("not a group"));
+
+        // The node answers with the new group: it is listed and opened.
+        let mut team = chat("0xg1", ChatKind::Group, 0, 1);
+        team.name = "team".into();
+        let out = app.handle(Event::Created(team.clone()));
+        assert_eq!(out, [Request::Load("0xg1".into())]);
+        assert_eq!(app.open.as_deref(), Some("0xg1"));
+        assert_eq!(app.chats[0].name, "team");
+        typed(&mut app, "hello team");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Send { chat: "0xg1".into(), text: "hello team".into(), reply_to: None }]
+        );
+        typed(&mut app, "/invite 0x04dave zQ3erin");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Invite {
+                chat: "0xg1".into(),
+                members: vec!["0x04dave".into(), "zQ3erin".into()]
+            }]
+        );
+        typed(&mut app, "/kick 0x04bob");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Kick { chat: "0xg1".into(), member: "0x04bob".into() }]
+        );
+        typed(&mut app, "/kick");
+        assert!(enter(&mut app).is_empty());
+        typed(&mut app, "/accept");
+        assert!(enter(&mut app).is_empty(), "we are in the group already");
+        assert!(app.notice.as_deref().unwrap().contains("no invitation"));
+
+        // An invitation: we are listed as a member who has not joined.
+        let mut invite = chat("0xg2", ChatKind::Group, 1, 20);
+        invite.not_joined = vec!["0x04me".into()];
+        app.handle(Event::Chats(vec![team, invite, chat("status", ChatKind::Public, 0, 9)]));
+        assert!(app.invited(&app.chats[0]) && !app.invited(&app.chats[1]));
+        app.handle(Event::Action(Action::NextChat));
+        assert_eq!(app.open.as_deref(), Some("0xg2"));
+        typed(&mut app, "hi");
+        assert!(enter(&mut app).is_empty(), "nothing is sent before accepting");
+        assert!(app.notice.as_deref().unwrap().contains("/accept"));
+        assert_eq!(app.input, "hi", "the text is kept");
+        app.input.clear();
+        app.cursor = 0;
+        typed(&mut app, "/accept");
+        assert_eq!(enter(&mut app), [Request::AcceptGroup("0xg2".into())]);
+        typed(&mut app, "/leave");
+        let out = enter(&mut app);
+        assert_eq!(out[0], Request::LeaveGroup("0xg2".into()), "a group is left, not deactivated");
+        assert!(app.chats.iter().all(|c| c.id != "0xg2"));
+        app.handle(Event::Notice("left".into()));
+        assert_eq!(app.notice.as_deref(), Some("left"));
     }
 
     #[test]

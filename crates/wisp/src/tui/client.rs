@@ -25,6 +25,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 pub(crate) const POLL: Duration = Duration::from_millis(300);
 /// How often the peers are asked for.
 const PEERS_EVERY: u32 = 5;
+/// Most members of a group read from the node.
+const MAX_MEMBERS: usize = 1000;
 /// Most messages kept in the offline queue.
 const MAX_QUEUED: usize = 1000;
 
@@ -179,6 +181,49 @@ impl State {
                     }
                 }
             }
+            Request::CreateGroup { name, members } => {
+                match rpc.call("wakuext_createGroupChatWithMembers", json!([name, members])).await {
+                    Ok(answer) => {
+                        match answer.pointer("/chats/0").filter(|c| c.is_object()) {
+                            Some(c) => {
+                                let _ = events.send(Event::Created(chat_of(c)));
+                                let _ = events.send(Event::Notice(format!(
+                                    "group {name:?} created; /invite KEY adds people"
+                                )));
+                            }
+                            None => {
+                                let _ = events
+                                    .send(Event::Failed("the node created no group chat".into()));
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Request::Invite { chat, members } => {
+                let n = members.len();
+                notice(
+                    rpc.call("wakuext_addMembersToGroupChat", json!([chat, members])).await,
+                    events,
+                    format!("{n} member(s) added"),
+                )
+            }
+            Request::Kick { chat, member } => notice(
+                rpc.call("wakuext_removeMemberFromGroupChat", json!([chat, member])).await,
+                events,
+                format!("{member} removed from the group"),
+            ),
+            Request::LeaveGroup(chat) => notice(
+                rpc.call("wakuext_leaveGroupChat", json!([chat, true])).await,
+                events,
+                "left the group".into(),
+            ),
+            Request::AcceptGroup(chat) => notice(
+                rpc.call("wakuext_confirmJoiningGroup", json!([chat])).await,
+                events,
+                "joined the group".into(),
+            ),
             Request::Resend(id) => {
                 rpc.call("wakuext_reSendChatMessage", json!([id])).await.map(drop)
             }
@@ -301,6 +346,17 @@ impl State {
     }
 }
 
+/// A call's outcome: on success `done` goes to the notice line.
+fn notice(
+    result: Result<Value, RpcError>,
+    events: &UnboundedSender<Event>,
+    done: String,
+) -> Result<(), RpcError> {
+    result.map(|_| {
+        let _ = events.send(Event::Notice(done));
+    })
+}
+
 async fn send(rpc: &RpcClient, out: &Outgoing) -> Result<Value, RpcError> {
     let mut message = json!({ "chatId": out.chat, "text": out.text, "contentType": TEXT_PLAIN });
     if let (Some(id), Some(o)) = (&out.reply_to, message.as_object_mut()) {
@@ -373,7 +429,22 @@ pub(crate) fn chat_of(c: &Value) -> Chat {
         .or_else(|| c.get("timestamp").and_then(Value::as_u64))
         .unwrap_or(0);
     let unread = c.get("unviewedMessagesCount").and_then(Value::as_u64).unwrap_or(0);
-    Chat { id, kind, name, unread, last, activity }
+    let not_joined = match kind {
+        ChatKind::Group => c
+            .get("members")
+            .and_then(Value::as_array)
+            .map(|members| {
+                members
+                    .iter()
+                    .filter(|m| m.get("joined").and_then(Value::as_bool) == Some(false))
+                    .map(|m| str_field(m, "id").to_owned())
+                    .take(MAX_MEMBERS)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    Chat { id, kind, name, unread, last, activity, not_joined }
 }
 
 /// A status-go `Message` object as the screen shows it (without its identicon).
@@ -408,5 +479,37 @@ pub(crate) fn message_of(m: &Value) -> Message {
         quote,
         kind,
         identicon: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_chats_map_with_their_members_who_have_not_joined() {
+        let c = json!({
+            "id": "0a1b-0x04aa", "name": "team", "chatType": 3, "unviewedMessagesCount": 2,
+            "lastClockValue": 7,
+            "members": [
+                { "id": "0x04aa", "admin": true, "joined": true },
+                { "id": "0x04bb", "admin": false, "joined": false },
+                { "id": 5 }
+            ]
+        });
+        let chat = chat_of(&c);
+        assert_eq!(chat.kind, ChatKind::Group);
+        assert_eq!(chat.name, "team");
+        assert_eq!((chat.unread, chat.activity), (2, 7));
+        assert_eq!(chat.not_joined, ["0x04bb"]);
+        let public = chat_of(
+            &json!({ "id": "status", "chatType": 2, "members": [{"id": "x", "joined": false}] }),
+        );
+        assert_eq!(public.name, "#status");
+        assert!(public.not_joined.is_empty());
+        // Whatever the node sends, the mapping never fails.
+        for odd in [json!(null), json!([]), json!({"chatType": "x", "members": 3})] {
+            chat_of(&odd);
+        }
     }
 }

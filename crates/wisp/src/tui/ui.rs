@@ -97,7 +97,12 @@ fn draw_list(frame: &mut Frame<'_>, app: &App, area: Rect) {
             ChatKind::OneToOne => "@",
             ChatKind::Group => "+",
         };
-        let count = if chat.unread > 0 { format!(" {}", chat.unread) } else { String::new() };
+        let invited = app.invited(chat);
+        let count = match (invited, chat.unread) {
+            (true, _) => " invited".to_owned(),
+            (false, 0) => String::new(),
+            (false, n) => format!(" {n}"),
+        };
         let name = truncate(&format!("{sigil}{}", chat.name), width.saturating_sub(count.width()));
         let pad = width.saturating_sub(name.width() + count.width());
         let mut style = Style::default();
@@ -151,6 +156,9 @@ fn draw_chat(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
         ChatKind::OneToOne => format!("@{}", chat.name),
         ChatKind::Group => format!("+{}", chat.name),
     };
+    if app.invited(chat) {
+        title.push_str("  (invited: /accept joins, /leave declines)");
+    }
     if let Some(term) = &app.search {
         title.push_str(&format!("  [search: {term}]"));
     }
@@ -576,6 +584,33 @@ mod tests {
             history: Some((2, 4)),
         }));
         app
+    }
+
+    #[test]
+    fn group_chats_show_with_their_marker_and_invitations() {
+        let mut app = sample();
+        app.handle(Event::Me { key: "0x04aa".into(), alias: "Quiet Brave Owl".into() });
+        let mut team = chat("0xg1", ChatKind::Group, 1, 45);
+        team.name = "team".into();
+        let mut night = chat("0xg2", ChatKind::Group, 3, 20);
+        night.name = "night shift".into();
+        night.not_joined = vec!["0x04aa".into()];
+        let mut chats = app.chats.clone();
+        chats.extend([team, night]);
+        app.handle(Event::Chats(chats));
+        let lines = render(&app, 120, 16);
+        let team = find(&lines, "+team");
+        assert!(lines[team].contains(" 1"), "{}", lines[team]);
+        assert!(lines[team + 1].contains("x: last of 0xg1"), "{}", lines[team + 1]);
+        assert!(find(&lines, "#status") < team && team < find(&lines, "@Bob Jolly Hare"));
+        let night = find(&lines, "+night shift");
+        assert!(lines[night].contains("invited"), "{}", lines[night]);
+        // Opened, the title says what to do with the invitation.
+        app.handle(Event::Action(Action::PrevChat));
+        assert_eq!(app.open.as_deref(), Some("0xg2"));
+        let lines = render(&app, 120, 16);
+        let title = find(&lines, "+night shift  (invited: /accept joins");
+        assert!(lines[title].contains("│"), "the title is in the chat pane: {}", lines[title]);
     }
 
     fn find(lines: &[String], needle: &str) -> usize {
