@@ -2,7 +2,7 @@
 //! out ([`Request`]). No I/O and no clock: times come with the events, so every behaviour is a
 //! unit test without a terminal or a node.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::keys::Action;
 
@@ -10,6 +10,10 @@ use super::keys::Action;
 pub(crate) const MAX_MESSAGES_PER_CHAT: usize = 5000;
 /// Messages asked for per page.
 pub(crate) const PAGE: u32 = 50;
+/// Most reactions (and most pins) one chat keeps in memory.
+const MAX_REACTIONS_PER_CHAT: usize = 10_000;
+/// status-go's emoji reaction types 1 to 6, as drawn.
+pub(crate) const EMOJIS: [&str; 6] = ["❤", "👍", "👎", "😂", "😢", "😠"];
 /// Longest input accepted, in characters (a Status message is far shorter).
 const MAX_INPUT: usize = 4096;
 
@@ -133,6 +137,34 @@ pub(crate) struct Chat {
     pub(crate) not_joined: Vec<String>,
 }
 
+/// One emoji reaction to a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reaction {
+    /// The reaction's own id (to retract it).
+    pub(crate) id: String,
+    /// The message reacted to.
+    pub(crate) message: String,
+    /// status-go's emoji type, 1 (love) to 6 (angry).
+    pub(crate) emoji: u8,
+    /// Who reacted (chat key).
+    pub(crate) from: String,
+}
+
+/// The emoji type (1 to 6) of what the user typed: the emoji or a name.
+pub(crate) fn emoji_type(text: &str) -> Option<u8> {
+    let t = text.trim_end_matches('\u{fe0f}').to_lowercase();
+    let n = match t.as_str() {
+        "❤" | "♥" | "love" | "heart" | "<3" => 1,
+        "👍" | "+1" | "like" | "thumbsup" | "yes" => 2,
+        "👎" | "-1" | "dislike" | "thumbsdown" | "no" => 3,
+        "😂" | "😄" | "😆" | "laugh" | "lol" | "haha" => 4,
+        "😢" | "😭" | "sad" | "cry" => 5,
+        "😠" | "😡" | "angry" => 6,
+        _ => return None,
+    };
+    Some(n)
+}
+
 /// The messages of one chat held in memory, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Log {
@@ -201,6 +233,20 @@ pub(crate) enum Event {
     Created(Chat),
     /// A request went through; the text is shown on the notice line.
     Notice(String),
+    /// The reactions of a chat (all of them, replacing what was known).
+    Reactions {
+        /// The chat.
+        chat: String,
+        /// Its reactions.
+        list: Vec<Reaction>,
+    },
+    /// The pinned messages of a chat, by id (replacing what was known).
+    Pins {
+        /// The chat.
+        chat: String,
+        /// The pinned message ids.
+        ids: Vec<String>,
+    },
 }
 
 /// What the app asks the node to do.
@@ -244,6 +290,31 @@ pub(crate) enum Request {
         /// The chat key to remove.
         member: String,
     },
+    /// React to a message.
+    React {
+        /// The chat.
+        chat: String,
+        /// The message.
+        message: String,
+        /// The emoji type, 1 to 6.
+        emoji: u8,
+    },
+    /// Take back one of our reactions (by its id).
+    Unreact {
+        /// The chat (its reactions are fetched again).
+        chat: String,
+        /// The reaction's id.
+        id: String,
+    },
+    /// Pin or unpin a message.
+    Pin {
+        /// The chat.
+        chat: String,
+        /// The message.
+        message: String,
+        /// Pin (true) or unpin.
+        pinned: bool,
+    },
     /// Leave a group chat (or decline its invitation) and drop it.
     LeaveGroup(String),
     /// Accept the invitation to a group chat.
@@ -274,6 +345,12 @@ pub(crate) const COMMANDS: &[(&str, &str)] = &[
     ("/accept", "/accept — join the open group you were invited to"),
     ("/read", "/read — mark the open chat read"),
     ("/reply", "/reply [N] text — reply to the Nth newest message (1 = newest)"),
+    (
+        "/react",
+        "/react [N] EMOJI — react to message N (1 = newest) with ❤ 👍 👎 😂 😢 😠 (again: undo)",
+    ),
+    ("/pin", "/pin [N] — pin message N of the open chat (1 = newest)"),
+    ("/unpin", "/unpin [N] — unpin message N"),
     ("/resend", "/resend — resend the last failed message of the open chat"),
     ("/search", "/search TEXT — find messages of the open chat (/search alone clears)"),
     ("/me", "/me — show my chat key"),
@@ -330,6 +407,10 @@ pub(crate) struct App {
     /// Set when something deserves the bell (a 1:1 message or a mention in a chat not
     /// open); the caller rings and clears it.
     pub(crate) bell: bool,
+    /// Reactions per chat id.
+    pub(crate) reactions: HashMap<String, Vec<Reaction>>,
+    /// Pinned message ids per chat id.
+    pub(crate) pins: HashMap<String, HashSet<String>>,
     /// Whether an older page is being fetched (so scrolling asks once).
     loading_older: bool,
 }
@@ -356,6 +437,8 @@ impl App {
             replying: None,
             after_open: None,
             bell: false,
+            reactions: HashMap::new(),
+            pins: HashMap::new(),
             loading_older: false,
         }
     }
@@ -431,6 +514,14 @@ impl App {
                 self.select(id, &mut out);
             }
             Event::Notice(text) => self.notice = Some(text),
+            Event::Reactions { chat, mut list } => {
+                list.truncate(MAX_REACTIONS_PER_CHAT);
+                self.reactions.insert(chat, list);
+            }
+            Event::Pins { chat, mut ids } => {
+                ids.truncate(MAX_REACTIONS_PER_CHAT);
+                self.pins.insert(chat, ids.into_iter().collect());
+            }
         }
         out
     }
@@ -475,6 +566,8 @@ impl App {
         }
         self.chats = chats;
         self.logs.retain(|id, _| self.chats.iter().any(|c| &c.id == id));
+        self.reactions.retain(|id, _| self.chats.iter().any(|c| &c.id == id));
+        self.pins.retain(|id, _| self.chats.iter().any(|c| &c.id == id));
         let still_open =
             self.open.as_ref().is_some_and(|id| self.chats.iter().any(|c| &c.id == id));
         if !still_open {
@@ -824,6 +917,23 @@ impl App {
                 None => self.notice = Some("no chat is open".into()),
             },
             "/reply" => self.reply(rest, out),
+            "/react" => self.react(rest, out),
+            "/pin" | "/unpin" => {
+                let pinned = name == "/pin";
+                let n = match rest {
+                    "" => None,
+                    n => match n.parse::<usize>() {
+                        Ok(n) if n > 0 => Some(n),
+                        _ => {
+                            self.notice = Some(format!("usage: {name} [N] (N = 1 for the newest)"));
+                            return;
+                        }
+                    },
+                };
+                if let Some((chat, message)) = self.target(n) {
+                    out.push(Request::Pin { chat, message, pinned });
+                }
+            }
             "/resend" => {
                 let failed = self
                     .visible_messages()
@@ -866,10 +976,84 @@ impl App {
         }
     }
 
+    /// The message a command acts on: the Nth newest shown, else the one picked by `/reply`,
+    /// else the newest; with its chat. A notice says when there is none.
+    fn target(&mut self, n: Option<usize>) -> Option<(String, String)> {
+        let id = match (n, &self.replying) {
+            (None, Some(id)) => Some(id.clone()),
+            (n, _) => self
+                .visible_messages()
+                .iter()
+                .rev()
+                .nth(n.unwrap_or(1).saturating_sub(1))
+                .map(|m| m.id.clone()),
+        };
+        match (self.open.clone(), id) {
+            (Some(chat), Some(id)) => Some((chat, id)),
+            _ => {
+                self.notice = Some(format!("no message number {}", n.unwrap_or(1)));
+                None
+            }
+        }
+    }
+
+    /// `/react [N] EMOJI`: reacts, or takes our same reaction back.
+    fn react(&mut self, rest: &str, out: &mut Vec<Request>) {
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let (n, emoji) = match words.as_slice() {
+            [emoji] => (None, emoji_type(emoji)),
+            [n, emoji] if n.parse::<usize>().is_ok_and(|n| n > 0) => {
+                (n.parse().ok(), emoji_type(emoji))
+            }
+            _ => (None, None),
+        };
+        let Some(emoji) = emoji else {
+            self.notice = Some(
+                "usage: /react [N] EMOJI (❤ 👍 👎 😂 😢 😠, or love, like, dislike, laugh, sad, angry)"
+                    .into(),
+            );
+            return;
+        };
+        let Some((chat, message)) = self.target(n) else { return };
+        self.replying = None;
+        let me = self.me.as_ref().map(|(key, _)| key.as_str());
+        let ours = self.reactions.get(&chat).and_then(|list| {
+            list.iter()
+                .find(|r| r.message == message && r.emoji == emoji && Some(r.from.as_str()) == me)
+        });
+        match ours {
+            Some(r) => out.push(Request::Unreact { chat: chat.clone(), id: r.id.clone() }),
+            None => out.push(Request::React { chat, message, emoji }),
+        }
+    }
+
+    /// The reactions to message `id` of the open chat: (emoji type, count, whether one is
+    /// ours), in emoji order; and whether it is pinned.
+    pub(crate) fn reactions_of(&self, id: &str) -> (Vec<(u8, usize, bool)>, bool) {
+        let Some(chat) = self.open.as_ref() else { return (Vec::new(), false) };
+        let pinned = self.pins.get(chat).is_some_and(|p| p.contains(id));
+        let me = self.me.as_ref().map(|(key, _)| key.as_str());
+        let mut counts = [(0usize, false); 6];
+        for r in self.reactions.get(chat).into_iter().flatten().filter(|r| r.message == id) {
+            if let Some(slot) = counts.get_mut(usize::from(r.emoji).wrapping_sub(1)) {
+                slot.0 += 1;
+                slot.1 |= Some(r.from.as_str()) == me;
+            }
+        }
+        let list = (1u8..)
+            .zip(counts)
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(e, (n, mine))| (e, n, mine))
+            .collect();
+        (list, pinned)
+    }
+
     /// `/reply [N] text`: replies to the Nth newest message shown.
     fn reply(&mut self, rest: &str, out: &mut Vec<Request>) {
         let (n, text) = match rest.split_once(char::is_whitespace) {
             Some((n, t)) if n.parse::<usize>().is_ok() => (n.parse::<usize>().unwrap_or(1), t),
+            // `/reply 2`: pick message 2, the text follows on the next line.
+            None if rest.parse::<usize>().is_ok() => (rest.parse::<usize>().unwrap_or(1), ""),
             _ => (1, rest),
         };
         let target =
@@ -1306,6 +1490,87 @@ pub(crate) mod tests {
         assert!(app.chats.iter().all(|c| c.id != "0xg2"));
         app.handle(Event::Notice("left".into()));
         assert_eq!(app.notice.as_deref(), Some("left"));
+    }
+
+    #[test]
+    fn reactions_toggle_and_pins_target_the_nth_newest_message() {
+        let mut app = App::new(false);
+        app.handle(Event::Me { key: "0x04me".into(), alias: "Quiet Brave Owl".into() });
+        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 1)]));
+        typed(&mut app, "/react 👍");
+        assert!(enter(&mut app).is_empty(), "no messages");
+        assert!(app.notice.as_deref().unwrap().contains("no message number 1"));
+        let page =
+            vec![msg("0x2", "0x04bob", "Bob", "two", 2), msg("0x1", "0x04bob", "Bob", "one", 1)];
+        app.handle(Event::Messages { chat: "a".into(), page, cursor: String::new(), older: false });
+        typed(&mut app, "/react 👍");
+        assert_eq!(
+            enter(&mut app),
+            [Request::React { chat: "a".into(), message: "0x2".into(), emoji: 2 }]
+        );
+        typed(&mut app, "/react 2 ❤️");
+        assert_eq!(
+            enter(&mut app),
+            [Request::React { chat: "a".into(), message: "0x1".into(), emoji: 1 }]
+        );
+        typed(&mut app, "/react 1 laugh");
+        assert_eq!(
+            enter(&mut app),
+            [Request::React { chat: "a".into(), message: "0x2".into(), emoji: 4 }]
+        );
+        for bad in ["/react", "/react 1 🦀", "/react 0 👍", "/react 1 2 3"] {
+            typed(&mut app, bad);
+            assert!(enter(&mut app).is_empty(), "{bad}");
+            assert!(app.notice.as_deref().unwrap().starts_with("usage: /react"), "{bad}");
+        }
+        typed(&mut app, "/react 3 👍");
+        assert!(enter(&mut app).is_empty(), "only two messages");
+        // The node's reactions: ours on 0x2 is taken back by reacting again.
+        let r = |id: &str, message: &str, emoji, from: &str| Reaction {
+            id: id.into(),
+            message: message.into(),
+            emoji,
+            from: from.into(),
+        };
+        app.handle(Event::Reactions {
+            chat: "a".into(),
+            list: vec![
+                r("0xr1", "0x2", 2, "0x04me"),
+                r("0xr2", "0x2", 2, "0x04bob"),
+                r("0xr3", "0x2", 6, "0x04bob"),
+                r("0xr4", "0x1", 9, "0x04bob"),
+            ],
+        });
+        assert_eq!(app.reactions_of("0x2"), (vec![(2, 2, true), (6, 1, false)], false));
+        assert_eq!(app.reactions_of("0x1"), (vec![], false), "an unknown type is not drawn");
+        typed(&mut app, "/react +1");
+        assert_eq!(enter(&mut app), [Request::Unreact { chat: "a".into(), id: "0xr1".into() }]);
+        // The message picked by /reply is the default target.
+        typed(&mut app, "/reply 2");
+        enter(&mut app);
+        typed(&mut app, "/react sad");
+        assert_eq!(
+            enter(&mut app),
+            [Request::React { chat: "a".into(), message: "0x1".into(), emoji: 5 }]
+        );
+        assert!(app.replying.is_none());
+        typed(&mut app, "/pin");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Pin { chat: "a".into(), message: "0x2".into(), pinned: true }]
+        );
+        typed(&mut app, "/unpin 2");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Pin { chat: "a".into(), message: "0x1".into(), pinned: false }]
+        );
+        typed(&mut app, "/pin x");
+        assert!(enter(&mut app).is_empty());
+        app.handle(Event::Pins { chat: "a".into(), ids: vec!["0x1".into()] });
+        assert!(app.reactions_of("0x1").1 && !app.reactions_of("0x2").1);
+        assert_eq!(emoji_type("❤\u{fe0f}"), Some(1));
+        assert_eq!(emoji_type("ANGRY"), Some(6));
+        assert_eq!(emoji_type("1"), None);
     }
 
     #[test]

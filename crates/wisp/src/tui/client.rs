@@ -12,7 +12,7 @@ use wisp_accounts::parse_public_key;
 
 use super::app::{
     Chat, ChatKind, Delivery, Event, Identicon, Message, MessageKind, NetStatus, PAGE, Quote,
-    Request,
+    Reaction, Request,
 };
 use crate::{
     chat_cmd::{one_to_one_id, str_field},
@@ -224,6 +224,30 @@ impl State {
                 events,
                 "joined the group".into(),
             ),
+            Request::React { chat, message, emoji } => {
+                let r = rpc.call("wakuext_sendEmojiReaction", json!([chat, message, emoji])).await;
+                match r {
+                    Ok(_) => extras(rpc, &chat, events).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Request::Unreact { chat, id } => {
+                match rpc.call("wakuext_sendEmojiReactionRetraction", json!([id])).await {
+                    Ok(_) => extras(rpc, &chat, events).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Request::Pin { chat, message, pinned } => {
+                let pin = json!([{ "chatId": chat, "messageId": message, "pinned": pinned }]);
+                match rpc.call("wakuext_sendPinMessage", pin).await {
+                    Ok(_) => {
+                        let what = if pinned { "pinned" } else { "unpinned" };
+                        let _ = events.send(Event::Notice(format!("message {what}")));
+                        extras(rpc, &chat, events).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             Request::Resend(id) => {
                 rpc.call("wakuext_reSendChatMessage", json!([id])).await.map(drop)
             }
@@ -307,10 +331,11 @@ impl State {
                 }
             }
         }
-        if let Some(open) = self.open.clone()
-            && let Err(e) = self.page(rpc, &open, "", false, events).await
-        {
-            let _ = events.send(Event::Failed(e.to_string()));
+        if let Some(open) = self.open.clone() {
+            let page = self.page(rpc, &open, "", false, events).await;
+            if let Err(e) = page.and(extras(rpc, &open, events).await) {
+                let _ = events.send(Event::Failed(e.to_string()));
+            }
         }
         if peers && let Ok(Value::Array(list)) = rpc.call("admin_peers", json!([])).await {
             let n = u32::try_from(list.len()).unwrap_or(u32::MAX);
@@ -344,6 +369,43 @@ impl State {
         message.identicon = self.identicon(&message.from);
         message
     }
+}
+
+/// Fetches the reactions and the pinned messages of `chat`.
+async fn extras(
+    rpc: &RpcClient,
+    chat: &str,
+    events: &UnboundedSender<Event>,
+) -> Result<(), RpcError> {
+    let reactions = rpc.call("wakuext_emojiReactionsByChatID", json!([chat, "", 1000])).await?;
+    let list = reactions.as_array().map(|l| l.iter().filter_map(reaction_of).collect());
+    let _ = events.send(Event::Reactions { chat: chat.to_owned(), list: list.unwrap_or_default() });
+    let pins = rpc.call("wakuext_chatPinnedMessages", json!([chat, "", 100])).await?;
+    let ids = pins
+        .get("pinnedMessages")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .map(|p| str_field(p.get("message").unwrap_or(&Value::Null), "id").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = events.send(Event::Pins { chat: chat.to_owned(), ids });
+    Ok(())
+}
+
+/// A status-go `EmojiReaction` (retracted ones are none).
+pub(crate) fn reaction_of(r: &Value) -> Option<Reaction> {
+    if r.get("retracted").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    let emoji = r.get("emojiId").and_then(Value::as_u64).and_then(|e| u8::try_from(e).ok())?;
+    Some(Reaction {
+        id: str_field(r, "id").to_owned(),
+        message: str_field(r, "messageId").to_owned(),
+        emoji,
+        from: str_field(r, "from").to_owned(),
+    })
 }
 
 /// A call's outcome: on success `done` goes to the notice line.
@@ -508,6 +570,19 @@ mod tests {
         assert_eq!(public.name, "#status");
         assert!(public.not_joined.is_empty());
         // Whatever the node sends, the mapping never fails.
+        let r = json!({ "id": "0xr", "messageId": "0x1", "emojiId": 2, "from": "0x04bb", "retracted": false });
+        assert_eq!(
+            reaction_of(&r),
+            Some(Reaction {
+                id: "0xr".into(),
+                message: "0x1".into(),
+                emoji: 2,
+                from: "0x04bb".into()
+            })
+        );
+        assert_eq!(reaction_of(&json!({ "emojiId": 2, "retracted": true })), None);
+        assert_eq!(reaction_of(&json!({ "emojiId": 300 })), None);
+        assert_eq!(reaction_of(&json!(null)), None);
         for odd in [json!(null), json!([]), json!({"chatType": "x", "members": 3})] {
             chat_of(&odd);
         }

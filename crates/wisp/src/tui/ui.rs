@@ -11,7 +11,7 @@ use ratatui::{
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::{
-    app::{App, COMMANDS, ChatKind, Delivery, Message, MessageKind, Mode},
+    app::{App, COMMANDS, ChatKind, Delivery, EMOJIS, Message, MessageKind, Mode},
     keys::{Action, KeyMap},
 };
 
@@ -185,6 +185,9 @@ fn draw_chat(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
         let previous = i.checked_sub(1).and_then(|p| messages.get(p));
         let starts_run = previous.is_none_or(|p| p.from != message.from);
         let mut block = message_rows(message, starts_run, text_width, gutter > 0);
+        if let Some(row) = reaction_row(app, &message.id, text_width) {
+            block.push(row);
+        }
         block.append(&mut rows);
         rows = block;
         if rows.len() >= want {
@@ -284,6 +287,35 @@ fn message_rows(m: &Message, header: bool, width: usize, identicon: bool) -> Vec
         }
     }
     rows
+}
+
+/// The line under a message: 📌 when it is pinned, then each emoji with its count (ours
+/// highlighted); none when there is neither.
+fn reaction_row(app: &App, id: &str, width: usize) -> Option<Row> {
+    let (reactions, pinned) = app.reactions_of(id);
+    if reactions.is_empty() && !pinned {
+        return None;
+    }
+    let mut body = Vec::new();
+    let mut used = 0;
+    let mut push = |text: String, style: Style| {
+        let text = truncate(&text, width.saturating_sub(used));
+        used += text.width();
+        body.push(Span::styled(text, style));
+    };
+    if pinned {
+        push("📌 pinned ".into(), Style::default().fg(Color::Yellow));
+    }
+    for (emoji, count, mine) in reactions {
+        let glyph = EMOJIS.get(usize::from(emoji).wrapping_sub(1)).copied().unwrap_or("?");
+        let style = if mine {
+            Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(Color::DarkGray)
+        };
+        push(format!("{glyph} {count} "), style);
+    }
+    Some(Row { gutter: Vec::new(), body })
 }
 
 /// Row `r` (0..3) of an identicon: pixel rows 2r and 2r+1 as upper/lower half blocks.
@@ -411,7 +443,7 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn draw_help(frame: &mut Frame<'_>, keys: &KeyMap, area: Rect) {
     let width = area.width.saturating_sub(4).min(78);
-    let height = area.height.saturating_sub(2).min(30);
+    let height = area.height.saturating_sub(2).min(60);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
@@ -613,6 +645,31 @@ mod tests {
         assert!(lines[title].contains("│"), "the title is in the chat pane: {}", lines[title]);
     }
 
+    #[test]
+    fn reactions_and_pins_render_under_their_message() {
+        let mut app = sample();
+        app.handle(Event::Me { key: "0x04aa".into(), alias: "Quiet Brave Owl".into() });
+        let r = |id: &str, emoji, from: &str| super::super::app::Reaction {
+            id: id.into(),
+            message: "0x2".into(),
+            emoji,
+            from: from.into(),
+        };
+        app.handle(Event::Reactions {
+            chat: "status".into(),
+            list: vec![r("0xr1", 1, "0x04bb"), r("0xr2", 2, "0x04bb"), r("0xr3", 2, "0x04aa")],
+        });
+        app.handle(Event::Pins { chat: "status".into(), ids: vec!["0x4".into()] });
+        let lines = render(&app, 80, 20);
+        let yes = find(&lines, "Yes, hello! ✓✓");
+        assert!(lines[yes + 1].contains("❤ 1 👍 2"), "under its message: {lines:#?}");
+        assert!(lines[yes + 2].contains("Second try"), "{lines:#?}");
+        let last = find(&lines, "On its way");
+        assert!(lines[last + 1].contains("📌 pinned"), "{lines:#?}");
+        let second = find(&lines, "Second try");
+        assert_eq!(second + 1, last, "no row under a message without reactions");
+    }
+
     fn find(lines: &[String], needle: &str) -> usize {
         lines
             .iter()
@@ -690,9 +747,23 @@ mod tests {
     fn help_lists_commands_and_keys() {
         let mut app = sample();
         app.help = true;
-        let lines = render(&app, 80, 30);
+        let lines = render(&app, 80, 50);
         find(&lines, "help — Esc closes");
-        for needle in ["/join #name", "/msg KEY", "/leave", "/resend", "/search", "/quit"] {
+        for needle in [
+            "/join #name",
+            "/msg KEY",
+            "/leave",
+            "/resend",
+            "/search",
+            "/quit",
+            "/group new",
+            "/invite",
+            "/kick",
+            "/accept",
+            "/react [N] EMOJI",
+            "/pin [N]",
+            "/unpin",
+        ] {
             find(&lines, needle);
         }
         find(&lines, "Ctrl-N");
