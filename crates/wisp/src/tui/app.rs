@@ -240,6 +240,8 @@ pub(crate) enum Event {
         /// Its reactions.
         list: Vec<Reaction>,
     },
+    /// Our contacts' names by chat key (all of them, replacing what was known).
+    Contacts(Vec<(String, String)>),
     /// The pinned messages of a chat, by id (replacing what was known).
     Pins {
         /// The chat.
@@ -315,6 +317,15 @@ pub(crate) enum Request {
         /// Pin (true) or unpin.
         pinned: bool,
     },
+    /// Add a contact, maybe with a nickname.
+    AddContact {
+        /// The chat key as the user typed it.
+        key: String,
+        /// The nickname.
+        name: Option<String>,
+    },
+    /// Block a contact (their 1:1 chat goes away).
+    Block(String),
     /// Leave a group chat (or decline its invitation) and drop it.
     LeaveGroup(String),
     /// Accept the invitation to a group chat.
@@ -351,6 +362,8 @@ pub(crate) const COMMANDS: &[(&str, &str)] = &[
     ),
     ("/pin", "/pin [N] — pin message N of the open chat (1 = newest)"),
     ("/unpin", "/unpin [N] — unpin message N"),
+    ("/add", "/add [KEY] [NAME] — add a contact (in a 1:1 chat: that person), named NAME"),
+    ("/block", "/block [KEY] — block someone (in a 1:1 chat: that person)"),
     ("/resend", "/resend — resend the last failed message of the open chat"),
     ("/search", "/search TEXT — find messages of the open chat (/search alone clears)"),
     ("/me", "/me — show my chat key"),
@@ -409,6 +422,8 @@ pub(crate) struct App {
     pub(crate) bell: bool,
     /// Reactions per chat id.
     pub(crate) reactions: HashMap<String, Vec<Reaction>>,
+    /// Contact names by chat key.
+    pub(crate) contacts: HashMap<String, String>,
     /// Pinned message ids per chat id.
     pub(crate) pins: HashMap<String, HashSet<String>>,
     /// Whether an older page is being fetched (so scrolling asks once).
@@ -439,6 +454,7 @@ impl App {
             bell: false,
             reactions: HashMap::new(),
             pins: HashMap::new(),
+            contacts: HashMap::new(),
             loading_older: false,
         }
     }
@@ -518,12 +534,43 @@ impl App {
                 list.truncate(MAX_REACTIONS_PER_CHAT);
                 self.reactions.insert(chat, list);
             }
+            Event::Contacts(mut list) => {
+                list.truncate(MAX_REACTIONS_PER_CHAT);
+                self.contacts = list.into_iter().collect();
+                for chat in &mut self.chats {
+                    if chat.kind == ChatKind::OneToOne
+                        && let Some(name) = self.contacts.get(&chat.id)
+                    {
+                        chat.name.clone_from(name);
+                    }
+                }
+            }
             Event::Pins { chat, mut ids } => {
                 ids.truncate(MAX_REACTIONS_PER_CHAT);
                 self.pins.insert(chat, ids.into_iter().collect());
             }
         }
         out
+    }
+
+    /// The name shown for the author `from` whose alias is `alias`: their contact name if
+    /// they are a contact.
+    pub(crate) fn name_of<'a>(&'a self, from: &str, alias: &'a str) -> &'a str {
+        self.contacts.get(from).map_or(alias, String::as_str)
+    }
+
+    /// The key a contact command acts on: the one typed, else the open 1:1 chat's.
+    fn person(&mut self, typed: Option<&str>, usage: &str) -> Option<String> {
+        match typed {
+            Some(key) => Some(key.to_owned()),
+            None => match self.open_chat() {
+                Some(c) if c.kind == ChatKind::OneToOne => Some(c.id.clone()),
+                _ => {
+                    self.notice = Some(usage.to_owned());
+                    None
+                }
+            },
+        }
     }
 
     /// Whether `chat` is a group that invited us and we have not joined.
@@ -544,6 +591,13 @@ impl App {
     }
 
     fn set_chats(&mut self, mut chats: Vec<Chat>, out: &mut Vec<Request>) {
+        for chat in &mut chats {
+            if chat.kind == ChatKind::OneToOne
+                && let Some(name) = self.contacts.get(&chat.id)
+            {
+                chat.name.clone_from(name);
+            }
+        }
         sort_chats(&mut chats);
         // The bell: more unread in a 1:1 chat not open, or a last message that mentions us.
         for chat in &mut chats {
@@ -906,6 +960,33 @@ impl App {
                 } else {
                     self.notice = Some("no invitation to accept: you are in this group".into());
                 }
+            }
+            "/add" => {
+                const USAGE: &str =
+                    "usage: /add KEY [NAME] (or /add [NAME] in a 1:1 chat; KEY 0x04… or zQ3…)";
+                let (first, after) = match rest.split_once(char::is_whitespace) {
+                    Some((f, a)) => (f, a.trim()),
+                    None => (rest, ""),
+                };
+                let is_key = first.starts_with("0x") || first.starts_with("zQ3");
+                let (key, name) = if is_key { (Some(first), after) } else { (None, rest) };
+                let Some(key) = self.person(key, USAGE) else { return };
+                let name = (!name.is_empty()).then(|| name.to_owned());
+                self.notice = Some(match &name {
+                    Some(n) => format!("adding {n} to the contacts"),
+                    None => "adding the contact".into(),
+                });
+                out.push(Request::AddContact { key, name });
+            }
+            "/block" => {
+                const USAGE: &str = "usage: /block KEY (or /block in a 1:1 chat)";
+                if rest.contains(char::is_whitespace) {
+                    self.notice = Some(USAGE.into());
+                    return;
+                }
+                let typed = (!rest.is_empty()).then_some(rest);
+                let Some(key) = self.person(typed, USAGE) else { return };
+                out.push(Request::Block(key));
             }
             "/read" => match self.open.clone() {
                 Some(id) => {
@@ -1571,6 +1652,52 @@ pub(crate) mod tests {
         assert_eq!(emoji_type("❤\u{fe0f}"), Some(1));
         assert_eq!(emoji_type("ANGRY"), Some(6));
         assert_eq!(emoji_type("1"), None);
+    }
+
+    #[test]
+    fn contacts_are_added_blocked_and_named() {
+        let mut app = App::new(false);
+        app.handle(Event::Chats(vec![
+            chat("0x04bob", ChatKind::OneToOne, 0, 9),
+            chat("status", ChatKind::Public, 0, 5),
+        ]));
+        typed(&mut app, "/add Bobby");
+        assert_eq!(
+            enter(&mut app),
+            [Request::AddContact { key: "0x04bob".into(), name: Some("Bobby".into()) }],
+            "in a 1:1 chat /add names that person"
+        );
+        typed(&mut app, "/add zQ3carol Carol Smith");
+        assert_eq!(
+            enter(&mut app),
+            [Request::AddContact { key: "zQ3carol".into(), name: Some("Carol Smith".into()) }]
+        );
+        typed(&mut app, "/add 0x04dave");
+        assert_eq!(enter(&mut app), [Request::AddContact { key: "0x04dave".into(), name: None }]);
+        typed(&mut app, "/block");
+        assert_eq!(enter(&mut app), [Request::Block("0x04bob".into())]);
+        app.handle(Event::Action(Action::NextChat));
+        assert_eq!(app.open.as_deref(), Some("status"));
+        typed(&mut app, "/add");
+        assert!(enter(&mut app).is_empty(), "no key and not a 1:1 chat");
+        assert!(app.notice.as_deref().unwrap().starts_with("usage: /add"));
+        typed(&mut app, "/block");
+        assert!(enter(&mut app).is_empty());
+        typed(&mut app, "/block a b");
+        assert!(enter(&mut app).is_empty());
+        typed(&mut app, "/block zQ3eve");
+        assert_eq!(enter(&mut app), [Request::Block("zQ3eve".into())]);
+
+        // Contact names replace aliases: in the list and for authors.
+        app.handle(Event::Contacts(vec![("0x04bob".into(), "Bobby".into())]));
+        assert_eq!(app.chats.iter().find(|c| c.id == "0x04bob").unwrap().name, "Bobby");
+        app.handle(Event::Chats(vec![
+            chat("0x04bob", ChatKind::OneToOne, 0, 9),
+            chat("status", ChatKind::Public, 0, 5),
+        ]));
+        assert_eq!(app.chats[0].name, "Bobby", "kept when the node lists the chats again");
+        assert_eq!(app.name_of("0x04bob", "Jolly Bob Hare"), "Bobby");
+        assert_eq!(app.name_of("0x04eve", "Eve Alias Here"), "Eve Alias Here");
     }
 
     #[test]

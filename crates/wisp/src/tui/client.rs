@@ -25,6 +25,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 pub(crate) const POLL: Duration = Duration::from_millis(300);
 /// How often the peers are asked for.
 const PEERS_EVERY: u32 = 5;
+/// Most contacts read from the node.
+const MAX_CONTACTS: usize = 10_000;
 /// Most members of a group read from the node.
 const MAX_MEMBERS: usize = 1000;
 /// Most messages kept in the offline queue.
@@ -55,6 +57,7 @@ pub(crate) async fn run(
         queue: VecDeque::new(),
         online: false,
         status: NetStatus::default(),
+        contacts: Vec::new(),
     };
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -125,6 +128,8 @@ struct State {
     online: bool,
     /// The last status sent.
     status: NetStatus,
+    /// The contact names last sent.
+    contacts: Vec<(String, String)>,
 }
 
 impl State {
@@ -248,6 +253,25 @@ impl State {
                     Err(e) => Err(e),
                 }
             }
+            Request::AddContact { key, name } => {
+                let mut contact = json!({ "id": key });
+                if let (Some(name), Some(o)) = (&name, contact.as_object_mut()) {
+                    o.insert("nickname".into(), json!(name));
+                }
+                let r = rpc.call("wakuext_addContact", json!([contact])).await;
+                let done = format!("{} added to the contacts", name.as_deref().unwrap_or(&key));
+                match notice(r, events, done) {
+                    Ok(()) => self.contacts(rpc, events).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Request::Block(key) => {
+                let r = rpc.call("wakuext_blockContact", json!([key])).await;
+                match notice(r, events, format!("{key} blocked")) {
+                    Ok(()) => self.contacts(rpc, events).await,
+                    Err(e) => Err(e),
+                }
+            }
             Request::Resend(id) => {
                 rpc.call("wakuext_reSendChatMessage", json!([id])).await.map(drop)
             }
@@ -337,6 +361,9 @@ impl State {
                 let _ = events.send(Event::Failed(e.to_string()));
             }
         }
+        if peers && let Err(e) = self.contacts(rpc, events).await {
+            let _ = events.send(Event::Failed(e.to_string()));
+        }
         if peers && let Ok(Value::Array(list)) = rpc.call("admin_peers", json!([])).await {
             let n = u32::try_from(list.len()).unwrap_or(u32::MAX);
             if n != self.status.peers {
@@ -344,6 +371,24 @@ impl State {
                 let _ = events.send(Event::Status(self.status.clone()));
             }
         }
+    }
+
+    /// Fetches the contacts' names; tells the screen when they changed.
+    async fn contacts(
+        &mut self,
+        rpc: &RpcClient,
+        events: &UnboundedSender<Event>,
+    ) -> Result<(), RpcError> {
+        let list = rpc.call("wakuext_contacts", json!([])).await?;
+        let names: Vec<(String, String)> = list
+            .as_array()
+            .map(|l| l.iter().filter_map(contact_name).take(MAX_CONTACTS).collect())
+            .unwrap_or_default();
+        if names != self.contacts {
+            self.contacts.clone_from(&names);
+            let _ = events.send(Event::Contacts(names));
+        }
+        Ok(())
     }
 
     fn identicon(&mut self, from: &str) -> Option<Identicon> {
@@ -392,6 +437,17 @@ async fn extras(
         .unwrap_or_default();
     let _ = events.send(Event::Pins { chat: chat.to_owned(), ids });
     Ok(())
+}
+
+/// A status-go `Contact` as (chat key, the name shown): the nickname we gave, else the name
+/// they gave themselves, else their ENS name; none without any.
+pub(crate) fn contact_name(c: &Value) -> Option<(String, String)> {
+    let id = str_field(c, "id");
+    let name = ["localNickname", "displayName", "name"]
+        .iter()
+        .map(|k| str_field(c, k).trim())
+        .find(|n| !n.is_empty())?;
+    (!id.is_empty()).then(|| (id.to_owned(), name.chars().take(100).collect()))
 }
 
 /// A status-go `EmojiReaction` (retracted ones are none).
@@ -549,7 +605,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn group_chats_map_with_their_members_who_have_not_joined() {
+    fn node_json_maps_to_chats_reactions_and_contact_names() {
         let c = json!({
             "id": "0a1b-0x04aa", "name": "team", "chatType": 3, "unviewedMessagesCount": 2,
             "lastClockValue": 7,
@@ -583,6 +639,12 @@ mod tests {
         assert_eq!(reaction_of(&json!({ "emojiId": 2, "retracted": true })), None);
         assert_eq!(reaction_of(&json!({ "emojiId": 300 })), None);
         assert_eq!(reaction_of(&json!(null)), None);
+        let c = json!({ "id": "0x04bb", "alias": "Jolly Bob Hare", "localNickname": "", "displayName": "Bob", "name": "bob.eth" });
+        assert_eq!(contact_name(&c), Some(("0x04bb".into(), "Bob".into())));
+        let c = json!({ "id": "0x04bb", "localNickname": "Bobby", "displayName": "Bob" });
+        assert_eq!(contact_name(&c).unwrap().1, "Bobby", "our nickname first");
+        assert_eq!(contact_name(&json!({ "id": "0x04bb", "alias": "A B C" })), None);
+        assert_eq!(contact_name(&json!([1])), None);
         for odd in [json!(null), json!([]), json!({"chatType": "x", "members": 3})] {
             chat_of(&odd);
         }

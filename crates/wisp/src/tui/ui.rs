@@ -184,7 +184,8 @@ fn draw_chat(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
     for (i, message) in messages.iter().enumerate().rev() {
         let previous = i.checked_sub(1).and_then(|p| messages.get(p));
         let starts_run = previous.is_none_or(|p| p.from != message.from);
-        let mut block = message_rows(message, starts_run, text_width, gutter > 0);
+        let name = app.name_of(&message.from, &message.alias);
+        let mut block = message_rows(message, name, starts_run, text_width, gutter > 0);
         if let Some(row) = reaction_row(app, &message.id, text_width) {
             block.push(row);
         }
@@ -222,7 +223,7 @@ fn draw_chat(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
 
 /// The rows of one message: a header when the author changes, the quote, the wrapped text with
 /// the delivery mark of ours after it; the identicon in the gutter of a header's rows.
-fn message_rows(m: &Message, header: bool, width: usize, identicon: bool) -> Vec<Row> {
+fn message_rows(m: &Message, name: &str, header: bool, width: usize, identicon: bool) -> Vec<Row> {
     let color = sender_color(&m.from);
     let mut rows = Vec::new();
     if header {
@@ -230,7 +231,7 @@ fn message_rows(m: &Message, header: bool, width: usize, identicon: bool) -> Vec
             gutter: Vec::new(),
             body: vec![
                 Span::styled(
-                    truncate(&m.alias, width.saturating_sub(7)),
+                    truncate(name, width.saturating_sub(7)),
                     Style::default().fg(color).add_modifier(Modifier::BOLD),
                 ),
                 Span::styled(
@@ -346,7 +347,14 @@ fn draw_notes(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let mut lines = Vec::new();
     if let Some(m) = app.replying_to() {
         lines.push(Line::from(Span::styled(
-            truncate(&format!("↳ replying to {}: {}", m.alias, m.text.replace('\n', " ")), width),
+            truncate(
+                &format!(
+                    "↳ replying to {}: {}",
+                    app.name_of(&m.from, &m.alias),
+                    m.text.replace('\n', " ")
+                ),
+                width,
+            ),
             Style::default().fg(Color::Cyan),
         )));
     }
@@ -668,6 +676,16 @@ mod tests {
         assert!(lines[last + 1].contains("📌 pinned"), "{lines:#?}");
         let second = find(&lines, "Second try");
         assert_eq!(second + 1, last, "no row under a message without reactions");
+    }
+
+    #[test]
+    fn contact_names_replace_aliases() {
+        let mut app = sample();
+        app.handle(Event::Contacts(vec![("0x04bb".into(), "Bobby Tables".into())]));
+        let lines = render(&app, 80, 16);
+        let header = find(&lines, "Bobby Tables  10:01");
+        assert!(lines[header].contains("█ █ █"), "{}", lines[header]);
+        assert!(lines.iter().all(|l| !l.contains("Bob Jolly Hare  10:01")), "{lines:#?}");
     }
 
     fn find(lines: &[String], needle: &str) -> usize {
