@@ -366,7 +366,7 @@ pub(crate) const COMMANDS: &[(&str, &str)] = &[
     ("/block", "/block [KEY] — block someone (in a 1:1 chat: that person)"),
     ("/resend", "/resend — resend the last failed message of the open chat"),
     ("/search", "/search TEXT — find messages of the open chat (/search alone clears)"),
-    ("/me", "/me — show my chat key"),
+    ("/key", "/key — show my chat key and zQ3 key, and copy the chat key (OSC 52)"),
     ("/help", "/help — this list (Esc closes it)"),
     ("/quit", "/quit — leave wisp chat (Ctrl-C too)"),
 ];
@@ -422,6 +422,12 @@ pub(crate) struct App {
     pub(crate) bell: bool,
     /// Reactions per chat id.
     pub(crate) reactions: HashMap<String, Vec<Reaction>>,
+    /// Our compressed (`zQ3…`) chat key.
+    pub(crate) me_compressed: Option<String>,
+    /// Whether the status line shows our keys (`/key`; Esc or the next command hides them).
+    pub(crate) key_shown: bool,
+    /// Text to put on the terminal's clipboard; the caller writes it (OSC 52) and clears it.
+    pub(crate) clipboard: Option<String>,
     /// Contact names by chat key.
     pub(crate) contacts: HashMap<String, String>,
     /// Pinned message ids per chat id.
@@ -455,6 +461,9 @@ impl App {
             reactions: HashMap::new(),
             pins: HashMap::new(),
             contacts: HashMap::new(),
+            me_compressed: None,
+            key_shown: false,
+            clipboard: None,
             loading_older: false,
         }
     }
@@ -500,7 +509,12 @@ impl App {
             Event::Sent(Err(e)) => self.notice = Some(format!("not sent: {e}")),
             Event::Status(status) => self.status = status,
             Event::Failed(e) => self.notice = Some(e),
-            Event::Me { key, alias } => self.me = Some((key, alias)),
+            Event::Me { key, alias } => {
+                self.me_compressed = wisp_accounts::parse_public_key(&key)
+                    .ok()
+                    .map(|k| wisp_accounts::compress_public_key(&k));
+                self.me = Some((key, alias));
+            }
             Event::Resize(w, h) => self.size = (w, h),
             Event::Opened(id) => {
                 if !self.chats.iter().any(|c| c.id == id) {
@@ -736,6 +750,7 @@ impl App {
                     self.search = None;
                 } else {
                     self.notice = None;
+                    self.key_shown = false;
                 }
             }
         }
@@ -891,6 +906,7 @@ impl App {
             None => (line, ""),
         };
         self.notice = None;
+        self.key_shown = false;
         match name {
             "/join" | "/j" => {
                 let chat = rest.trim_start_matches('#');
@@ -1040,12 +1056,15 @@ impl App {
                     self.notice = Some(format!("{n} messages match {rest:?} (Esc clears)"));
                 }
             }
-            "/me" => {
-                self.notice = Some(match &self.me {
-                    Some((key, alias)) => format!("{alias}: {key}"),
-                    None => "my key is not known yet".into(),
-                })
-            }
+            "/key" | "/me" => match &self.me {
+                Some((key, alias)) => {
+                    self.key_shown = true;
+                    self.clipboard = Some(key.clone());
+                    self.notice =
+                        Some(format!("{alias}: chat key copied to the clipboard (Esc hides it)"));
+                }
+                None => self.notice = Some("my key is not known yet".into()),
+            },
             "/help" | "/h" | "/?" => self.help = true,
             "/quit" | "/q" | "/exit" => {
                 self.quit = true;
@@ -1698,6 +1717,32 @@ pub(crate) mod tests {
         assert_eq!(app.chats[0].name, "Bobby", "kept when the node lists the chats again");
         assert_eq!(app.name_of("0x04bob", "Jolly Bob Hare"), "Bobby");
         assert_eq!(app.name_of("0x04eve", "Eve Alias Here"), "Eve Alias Here");
+    }
+
+    #[test]
+    fn key_shows_both_keys_and_asks_for_the_clipboard() {
+        let mut app = App::new(false);
+        typed(&mut app, "/key");
+        assert!(enter(&mut app).is_empty());
+        assert!(!app.key_shown && app.clipboard.is_none());
+        assert!(app.notice.as_deref().unwrap().contains("not known yet"));
+        let secret = wisp_crypto::SecretKey::from_bytes(&[7; 32]).unwrap();
+        let key = format!("0x{}", hex::encode(secret.public_key().to_uncompressed()));
+        app.handle(Event::Me { key: key.clone(), alias: "Quiet Brave Owl".into() });
+        let compressed = app.me_compressed.clone().unwrap();
+        assert!(compressed.starts_with("zQ3"), "{compressed}");
+        typed(&mut app, "/key");
+        assert!(enter(&mut app).is_empty());
+        assert!(app.key_shown);
+        assert_eq!(app.clipboard.take(), Some(key));
+        app.handle(Event::Action(Action::Cancel));
+        assert!(!app.key_shown, "Esc hides the keys");
+        typed(&mut app, "/me");
+        enter(&mut app);
+        assert!(app.key_shown, "/me is /key");
+        typed(&mut app, "/read");
+        enter(&mut app);
+        assert!(!app.key_shown, "the next command hides them");
     }
 
     #[test]

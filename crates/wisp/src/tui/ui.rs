@@ -406,7 +406,14 @@ fn draw_input(frame: &mut Frame<'_>, app: &App, area: Rect) {
 fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let s = &app.status;
     let mut spans = Vec::new();
-    if s.online {
+    if let (true, Some((key, _))) = (app.key_shown, &app.me) {
+        // `/key`: the keys take the line (the short one first, so it shows on narrow ones).
+        spans.push(Span::styled("my key ", Style::default().fg(Color::Cyan)));
+        if let Some(compressed) = &app.me_compressed {
+            spans.push(Span::raw(format!("{compressed}  ")));
+        }
+        spans.push(Span::raw(key.clone()));
+    } else if s.online {
         spans.push(Span::styled("● ", Style::default().fg(Color::Green)));
         spans.push(Span::raw(format!("{} peer{}", s.peers, if s.peers == 1 { "" } else { "s" })));
     } else {
@@ -425,7 +432,7 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
         spans.push(Span::styled("░".repeat(cells - filled), Style::default().fg(Color::DarkGray)));
         spans.push(Span::raw(format!(" {done}/{total}")));
     }
-    if let Some((_, alias)) = &app.me {
+    if let (false, Some((_, alias))) = (app.key_shown, &app.me) {
         spans.push(Span::styled(format!("  {alias}"), Style::default().fg(Color::DarkGray)));
     }
     if app.vi && app.mode == Mode::Normal {
@@ -676,6 +683,23 @@ mod tests {
         assert!(lines[last + 1].contains("📌 pinned"), "{lines:#?}");
         let second = find(&lines, "Second try");
         assert_eq!(second + 1, last, "no row under a message without reactions");
+    }
+
+    #[test]
+    fn key_shows_on_the_status_line() {
+        let mut app = sample();
+        let secret = wisp_crypto::SecretKey::from_bytes(&[7; 32]).unwrap();
+        let key = format!("0x{}", hex::encode(secret.public_key().to_uncompressed()));
+        app.handle(Event::Me { key: key.clone(), alias: "Quiet Brave Owl".into() });
+        app.input = "/key".into();
+        app.handle(Event::Action(Action::Send));
+        let lines = render(&app, 200, 16);
+        let zq3 = app.me_compressed.clone().unwrap();
+        let status = &lines[15];
+        assert!(status.starts_with(&format!("my key {zq3}  {key}")), "{status}");
+        assert!(lines[13].contains("chat key copied"), "{lines:#?}");
+        let narrow = render(&app, 70, 16);
+        assert!(narrow[15].contains(&zq3), "the zQ3 key fits 70 columns: {}", narrow[15]);
     }
 
     #[test]
