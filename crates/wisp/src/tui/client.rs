@@ -58,6 +58,7 @@ pub(crate) async fn run(
         online: false,
         status: NetStatus::default(),
         contacts: Vec::new(),
+        me_known: false,
     };
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -130,6 +131,8 @@ struct State {
     status: NetStatus,
     /// The contact names last sent.
     contacts: Vec<(String, String)>,
+    /// Whether our chat key was sent to the screen.
+    me_known: bool,
 }
 
 impl State {
@@ -219,11 +222,16 @@ impl State {
                 events,
                 format!("{member} removed from the group"),
             ),
-            Request::LeaveGroup(chat) => notice(
-                rpc.call("wakuext_leaveGroupChat", json!([chat, true])).await,
-                events,
-                "left the group".into(),
-            ),
+            Request::LeaveGroup(chat) => {
+                if self.open.as_ref() == Some(&chat) {
+                    self.open = None;
+                }
+                notice(
+                    rpc.call("wakuext_leaveGroupChat", json!([chat, true])).await,
+                    events,
+                    "left the group".into(),
+                )
+            }
             Request::AcceptGroup(chat) => notice(
                 rpc.call("wakuext_confirmJoiningGroup", json!([chat])).await,
                 events,
@@ -339,8 +347,22 @@ impl State {
             self.status.online = true;
             let _ = events.send(Event::Status(self.status.clone()));
         }
+        if !self.me_known
+            && let Ok(list) = rpc.call("wakuext_getOurInstallations", json!([])).await
+            && let Some(key) = our_key(&list)
+        {
+            // Attached with --rpc the screen does not know whose node it is until now.
+            self.me_known = true;
+            let alias = alias_of(&key);
+            let _ = events.send(Event::Me { key, alias });
+        }
         let list = chats.as_array().cloned().unwrap_or_default();
-        let _ = events.send(Event::Chats(list.iter().map(|c| self.chat(c)).collect()));
+        let chats: Vec<Chat> = list.iter().map(|c| self.chat(c)).collect();
+        // A chat left, declined or blocked is gone: its page is not asked for any more.
+        if self.open.as_ref().is_some_and(|open| !chats.iter().any(|c| &c.id == open)) {
+            self.open = None;
+        }
+        let _ = events.send(Event::Chats(chats));
         while let Some(out) = self.queue.front().cloned() {
             match send(rpc, &out).await {
                 Ok(m) => {
@@ -448,6 +470,17 @@ pub(crate) fn contact_name(c: &Value) -> Option<(String, String)> {
         .map(|k| str_field(c, k).trim())
         .find(|n| !n.is_empty())?;
     (!id.is_empty()).then(|| (id.to_owned(), name.chars().take(100).collect()))
+}
+
+/// Our chat key from `wakuext_getOurInstallations` (each names the account's key).
+pub(crate) fn our_key(installations: &Value) -> Option<String> {
+    let list = installations.as_array()?;
+    let this = list
+        .iter()
+        .find(|i| i.get("thisDevice").and_then(Value::as_bool) == Some(true))
+        .or(list.first())?;
+    let key = str_field(this, "identity");
+    parse_public_key(key).ok().map(|_| key.to_owned())
 }
 
 /// A status-go `EmojiReaction` (retracted ones are none).
@@ -645,6 +678,13 @@ mod tests {
         assert_eq!(contact_name(&c).unwrap().1, "Bobby", "our nickname first");
         assert_eq!(contact_name(&json!({ "id": "0x04bb", "alias": "A B C" })), None);
         assert_eq!(contact_name(&json!([1])), None);
+        let key = format!("0x04{}", "ab".repeat(64));
+        let valid = wisp_crypto::SecretKey::from_bytes(&[7; 32]).unwrap().public_key();
+        let valid = format!("0x{}", hex::encode(valid.to_uncompressed()));
+        let list = json!([{ "identity": key, "thisDevice": false }, { "identity": valid, "thisDevice": true }]);
+        assert_eq!(our_key(&list), Some(valid));
+        assert_eq!(our_key(&json!([{ "identity": "nope" }])), None);
+        assert_eq!(our_key(&json!({})), None);
         for odd in [json!(null), json!([]), json!({"chatType": "x", "members": 3})] {
             chat_of(&odd);
         }
