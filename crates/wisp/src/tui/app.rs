@@ -135,6 +135,8 @@ pub(crate) struct Chat {
     pub(crate) activity: u64,
     /// A group's members who have not joined (an invitation waits for them), by chat key.
     pub(crate) not_joined: Vec<String>,
+    /// The chat key of the last message's author.
+    pub(crate) last_from: Option<String>,
 }
 
 /// One emoji reaction to a message.
@@ -529,6 +531,7 @@ impl App {
                             last: None,
                             activity: u64::MAX,
                             not_joined: Vec::new(),
+                            last_from: None,
                         },
                     );
                 }
@@ -552,11 +555,7 @@ impl App {
                 list.truncate(MAX_REACTIONS_PER_CHAT);
                 self.contacts = list.into_iter().collect();
                 for chat in &mut self.chats {
-                    if chat.kind == ChatKind::OneToOne
-                        && let Some(name) = self.contacts.get(&chat.id)
-                    {
-                        chat.name.clone_from(name);
-                    }
+                    name_chat(chat, &self.contacts);
                 }
             }
             Event::Pins { chat, mut ids } => {
@@ -606,11 +605,7 @@ impl App {
 
     fn set_chats(&mut self, mut chats: Vec<Chat>, out: &mut Vec<Request>) {
         for chat in &mut chats {
-            if chat.kind == ChatKind::OneToOne
-                && let Some(name) = self.contacts.get(&chat.id)
-            {
-                chat.name.clone_from(name);
-            }
+            name_chat(chat, &self.contacts);
         }
         sort_chats(&mut chats);
         // The bell: more unread in a 1:1 chat not open, or a last message that mentions us.
@@ -1214,6 +1209,7 @@ impl App {
                     last: None,
                     activity: u64::MAX,
                     not_joined: Vec::new(),
+                    last_from: None,
                 },
             );
             self.select(chat, out);
@@ -1235,6 +1231,21 @@ impl App {
     /// Total unread messages outside the open chat.
     pub(crate) fn unread_elsewhere(&self) -> u64 {
         self.chats.iter().filter(|c| Some(&c.id) != self.open.as_ref()).map(|c| c.unread).sum()
+    }
+}
+
+/// Puts contact names on a chat: a 1:1 chat's name, the author of its last message.
+fn name_chat(chat: &mut Chat, contacts: &HashMap<String, String>) {
+    if chat.kind == ChatKind::OneToOne
+        && let Some(name) = contacts.get(&chat.id)
+    {
+        chat.name.clone_from(name);
+    }
+    if let (Some(from), Some(last)) = (&chat.last_from, &mut chat.last)
+        && let Some(name) = contacts.get(from)
+        && let Some((_, text)) = last.split_once(": ")
+    {
+        *last = format!("{name}: {text}");
     }
 }
 
@@ -1275,6 +1286,7 @@ pub(crate) mod tests {
             last: Some(format!("x: last of {id}")),
             activity,
             not_joined: Vec::new(),
+            last_from: None,
         }
     }
 
@@ -1715,6 +1727,11 @@ pub(crate) mod tests {
             chat("status", ChatKind::Public, 0, 5),
         ]));
         assert_eq!(app.chats[0].name, "Bobby", "kept when the node lists the chats again");
+        let mut with_last = chat("status", ChatKind::Public, 0, 5);
+        with_last.last = Some("Jolly: see you".into());
+        with_last.last_from = Some("0x04bob".into());
+        app.handle(Event::Chats(vec![with_last]));
+        assert_eq!(app.chats[0].last.as_deref(), Some("Bobby: see you"));
         assert_eq!(app.name_of("0x04bob", "Jolly Bob Hare"), "Bobby");
         assert_eq!(app.name_of("0x04eve", "Eve Alias Here"), "Eve Alias Here");
     }

@@ -595,7 +595,12 @@ pub(crate) fn chat_of(c: &Value) -> Chat {
             .unwrap_or_default(),
         _ => Vec::new(),
     };
-    Chat { id, kind, name, unread, last, activity, not_joined }
+    let last_from = c
+        .get("lastMessage")
+        .map(|m| str_field(m, "from"))
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned);
+    Chat { id, kind, name, unread, last, activity, not_joined, last_from }
 }
 
 /// A status-go `Message` object as the screen shows it (without its identicon).
