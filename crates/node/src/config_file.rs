@@ -28,7 +28,7 @@
 //! account = "zQ3shPyZJnxZK4Bwyx9QsaksNKDYTPmpwPvGSjMYVHoXHeEgB"
 //! password_file = "password"    # relative to this file's directory
 //! vi_keys = false               # `wisp chat`: vi-style keys too
-//! bell = true                   # `wisp chat`: bell for a 1:1 message or a mention elsewhere
+//! notify = "bell"               # `wisp chat`: bell for a 1:1 message or a mention elsewhere; or "none"
 //!
 //! [chat.keys]                  # `wisp chat` key bindings: action = key
 //! next_chat = "ctrl-n"
@@ -238,8 +238,13 @@ pub struct ChatSection {
     /// J/K, i). Default: false.
     pub vi_keys: Option<bool>,
     /// `bell`: `wisp chat` rings the terminal bell for a 1:1 message or a mention in a chat
-    /// that is not open. Default: true.
+    /// that is not open. Default: true. `notify` wins when both are set.
     pub bell: Option<bool>,
+    /// `notify`: how `wisp chat` tells of a 1:1 message or a mention in a chat that is not
+    /// open: `"bell"` (the terminal bell) or `"none"`; the `wisp` binary checks the value.
+    /// Default: `"bell"`.
+    #[serde(deserialize_with = "string")]
+    pub notify: Option<String>,
     /// `[chat.keys]`: `wisp chat` key bindings, action = key (`next_chat = "ctrl-j"`); the
     /// `wisp` binary checks the names and keys.
     pub keys: std::collections::BTreeMap<String, String>,

@@ -47,6 +47,8 @@ fn loaded_app() -> App {
             unread: c as u64,
             last: Some("Someone: the last message of the chat".into()),
             activity: 1000 - c as u64,
+            not_joined: Vec::new(),
+            last_from: None,
         })
         .collect();
     app.handle(Event::Chats(chats));

@@ -2,7 +2,7 @@
 //! out ([`Request`]). No I/O and no clock: times come with the events, so every behaviour is a
 //! unit test without a terminal or a node.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::keys::Action;
 
@@ -10,6 +10,10 @@ use super::keys::Action;
 pub(crate) const MAX_MESSAGES_PER_CHAT: usize = 5000;
 /// Messages asked for per page.
 pub(crate) const PAGE: u32 = 50;
+/// Most reactions (and most pins) one chat keeps in memory.
+const MAX_REACTIONS_PER_CHAT: usize = 10_000;
+/// status-go's emoji reaction types 1 to 6, as drawn.
+pub(crate) const EMOJIS: [&str; 6] = ["❤", "👍", "👎", "😂", "😢", "😠"];
 /// Longest input accepted, in characters (a Status message is far shorter).
 const MAX_INPUT: usize = 4096;
 
@@ -20,7 +24,7 @@ pub(crate) enum ChatKind {
     Public,
     /// A 1:1 chat with a person.
     OneToOne,
-    /// A private group chat (drawn; managed by another module later).
+    /// A private group chat.
     Group,
 }
 
@@ -129,6 +133,38 @@ pub(crate) struct Chat {
     pub(crate) last: Option<String>,
     /// Clock or time of the latest activity (the list is sorted by it, newest first).
     pub(crate) activity: u64,
+    /// A group's members who have not joined (an invitation waits for them), by chat key.
+    pub(crate) not_joined: Vec<String>,
+    /// The chat key of the last message's author.
+    pub(crate) last_from: Option<String>,
+}
+
+/// One emoji reaction to a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reaction {
+    /// The reaction's own id (to retract it).
+    pub(crate) id: String,
+    /// The message reacted to.
+    pub(crate) message: String,
+    /// status-go's emoji type, 1 (love) to 6 (angry).
+    pub(crate) emoji: u8,
+    /// Who reacted (chat key).
+    pub(crate) from: String,
+}
+
+/// The emoji type (1 to 6) of what the user typed: the emoji or a name.
+pub(crate) fn emoji_type(text: &str) -> Option<u8> {
+    let t = text.trim_end_matches('\u{fe0f}').to_lowercase();
+    let n = match t.as_str() {
+        "❤" | "♥" | "love" | "heart" | "<3" => 1,
+        "👍" | "+1" | "like" | "thumbsup" | "yes" => 2,
+        "👎" | "-1" | "dislike" | "thumbsdown" | "no" => 3,
+        "😂" | "😄" | "😆" | "laugh" | "lol" | "haha" => 4,
+        "😢" | "😭" | "sad" | "cry" => 5,
+        "😠" | "😡" | "angry" => 6,
+        _ => return None,
+    };
+    Some(n)
 }
 
 /// The messages of one chat held in memory, oldest first.
@@ -195,6 +231,26 @@ pub(crate) enum Event {
     Resize(u16, u16),
     /// A 1:1 chat was opened on the node (`/msg`): show it.
     Opened(String),
+    /// A chat we created on the node (`/group new`): list it and show it.
+    Created(Chat),
+    /// A request went through; the text is shown on the notice line.
+    Notice(String),
+    /// The reactions of a chat (all of them, replacing what was known).
+    Reactions {
+        /// The chat.
+        chat: String,
+        /// Its reactions.
+        list: Vec<Reaction>,
+    },
+    /// Our contacts' names by chat key (all of them, replacing what was known).
+    Contacts(Vec<(String, String)>),
+    /// The pinned messages of a chat, by id (replacing what was known).
+    Pins {
+        /// The chat.
+        chat: String,
+        /// The pinned message ids.
+        ids: Vec<String>,
+    },
 }
 
 /// What the app asks the node to do.
@@ -217,6 +273,65 @@ pub(crate) enum Request {
     },
     /// Resend a failed message.
     Resend(String),
+    /// Create a group chat with these members (chat keys as the user typed them).
+    CreateGroup {
+        /// The group's name.
+        name: String,
+        /// Its members besides us.
+        members: Vec<String>,
+    },
+    /// Add members to a group chat.
+    Invite {
+        /// The group chat.
+        chat: String,
+        /// The chat keys to add.
+        members: Vec<String>,
+    },
+    /// Remove a member from a group chat.
+    Kick {
+        /// The group chat.
+        chat: String,
+        /// The chat key to remove.
+        member: String,
+    },
+    /// React to a message.
+    React {
+        /// The chat.
+        chat: String,
+        /// The message.
+        message: String,
+        /// The emoji type, 1 to 6.
+        emoji: u8,
+    },
+    /// Take back one of our reactions (by its id).
+    Unreact {
+        /// The chat (its reactions are fetched again).
+        chat: String,
+        /// The reaction's id.
+        id: String,
+    },
+    /// Pin or unpin a message.
+    Pin {
+        /// The chat.
+        chat: String,
+        /// The message.
+        message: String,
+        /// Pin (true) or unpin.
+        pinned: bool,
+    },
+    /// Add a contact, maybe with a nickname.
+    AddContact {
+        /// The chat key as the user typed it.
+        key: String,
+        /// The nickname.
+        name: Option<String>,
+    },
+    /// Block a contact (their 1:1 chat goes away).
+    Block(String),
+    /// Leave a group chat (or decline its invitation) and drop it.
+    LeaveGroup(String),
+    /// Accept the invitation to a group chat.
+    AcceptGroup(String),
     /// Mark every message of a chat read.
     MarkRead(String),
     /// Fetch the newest page of a chat (it was opened).
@@ -236,12 +351,24 @@ pub(crate) enum Request {
 pub(crate) const COMMANDS: &[(&str, &str)] = &[
     ("/join", "/join #name — join a public chat"),
     ("/msg", "/msg KEY [text] — open a 1:1 chat (0x04… or zQ3… key)"),
-    ("/leave", "/leave — leave the open chat"),
+    ("/leave", "/leave — leave the open chat (a group: leave it, or decline its invitation)"),
+    ("/group", "/group new NAME KEY... — create a group chat (NAME in \"quotes\" for spaces)"),
+    ("/invite", "/invite KEY... — add people to the open group"),
+    ("/kick", "/kick KEY — remove someone from the open group"),
+    ("/accept", "/accept — join the open group you were invited to"),
     ("/read", "/read — mark the open chat read"),
     ("/reply", "/reply [N] text — reply to the Nth newest message (1 = newest)"),
+    (
+        "/react",
+        "/react [N] EMOJI — react to message N (1 = newest) with ❤ 👍 👎 😂 😢 😠 (again: undo)",
+    ),
+    ("/pin", "/pin [N] — pin message N of the open chat (1 = newest)"),
+    ("/unpin", "/unpin [N] — unpin message N"),
+    ("/add", "/add [KEY] [NAME] — add a contact (in a 1:1 chat: that person), named NAME"),
+    ("/block", "/block [KEY] — block someone (in a 1:1 chat: that person)"),
     ("/resend", "/resend — resend the last failed message of the open chat"),
     ("/search", "/search TEXT — find messages of the open chat (/search alone clears)"),
-    ("/me", "/me — show my chat key"),
+    ("/key", "/key — show my chat key and zQ3 key, and copy the chat key (OSC 52)"),
     ("/help", "/help — this list (Esc closes it)"),
     ("/quit", "/quit — leave wisp chat (Ctrl-C too)"),
 ];
@@ -295,6 +422,18 @@ pub(crate) struct App {
     /// Set when something deserves the bell (a 1:1 message or a mention in a chat not
     /// open); the caller rings and clears it.
     pub(crate) bell: bool,
+    /// Reactions per chat id.
+    pub(crate) reactions: HashMap<String, Vec<Reaction>>,
+    /// Our compressed (`zQ3…`) chat key.
+    pub(crate) me_compressed: Option<String>,
+    /// Whether the status line shows our keys (`/key`; Esc or the next command hides them).
+    pub(crate) key_shown: bool,
+    /// Text to put on the terminal's clipboard; the caller writes it (OSC 52) and clears it.
+    pub(crate) clipboard: Option<String>,
+    /// Contact names by chat key.
+    pub(crate) contacts: HashMap<String, String>,
+    /// Pinned message ids per chat id.
+    pub(crate) pins: HashMap<String, HashSet<String>>,
     /// Whether an older page is being fetched (so scrolling asks once).
     loading_older: bool,
 }
@@ -321,6 +460,12 @@ impl App {
             replying: None,
             after_open: None,
             bell: false,
+            reactions: HashMap::new(),
+            pins: HashMap::new(),
+            contacts: HashMap::new(),
+            me_compressed: None,
+            key_shown: false,
+            clipboard: None,
             loading_older: false,
         }
     }
@@ -366,7 +511,12 @@ impl App {
             Event::Sent(Err(e)) => self.notice = Some(format!("not sent: {e}")),
             Event::Status(status) => self.status = status,
             Event::Failed(e) => self.notice = Some(e),
-            Event::Me { key, alias } => self.me = Some((key, alias)),
+            Event::Me { key, alias } => {
+                self.me_compressed = wisp_accounts::parse_public_key(&key)
+                    .ok()
+                    .map(|k| wisp_accounts::compress_public_key(&k));
+                self.me = Some((key, alias));
+            }
             Event::Resize(w, h) => self.size = (w, h),
             Event::Opened(id) => {
                 if !self.chats.iter().any(|c| c.id == id) {
@@ -380,6 +530,8 @@ impl App {
                             unread: 0,
                             last: None,
                             activity: u64::MAX,
+                            not_joined: Vec::new(),
+                            last_from: None,
                         },
                     );
                 }
@@ -388,11 +540,73 @@ impl App {
                 }
                 self.select(id, &mut out);
             }
+            Event::Created(chat) => {
+                let id = chat.id.clone();
+                self.chats.retain(|c| c.id != id);
+                self.chats.insert(0, Chat { activity: u64::MAX, ..chat });
+                self.select(id, &mut out);
+            }
+            Event::Notice(text) => self.notice = Some(text),
+            Event::Reactions { chat, mut list } => {
+                list.truncate(MAX_REACTIONS_PER_CHAT);
+                self.reactions.insert(chat, list);
+            }
+            Event::Contacts(mut list) => {
+                list.truncate(MAX_REACTIONS_PER_CHAT);
+                self.contacts = list.into_iter().collect();
+                for chat in &mut self.chats {
+                    name_chat(chat, &self.contacts);
+                }
+            }
+            Event::Pins { chat, mut ids } => {
+                ids.truncate(MAX_REACTIONS_PER_CHAT);
+                self.pins.insert(chat, ids.into_iter().collect());
+            }
         }
         out
     }
 
+    /// The name shown for the author `from` whose alias is `alias`: their contact name if
+    /// they are a contact.
+    pub(crate) fn name_of<'a>(&'a self, from: &str, alias: &'a str) -> &'a str {
+        self.contacts.get(from).map_or(alias, String::as_str)
+    }
+
+    /// The key a contact command acts on: the one typed, else the open 1:1 chat's.
+    fn person(&mut self, typed: Option<&str>, usage: &str) -> Option<String> {
+        match typed {
+            Some(key) => Some(key.to_owned()),
+            None => match self.open_chat() {
+                Some(c) if c.kind == ChatKind::OneToOne => Some(c.id.clone()),
+                _ => {
+                    self.notice = Some(usage.to_owned());
+                    None
+                }
+            },
+        }
+    }
+
+    /// Whether `chat` is a group that invited us and we have not joined.
+    pub(crate) fn invited(&self, chat: &Chat) -> bool {
+        chat.kind == ChatKind::Group
+            && self.me.as_ref().is_some_and(|(key, _)| chat.not_joined.iter().any(|k| k == key))
+    }
+
+    /// The open chat if it is a group, else a notice saying so.
+    fn open_group(&mut self) -> Option<String> {
+        match self.open_chat() {
+            Some(c) if c.kind == ChatKind::Group => Some(c.id.clone()),
+            _ => {
+                self.notice = Some("the open chat is not a group chat".into());
+                None
+            }
+        }
+    }
+
     fn set_chats(&mut self, mut chats: Vec<Chat>, out: &mut Vec<Request>) {
+        for chat in &mut chats {
+            name_chat(chat, &self.contacts);
+        }
         sort_chats(&mut chats);
         // The bell: more unread in a 1:1 chat not open, or a last message that mentions us.
         for chat in &mut chats {
@@ -415,6 +629,8 @@ impl App {
         }
         self.chats = chats;
         self.logs.retain(|id, _| self.chats.iter().any(|c| &c.id == id));
+        self.reactions.retain(|id, _| self.chats.iter().any(|c| &c.id == id));
+        self.pins.retain(|id, _| self.chats.iter().any(|c| &c.id == id));
         let still_open =
             self.open.as_ref().is_some_and(|id| self.chats.iter().any(|c| &c.id == id));
         if !still_open {
@@ -529,6 +745,7 @@ impl App {
                     self.search = None;
                 } else {
                     self.notice = None;
+                    self.key_shown = false;
                 }
             }
         }
@@ -668,6 +885,12 @@ impl App {
             self.cursor = self.input.chars().count();
             return;
         };
+        if self.open_chat().is_some_and(|c| self.invited(c)) {
+            self.notice = Some("you are invited to this group: /accept to join it first".into());
+            self.input = line;
+            self.cursor = self.input.chars().count();
+            return;
+        }
         self.scroll = 0;
         out.push(Request::Send { chat, text: text.to_owned(), reply_to: self.replying.take() });
     }
@@ -678,6 +901,7 @@ impl App {
             None => (line, ""),
         };
         self.notice = None;
+        self.key_shown = false;
         match name {
             "/join" | "/j" => {
                 let chat = rest.trim_start_matches('#');
@@ -703,7 +927,12 @@ impl App {
             }
             "/leave" | "/part" => match self.open.clone() {
                 Some(id) => {
-                    out.push(Request::Leave(id.clone()));
+                    let group = self.open_chat().is_some_and(|c| c.kind == ChatKind::Group);
+                    out.push(if group {
+                        Request::LeaveGroup(id.clone())
+                    } else {
+                        Request::Leave(id.clone())
+                    });
                     self.chats.retain(|c| c.id != id);
                     self.logs.remove(&id);
                     self.open = None;
@@ -714,6 +943,62 @@ impl App {
                 }
                 None => self.notice = Some("no chat is open".into()),
             },
+            "/group" => self.group_command(rest, out),
+            "/invite" => {
+                let members: Vec<String> = rest.split_whitespace().map(str::to_owned).collect();
+                if members.is_empty() {
+                    self.notice = Some("usage: /invite KEY... (0x04… or zQ3… chat keys)".into());
+                    return;
+                }
+                if let Some(chat) = self.open_group() {
+                    self.notice = Some(format!("inviting {} member(s)", members.len()));
+                    out.push(Request::Invite { chat, members });
+                }
+            }
+            "/kick" => {
+                if rest.is_empty() || rest.contains(char::is_whitespace) {
+                    self.notice = Some("usage: /kick KEY (one 0x04… or zQ3… chat key)".into());
+                    return;
+                }
+                if let Some(chat) = self.open_group() {
+                    out.push(Request::Kick { chat, member: rest.to_owned() });
+                }
+            }
+            "/accept" => {
+                let Some(chat) = self.open_group() else { return };
+                if self.open_chat().is_some_and(|c| self.invited(c)) {
+                    out.push(Request::AcceptGroup(chat));
+                } else {
+                    self.notice = Some("no invitation to accept: you are in this group".into());
+                }
+            }
+            "/add" => {
+                const USAGE: &str =
+                    "usage: /add KEY [NAME] (or /add [NAME] in a 1:1 chat; KEY 0x04… or zQ3…)";
+                let (first, after) = match rest.split_once(char::is_whitespace) {
+                    Some((f, a)) => (f, a.trim()),
+                    None => (rest, ""),
+                };
+                let is_key = first.starts_with("0x") || first.starts_with("zQ3");
+                let (key, name) = if is_key { (Some(first), after) } else { (None, rest) };
+                let Some(key) = self.person(key, USAGE) else { return };
+                let name = (!name.is_empty()).then(|| name.to_owned());
+                self.notice = Some(match &name {
+                    Some(n) => format!("adding {n} to the contacts"),
+                    None => "adding the contact".into(),
+                });
+                out.push(Request::AddContact { key, name });
+            }
+            "/block" => {
+                const USAGE: &str = "usage: /block KEY (or /block in a 1:1 chat)";
+                if rest.contains(char::is_whitespace) {
+                    self.notice = Some(USAGE.into());
+                    return;
+                }
+                let typed = (!rest.is_empty()).then_some(rest);
+                let Some(key) = self.person(typed, USAGE) else { return };
+                out.push(Request::Block(key));
+            }
             "/read" => match self.open.clone() {
                 Some(id) => {
                     if let Some(c) = self.chats.iter_mut().find(|c| c.id == id) {
@@ -724,6 +1009,23 @@ impl App {
                 None => self.notice = Some("no chat is open".into()),
             },
             "/reply" => self.reply(rest, out),
+            "/react" => self.react(rest, out),
+            "/pin" | "/unpin" => {
+                let pinned = name == "/pin";
+                let n = match rest {
+                    "" => None,
+                    n => match n.parse::<usize>() {
+                        Ok(n) if n > 0 => Some(n),
+                        _ => {
+                            self.notice = Some(format!("usage: {name} [N] (N = 1 for the newest)"));
+                            return;
+                        }
+                    },
+                };
+                if let Some((chat, message)) = self.target(n) {
+                    out.push(Request::Pin { chat, message, pinned });
+                }
+            }
             "/resend" => {
                 let failed = self
                     .visible_messages()
@@ -749,12 +1051,15 @@ impl App {
                     self.notice = Some(format!("{n} messages match {rest:?} (Esc clears)"));
                 }
             }
-            "/me" => {
-                self.notice = Some(match &self.me {
-                    Some((key, alias)) => format!("{alias}: {key}"),
-                    None => "my key is not known yet".into(),
-                })
-            }
+            "/key" | "/me" => match &self.me {
+                Some((key, alias)) => {
+                    self.key_shown = true;
+                    self.clipboard = Some(key.clone());
+                    self.notice =
+                        Some(format!("{alias}: chat key copied to the clipboard (Esc hides it)"));
+                }
+                None => self.notice = Some("my key is not known yet".into()),
+            },
             "/help" | "/h" | "/?" => self.help = true,
             "/quit" | "/q" | "/exit" => {
                 self.quit = true;
@@ -766,10 +1071,84 @@ impl App {
         }
     }
 
+    /// The message a command acts on: the Nth newest shown, else the one picked by `/reply`,
+    /// else the newest; with its chat. A notice says when there is none.
+    fn target(&mut self, n: Option<usize>) -> Option<(String, String)> {
+        let id = match (n, &self.replying) {
+            (None, Some(id)) => Some(id.clone()),
+            (n, _) => self
+                .visible_messages()
+                .iter()
+                .rev()
+                .nth(n.unwrap_or(1).saturating_sub(1))
+                .map(|m| m.id.clone()),
+        };
+        match (self.open.clone(), id) {
+            (Some(chat), Some(id)) => Some((chat, id)),
+            _ => {
+                self.notice = Some(format!("no message number {}", n.unwrap_or(1)));
+                None
+            }
+        }
+    }
+
+    /// `/react [N] EMOJI`: reacts, or takes our same reaction back.
+    fn react(&mut self, rest: &str, out: &mut Vec<Request>) {
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let (n, emoji) = match words.as_slice() {
+            [emoji] => (None, emoji_type(emoji)),
+            [n, emoji] if n.parse::<usize>().is_ok_and(|n| n > 0) => {
+                (n.parse().ok(), emoji_type(emoji))
+            }
+            _ => (None, None),
+        };
+        let Some(emoji) = emoji else {
+            self.notice = Some(
+                "usage: /react [N] EMOJI (❤ 👍 👎 😂 😢 😠, or love, like, dislike, laugh, sad, angry)"
+                    .into(),
+            );
+            return;
+        };
+        let Some((chat, message)) = self.target(n) else { return };
+        self.replying = None;
+        let me = self.me.as_ref().map(|(key, _)| key.as_str());
+        let ours = self.reactions.get(&chat).and_then(|list| {
+            list.iter()
+                .find(|r| r.message == message && r.emoji == emoji && Some(r.from.as_str()) == me)
+        });
+        match ours {
+            Some(r) => out.push(Request::Unreact { chat: chat.clone(), id: r.id.clone() }),
+            None => out.push(Request::React { chat, message, emoji }),
+        }
+    }
+
+    /// The reactions to message `id` of the open chat: (emoji type, count, whether one is
+    /// ours), in emoji order; and whether it is pinned.
+    pub(crate) fn reactions_of(&self, id: &str) -> (Vec<(u8, usize, bool)>, bool) {
+        let Some(chat) = self.open.as_ref() else { return (Vec::new(), false) };
+        let pinned = self.pins.get(chat).is_some_and(|p| p.contains(id));
+        let me = self.me.as_ref().map(|(key, _)| key.as_str());
+        let mut counts = [(0usize, false); 6];
+        for r in self.reactions.get(chat).into_iter().flatten().filter(|r| r.message == id) {
+            if let Some(slot) = counts.get_mut(usize::from(r.emoji).wrapping_sub(1)) {
+                slot.0 += 1;
+                slot.1 |= Some(r.from.as_str()) == me;
+            }
+        }
+        let list = (1u8..)
+            .zip(counts)
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(e, (n, mine))| (e, n, mine))
+            .collect();
+        (list, pinned)
+    }
+
     /// `/reply [N] text`: replies to the Nth newest message shown.
     fn reply(&mut self, rest: &str, out: &mut Vec<Request>) {
         let (n, text) = match rest.split_once(char::is_whitespace) {
             Some((n, t)) if n.parse::<usize>().is_ok() => (n.parse::<usize>().unwrap_or(1), t),
+            // `/reply 2`: pick message 2, the text follows on the next line.
+            None if rest.parse::<usize>().is_ok() => (rest.parse::<usize>().unwrap_or(1), ""),
             _ => (1, rest),
         };
         let target =
@@ -787,6 +1166,34 @@ impl App {
         out.push(Request::Send { chat, text: text.trim().to_owned(), reply_to: Some(id) });
     }
 
+    /// `/group new NAME KEY...`.
+    fn group_command(&mut self, rest: &str, out: &mut Vec<Request>) {
+        const USAGE: &str = "usage: /group new NAME KEY... (NAME in \"quotes\" if it has spaces)";
+        let Some(args) = rest.strip_prefix("new").filter(|a| a.is_empty() || a.starts_with(' '))
+        else {
+            self.notice = Some(USAGE.into());
+            return;
+        };
+        let args = args.trim_start();
+        let (name, keys) = match args.strip_prefix('"') {
+            Some(quoted) => match quoted.split_once('"') {
+                Some((name, keys)) => (name.trim(), keys),
+                None => ("", ""),
+            },
+            None => match args.split_once(char::is_whitespace) {
+                Some((name, keys)) => (name, keys),
+                None => (args, ""),
+            },
+        };
+        if name.is_empty() {
+            self.notice = Some(USAGE.into());
+            return;
+        }
+        let members: Vec<String> = keys.split_whitespace().map(str::to_owned).collect();
+        self.notice = Some(format!("creating group {name:?}"));
+        out.push(Request::CreateGroup { name: name.to_owned(), members });
+    }
+
     /// After `/join`, the chat opens once the node lists it.
     fn pending_open(&mut self, chat: String, out: &mut Vec<Request>) {
         if self.chats.iter().any(|c| c.id == chat) {
@@ -801,6 +1208,8 @@ impl App {
                     unread: 0,
                     last: None,
                     activity: u64::MAX,
+                    not_joined: Vec::new(),
+                    last_from: None,
                 },
             );
             self.select(chat, out);
@@ -822,6 +1231,21 @@ impl App {
     /// Total unread messages outside the open chat.
     pub(crate) fn unread_elsewhere(&self) -> u64 {
         self.chats.iter().filter(|c| Some(&c.id) != self.open.as_ref()).map(|c| c.unread).sum()
+    }
+}
+
+/// Puts contact names on a chat: a 1:1 chat's name, the author of its last message.
+fn name_chat(chat: &mut Chat, contacts: &HashMap<String, String>) {
+    if chat.kind == ChatKind::OneToOne
+        && let Some(name) = contacts.get(&chat.id)
+    {
+        chat.name.clone_from(name);
+    }
+    if let (Some(from), Some(last)) = (&chat.last_from, &mut chat.last)
+        && let Some(name) = contacts.get(from)
+        && let Some((_, text)) = last.split_once(": ")
+    {
+        *last = format!("{name}: {text}");
     }
 }
 
@@ -854,7 +1278,16 @@ pub(crate) mod tests {
             ChatKind::Public => format!("#{id}"),
             _ => id.to_owned(),
         };
-        Chat { id: id.into(), kind, name, unread, last: Some(format!("x: last of {id}")), activity }
+        Chat {
+            id: id.into(),
+            kind,
+            name,
+            unread,
+            last: Some(format!("x: last of {id}")),
+            activity,
+            not_joined: Vec::new(),
+            last_from: None,
+        }
     }
 
     /// A message for tests.
@@ -1088,6 +1521,245 @@ pub(crate) mod tests {
         ]));
         assert!(app.bell);
         assert_eq!(app.open.as_deref(), Some("a"), "a new message does not switch chats");
+    }
+
+    #[test]
+    fn groups_are_created_managed_accepted_and_left() {
+        let mut app = App::new(false);
+        app.handle(Event::Me { key: "0x04me".into(), alias: "Quiet Brave Owl".into() });
+        app.handle(Event::Chats(vec![chat("status", ChatKind::Public, 0, 9)]));
+        typed(&mut app, "/group new team 0x04bob zQ3carol");
+        assert_eq!(
+            enter(&mut app),
+            [Request::CreateGroup {
+                name: "team".into(),
+                members: vec!["0x04bob".into(), "zQ3carol".into()]
+            }]
+        );
+        typed(&mut app, "/group new \"night shift\" 0x04bob");
+        assert_eq!(
+            enter(&mut app),
+            [Request::CreateGroup { name: "night shift".into(), members: vec!["0x04bob".into()] }]
+        );
+        for bad in ["/group", "/group old x", "/group new", "/group new \"open"] {
+            typed(&mut app, bad);
+            assert!(enter(&mut app).is_empty(), "{bad}");
+            assert!(app.notice.as_deref().unwrap().starts_with("usage: /group new"), "{bad}");
+        }
+        typed(&mut app, "/invite 0x04dave");
+        assert!(enter(&mut app).is_empty(), "not a group");
+        assert!(app.notice.as_deref().unwrap().contains("not a group"));
+
+        // The node answers with the new group: it is listed and opened.
+        let mut team = chat("0xg1", ChatKind::Group, 0, 1);
+        team.name = "team".into();
+        let out = app.handle(Event::Created(team.clone()));
+        assert_eq!(out, [Request::Load("0xg1".into())]);
+        assert_eq!(app.open.as_deref(), Some("0xg1"));
+        assert_eq!(app.chats[0].name, "team");
+        typed(&mut app, "hello team");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Send { chat: "0xg1".into(), text: "hello team".into(), reply_to: None }]
+        );
+        typed(&mut app, "/invite 0x04dave zQ3erin");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Invite {
+                chat: "0xg1".into(),
+                members: vec!["0x04dave".into(), "zQ3erin".into()]
+            }]
+        );
+        typed(&mut app, "/kick 0x04bob");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Kick { chat: "0xg1".into(), member: "0x04bob".into() }]
+        );
+        typed(&mut app, "/kick");
+        assert!(enter(&mut app).is_empty());
+        typed(&mut app, "/accept");
+        assert!(enter(&mut app).is_empty(), "we are in the group already");
+        assert!(app.notice.as_deref().unwrap().contains("no invitation"));
+
+        // An invitation: we are listed as a member who has not joined.
+        let mut invite = chat("0xg2", ChatKind::Group, 1, 20);
+        invite.not_joined = vec!["0x04me".into()];
+        app.handle(Event::Chats(vec![team, invite, chat("status", ChatKind::Public, 0, 9)]));
+        assert!(app.invited(&app.chats[0]) && !app.invited(&app.chats[1]));
+        app.handle(Event::Action(Action::NextChat));
+        assert_eq!(app.open.as_deref(), Some("0xg2"));
+        typed(&mut app, "hi");
+        assert!(enter(&mut app).is_empty(), "nothing is sent before accepting");
+        assert!(app.notice.as_deref().unwrap().contains("/accept"));
+        assert_eq!(app.input, "hi", "the text is kept");
+        app.input.clear();
+        app.cursor = 0;
+        typed(&mut app, "/accept");
+        assert_eq!(enter(&mut app), [Request::AcceptGroup("0xg2".into())]);
+        typed(&mut app, "/leave");
+        let out = enter(&mut app);
+        assert_eq!(out[0], Request::LeaveGroup("0xg2".into()), "a group is left, not deactivated");
+        assert!(app.chats.iter().all(|c| c.id != "0xg2"));
+        app.handle(Event::Notice("left".into()));
+        assert_eq!(app.notice.as_deref(), Some("left"));
+    }
+
+    #[test]
+    fn reactions_toggle_and_pins_target_the_nth_newest_message() {
+        let mut app = App::new(false);
+        app.handle(Event::Me { key: "0x04me".into(), alias: "Quiet Brave Owl".into() });
+        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 1)]));
+        typed(&mut app, "/react 👍");
+        assert!(enter(&mut app).is_empty(), "no messages");
+        assert!(app.notice.as_deref().unwrap().contains("no message number 1"));
+        let page =
+            vec![msg("0x2", "0x04bob", "Bob", "two", 2), msg("0x1", "0x04bob", "Bob", "one", 1)];
+        app.handle(Event::Messages { chat: "a".into(), page, cursor: String::new(), older: false });
+        typed(&mut app, "/react 👍");
+        assert_eq!(
+            enter(&mut app),
+            [Request::React { chat: "a".into(), message: "0x2".into(), emoji: 2 }]
+        );
+        typed(&mut app, "/react 2 ❤️");
+        assert_eq!(
+            enter(&mut app),
+            [Request::React { chat: "a".into(), message: "0x1".into(), emoji: 1 }]
+        );
+        typed(&mut app, "/react 1 laugh");
+        assert_eq!(
+            enter(&mut app),
+            [Request::React { chat: "a".into(), message: "0x2".into(), emoji: 4 }]
+        );
+        for bad in ["/react", "/react 1 🦀", "/react 0 👍", "/react 1 2 3"] {
+            typed(&mut app, bad);
+            assert!(enter(&mut app).is_empty(), "{bad}");
+            assert!(app.notice.as_deref().unwrap().starts_with("usage: /react"), "{bad}");
+        }
+        typed(&mut app, "/react 3 👍");
+        assert!(enter(&mut app).is_empty(), "only two messages");
+        // The node's reactions: ours on 0x2 is taken back by reacting again.
+        let r = |id: &str, message: &str, emoji, from: &str| Reaction {
+            id: id.into(),
+            message: message.into(),
+            emoji,
+            from: from.into(),
+        };
+        app.handle(Event::Reactions {
+            chat: "a".into(),
+            list: vec![
+                r("0xr1", "0x2", 2, "0x04me"),
+                r("0xr2", "0x2", 2, "0x04bob"),
+                r("0xr3", "0x2", 6, "0x04bob"),
+                r("0xr4", "0x1", 9, "0x04bob"),
+            ],
+        });
+        assert_eq!(app.reactions_of("0x2"), (vec![(2, 2, true), (6, 1, false)], false));
+        assert_eq!(app.reactions_of("0x1"), (vec![], false), "an unknown type is not drawn");
+        typed(&mut app, "/react +1");
+        assert_eq!(enter(&mut app), [Request::Unreact { chat: "a".into(), id: "0xr1".into() }]);
+        // The message picked by /reply is the default target.
+        typed(&mut app, "/reply 2");
+        enter(&mut app);
+        typed(&mut app, "/react sad");
+        assert_eq!(
+            enter(&mut app),
+            [Request::React { chat: "a".into(), message: "0x1".into(), emoji: 5 }]
+        );
+        assert!(app.replying.is_none());
+        typed(&mut app, "/pin");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Pin { chat: "a".into(), message: "0x2".into(), pinned: true }]
+        );
+        typed(&mut app, "/unpin 2");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Pin { chat: "a".into(), message: "0x1".into(), pinned: false }]
+        );
+        typed(&mut app, "/pin x");
+        assert!(enter(&mut app).is_empty());
+        app.handle(Event::Pins { chat: "a".into(), ids: vec!["0x1".into()] });
+        assert!(app.reactions_of("0x1").1 && !app.reactions_of("0x2").1);
+        assert_eq!(emoji_type("❤\u{fe0f}"), Some(1));
+        assert_eq!(emoji_type("ANGRY"), Some(6));
+        assert_eq!(emoji_type("1"), None);
+    }
+
+    #[test]
+    fn contacts_are_added_blocked_and_named() {
+        let mut app = App::new(false);
+        app.handle(Event::Chats(vec![
+            chat("0x04bob", ChatKind::OneToOne, 0, 9),
+            chat("status", ChatKind::Public, 0, 5),
+        ]));
+        typed(&mut app, "/add Bobby");
+        assert_eq!(
+            enter(&mut app),
+            [Request::AddContact { key: "0x04bob".into(), name: Some("Bobby".into()) }],
+            "in a 1:1 chat /add names that person"
+        );
+        typed(&mut app, "/add zQ3carol Carol Smith");
+        assert_eq!(
+            enter(&mut app),
+            [Request::AddContact { key: "zQ3carol".into(), name: Some("Carol Smith".into()) }]
+        );
+        typed(&mut app, "/add 0x04dave");
+        assert_eq!(enter(&mut app), [Request::AddContact { key: "0x04dave".into(), name: None }]);
+        typed(&mut app, "/block");
+        assert_eq!(enter(&mut app), [Request::Block("0x04bob".into())]);
+        app.handle(Event::Action(Action::NextChat));
+        assert_eq!(app.open.as_deref(), Some("status"));
+        typed(&mut app, "/add");
+        assert!(enter(&mut app).is_empty(), "no key and not a 1:1 chat");
+        assert!(app.notice.as_deref().unwrap().starts_with("usage: /add"));
+        typed(&mut app, "/block");
+        assert!(enter(&mut app).is_empty());
+        typed(&mut app, "/block a b");
+        assert!(enter(&mut app).is_empty());
+        typed(&mut app, "/block zQ3eve");
+        assert_eq!(enter(&mut app), [Request::Block("zQ3eve".into())]);
+
+        // Contact names replace aliases: in the list and for authors.
+        app.handle(Event::Contacts(vec![("0x04bob".into(), "Bobby".into())]));
+        assert_eq!(app.chats.iter().find(|c| c.id == "0x04bob").unwrap().name, "Bobby");
+        app.handle(Event::Chats(vec![
+            chat("0x04bob", ChatKind::OneToOne, 0, 9),
+            chat("status", ChatKind::Public, 0, 5),
+        ]));
+        assert_eq!(app.chats[0].name, "Bobby", "kept when the node lists the chats again");
+        let mut with_last = chat("status", ChatKind::Public, 0, 5);
+        with_last.last = Some("Jolly: see you".into());
+        with_last.last_from = Some("0x04bob".into());
+        app.handle(Event::Chats(vec![with_last]));
+        assert_eq!(app.chats[0].last.as_deref(), Some("Bobby: see you"));
+        assert_eq!(app.name_of("0x04bob", "Jolly Bob Hare"), "Bobby");
+        assert_eq!(app.name_of("0x04eve", "Eve Alias Here"), "Eve Alias Here");
+    }
+
+    #[test]
+    fn key_shows_both_keys_and_asks_for_the_clipboard() {
+        let mut app = App::new(false);
+        typed(&mut app, "/key");
+        assert!(enter(&mut app).is_empty());
+        assert!(!app.key_shown && app.clipboard.is_none());
+        assert!(app.notice.as_deref().unwrap().contains("not known yet"));
+        let secret = wisp_crypto::SecretKey::from_bytes(&[7; 32]).unwrap();
+        let key = format!("0x{}", hex::encode(secret.public_key().to_uncompressed()));
+        app.handle(Event::Me { key: key.clone(), alias: "Quiet Brave Owl".into() });
+        let compressed = app.me_compressed.clone().unwrap();
+        assert!(compressed.starts_with("zQ3"), "{compressed}");
+        typed(&mut app, "/key");
+        assert!(enter(&mut app).is_empty());
+        assert!(app.key_shown);
+        assert_eq!(app.clipboard.take(), Some(key));
+        app.handle(Event::Action(Action::Cancel));
+        assert!(!app.key_shown, "Esc hides the keys");
+        typed(&mut app, "/me");
+        enter(&mut app);
+        assert!(app.key_shown, "/me is /key");
+        typed(&mut app, "/read");
+        enter(&mut app);
+        assert!(!app.key_shown, "the next command hides them");
     }
 
     #[test]

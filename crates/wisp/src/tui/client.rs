@@ -12,7 +12,7 @@ use wisp_accounts::parse_public_key;
 
 use super::app::{
     Chat, ChatKind, Delivery, Event, Identicon, Message, MessageKind, NetStatus, PAGE, Quote,
-    Request,
+    Reaction, Request,
 };
 use crate::{
     chat_cmd::{one_to_one_id, str_field},
@@ -25,6 +25,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 pub(crate) const POLL: Duration = Duration::from_millis(300);
 /// How often the peers are asked for.
 const PEERS_EVERY: u32 = 5;
+/// Most contacts read from the node.
+const MAX_CONTACTS: usize = 10_000;
+/// Most members of a group read from the node.
+const MAX_MEMBERS: usize = 1000;
 /// Most messages kept in the offline queue.
 const MAX_QUEUED: usize = 1000;
 
@@ -53,6 +57,8 @@ pub(crate) async fn run(
         queue: VecDeque::new(),
         online: false,
         status: NetStatus::default(),
+        contacts: Vec::new(),
+        me_known: false,
     };
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -123,6 +129,10 @@ struct State {
     online: bool,
     /// The last status sent.
     status: NetStatus,
+    /// The contact names last sent.
+    contacts: Vec<(String, String)>,
+    /// Whether our chat key was sent to the screen.
+    me_known: bool,
 }
 
 impl State {
@@ -177,6 +187,97 @@ impl State {
                         let _ = events.send(Event::Sent(Err(e.to_string())));
                         return;
                     }
+                }
+            }
+            Request::CreateGroup { name, members } => {
+                match rpc.call("wakuext_createGroupChatWithMembers", json!([name, members])).await {
+                    Ok(answer) => {
+                        match answer.pointer("/chats/0").filter(|c| c.is_object()) {
+                            Some(c) => {
+                                let _ = events.send(Event::Created(chat_of(c)));
+                                let _ = events.send(Event::Notice(format!(
+                                    "group {name:?} created; /invite KEY adds people"
+                                )));
+                            }
+                            None => {
+                                let _ = events
+                                    .send(Event::Failed("the node created no group chat".into()));
+                            }
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Request::Invite { chat, members } => {
+                let n = members.len();
+                notice(
+                    rpc.call("wakuext_addMembersToGroupChat", json!([chat, members])).await,
+                    events,
+                    format!("{n} member(s) added"),
+                )
+            }
+            Request::Kick { chat, member } => notice(
+                rpc.call("wakuext_removeMemberFromGroupChat", json!([chat, member])).await,
+                events,
+                format!("{member} removed from the group"),
+            ),
+            Request::LeaveGroup(chat) => {
+                if self.open.as_ref() == Some(&chat) {
+                    self.open = None;
+                }
+                notice(
+                    rpc.call("wakuext_leaveGroupChat", json!([chat, true])).await,
+                    events,
+                    "left the group".into(),
+                )
+            }
+            Request::AcceptGroup(chat) => notice(
+                rpc.call("wakuext_confirmJoiningGroup", json!([chat])).await,
+                events,
+                "joined the group".into(),
+            ),
+            Request::React { chat, message, emoji } => {
+                let r = rpc.call("wakuext_sendEmojiReaction", json!([chat, message, emoji])).await;
+                match r {
+                    Ok(_) => extras(rpc, &chat, events).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Request::Unreact { chat, id } => {
+                match rpc.call("wakuext_sendEmojiReactionRetraction", json!([id])).await {
+                    Ok(_) => extras(rpc, &chat, events).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Request::Pin { chat, message, pinned } => {
+                let pin = json!([{ "chatId": chat, "messageId": message, "pinned": pinned }]);
+                match rpc.call("wakuext_sendPinMessage", pin).await {
+                    Ok(_) => {
+                        let what = if pinned { "pinned" } else { "unpinned" };
+                        let _ = events.send(Event::Notice(format!("message {what}")));
+                        extras(rpc, &chat, events).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Request::AddContact { key, name } => {
+                let mut contact = json!({ "id": key });
+                if let (Some(name), Some(o)) = (&name, contact.as_object_mut()) {
+                    o.insert("nickname".into(), json!(name));
+                }
+                let r = rpc.call("wakuext_addContact", json!([contact])).await;
+                let done = format!("{} added to the contacts", name.as_deref().unwrap_or(&key));
+                match notice(r, events, done) {
+                    Ok(()) => self.contacts(rpc, events).await,
+                    Err(e) => Err(e),
+                }
+            }
+            Request::Block(key) => {
+                let r = rpc.call("wakuext_blockContact", json!([key])).await;
+                match notice(r, events, format!("{key} blocked")) {
+                    Ok(()) => self.contacts(rpc, events).await,
+                    Err(e) => Err(e),
                 }
             }
             Request::Resend(id) => {
@@ -246,8 +347,22 @@ impl State {
             self.status.online = true;
             let _ = events.send(Event::Status(self.status.clone()));
         }
+        if !self.me_known
+            && let Ok(list) = rpc.call("wakuext_getOurInstallations", json!([])).await
+            && let Some(key) = our_key(&list)
+        {
+            // Attached with --rpc the screen does not know whose node it is until now.
+            self.me_known = true;
+            let alias = alias_of(&key);
+            let _ = events.send(Event::Me { key, alias });
+        }
         let list = chats.as_array().cloned().unwrap_or_default();
-        let _ = events.send(Event::Chats(list.iter().map(|c| self.chat(c)).collect()));
+        let chats: Vec<Chat> = list.iter().map(|c| self.chat(c)).collect();
+        // A chat left, declined or blocked is gone: its page is not asked for any more.
+        if self.open.as_ref().is_some_and(|open| !chats.iter().any(|c| &c.id == open)) {
+            self.open = None;
+        }
+        let _ = events.send(Event::Chats(chats));
         while let Some(out) = self.queue.front().cloned() {
             match send(rpc, &out).await {
                 Ok(m) => {
@@ -262,9 +377,13 @@ impl State {
                 }
             }
         }
-        if let Some(open) = self.open.clone()
-            && let Err(e) = self.page(rpc, &open, "", false, events).await
-        {
+        if let Some(open) = self.open.clone() {
+            let page = self.page(rpc, &open, "", false, events).await;
+            if let Err(e) = page.and(extras(rpc, &open, events).await) {
+                let _ = events.send(Event::Failed(e.to_string()));
+            }
+        }
+        if peers && let Err(e) = self.contacts(rpc, events).await {
             let _ = events.send(Event::Failed(e.to_string()));
         }
         if peers && let Ok(Value::Array(list)) = rpc.call("admin_peers", json!([])).await {
@@ -274,6 +393,24 @@ impl State {
                 let _ = events.send(Event::Status(self.status.clone()));
             }
         }
+    }
+
+    /// Fetches the contacts' names; tells the screen when they changed.
+    async fn contacts(
+        &mut self,
+        rpc: &RpcClient,
+        events: &UnboundedSender<Event>,
+    ) -> Result<(), RpcError> {
+        let list = rpc.call("wakuext_contacts", json!([])).await?;
+        let names: Vec<(String, String)> = list
+            .as_array()
+            .map(|l| l.iter().filter_map(contact_name).take(MAX_CONTACTS).collect())
+            .unwrap_or_default();
+        if names != self.contacts {
+            self.contacts.clone_from(&names);
+            let _ = events.send(Event::Contacts(names));
+        }
+        Ok(())
     }
 
     fn identicon(&mut self, from: &str) -> Option<Identicon> {
@@ -299,6 +436,76 @@ impl State {
         message.identicon = self.identicon(&message.from);
         message
     }
+}
+
+/// Fetches the reactions and the pinned messages of `chat`.
+async fn extras(
+    rpc: &RpcClient,
+    chat: &str,
+    events: &UnboundedSender<Event>,
+) -> Result<(), RpcError> {
+    let reactions = rpc.call("wakuext_emojiReactionsByChatID", json!([chat, "", 1000])).await?;
+    let list = reactions.as_array().map(|l| l.iter().filter_map(reaction_of).collect());
+    let _ = events.send(Event::Reactions { chat: chat.to_owned(), list: list.unwrap_or_default() });
+    let pins = rpc.call("wakuext_chatPinnedMessages", json!([chat, "", 100])).await?;
+    let ids = pins
+        .get("pinnedMessages")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .map(|p| str_field(p.get("message").unwrap_or(&Value::Null), "id").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = events.send(Event::Pins { chat: chat.to_owned(), ids });
+    Ok(())
+}
+
+/// A status-go `Contact` as (chat key, the name shown): the nickname we gave, else the name
+/// they gave themselves, else their ENS name; none without any.
+pub(crate) fn contact_name(c: &Value) -> Option<(String, String)> {
+    let id = str_field(c, "id");
+    let name = ["localNickname", "displayName", "name"]
+        .iter()
+        .map(|k| str_field(c, k).trim())
+        .find(|n| !n.is_empty())?;
+    (!id.is_empty()).then(|| (id.to_owned(), name.chars().take(100).collect()))
+}
+
+/// Our chat key from `wakuext_getOurInstallations` (each names the account's key).
+pub(crate) fn our_key(installations: &Value) -> Option<String> {
+    let list = installations.as_array()?;
+    let this = list
+        .iter()
+        .find(|i| i.get("thisDevice").and_then(Value::as_bool) == Some(true))
+        .or(list.first())?;
+    let key = str_field(this, "identity");
+    parse_public_key(key).ok().map(|_| key.to_owned())
+}
+
+/// A status-go `EmojiReaction` (retracted ones are none).
+pub(crate) fn reaction_of(r: &Value) -> Option<Reaction> {
+    if r.get("retracted").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    let emoji = r.get("emojiId").and_then(Value::as_u64).and_then(|e| u8::try_from(e).ok())?;
+    Some(Reaction {
+        id: str_field(r, "id").to_owned(),
+        message: str_field(r, "messageId").to_owned(),
+        emoji,
+        from: str_field(r, "from").to_owned(),
+    })
+}
+
+/// A call's outcome: on success `done` goes to the notice line.
+fn notice(
+    result: Result<Value, RpcError>,
+    events: &UnboundedSender<Event>,
+    done: String,
+) -> Result<(), RpcError> {
+    result.map(|_| {
+        let _ = events.send(Event::Notice(done));
+    })
 }
 
 async fn send(rpc: &RpcClient, out: &Outgoing) -> Result<Value, RpcError> {
@@ -373,7 +580,27 @@ pub(crate) fn chat_of(c: &Value) -> Chat {
         .or_else(|| c.get("timestamp").and_then(Value::as_u64))
         .unwrap_or(0);
     let unread = c.get("unviewedMessagesCount").and_then(Value::as_u64).unwrap_or(0);
-    Chat { id, kind, name, unread, last, activity }
+    let not_joined = match kind {
+        ChatKind::Group => c
+            .get("members")
+            .and_then(Value::as_array)
+            .map(|members| {
+                members
+                    .iter()
+                    .filter(|m| m.get("joined").and_then(Value::as_bool) == Some(false))
+                    .map(|m| str_field(m, "id").to_owned())
+                    .take(MAX_MEMBERS)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let last_from = c
+        .get("lastMessage")
+        .map(|m| str_field(m, "from"))
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned);
+    Chat { id, kind, name, unread, last, activity, not_joined, last_from }
 }
 
 /// A status-go `Message` object as the screen shows it (without its identicon).
@@ -408,5 +635,63 @@ pub(crate) fn message_of(m: &Value) -> Message {
         quote,
         kind,
         identicon: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_json_maps_to_chats_reactions_and_contact_names() {
+        let c = json!({
+            "id": "0a1b-0x04aa", "name": "team", "chatType": 3, "unviewedMessagesCount": 2,
+            "lastClockValue": 7,
+            "members": [
+                { "id": "0x04aa", "admin": true, "joined": true },
+                { "id": "0x04bb", "admin": false, "joined": false },
+                { "id": 5 }
+            ]
+        });
+        let chat = chat_of(&c);
+        assert_eq!(chat.kind, ChatKind::Group);
+        assert_eq!(chat.name, "team");
+        assert_eq!((chat.unread, chat.activity), (2, 7));
+        assert_eq!(chat.not_joined, ["0x04bb"]);
+        let public = chat_of(
+            &json!({ "id": "status", "chatType": 2, "members": [{"id": "x", "joined": false}] }),
+        );
+        assert_eq!(public.name, "#status");
+        assert!(public.not_joined.is_empty());
+        // Whatever the node sends, the mapping never fails.
+        let r = json!({ "id": "0xr", "messageId": "0x1", "emojiId": 2, "from": "0x04bb", "retracted": false });
+        assert_eq!(
+            reaction_of(&r),
+            Some(Reaction {
+                id: "0xr".into(),
+                message: "0x1".into(),
+                emoji: 2,
+                from: "0x04bb".into()
+            })
+        );
+        assert_eq!(reaction_of(&json!({ "emojiId": 2, "retracted": true })), None);
+        assert_eq!(reaction_of(&json!({ "emojiId": 300 })), None);
+        assert_eq!(reaction_of(&json!(null)), None);
+        let c = json!({ "id": "0x04bb", "alias": "Jolly Bob Hare", "localNickname": "", "displayName": "Bob", "name": "bob.eth" });
+        assert_eq!(contact_name(&c), Some(("0x04bb".into(), "Bob".into())));
+        let c = json!({ "id": "0x04bb", "localNickname": "Bobby", "displayName": "Bob" });
+        assert_eq!(contact_name(&c).unwrap().1, "Bobby", "our nickname first");
+        assert_eq!(contact_name(&json!({ "id": "0x04bb", "alias": "A B C" })), None);
+        assert_eq!(contact_name(&json!([1])), None);
+        let key = format!("0x04{}", "ab".repeat(64));
+        let valid = wisp_crypto::SecretKey::from_bytes(&[7; 32]).unwrap().public_key();
+        let valid = format!("0x{}", hex::encode(valid.to_uncompressed()));
+        let list = json!([{ "identity": key, "thisDevice": false }, { "identity": valid, "thisDevice": true }]);
+        assert_eq!(our_key(&list), Some(valid));
+        assert_eq!(our_key(&json!([{ "identity": "nope" }])), None);
+        assert_eq!(our_key(&json!({})), None);
+        for odd in [json!(null), json!([]), json!({"chatType": "x", "members": 3})] {
+            chat_of(&odd);
+        }
     }
 }

@@ -106,11 +106,51 @@ struct ScreenConfig {
 fn screen_config(file: &FileConfig, vi_flag: bool) -> Result<ScreenConfig, Error> {
     let keys = KeyMap::with_overrides(&file.chat.keys)
         .map_err(|(key, message)| Error::Config(file.invalid(&key, message)))?;
-    Ok(ScreenConfig {
-        keys,
-        vi: vi_flag || file.chat.vi_keys.unwrap_or(false),
-        bell: file.chat.bell.unwrap_or(true),
-    })
+    let bell = match file.chat.notify.as_deref() {
+        None => file.chat.bell.unwrap_or(true),
+        Some("bell") => true,
+        Some("none") => false,
+        Some(other) => {
+            return Err(Error::Config(file.invalid(
+                "chat.notify",
+                format!("{other:?} is not a way to notify; expected \"bell\" or \"none\""),
+            )));
+        }
+    };
+    Ok(ScreenConfig { keys, vi: vi_flag || file.chat.vi_keys.unwrap_or(false), bell })
+}
+
+/// The escape sequence that puts `text` on the terminal's clipboard (OSC 52), which the
+/// terminal honours even over ssh. Inside tmux the same sequence also goes through tmux's
+/// passthrough (`allow-passthrough on`); the plain one is taken by tmux itself with
+/// `set-clipboard on`.
+fn osc52(text: &str, tmux: bool) -> String {
+    let plain = format!("\x1b]52;c;{}\x07", base64(text.as_bytes()));
+    if !tmux {
+        return plain;
+    }
+    // Passthrough: ESC P tmux; the sequence with each ESC doubled, ESC \.
+    let wrapped = plain.replace('\x1b', "\x1b\x1b");
+    format!("{plain}\x1bPtmux;{wrapped}\x1b\\")
+}
+
+/// Standard base64 with padding (RFC 4648 §4).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk.first(), chunk.get(1), chunk.get(2)].map(|b| b.copied().unwrap_or(0));
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                let index = (n >> (18 - 6 * i)) & 63;
+                out.push(char::from(ALPHABET.get(index as usize).copied().unwrap_or(b'=')));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Runs the client until the user quits.
@@ -370,6 +410,12 @@ async fn screen_loop(
         if std::mem::take(&mut app.bell) && screen.bell {
             let _ = io::stdout().write_all(b"\x07");
         }
+        if let Some(text) = app.clipboard.take() {
+            let tmux = std::env::var_os("TMUX").is_some();
+            let mut stdout = io::stdout();
+            let _ = stdout.write_all(osc52(&text, tmux).as_bytes());
+            let _ = stdout.flush();
+        }
         if app.quit {
             break;
         }
@@ -462,6 +508,39 @@ mod tests {
         assert!(e.contains("chat.keys.teleport") && e.contains("next_chat"), "{e}");
         let e = FileConfig::parse("[chat]\nvi_keys = \"yes\"\n").err().unwrap().to_string();
         assert!(e.contains("vi_keys"), "{e}");
+    }
+
+    #[test]
+    fn notify_is_bell_or_none_and_a_bad_value_names_the_key() {
+        let bell = |text: &str| screen_config(&FileConfig::parse(text).unwrap(), false);
+        assert!(bell("[chat]\nnotify = \"bell\"\n").unwrap().bell);
+        assert!(!bell("[chat]\nnotify = \"none\"\n").unwrap().bell);
+        assert!(!bell("[chat]\nbell = false\n").unwrap().bell, "the older key still works");
+        assert!(bell("[chat]\nbell = false\nnotify = \"bell\"\n").unwrap().bell, "notify wins");
+        let e = bell("[chat]\nnotify = \"popup\"\n").err().unwrap().to_string();
+        assert!(
+            e.contains("chat.notify") && e.contains("\"popup\"") && e.contains("\"none\""),
+            "{e}"
+        );
+        let e = FileConfig::parse("[chat]\nnotify = 1\n").err().unwrap().to_string();
+        assert!(e.contains("notify"), "{e}");
+    }
+
+    #[test]
+    fn osc52_puts_the_key_on_the_clipboard_also_through_tmux() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
+        assert_eq!(osc52("0x04ab", false), "\x1b]52;c;MHgwNGFi\x07");
+        let tmux = osc52("0x04ab", true);
+        assert!(tmux.starts_with("\x1b]52;c;MHgwNGFi\x07"), "the plain one first: {tmux:?}");
+        assert!(
+            tmux.ends_with("\x1bPtmux;\x1b\x1b]52;c;MHgwNGFi\x07\x1b\\"),
+            "then through tmux's passthrough: {tmux:?}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use ratatui::{
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::{
-    app::{App, COMMANDS, ChatKind, Delivery, Message, MessageKind, Mode},
+    app::{App, COMMANDS, ChatKind, Delivery, EMOJIS, Message, MessageKind, Mode},
     keys::{Action, KeyMap},
 };
 
@@ -97,7 +97,12 @@ fn draw_list(frame: &mut Frame<'_>, app: &App, area: Rect) {
             ChatKind::OneToOne => "@",
             ChatKind::Group => "+",
         };
-        let count = if chat.unread > 0 { format!(" {}", chat.unread) } else { String::new() };
+        let invited = app.invited(chat);
+        let count = match (invited, chat.unread) {
+            (true, _) => " invited".to_owned(),
+            (false, 0) => String::new(),
+            (false, n) => format!(" {n}"),
+        };
         let name = truncate(&format!("{sigil}{}", chat.name), width.saturating_sub(count.width()));
         let pad = width.saturating_sub(name.width() + count.width());
         let mut style = Style::default();
@@ -151,6 +156,9 @@ fn draw_chat(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
         ChatKind::OneToOne => format!("@{}", chat.name),
         ChatKind::Group => format!("+{}", chat.name),
     };
+    if app.invited(chat) {
+        title.push_str("  (invited: /accept joins, /leave declines)");
+    }
     if let Some(term) = &app.search {
         title.push_str(&format!("  [search: {term}]"));
     }
@@ -176,7 +184,11 @@ fn draw_chat(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
     for (i, message) in messages.iter().enumerate().rev() {
         let previous = i.checked_sub(1).and_then(|p| messages.get(p));
         let starts_run = previous.is_none_or(|p| p.from != message.from);
-        let mut block = message_rows(message, starts_run, text_width, gutter > 0);
+        let name = app.name_of(&message.from, &message.alias);
+        let mut block = message_rows(message, name, starts_run, text_width, gutter > 0);
+        if let Some(row) = reaction_row(app, &message.id, text_width) {
+            block.push(row);
+        }
         block.append(&mut rows);
         rows = block;
         if rows.len() >= want {
@@ -211,7 +223,7 @@ fn draw_chat(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
 
 /// The rows of one message: a header when the author changes, the quote, the wrapped text with
 /// the delivery mark of ours after it; the identicon in the gutter of a header's rows.
-fn message_rows(m: &Message, header: bool, width: usize, identicon: bool) -> Vec<Row> {
+fn message_rows(m: &Message, name: &str, header: bool, width: usize, identicon: bool) -> Vec<Row> {
     let color = sender_color(&m.from);
     let mut rows = Vec::new();
     if header {
@@ -219,7 +231,7 @@ fn message_rows(m: &Message, header: bool, width: usize, identicon: bool) -> Vec
             gutter: Vec::new(),
             body: vec![
                 Span::styled(
-                    truncate(&m.alias, width.saturating_sub(7)),
+                    truncate(name, width.saturating_sub(7)),
                     Style::default().fg(color).add_modifier(Modifier::BOLD),
                 ),
                 Span::styled(
@@ -278,6 +290,35 @@ fn message_rows(m: &Message, header: bool, width: usize, identicon: bool) -> Vec
     rows
 }
 
+/// The line under a message: 📌 when it is pinned, then each emoji with its count (ours
+/// highlighted); none when there is neither.
+fn reaction_row(app: &App, id: &str, width: usize) -> Option<Row> {
+    let (reactions, pinned) = app.reactions_of(id);
+    if reactions.is_empty() && !pinned {
+        return None;
+    }
+    let mut body = Vec::new();
+    let mut used = 0;
+    let mut push = |text: String, style: Style| {
+        let text = truncate(&text, width.saturating_sub(used));
+        used += text.width();
+        body.push(Span::styled(text, style));
+    };
+    if pinned {
+        push("📌 pinned ".into(), Style::default().fg(Color::Yellow));
+    }
+    for (emoji, count, mine) in reactions {
+        let glyph = EMOJIS.get(usize::from(emoji).wrapping_sub(1)).copied().unwrap_or("?");
+        let style = if mine {
+            Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(Color::DarkGray)
+        };
+        push(format!("{glyph} {count} "), style);
+    }
+    Some(Row { gutter: Vec::new(), body })
+}
+
 /// Row `r` (0..3) of an identicon: pixel rows 2r and 2r+1 as upper/lower half blocks.
 fn identicon_row(cells: Option<([[bool; 5]; 5], [u8; 3])>, r: usize) -> Vec<Span<'static>> {
     let Some((cells, [red, green, blue])) = cells else { return Vec::new() };
@@ -306,7 +347,14 @@ fn draw_notes(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let mut lines = Vec::new();
     if let Some(m) = app.replying_to() {
         lines.push(Line::from(Span::styled(
-            truncate(&format!("↳ replying to {}: {}", m.alias, m.text.replace('\n', " ")), width),
+            truncate(
+                &format!(
+                    "↳ replying to {}: {}",
+                    app.name_of(&m.from, &m.alias),
+                    m.text.replace('\n', " ")
+                ),
+                width,
+            ),
             Style::default().fg(Color::Cyan),
         )));
     }
@@ -358,7 +406,14 @@ fn draw_input(frame: &mut Frame<'_>, app: &App, area: Rect) {
 fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let s = &app.status;
     let mut spans = Vec::new();
-    if s.online {
+    if let (true, Some((key, _))) = (app.key_shown, &app.me) {
+        // `/key`: the keys take the line (the short one first, so it shows on narrow ones).
+        spans.push(Span::styled("my key ", Style::default().fg(Color::Cyan)));
+        if let Some(compressed) = &app.me_compressed {
+            spans.push(Span::raw(format!("{compressed}  ")));
+        }
+        spans.push(Span::raw(key.clone()));
+    } else if s.online {
         spans.push(Span::styled("● ", Style::default().fg(Color::Green)));
         spans.push(Span::raw(format!("{} peer{}", s.peers, if s.peers == 1 { "" } else { "s" })));
     } else {
@@ -377,7 +432,7 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
         spans.push(Span::styled("░".repeat(cells - filled), Style::default().fg(Color::DarkGray)));
         spans.push(Span::raw(format!(" {done}/{total}")));
     }
-    if let Some((_, alias)) = &app.me {
+    if let (false, Some((_, alias))) = (app.key_shown, &app.me) {
         spans.push(Span::styled(format!("  {alias}"), Style::default().fg(Color::DarkGray)));
     }
     if app.vi && app.mode == Mode::Normal {
@@ -403,7 +458,7 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn draw_help(frame: &mut Frame<'_>, keys: &KeyMap, area: Rect) {
     let width = area.width.saturating_sub(4).min(78);
-    let height = area.height.saturating_sub(2).min(30);
+    let height = area.height.saturating_sub(2).min(60);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
@@ -578,6 +633,85 @@ mod tests {
         app
     }
 
+    #[test]
+    fn group_chats_show_with_their_marker_and_invitations() {
+        let mut app = sample();
+        app.handle(Event::Me { key: "0x04aa".into(), alias: "Quiet Brave Owl".into() });
+        let mut team = chat("0xg1", ChatKind::Group, 1, 45);
+        team.name = "team".into();
+        let mut night = chat("0xg2", ChatKind::Group, 3, 20);
+        night.name = "night shift".into();
+        night.not_joined = vec!["0x04aa".into()];
+        let mut chats = app.chats.clone();
+        chats.extend([team, night]);
+        app.handle(Event::Chats(chats));
+        let lines = render(&app, 120, 16);
+        let team = find(&lines, "+team");
+        assert!(lines[team].contains(" 1"), "{}", lines[team]);
+        assert!(lines[team + 1].contains("x: last of 0xg1"), "{}", lines[team + 1]);
+        assert!(find(&lines, "#status") < team && team < find(&lines, "@Bob Jolly Hare"));
+        let night = find(&lines, "+night shift");
+        assert!(lines[night].contains("invited"), "{}", lines[night]);
+        // Opened, the title says what to do with the invitation.
+        app.handle(Event::Action(Action::PrevChat));
+        assert_eq!(app.open.as_deref(), Some("0xg2"));
+        let lines = render(&app, 120, 16);
+        let title = find(&lines, "+night shift  (invited: /accept joins");
+        assert!(lines[title].contains("│"), "the title is in the chat pane: {}", lines[title]);
+    }
+
+    #[test]
+    fn reactions_and_pins_render_under_their_message() {
+        let mut app = sample();
+        app.handle(Event::Me { key: "0x04aa".into(), alias: "Quiet Brave Owl".into() });
+        let r = |id: &str, emoji, from: &str| super::super::app::Reaction {
+            id: id.into(),
+            message: "0x2".into(),
+            emoji,
+            from: from.into(),
+        };
+        app.handle(Event::Reactions {
+            chat: "status".into(),
+            list: vec![r("0xr1", 1, "0x04bb"), r("0xr2", 2, "0x04bb"), r("0xr3", 2, "0x04aa")],
+        });
+        app.handle(Event::Pins { chat: "status".into(), ids: vec!["0x4".into()] });
+        let lines = render(&app, 80, 20);
+        let yes = find(&lines, "Yes, hello! ✓✓");
+        assert!(lines[yes + 1].contains("❤ 1 👍 2"), "under its message: {lines:#?}");
+        assert!(lines[yes + 2].contains("Second try"), "{lines:#?}");
+        let last = find(&lines, "On its way");
+        assert!(lines[last + 1].contains("📌 pinned"), "{lines:#?}");
+        let second = find(&lines, "Second try");
+        assert_eq!(second + 1, last, "no row under a message without reactions");
+    }
+
+    #[test]
+    fn key_shows_on_the_status_line() {
+        let mut app = sample();
+        let secret = wisp_crypto::SecretKey::from_bytes(&[7; 32]).unwrap();
+        let key = format!("0x{}", hex::encode(secret.public_key().to_uncompressed()));
+        app.handle(Event::Me { key: key.clone(), alias: "Quiet Brave Owl".into() });
+        app.input = "/key".into();
+        app.handle(Event::Action(Action::Send));
+        let lines = render(&app, 200, 16);
+        let zq3 = app.me_compressed.clone().unwrap();
+        let status = &lines[15];
+        assert!(status.starts_with(&format!("my key {zq3}  {key}")), "{status}");
+        assert!(lines[13].contains("chat key copied"), "{lines:#?}");
+        let narrow = render(&app, 70, 16);
+        assert!(narrow[15].contains(&zq3), "the zQ3 key fits 70 columns: {}", narrow[15]);
+    }
+
+    #[test]
+    fn contact_names_replace_aliases() {
+        let mut app = sample();
+        app.handle(Event::Contacts(vec![("0x04bb".into(), "Bobby Tables".into())]));
+        let lines = render(&app, 80, 16);
+        let header = find(&lines, "Bobby Tables  10:01");
+        assert!(lines[header].contains("█ █ █"), "{}", lines[header]);
+        assert!(lines.iter().all(|l| !l.contains("Bob Jolly Hare  10:01")), "{lines:#?}");
+    }
+
     fn find(lines: &[String], needle: &str) -> usize {
         lines
             .iter()
@@ -655,9 +789,23 @@ mod tests {
     fn help_lists_commands_and_keys() {
         let mut app = sample();
         app.help = true;
-        let lines = render(&app, 80, 30);
+        let lines = render(&app, 80, 50);
         find(&lines, "help — Esc closes");
-        for needle in ["/join #name", "/msg KEY", "/leave", "/resend", "/search", "/quit"] {
+        for needle in [
+            "/join #name",
+            "/msg KEY",
+            "/leave",
+            "/resend",
+            "/search",
+            "/quit",
+            "/group new",
+            "/invite",
+            "/kick",
+            "/accept",
+            "/react [N] EMOJI",
+            "/pin [N]",
+            "/unpin",
+        ] {
             find(&lines, needle);
         }
         find(&lines, "Ctrl-N");
