@@ -485,6 +485,7 @@ impl Chat {
 mod entities;
 mod group_chat;
 
+pub use entities::{MAX_REACTIONS, PinnedPage};
 pub use media::{
     MAX_MEDIA_BYTES, MAX_STICKER_HASH_BYTES, audio_message, audio_type, image_message, image_type,
     sticker_message,

@@ -14,7 +14,15 @@ use crate::error::{Error, Result};
 use crate::group::{key_hex, parse_key_hex};
 use crate::identity::{MessageId, SignedMessage};
 use crate::proto::{EmojiReaction, Message as _, PinMessage, emoji_reaction};
-use crate::store::{ChatEntity, EntityKind, MessageStore};
+use crate::store::{ChatEntity, EntityKind, MessageStore, StoredMessage};
+
+/// A page of pinned messages with their pins, and the cursor of the next page (`None` at
+/// the end): what [`Messenger::pinned_messages`] returns.
+pub type PinnedPage = (Vec<(StoredMessage, ChatEntity)>, Option<String>);
+
+/// Most reactions [`Messenger::reactions_page`] returns: 1000, as status-go's
+/// `emojiReactionsByChatID`.
+pub const MAX_REACTIONS: usize = 1000;
 
 impl<RS, MS, R, DB> Messenger<RS, MS, R, DB>
 where
@@ -26,6 +34,73 @@ where
     /// The reactions (`EntityKind::Reaction`) or pins (`EntityKind::Pin`) of chat `chat_id`.
     pub fn chat_entities(&self, chat_id: &str, kind: EntityKind) -> Result<Vec<ChatEntity>> {
         Ok(self.db.chat_entities(chat_id, kind)?)
+    }
+
+    /// The reactions (not withdrawn) on the messages of one page of chat `chat_id`: the page
+    /// [`Messenger::chat_messages`] returns for the same `cursor` and `limit`, as status-go's
+    /// `emojiReactionsByChatID` pairs with its `chatMessages`; at most [`MAX_REACTIONS`]
+    /// (status-go's bound), newest reaction first.
+    pub fn reactions_page(
+        &self,
+        chat_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChatEntity>> {
+        let (page, _) = self.chat_messages(chat_id, cursor, limit)?;
+        let ids: std::collections::HashSet<String> =
+            page.iter().map(|m| m.id.to_string()).collect();
+        let mut reactions: Vec<ChatEntity> = self
+            .db
+            .chat_entities(chat_id, EntityKind::Reaction)?
+            .into_iter()
+            .filter(|e| e.active && ids.contains(&e.target))
+            .collect();
+        reactions.sort_by_key(|e| std::cmp::Reverse((e.clock, e.id.0)));
+        reactions.truncate(MAX_REACTIONS);
+        Ok(reactions)
+    }
+
+    /// Up to `limit` pinned messages of chat `chat_id` with their pins, ordered as status-go's
+    /// `chatPinnedMessages`: by the pinned message's clock, then id, newest first. `cursor`
+    /// is `None` (or empty) for the first page, else the cursor of the previous page, in
+    /// [`Messenger::chat_messages`]' format; the page holds the messages strictly older than
+    /// it. The second value is the cursor of the next page (the last message returned),
+    /// `None` when there are no more. Deleted messages and unpinned ones are left out.
+    pub fn pinned_messages(
+        &self,
+        chat_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<PinnedPage> {
+        let before = match cursor {
+            None | Some("") => None,
+            Some(cursor) => Some(super::parse_cursor(cursor)?),
+        };
+        let mut pinned = Vec::new();
+        for pin in self.db.chat_entities(chat_id, EntityKind::Pin)? {
+            if !pin.active {
+                continue;
+            }
+            let Some(target) = super::parse_message_id(&pin.target) else { continue };
+            let Some(message) = self.db.message(&target)? else { continue };
+            if message.deleted || message.chat_id != chat_id {
+                continue;
+            }
+            let key = (message.message.clock, message.id.0);
+            if before.is_some_and(|(clock, id)| key >= (clock, id.0)) {
+                continue;
+            }
+            pinned.push((message, pin));
+        }
+        pinned.sort_by_key(|(m, _)| std::cmp::Reverse((m.message.clock, m.id.0)));
+        let limit = limit.min(super::MAX_PAGE);
+        let next = if pinned.len() > limit {
+            pinned.truncate(limit);
+            pinned.last().map(|(m, _)| m.cursor())
+        } else {
+            None
+        };
+        Ok((pinned, next))
     }
 
     /// Reacts to message `target` of chat `chat_id` with `emoji` (status-go's types 1 to 6),

@@ -42,6 +42,7 @@ use wisp_messenger::{DeliveryStatus, MessageId, StoredChat, StoredMessage};
 pub use group::{GroupChange, GroupChat};
 pub use history::HistoryProgress;
 pub(crate) use history::default_mailserver_key;
+pub use wisp_messenger::PinnedPage;
 
 pub(crate) use driver::{one_to_one_key, start};
 

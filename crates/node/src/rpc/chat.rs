@@ -199,6 +199,28 @@ fn cursor(s: &str) -> Result<Option<String>, RpcError> {
     Ok(Some(s.to_owned()))
 }
 
+/// The `CURSOR, LIMIT` parameters (2 and 3) of the paged methods (`chatMessages`,
+/// `chatPinnedMessages`, `emojiReactionsByChatID`): the cursor as `chatMessages` returns it
+/// (`""` or absent for the newest page), the limit 1 to 1000 (absent: 20).
+pub(crate) fn page_args(args: &Args) -> Result<(Option<String>, usize), RpcError> {
+    let cursor = match args.opt(1) {
+        None => None,
+        Some(Value::String(s)) => cursor(s)?,
+        Some(_) => {
+            return Err(RpcError::Params("parameter 2 (cursor) must be a string".into()));
+        }
+    };
+    let limit = match args.opt(2) {
+        None => 20,
+        Some(v) => v.as_u64().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+            RpcError::Params(format!(
+                "parameter 3 (limit) must be an integer from 1 to {MAX_LIMIT}, got {v}"
+            ))
+        })?,
+    };
+    Ok((cursor, usize::try_from(limit).unwrap_or(1000)))
+}
+
 /// `text` of a message to send: not empty, at most the messenger's limit.
 fn check_text(field: &str, text: &str, max: usize) -> Result<(), RpcError> {
     if text.trim().is_empty() {
@@ -667,22 +689,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     method(m, "wakuext_chatMessages", 3, |args, st| async move {
         let chat = chat_of(&st)?;
         let id = chat_id("chatID", args.string(0, "chatID")?)?;
-        let cursor = match args.opt(1) {
-            None => None,
-            Some(Value::String(s)) => cursor(s)?,
-            Some(_) => {
-                return Err(RpcError::Params("parameter 2 (cursor) must be a string".into()));
-            }
-        };
-        let limit = match args.opt(2) {
-            None => 20,
-            Some(v) => v.as_u64().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
-                RpcError::Params(format!(
-                    "parameter 3 (limit) must be an integer from 1 to {MAX_LIMIT}, got {v}"
-                ))
-            })?,
-        };
-        let limit = usize::try_from(limit).unwrap_or(1000);
+        let (cursor, limit) = page_args(&args)?;
         let (messages, next) = chat.chat_messages(&id, cursor, limit).await?;
         let quotes = quotes(&chat, &messages).await;
         Ok(json!({

@@ -1,8 +1,9 @@
 //! Images, audio clips and stickers over `wakuext_sendChatMessage` between two real nodes on
 //! loopback (status-go's `contentType`, `imagePath`, `audioPath`, `audioDurationMs`,
 //! `sticker`), read back with `wakuext_chatMessages` on the other side (base64 data URIs as
-//! status-go's `image` / `audio`); and media the node refuses, with errors naming the field
-//! and the path.
+//! status-go's `image` / `audio`); media the node refuses, with errors naming the field
+//! and the path; and `wakuext_chatPinnedMessages` / `wakuext_emojiReactionsByChatID` paged
+//! with `CURSOR, LIMIT` over more items than a page.
 
 use std::path::{Path, PathBuf};
 
@@ -180,5 +181,108 @@ async fn media_the_node_cannot_send_is_refused_naming_the_path() {
     .unwrap_err();
     assert!(e.contains("messages[1].imagePath"), "{e}");
     assert!(messages(&ca, "pics").await.is_empty(), "nothing was sent");
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_messages_and_reactions_come_in_pages() {
+    let ka = SecretKey::random();
+    let a = Node::start(chat_config("paging-rpc", Some(&ka), Role::Relay)).await.unwrap();
+    let ca = client(&a);
+    ok(&ca, "wakuext_createPublicChat", vec![json!({"id": "pages"})]).await;
+    let batch: Vec<Value> =
+        (0..25).map(|i| json!({"chatId": "pages", "text": format!("m{i}")})).collect();
+    ok(&ca, "wakuext_sendChatMessages", vec![json!(batch)]).await;
+    let all = messages(&ca, "pages").await;
+    assert_eq!(all.len(), 25);
+    // Pin all but the two newest; two reactions on each message, one of them withdrawn on
+    // the newest.
+    for m in &all[2..] {
+        ok(
+            &ca,
+            "wakuext_sendPinMessage",
+            vec![json!({"chatId": "pages", "messageId": m["id"], "pinned": true})],
+        )
+        .await;
+    }
+    let mut withdraw = Value::Null;
+    for m in &all {
+        ok(&ca, "wakuext_sendEmojiReaction", vec![json!("pages"), m["id"].clone(), json!(2)]).await;
+        let r =
+            ok(&ca, "wakuext_sendEmojiReaction", vec![json!("pages"), m["id"].clone(), json!(4)])
+                .await;
+        if withdraw.is_null() {
+            withdraw = r["emojiReactions"][0]["id"].clone();
+        }
+    }
+    ok(&ca, "wakuext_sendEmojiReactionRetraction", vec![withdraw]).await;
+
+    // Pinned messages: 23 in pages of 10, newest message first, each once.
+    let mut pinned = Vec::new();
+    let mut cursor = String::new();
+    let mut sizes = Vec::new();
+    loop {
+        let page =
+            ok(&ca, "wakuext_chatPinnedMessages", vec![json!("pages"), json!(cursor), json!(10)])
+                .await;
+        let list = page["pinnedMessages"].as_array().unwrap();
+        sizes.push(list.len());
+        for p in list {
+            assert_eq!(p["pinnedBy"], json!(key_hex(&ka)));
+            assert!(p["pinnedAt"].as_u64().unwrap() > 0);
+            pinned.push(p["message"]["id"].clone());
+        }
+        cursor = page["cursor"].as_str().unwrap().to_owned();
+        if cursor.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(sizes, [10, 10, 3]);
+    let want: Vec<Value> = all[2..].iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(pinned, want, "the chatMessages order, newest first");
+
+    // Reactions: those of the chatMessages page with the same cursor and limit.
+    let mut cursor = String::new();
+    let mut total = 0;
+    loop {
+        let page =
+            ok(&ca, "wakuext_chatMessages", vec![json!("pages"), json!(cursor), json!(10)]).await;
+        let reactions = ok(
+            &ca,
+            "wakuext_emojiReactionsByChatID",
+            vec![json!("pages"), json!(cursor), json!(10)],
+        )
+        .await;
+        let reactions = reactions.as_array().unwrap();
+        let mut on: Vec<&str> =
+            reactions.iter().map(|r| r["messageId"].as_str().unwrap()).collect();
+        on.sort_unstable();
+        on.dedup();
+        let mut ids: Vec<&str> = page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(on, ids);
+        assert!(reactions.iter().all(|r| r["retracted"] == json!(false)));
+        total += reactions.len();
+        cursor = page["cursor"].as_str().unwrap().to_owned();
+        if cursor.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(total, 25 * 2 - 1);
+
+    // Bad paging arguments are named.
+    let e = call(&ca, "wakuext_chatPinnedMessages", vec![json!("pages"), json!("12"), json!(10)])
+        .await
+        .unwrap_err();
+    assert!(e.contains("cursor"), "{e}");
+    let e = call(&ca, "wakuext_emojiReactionsByChatID", vec![json!("pages"), json!(""), json!(0)])
+        .await
+        .unwrap_err();
+    assert!(e.contains("limit"), "{e}");
     a.shutdown().await;
 }
