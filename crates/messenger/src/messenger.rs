@@ -57,7 +57,7 @@ mod contacts;
 mod devices;
 mod media;
 
-pub use contacts::{MAX_NAME_BYTES, MAX_PROFILE_IMAGE_BYTES};
+pub use contacts::{CONTACT_UPDATE_INTERVAL, MAX_NAME_BYTES, MAX_PROFILE_IMAGE_BYTES};
 pub use devices::{
     BUNDLE_ANSWER_INTERVAL_MS, InstallationInfo, MAX_BUNDLE_ANSWERS_PER_INTERVAL, MAX_FIELD_BYTES,
     MAX_SYNC_ITEMS,
@@ -114,6 +114,9 @@ pub struct Config {
     /// Longest text [`Messenger::send_text`] and [`Messenger::send_public_text`] accept, in
     /// bytes. Default: 512 KiB.
     pub max_text_bytes: usize,
+    /// Our `ContactUpdate` goes again to every added contact this long after it last went to
+    /// all of them. Default: 48 h ([`CONTACT_UPDATE_INTERVAL`], as status-go).
+    pub contact_update_interval: Duration,
 }
 
 impl Default for Config {
@@ -123,6 +126,7 @@ impl Default for Config {
             max_seen_ids: DEFAULT_MAX_SEEN_IDS,
             advertise_interval: wisp_ratchet::CONTACT_CODE_ADVERTISE_INTERVAL,
             max_text_bytes: DEFAULT_MAX_TEXT_BYTES,
+            contact_update_interval: CONTACT_UPDATE_INTERVAL,
         }
     }
 }
@@ -559,6 +563,8 @@ pub struct Messenger<RS, MS, R, DB> {
     /// Waku keys of the negotiated topics (PBKDF2, derived once).
     negotiated_keys: HashMap<[u8; 4], Zeroizing<[u8; 32]>>,
     next_advertisement_ms: Option<u64>,
+    /// When our `ContactUpdate` next goes to every added contact (set by `start`).
+    next_contact_updates_ms: Option<u64>,
     next_envelope_id: u64,
     outputs: VecDeque<Output>,
     counters: Counters,
@@ -618,6 +624,7 @@ where
             contact_code_key: None,
             negotiated_keys: HashMap::new(),
             next_advertisement_ms: None,
+            next_contact_updates_ms: None,
             next_envelope_id: 0,
             outputs: VecDeque::new(),
             counters: Counters::default(),
@@ -712,6 +719,7 @@ where
             self.install_negotiated(&secret);
         }
         self.install_contact_filters()?;
+        self.schedule_contact_updates(now_ms)?;
         self.advertise(now_ms)?;
         self.flush_mvds(now_ms)
     }
@@ -797,23 +805,27 @@ where
         wisp_mvds::Message::new(group, seconds, message.raw.clone())
     }
 
-    /// When [`Messenger::tick`] should next run: the next MVDS retransmission or bundle
-    /// advertisement.
+    /// When [`Messenger::tick`] should next run: the next MVDS retransmission, bundle
+    /// advertisement or periodic `ContactUpdate`.
     pub fn next_wakeup(&self) -> Result<Option<u64>> {
         let mvds = self.mvds.next_wakeup()?;
-        Ok(match (mvds, self.next_advertisement_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        Ok([mvds, self.next_advertisement_ms, self.next_contact_updates_ms]
+            .into_iter()
+            .flatten()
+            .min())
     }
 
-    /// Retransmits what MVDS says is due, reports give-ups as expired, and advertises our
-    /// bundle when due.
+    /// Retransmits what MVDS says is due, reports give-ups as expired, advertises our
+    /// bundle when due, and sends our `ContactUpdate` to every added contact when due
+    /// ([`Config::contact_update_interval`]).
     pub fn tick(&mut self, now_ms: u64) -> Result<()> {
         self.now_ms = self.now_ms.max(now_ms);
         self.flush_mvds(now_ms)?;
         if self.next_advertisement_ms.is_some_and(|due| due <= now_ms) {
             self.advertise(now_ms)?;
+        }
+        if self.next_contact_updates_ms.is_some_and(|due| due <= now_ms) {
+            self.resend_contact_updates(now_ms)?;
         }
         Ok(())
     }
