@@ -87,6 +87,24 @@ pub enum Error {
         /// The contact's id (`0x` + 65-byte key hex).
         id: String,
     },
+    /// An image or audio clip to send that is larger than [`crate::MAX_MEDIA_BYTES`].
+    #[error("{what} is {size} bytes, more than the limit of {max} bytes (MAX_MEDIA_BYTES)")]
+    MediaTooBig {
+        /// "image" or "audio".
+        what: &'static str,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An image or audio clip to send whose first bytes name no format status-go shows.
+    #[error("{what} is not {expected} (its format is read from its first bytes)")]
+    UnsupportedMedia {
+        /// "image" or "audio".
+        what: &'static str,
+        /// The formats accepted.
+        expected: &'static str,
+    },
     /// The secure transport given to the messenger belongs to another identity.
     #[error("the secure transport is for another identity than the messenger's")]
     IdentityMismatch,

@@ -11,7 +11,8 @@
 //!   [`Messenger::deactivate_chat`], [`Messenger::delete_chat`], [`Messenger::mark_all_read`],
 //!   [`Messenger::mark_messages_seen`], [`Messenger::delete_message`], [`Messenger::resend`],
 //!   [`Messenger::set_history_fetched`], [`Messenger::record_history_gap`],
-//!   [`Messenger::send_chat_text`] (by chat id, with an optional reply), and its queries
+//!   [`Messenger::send_chat_text`] (by chat id, with an optional reply),
+//!   [`Messenger::send_chat_message`] (images, audio, stickers: see `media.rs`), and its queries
 //!   ([`Messenger::chat_list`], [`Messenger::chat_messages`], [`Messenger::chat_topics`], ...);
 //! - [`Messenger::envelope_sent`] when the node has handed an envelope to the network;
 //! - [`Messenger::tick`] at [`Messenger::next_wakeup`] (MVDS retransmission, bundle
@@ -54,8 +55,9 @@
 
 mod contacts;
 mod devices;
+mod media;
 
-pub use contacts::{MAX_NAME_BYTES, MAX_PROFILE_IMAGE_BYTES};
+pub use contacts::{CONTACT_UPDATE_INTERVAL, MAX_NAME_BYTES, MAX_PROFILE_IMAGE_BYTES};
 pub use devices::{
     BUNDLE_ANSWER_INTERVAL_MS, InstallationInfo, MAX_BUNDLE_ANSWERS_PER_INTERVAL, MAX_FIELD_BYTES,
     MAX_SYNC_ITEMS,
@@ -112,6 +114,9 @@ pub struct Config {
     /// Longest text [`Messenger::send_text`] and [`Messenger::send_public_text`] accept, in
     /// bytes. Default: 512 KiB.
     pub max_text_bytes: usize,
+    /// Our `ContactUpdate` goes again to every added contact this long after it last went to
+    /// all of them. Default: 48 h ([`CONTACT_UPDATE_INTERVAL`], as status-go).
+    pub contact_update_interval: Duration,
 }
 
 impl Default for Config {
@@ -121,6 +126,7 @@ impl Default for Config {
             max_seen_ids: DEFAULT_MAX_SEEN_IDS,
             advertise_interval: wisp_ratchet::CONTACT_CODE_ADVERTISE_INTERVAL,
             max_text_bytes: DEFAULT_MAX_TEXT_BYTES,
+            contact_update_interval: CONTACT_UPDATE_INTERVAL,
         }
     }
 }
@@ -483,7 +489,18 @@ impl Chat {
 mod entities;
 mod group_chat;
 
-pub use entities::{MAX_MEDIA_BYTES, image_message};
+pub use entities::{MAX_REACTIONS, PinnedPage};
+pub use media::{
+    MAX_MEDIA_BYTES, MAX_STICKER_HASH_BYTES, audio_message, audio_type, image_message, image_type,
+    sticker_message,
+};
+
+/// A `0x`-hex message id.
+fn parse_message_id(s: &str) -> Option<MessageId> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(s.strip_prefix("0x")?, &mut bytes).ok()?;
+    Some(MessageId(bytes))
+}
 
 /// The key of a 1:1 chat id (`0x` + 65-byte key in hex).
 fn peer_of_chat_id(id: &str) -> Option<PublicKey> {
@@ -546,6 +563,8 @@ pub struct Messenger<RS, MS, R, DB> {
     /// Waku keys of the negotiated topics (PBKDF2, derived once).
     negotiated_keys: HashMap<[u8; 4], Zeroizing<[u8; 32]>>,
     next_advertisement_ms: Option<u64>,
+    /// When our `ContactUpdate` next goes to every added contact (set by `start`).
+    next_contact_updates_ms: Option<u64>,
     next_envelope_id: u64,
     outputs: VecDeque<Output>,
     counters: Counters,
@@ -605,6 +624,7 @@ where
             contact_code_key: None,
             negotiated_keys: HashMap::new(),
             next_advertisement_ms: None,
+            next_contact_updates_ms: None,
             next_envelope_id: 0,
             outputs: VecDeque::new(),
             counters: Counters::default(),
@@ -699,6 +719,7 @@ where
             self.install_negotiated(&secret);
         }
         self.install_contact_filters()?;
+        self.schedule_contact_updates(now_ms)?;
         self.advertise(now_ms)?;
         self.flush_mvds(now_ms)
     }
@@ -784,23 +805,27 @@ where
         wisp_mvds::Message::new(group, seconds, message.raw.clone())
     }
 
-    /// When [`Messenger::tick`] should next run: the next MVDS retransmission or bundle
-    /// advertisement.
+    /// When [`Messenger::tick`] should next run: the next MVDS retransmission, bundle
+    /// advertisement or periodic `ContactUpdate`.
     pub fn next_wakeup(&self) -> Result<Option<u64>> {
         let mvds = self.mvds.next_wakeup()?;
-        Ok(match (mvds, self.next_advertisement_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        Ok([mvds, self.next_advertisement_ms, self.next_contact_updates_ms]
+            .into_iter()
+            .flatten()
+            .min())
     }
 
-    /// Retransmits what MVDS says is due, reports give-ups as expired, and advertises our
-    /// bundle when due.
+    /// Retransmits what MVDS says is due, reports give-ups as expired, advertises our
+    /// bundle when due, and sends our `ContactUpdate` to every added contact when due
+    /// ([`Config::contact_update_interval`]).
     pub fn tick(&mut self, now_ms: u64) -> Result<()> {
         self.now_ms = self.now_ms.max(now_ms);
         self.flush_mvds(now_ms)?;
         if self.next_advertisement_ms.is_some_and(|due| due <= now_ms) {
             self.advertise(now_ms)?;
+        }
+        if self.next_contact_updates_ms.is_some_and(|due| due <= now_ms) {
+            self.resend_contact_updates(now_ms)?;
         }
         Ok(())
     }
@@ -1062,13 +1087,15 @@ where
     /// Sends `text` to public chat `name` (joined first) at `now_ms`: stored as `Sending`,
     /// then posted. Returns the message id.
     pub fn send_public_text(&mut self, name: &str, text: &str, now_ms: u64) -> Result<MessageId> {
-        self.send_public(name, text, None, now_ms)
+        self.validate_text(text)?;
+        let message = text_message(0, now_ms, text, name, MessageType::PublicGroup);
+        self.send_public(name, message, now_ms)
     }
 
-    /// Sends `text` to chat `chat_id` (a joined public chat or a 1:1 chat id) at `now_ms`, as
-    /// a reply to `response_to` when given (`ChatMessage.response_to`, the `0x` id, as
-    /// status-go's `sendChatMessage` with `responseTo`), which must be a stored message of
-    /// the same chat. Returns the message id.
+    /// Sends `text` to chat `chat_id` (a joined public chat, a 1:1 chat id or a group chat)
+    /// at `now_ms`, as a reply to `response_to` when given (`ChatMessage.response_to`, the
+    /// `0x` id, as status-go's `sendChatMessage` with `responseTo`), which must be a stored
+    /// message of the same chat. Returns the message id.
     pub fn send_chat_text(
         &mut self,
         chat_id: &str,
@@ -1076,46 +1103,33 @@ where
         response_to: Option<&MessageId>,
         now_ms: u64,
     ) -> Result<MessageId> {
-        let chat =
-            self.chats.get(chat_id).ok_or_else(|| Error::UnknownChat { id: chat_id.to_owned() })?;
-        let (kind, peer) = (chat.kind, chat.peer);
+        self.validate_text(text)?;
+        let mut message = text_message(0, now_ms, text, chat_id, MessageType::PublicGroup);
         if let Some(original) = response_to {
-            let same_chat = self.db.message(original)?.is_some_and(|m| m.chat_id == chat_id);
-            if !same_chat {
-                return Err(Error::InvalidInput {
-                    what: "response_to",
-                    reason: "is not a stored message of this chat",
-                });
-            }
+            message.response_to = original.to_string();
         }
-        match (kind, peer) {
-            (ChatKind::OneToOne, Some(peer)) => self.send_direct(&peer, text, response_to, now_ms),
-            (ChatKind::PrivateGroup, _) => self.send_group_text(chat_id, text, response_to, now_ms),
-            _ => self.send_public(chat_id, text, response_to, now_ms),
-        }
+        self.send_chat_message(chat_id, message, now_ms)
     }
 
+    /// Sends `message` (content checked by the caller) to public chat `name`: its clock and
+    /// chat are set, it is stored as `Sending`, then posted.
     fn send_public(
         &mut self,
         name: &str,
-        text: &str,
-        response_to: Option<&MessageId>,
+        mut message: ChatMessage,
         now_ms: u64,
     ) -> Result<MessageId> {
         self.now_ms = self.now_ms.max(now_ms);
-        self.validate_text(text)?;
         let mut chat = self
             .chats
             .get(name)
             .filter(|c| c.kind == ChatKind::Public && c.active)
             .cloned()
             .ok_or_else(|| Error::NotJoined { name: name.to_owned() })?;
-        let clock = chat.clock.tick(now_ms);
+        message.clock = chat.clock.tick(now_ms);
+        message.chat_id = name.to_owned();
+        message.message_type = MessageType::PublicGroup as i32;
         chat.timestamp_ms = chat.timestamp_ms.max(now_ms);
-        let mut message = text_message(clock, now_ms, text, name, MessageType::PublicGroup);
-        if let Some(original) = response_to {
-            message.response_to = original.to_string();
-        }
         let (signed, bytes) =
             SignedMessage::build(message.encode_to_vec(), AppType::ChatMessage, &self.identity);
         let stored = self.outgoing(&signed, name, message, bytes, now_ms);
@@ -1143,18 +1157,20 @@ where
         text: &str,
         now_ms: u64,
     ) -> Result<MessageId> {
-        self.send_direct(recipient, text, None, now_ms)
+        self.validate_text(text)?;
+        let message = text_message(0, now_ms, text, "", MessageType::OneToOne);
+        self.send_direct(recipient, message, now_ms)
     }
 
+    /// Sends `message` (content checked by the caller) to `recipient`: its clock and chat
+    /// are set, it is stored as `Sending` with its MVDS id, then handed to MVDS.
     fn send_direct(
         &mut self,
         recipient: &PublicKey,
-        text: &str,
-        response_to: Option<&MessageId>,
+        mut message: ChatMessage,
         now_ms: u64,
     ) -> Result<MessageId> {
         self.now_ms = self.now_ms.max(now_ms);
-        self.validate_text(text)?;
         if *recipient == self.public {
             return Err(Error::InvalidInput { what: "recipient", reason: "is ourselves" });
         }
@@ -1165,12 +1181,10 @@ where
         };
         let reactivated = !chat.active;
         chat.active = true;
-        let clock = chat.clock.tick(now_ms);
+        message.clock = chat.clock.tick(now_ms);
+        message.chat_id.clone_from(&chat_id);
+        message.message_type = MessageType::OneToOne as i32;
         chat.timestamp_ms = chat.timestamp_ms.max(now_ms);
-        let mut message = text_message(clock, now_ms, text, &chat_id, MessageType::OneToOne);
-        if let Some(original) = response_to {
-            message.response_to = original.to_string();
-        }
         let (signed, bytes) =
             SignedMessage::build(message.encode_to_vec(), AppType::ChatMessage, &self.identity);
         let stored = self.outgoing(&signed, &chat_id, message, bytes, now_ms);

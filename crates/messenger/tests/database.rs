@@ -610,6 +610,13 @@ impl wisp_messenger::DeviceStore for FailingStore {
         self.check()?;
         self.inner.put_installation_metadata(metadata)
     }
+    fn own_profile(&self) -> Result<Option<wisp_messenger::OwnProfile>, StoreError> {
+        self.inner.own_profile()
+    }
+    fn put_own_profile(&mut self, profile: &wisp_messenger::OwnProfile) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.put_own_profile(profile)
+    }
 }
 
 impl MessageStore for FailingStore {

@@ -169,6 +169,18 @@ fn suite(store: &mut dyn MessageStore) {
         [HistoryRange { from: 7, to: 8 }, HistoryRange { from: 25, to: 26 }]
     );
     assert!(store.gaps(&other).unwrap().is_empty());
+
+    // Our own profile: none, then one row that each put replaces.
+    assert_eq!(store.own_profile().unwrap(), None);
+    let mut profile = wisp_messenger::OwnProfile {
+        ens_name: "me.eth".into(),
+        profile_image: "aW1n".into(),
+        contact_updates_sent_ms: 1_800_000_000_000,
+    };
+    store.put_own_profile(&profile).unwrap();
+    profile.contact_updates_sent_ms += 1;
+    store.put_own_profile(&profile).unwrap();
+    assert_eq!(store.own_profile().unwrap(), Some(profile));
 }
 
 #[test]
@@ -194,6 +206,8 @@ fn sqlite_store_encrypted_file() {
     // Reopened: what the suite left is there.
     let store = SqliteMessageStore::open(&path, &key).unwrap();
     assert_eq!(store.chats().unwrap().len(), 1);
+    let profile = wisp_messenger::DeviceStore::own_profile(&store).unwrap().unwrap();
+    assert_eq!(profile.contact_updates_sent_ms, 1_800_000_000_001);
     assert_eq!(
         store.history_range(&Topic([1, 2, 3, 4])).unwrap(),
         Some(HistoryRange { from: 5, to: 30 })

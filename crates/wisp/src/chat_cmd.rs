@@ -32,6 +32,10 @@ const FOLLOW_PAGE: u32 = 50;
 const FOLLOW_MAX_PAGES: usize = 20;
 /// status-go's `contentType` of plain text (`ChatMessage.ContentType.TEXT_PLAIN`).
 const TEXT_PLAIN: u64 = 1;
+/// status-go's `contentType` of a sticker, an image and an audio clip.
+const STICKER: u64 = 2;
+const IMAGE: u64 = 7;
+const AUDIO: u64 = 8;
 /// status-go's `chatType` values.
 const CHAT_ONE_TO_ONE: u64 = 1;
 const CHAT_PUBLIC: u64 = 2;
@@ -101,7 +105,8 @@ pub(crate) fn dispatch(args: ChatArgs, data_dir: &crate::data_dir::DataDir) -> R
 #[derive(Debug, Subcommand)]
 #[command(after_help = CHAT_EXAMPLES)]
 pub(crate) enum ChatCommand {
-    /// Send a text message to a public chat (--public NAME) or a person (--to KEY)
+    /// Send text, an image, an audio clip or a sticker to a public chat (--public NAME), a person
+    /// (--to KEY) or a group (--group CHAT)
     #[command(after_help = SEND_EXAMPLES)]
     Send(SendArgs),
     /// List the active chats: type, name or key, unread count, last message
@@ -133,6 +138,11 @@ const SEND_EXAMPLES: &str = "\
 Examples:
     wisp chat send --public status 'hello everyone'
     wisp chat send --to 0x04<128 hex digits> 'hi' --wait delivered --timeout 60
+    wisp chat send --to zQ3sh... --image cat.jpg 'my cat'
+    wisp chat send --group <uuid>-0x04... --audio note.aac --duration-ms 2400
+    wisp chat send --public status --sticker e30101701220ab12:1
+Images are JPEG, PNG, GIF or WebP, audio AAC (ADTS) or AMR, each at most 512 KiB; the node
+reads the file, so it must be on the node's machine. TEXT is a caption then (optional).
 Prints the message id and its delivery state; with --wait, each state as it is reached, and
 exits 1 if the state is not reached in time. A public chat is joined if it was not.";
 
@@ -177,9 +187,27 @@ pub(crate) struct SendArgs {
     #[arg(long, value_name = "ID")]
     pub(crate) reply_to: Option<String>,
 
-    /// The text to send
-    #[arg(value_name = "TEXT")]
-    pub(crate) text: String,
+    /// The text to send (with --image, --audio or --sticker: an optional caption)
+    #[arg(value_name = "TEXT", required_unless_present_any = ["image", "audio", "sticker"])]
+    pub(crate) text: Option<String>,
+
+    /// Send an image: a JPEG, PNG, GIF or WebP file of at most 512 KiB. The node reads the
+    /// file, so it must be on the node's machine (the path is made absolute here)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["audio", "sticker"])]
+    pub(crate) image: Option<std::path::PathBuf>,
+
+    /// Send an audio clip: an AAC (ADTS) or AMR file of at most 512 KiB, read by the node;
+    /// give its length with --duration-ms
+    #[arg(long, value_name = "FILE", conflicts_with = "sticker", requires = "duration_ms")]
+    pub(crate) audio: Option<std::path::PathBuf>,
+
+    /// Length of the --audio clip in milliseconds
+    #[arg(long, value_name = "N", requires = "audio")]
+    pub(crate) duration_ms: Option<u64>,
+
+    /// Send a sticker: its content hash and pack id, HASH:PACK (e.g. e30101701220…:1)
+    #[arg(long, value_name = "HASH:PACK", value_parser = parse_sticker)]
+    pub(crate) sticker: Option<Sticker>,
 
     /// Wait until the message is sent, or delivered (acknowledged; 1:1 only), printing each state
     #[arg(long, value_name = "STATE")]
@@ -192,6 +220,28 @@ pub(crate) struct SendArgs {
     /// The node and the output format.
     #[command(flatten)]
     pub(crate) out: Output,
+}
+
+/// A sticker to send: `HASH:PACK`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sticker {
+    /// The sticker's content hash.
+    pub(crate) hash: String,
+    /// Its pack id.
+    pub(crate) pack: i32,
+}
+
+/// Parses `--sticker HASH:PACK`.
+fn parse_sticker(text: &str) -> Result<Sticker, String> {
+    let bad = |why: &str| {
+        format!("{text:?} is not a sticker: {why}; expected HASH:PACK, e.g. e30101701220ab12:1")
+    };
+    let (hash, pack) = text.rsplit_once(':').ok_or_else(|| bad("no ':' before the pack id"))?;
+    if hash.is_empty() || hash.len() > 256 {
+        return Err(bad("the hash must be 1 to 256 characters"));
+    }
+    let pack = pack.parse::<i32>().map_err(|_| bad("the pack id is not a whole number"))?;
+    Ok(Sticker { hash: hash.to_owned(), pack })
 }
 
 /// The delivery state `send --wait` waits for.
@@ -378,8 +428,19 @@ impl ChatRpc {
         text: &str,
         reply_to: Option<&str>,
     ) -> Result<Value, ChatError> {
+        let message = json!({ "chatId": chat_id, "text": text, "contentType": TEXT_PLAIN });
+        self.send_message(chat_id, message, reply_to).await
+    }
+
+    /// `wakuext_sendChatMessage` of `message` (status-go's `Message` fields: `chatId`,
+    /// `text`, `contentType`, `imagePath`, ...) in `chat_id`; returns the stored Message.
+    pub(crate) async fn send_message(
+        &self,
+        chat_id: &str,
+        mut message: Value,
+        reply_to: Option<&str>,
+    ) -> Result<Value, ChatError> {
         const METHOD: &str = "wakuext_sendChatMessage";
-        let mut message = json!({ "chatId": chat_id, "text": text, "contentType": TEXT_PLAIN });
         if let Some(id) = reply_to {
             message["responseTo"] = json!(id);
         }
@@ -523,7 +584,8 @@ async fn send(args: SendArgs) -> Result<(), Error> {
         .into());
     }
     let started = Instant::now();
-    let message = rpc.send_text(&chat_id, &args.text, args.reply_to.as_deref()).await?;
+    let message =
+        rpc.send_message(&chat_id, outgoing(&args, &chat_id)?, args.reply_to.as_deref()).await?;
     let id = str_field(&message, "id").to_owned();
     let mut state = status_of(&message);
     report_state(&args.out, &message, &state, started.elapsed())?;
@@ -552,6 +614,42 @@ async fn send(args: SendArgs) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The `wakuext_sendChatMessage` object of `send`'s arguments: text, or an image, audio
+/// clip or sticker (with the text as caption). Media paths are made absolute (the node
+/// reads them) and must name a file here.
+fn outgoing(args: &SendArgs, chat_id: &str) -> Result<Value, ChatError> {
+    let text = args.text.clone().unwrap_or_default();
+    let file = |flag: &str, path: &std::path::Path| {
+        let absolute = std::fs::canonicalize(path).map_err(|e| {
+            ChatError::Input(format!("{flag} {}: cannot read it: {e}", path.display()))
+        })?;
+        if !absolute.is_file() {
+            return Err(ChatError::Input(format!("{flag} {}: not a regular file", path.display())));
+        }
+        Ok(absolute.to_string_lossy().into_owned())
+    };
+    let mut message = json!({ "chatId": chat_id, "text": text });
+    if let Some(path) = &args.image {
+        message["contentType"] = json!(IMAGE);
+        message["imagePath"] = json!(file("--image", path)?);
+    } else if let Some(path) = &args.audio {
+        message["contentType"] = json!(AUDIO);
+        message["audioPath"] = json!(file("--audio", path)?);
+        message["audioDurationMs"] = json!(args.duration_ms.unwrap_or(0));
+    } else if let Some(sticker) = &args.sticker {
+        message["contentType"] = json!(STICKER);
+        message["sticker"] = json!({ "hash": sticker.hash, "pack": sticker.pack });
+    } else {
+        if text.trim().is_empty() {
+            return Err(ChatError::Input(
+                "the text is empty: give TEXT, or --image, --audio or --sticker".into(),
+            ));
+        }
+        message["contentType"] = json!(TEXT_PLAIN);
+    }
+    Ok(message)
 }
 
 /// Has `state` reached `wanted`?
@@ -723,13 +821,46 @@ pub(crate) fn message_line(message: &Value) -> String {
         },
         alias => alias.to_owned(),
     };
-    let text = str_field(message, "text").replace('\n', " ⏎ ");
+    let mut text = str_field(message, "text").replace('\n', " ⏎ ");
+    if let Some(label) = media_label(message) {
+        text = if text.is_empty() { label } else { format!("{label} {text}") };
+    }
     let mut line = format!("{}  {alias}: {text}", utc_time(ms));
     let state = status_of(message);
     if !state.is_empty() {
         line.push_str(&format!("  [{state}]"));
     }
     line
+}
+
+/// `[image png, 3.0 KiB]`, `[audio amr, 2.4 s]`, `[sticker e3010170…, pack 1]` for a media
+/// message; `None` for text.
+fn media_label(message: &Value) -> Option<String> {
+    let data = |key: &str| {
+        let uri = str_field(message, key);
+        let (head, b64) = uri.split_once(";base64,")?;
+        let kind = head.rsplit('/').next().unwrap_or("?").to_owned();
+        let padding = b64.bytes().rev().take_while(|b| *b == b'=').count();
+        Some((kind, (b64.len() / 4 * 3).saturating_sub(padding)))
+    };
+    match message.get("contentType").and_then(Value::as_u64)? {
+        IMAGE => {
+            let (kind, size) = data("image")?;
+            Some(format!("[image {kind}, {:.1} KiB]", size as f64 / 1024.0))
+        }
+        AUDIO => {
+            let (kind, _) = data("audio")?;
+            let ms = message.get("audioDurationMs").and_then(Value::as_u64).unwrap_or(0);
+            Some(format!("[audio {kind}, {:.1} s]", ms as f64 / 1000.0))
+        }
+        STICKER => {
+            let sticker = message.get("sticker")?;
+            let hash = sticker.get("hash").and_then(Value::as_str).unwrap_or("?");
+            let pack = sticker.get("pack").and_then(Value::as_i64).unwrap_or(0);
+            Some(format!("[sticker {}, pack {pack}]", shorten(hash, 12)))
+        }
+        _ => None,
+    }
 }
 
 /// The `outgoingStatus` of one of our messages, empty for others'.
@@ -817,5 +948,84 @@ mod tests {
         let chat = json!({ "id": "status", "chatType": 2, "unviewedMessagesCount": 3,
                            "active": true, "lastMessage": null });
         assert_eq!(chat_line(&chat), "public  #status  3 unread");
+    }
+
+    /// `wisp chat send ...` parsed.
+    fn send_args(args: &[&str]) -> Result<SendArgs, clap::Error> {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            command: ChatCommand,
+        }
+        let argv = ["chat", "send"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv)?.command {
+            ChatCommand::Send(send) => Ok(send),
+            _ => unreachable!("a send command"),
+        }
+    }
+
+    #[test]
+    fn send_takes_an_image_audio_or_sticker() {
+        let dir = std::env::temp_dir().join(format!("wisp-chat-send-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pic = dir.join("pic.png");
+        std::fs::write(&pic, b"\x89PNG\r\n\x1a\n").unwrap();
+        let pic_arg = pic.to_str().unwrap();
+
+        let args = send_args(&["--public", "status", "--image", pic_arg]).unwrap();
+        let m = outgoing(&args, "status").unwrap();
+        assert_eq!((&m["contentType"], &m["text"]), (&json!(7), &json!("")));
+        let absolute = std::fs::canonicalize(&pic).unwrap();
+        assert_eq!(m["imagePath"], json!(absolute.to_str().unwrap()));
+
+        let args = send_args(&["--to", "0x04", "--audio", pic_arg, "--duration-ms", "2400", "hi"])
+            .unwrap();
+        let m = outgoing(&args, "c").unwrap();
+        assert_eq!((&m["contentType"], &m["audioDurationMs"]), (&json!(8), &json!(2400)));
+        assert_eq!(m["text"], "hi");
+
+        let args = send_args(&["--public", "status", "--sticker", "e301ab:3"]).unwrap();
+        let m = outgoing(&args, "status").unwrap();
+        assert_eq!(
+            (&m["contentType"], &m["sticker"]),
+            (&json!(2), &json!({"hash": "e301ab", "pack": 3}))
+        );
+
+        let args = send_args(&["--public", "status", "plain"]).unwrap();
+        assert_eq!(outgoing(&args, "status").unwrap()["contentType"], 1);
+
+        // Refused: no text nor media, audio without its length, two kinds at once, a bad
+        // sticker, a file that is not there (named).
+        assert!(send_args(&["--public", "status"]).is_err());
+        let e = send_args(&["--public", "s", "--audio", pic_arg]).unwrap_err().to_string();
+        assert!(e.contains("--duration-ms"), "{e}");
+        assert!(send_args(&["--public", "s", "--image", pic_arg, "--sticker", "a:1"]).is_err());
+        let e = send_args(&["--public", "s", "--sticker", "abc"]).unwrap_err().to_string();
+        assert!(e.contains("HASH:PACK"), "{e}");
+        assert!(send_args(&["--public", "s", "--sticker", "abc:x"]).is_err());
+        let missing = dir.join("missing.jpg");
+        let args = send_args(&["--public", "s", "--image", missing.to_str().unwrap()]).unwrap();
+        let e = outgoing(&args, "s").unwrap_err().to_string();
+        assert!(e.contains("--image") && e.contains("missing.jpg"), "{e}");
+        let args = send_args(&["--public", "s", "--image", dir.to_str().unwrap()]).unwrap();
+        assert!(outgoing(&args, "s").unwrap_err().to_string().contains("not a regular file"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn media_messages_read_as_lines() {
+        let image = json!({ "id": "0x1", "text": "my cat", "timestamp": 0u64, "alias": "A B C",
+                            "contentType": 7, "image": "data:image/png;base64,AAAAAA==" });
+        assert_eq!(message_line(&image), "1970-01-01 00:00:00  A B C: [image png, 0.0 KiB] my cat");
+        let audio = json!({ "text": "", "timestamp": 0u64, "alias": "A B C", "contentType": 8,
+                            "audio": "data:audio/amr;base64,AAAA", "audioDurationMs": 2400 });
+        assert_eq!(message_line(&audio), "1970-01-01 00:00:00  A B C: [audio amr, 2.4 s]");
+        let sticker = json!({ "text": "", "timestamp": 0u64, "alias": "A B C", "contentType": 2,
+                              "sticker": { "hash": "e30101701220abcdef", "pack": 1 } });
+        assert_eq!(
+            message_line(&sticker),
+            "1970-01-01 00:00:00  A B C: [sticker e30101701220…, pack 1]"
+        );
     }
 }

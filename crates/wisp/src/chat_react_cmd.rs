@@ -84,6 +84,19 @@ async fn chat_of(rpc: &ChatRpc, id: &str) -> Result<String, ChatError> {
     }
 }
 
+/// The reactions of the `chatMessages` page (1000 messages) holding message `id`:
+/// `emojiReactionsByChatID` answers per page, as status-go's.
+async fn reactions_on_page_of(rpc: &ChatRpc, chat: &str, id: &str) -> Result<Value, ChatError> {
+    let mut cursor = String::new();
+    loop {
+        let (page, next) = rpc.messages(chat, &cursor, 1000).await?;
+        if page.iter().any(|m| str_field(m, "id") == id) || next.is_empty() {
+            return rpc.call("wakuext_emojiReactionsByChatID", json!([chat, cursor, 1000])).await;
+        }
+        cursor = next;
+    }
+}
+
 /// Runs `wisp chat react`.
 pub(crate) async fn react(args: ReactArgs) -> Result<(), Error> {
     let id = message_id(&args.id)?;
@@ -91,7 +104,7 @@ pub(crate) async fn react(args: ReactArgs) -> Result<(), Error> {
     let rpc = ChatRpc::new(args.out.rpc.clone());
     let response = if args.retract {
         let chat = chat_of(&rpc, &id).await?;
-        let list = rpc.call("wakuext_emojiReactionsByChatID", json!([chat, "", 1000])).await?;
+        let list = reactions_on_page_of(&rpc, &chat, &id).await?;
         let ours = list.as_array().and_then(|l| {
             l.iter()
                 .find(|r| str_field(r, "messageId") == id && r["emojiId"] == emoji)

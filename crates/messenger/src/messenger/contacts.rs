@@ -12,7 +12,12 @@
 //!   is dropped ([`DropReason::Blocked`]).
 //! - A received `ContactUpdate` or `ChatIdentity` applies only when its clock is newer than
 //!   what we have; ours (from another device of ours) is not a contact.
+//! - Our profile (ENS name, profile image) as our last `ContactUpdate` carried it is stored
+//!   ([`OwnProfile`]), with when a `ContactUpdate` last went to every added contact; every
+//!   [`CONTACT_UPDATE_INTERVAL`] (48 h, as status-go) after that, [`Messenger::tick`] sends
+//!   it to every added contact again. The time is stored, so a restart does not reset it.
 
+use tracing::debug;
 use wisp_crypto::PublicKey;
 
 use super::{DropReason, Event, Messenger, one_to_one_chat_id};
@@ -21,7 +26,11 @@ use crate::identity::{MessageId, SignedMessage};
 use crate::proto::{
     self, ChatIdentity, ContactUpdate, Message as _, application_metadata_message::Type as AppType,
 };
-use crate::store::{MessageStore, StoredContact};
+use crate::store::{MessageStore, OwnProfile, StoredContact};
+
+/// How long after our `ContactUpdate` last went to every added contact it goes again: 48 h
+/// (status-go re-sends it to its contacts every 48 hours).
+pub const CONTACT_UPDATE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(48 * 3600);
 
 /// Largest ENS name or nickname accepted, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
@@ -106,7 +115,8 @@ where
         self.install_contact_code_filter(key);
         self.open_one_to_one_chat(key)?;
         self.event(Event::ContactChanged { contact: contact.id() });
-        self.send_contact_update(key, ens_name, "", now_ms)?;
+        let image = self.db.own_profile()?.unwrap_or_default().profile_image;
+        self.send_contact_update(key, ens_name, &image, now_ms)?;
         self.sync_contact(&contact, now_ms)?;
         Ok(contact)
     }
@@ -216,34 +226,97 @@ where
                 reason: "is larger than 256 KiB",
             });
         }
+        let mut profile = self.db.own_profile()?.unwrap_or_default();
+        if profile.ens_name != ens_name || profile.profile_image != profile_image {
+            ens_name.clone_into(&mut profile.ens_name);
+            profile_image.clone_into(&mut profile.profile_image);
+            self.db.put_own_profile(&profile)?;
+        }
+        self.send_update(key, &profile, now_ms)
+    }
+
+    fn send_update(
+        &mut self,
+        key: &PublicKey,
+        profile: &OwnProfile,
+        now_ms: u64,
+    ) -> Result<MessageId> {
         let update = ContactUpdate {
             clock: self.devices.clock.tick(now_ms),
-            ens_name: ens_name.to_owned(),
-            profile_image: profile_image.to_owned(),
+            ens_name: profile.ens_name.clone(),
+            profile_image: profile.profile_image.clone(),
         };
         self.send_direct_app(key, AppType::ContactUpdate, update.encode_to_vec(), now_ms)
     }
 
-    /// Sends a `ContactUpdate` to every added contact that is not blocked (status-go
-    /// `SendContactUpdates`). Returns the ids.
+    /// Our profile as our `ContactUpdate`s carry it, and when they last went to every added
+    /// contact (`None` before [`Messenger::start`] first ran).
+    pub fn own_profile(&self) -> Result<Option<OwnProfile>> {
+        Ok(self.db.own_profile()?)
+    }
+
+    /// Schedules the periodic `ContactUpdate` (on start): due
+    /// [`super::Config::contact_update_interval`] after it last went to every contact; on the
+    /// very first start that time is now (a new contact gets one when added anyway).
+    pub(super) fn schedule_contact_updates(&mut self, now_ms: u64) -> Result<()> {
+        let sent = match self.db.own_profile()? {
+            Some(profile) => profile.contact_updates_sent_ms,
+            None => {
+                let profile =
+                    OwnProfile { contact_updates_sent_ms: now_ms, ..OwnProfile::default() };
+                self.db.put_own_profile(&profile)?;
+                now_ms
+            }
+        };
+        self.next_contact_updates_ms = Some(sent.saturating_add(self.contact_update_interval_ms()));
+        Ok(())
+    }
+
+    fn contact_update_interval_ms(&self) -> u64 {
+        u64::try_from(self.config.contact_update_interval.as_millis()).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// The periodic re-send: our stored profile to every added contact that is not blocked.
+    /// The time is stored (and the next one scheduled) before anything is sent, so a failure
+    /// cannot make every tick try again.
+    pub(super) fn resend_contact_updates(&mut self, now_ms: u64) -> Result<Vec<MessageId>> {
+        let mut profile = self.db.own_profile()?.unwrap_or_default();
+        profile.contact_updates_sent_ms = now_ms;
+        self.db.put_own_profile(&profile)?;
+        self.next_contact_updates_ms =
+            Some(now_ms.saturating_add(self.contact_update_interval_ms()));
+        let mut ids = Vec::new();
+        for contact in self.db.contacts()? {
+            if contact.added && !contact.blocked && contact.key != self.public {
+                ids.push(self.send_update(&contact.key, &profile, now_ms)?);
+            }
+        }
+        debug!(target: "messenger", contacts = ids.len(), "periodic contact updates sent");
+        Ok(ids)
+    }
+
+    /// Sends a `ContactUpdate` with `ens_name` and `profile_image` (stored as our profile)
+    /// to every added contact that is not blocked (status-go `SendContactUpdates`); the
+    /// periodic re-send counts from now. Returns the ids.
     pub fn send_contact_updates(
         &mut self,
         ens_name: &str,
         profile_image: &str,
         now_ms: u64,
     ) -> Result<Vec<MessageId>> {
-        let mut ids = Vec::new();
-        for contact in self.db.contacts()? {
-            if contact.added && !contact.blocked {
-                ids.push(self.send_contact_update(
-                    &contact.key,
-                    ens_name,
-                    profile_image,
-                    now_ms,
-                )?);
-            }
+        self.now_ms = self.now_ms.max(now_ms);
+        check_name("ens name", ens_name)?;
+        if profile_image.len() > MAX_PROFILE_IMAGE_BYTES {
+            return Err(Error::InvalidInput {
+                what: "profile image",
+                reason: "is larger than 256 KiB",
+            });
         }
-        Ok(ids)
+        let mut profile = self.db.own_profile()?.unwrap_or_default();
+        ens_name.clone_into(&mut profile.ens_name);
+        profile_image.clone_into(&mut profile.profile_image);
+        self.db.put_own_profile(&profile)?;
+        self.resend_contact_updates(now_ms)
     }
 
     /// Signs an application message and sends it to `peer` over MVDS and the secure

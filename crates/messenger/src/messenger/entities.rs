@@ -14,7 +14,15 @@ use crate::error::{Error, Result};
 use crate::group::{key_hex, parse_key_hex};
 use crate::identity::{MessageId, SignedMessage};
 use crate::proto::{EmojiReaction, Message as _, PinMessage, emoji_reaction};
-use crate::store::{ChatEntity, EntityKind, MessageStore};
+use crate::store::{ChatEntity, EntityKind, MessageStore, StoredMessage};
+
+/// A page of pinned messages with their pins, and the cursor of the next page (`None` at
+/// the end): what [`Messenger::pinned_messages`] returns.
+pub type PinnedPage = (Vec<(StoredMessage, ChatEntity)>, Option<String>);
+
+/// Most reactions [`Messenger::reactions_page`] returns: 1000, as status-go's
+/// `emojiReactionsByChatID`.
+pub const MAX_REACTIONS: usize = 1000;
 
 impl<RS, MS, R, DB> Messenger<RS, MS, R, DB>
 where
@@ -26,6 +34,73 @@ where
     /// The reactions (`EntityKind::Reaction`) or pins (`EntityKind::Pin`) of chat `chat_id`.
     pub fn chat_entities(&self, chat_id: &str, kind: EntityKind) -> Result<Vec<ChatEntity>> {
         Ok(self.db.chat_entities(chat_id, kind)?)
+    }
+
+    /// The reactions (not withdrawn) on the messages of one page of chat `chat_id`: the page
+    /// [`Messenger::chat_messages`] returns for the same `cursor` and `limit`, as status-go's
+    /// `emojiReactionsByChatID` pairs with its `chatMessages`; at most [`MAX_REACTIONS`]
+    /// (status-go's bound), newest reaction first.
+    pub fn reactions_page(
+        &self,
+        chat_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChatEntity>> {
+        let (page, _) = self.chat_messages(chat_id, cursor, limit)?;
+        let ids: std::collections::HashSet<String> =
+            page.iter().map(|m| m.id.to_string()).collect();
+        let mut reactions: Vec<ChatEntity> = self
+            .db
+            .chat_entities(chat_id, EntityKind::Reaction)?
+            .into_iter()
+            .filter(|e| e.active && ids.contains(&e.target))
+            .collect();
+        reactions.sort_by_key(|e| std::cmp::Reverse((e.clock, e.id.0)));
+        reactions.truncate(MAX_REACTIONS);
+        Ok(reactions)
+    }
+
+    /// Up to `limit` pinned messages of chat `chat_id` with their pins, ordered as status-go's
+    /// `chatPinnedMessages`: by the pinned message's clock, then id, newest first. `cursor`
+    /// is `None` (or empty) for the first page, else the cursor of the previous page, in
+    /// [`Messenger::chat_messages`]' format; the page holds the messages strictly older than
+    /// it. The second value is the cursor of the next page (the last message returned),
+    /// `None` when there are no more. Deleted messages and unpinned ones are left out.
+    pub fn pinned_messages(
+        &self,
+        chat_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<PinnedPage> {
+        let before = match cursor {
+            None | Some("") => None,
+            Some(cursor) => Some(super::parse_cursor(cursor)?),
+        };
+        let mut pinned = Vec::new();
+        for pin in self.db.chat_entities(chat_id, EntityKind::Pin)? {
+            if !pin.active {
+                continue;
+            }
+            let Some(target) = super::parse_message_id(&pin.target) else { continue };
+            let Some(message) = self.db.message(&target)? else { continue };
+            if message.deleted || message.chat_id != chat_id {
+                continue;
+            }
+            let key = (message.message.clock, message.id.0);
+            if before.is_some_and(|(clock, id)| key >= (clock, id.0)) {
+                continue;
+            }
+            pinned.push((message, pin));
+        }
+        pinned.sort_by_key(|(m, _)| std::cmp::Reverse((m.message.clock, m.id.0)));
+        let limit = limit.min(super::MAX_PAGE);
+        let next = if pinned.len() > limit {
+            pinned.truncate(limit);
+            pinned.last().map(|(m, _)| m.cursor())
+        } else {
+            None
+        };
+        Ok((pinned, next))
     }
 
     /// Reacts to message `target` of chat `chat_id` with `emoji` (status-go's types 1 to 6),
@@ -265,41 +340,5 @@ where
     }
 }
 
-/// Largest image or audio clip accepted in a `ChatMessage`, sent or received: 512 KiB.
-pub const MAX_MEDIA_BYTES: usize = 512 * 1024;
-
-/// Whether the image or audio of `message`, if any, is within [`MAX_MEDIA_BYTES`].
-pub(super) fn media_acceptable(message: &crate::proto::ChatMessage) -> bool {
-    use crate::proto::chat_message::Payload;
-    match &message.payload {
-        Some(Payload::Image(image)) => image.payload.len() <= MAX_MEDIA_BYTES,
-        Some(Payload::Audio(audio)) => audio.payload.len() <= MAX_MEDIA_BYTES,
-        _ => true,
-    }
-}
-
-/// An image `ChatMessage` (content type IMAGE) of `bytes`, whose format (JPEG, PNG, GIF,
-/// WebP) is read from its first bytes; refused when it is none of those or larger than
-/// [`MAX_MEDIA_BYTES`]. Its clock, timestamp and chat are set when it is sent.
-pub fn image_message(bytes: Vec<u8>) -> Result<crate::proto::ChatMessage> {
-    use crate::proto::{ImageMessage, ImageType, chat_message::ContentType, chat_message::Payload};
-    if bytes.len() > MAX_MEDIA_BYTES {
-        return Err(Error::InvalidInput { what: "image", reason: "is larger than 512 KiB" });
-    }
-    let kind = if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
-        ImageType::Jpeg
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        ImageType::Png
-    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
-        ImageType::Gif
-    } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
-        ImageType::Webp
-    } else {
-        return Err(Error::InvalidInput { what: "image", reason: "is not JPEG, PNG, GIF or WebP" });
-    };
-    Ok(crate::proto::ChatMessage {
-        content_type: ContentType::Image as i32,
-        payload: Some(Payload::Image(ImageMessage { payload: bytes, r#type: kind as i32 })),
-        ..crate::proto::ChatMessage::default()
-    })
-}
+// The media checks moved to `media.rs`; the group module still reaches them here.
+pub(super) use super::media::media_acceptable;

@@ -36,6 +36,31 @@ CREATE TABLE messenger_installations (
 );
 ";
 
+/// Our own profile as our `ContactUpdate`s carry it, with when they last went to every added
+/// contact (one row, id 0). Created on every open when missing, beside the versioned
+/// migrations: an additive table that older builds ignore, so it needs no schema version
+/// (the integrator may fold it into the next numbered migration).
+pub(super) const OWN_PROFILE_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS messenger_own_profile (
+    id INTEGER PRIMARY KEY NOT NULL CHECK (id = 0),
+    ens_name TEXT NOT NULL,
+    profile_image TEXT NOT NULL,
+    contact_updates_sent_ms INTEGER NOT NULL
+);
+";
+
+/// Our own profile as our `ContactUpdate`s carry it, and when a `ContactUpdate` last went to
+/// every added contact (the periodic re-send counts from then).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnProfile {
+    /// Our ENS name, as text.
+    pub ens_name: String,
+    /// Our profile image (base64 text), as `ContactUpdate.profile_image`.
+    pub profile_image: String,
+    /// Unix milliseconds of the last `ContactUpdate` to every added contact.
+    pub contact_updates_sent_ms: u64,
+}
+
 /// A contact: anyone whose profile we learnt or whom we added or blocked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredContact {
@@ -138,6 +163,10 @@ pub trait DeviceStore {
         &mut self,
         metadata: &InstallationMetadata,
     ) -> Result<(), StoreError>;
+    /// Our own profile, `None` until first stored.
+    fn own_profile(&self) -> Result<Option<OwnProfile>, StoreError>;
+    /// Replaces our own profile.
+    fn put_own_profile(&mut self, profile: &OwnProfile) -> Result<(), StoreError>;
 }
 
 /// The contact and installation tables of a [`MemoryMessageStore`].
@@ -145,6 +174,7 @@ pub trait DeviceStore {
 pub(super) struct MemoryDevices {
     contacts: BTreeMap<[u8; 65], StoredContact>,
     installations: BTreeMap<String, InstallationMetadata>,
+    own_profile: Option<OwnProfile>,
 }
 
 impl DeviceStore for MemoryMessageStore {
@@ -181,6 +211,15 @@ impl DeviceStore for MemoryMessageStore {
         metadata: &InstallationMetadata,
     ) -> Result<(), StoreError> {
         self.devices.installations.insert(metadata.installation_id.clone(), metadata.clone());
+        Ok(())
+    }
+
+    fn own_profile(&self) -> Result<Option<OwnProfile>, StoreError> {
+        Ok(self.devices.own_profile.clone())
+    }
+
+    fn put_own_profile(&mut self, profile: &OwnProfile) -> Result<(), StoreError> {
+        self.devices.own_profile = Some(profile.clone());
         Ok(())
     }
 }
@@ -346,6 +385,40 @@ impl DeviceStore for SqliteMessageStore {
                 ],
             )
             .map_err(StoreError::sqlite("put installation"))?;
+        Ok(())
+    }
+
+    fn own_profile(&self) -> Result<Option<OwnProfile>, StoreError> {
+        self.connection()
+            .query_row(
+                "SELECT ens_name, profile_image, contact_updates_sent_ms \
+                 FROM messenger_own_profile WHERE id = 0",
+                [],
+                |row| {
+                    let sent: i64 = row.get(2)?;
+                    Ok(OwnProfile {
+                        ens_name: row.get(0)?,
+                        profile_image: row.get(1)?,
+                        contact_updates_sent_ms: u64::try_from(sent).unwrap_or(0),
+                    })
+                },
+            )
+            .optional()
+            .map_err(StoreError::sqlite("select own profile"))
+    }
+
+    fn put_own_profile(&mut self, profile: &OwnProfile) -> Result<(), StoreError> {
+        self.connection()
+            .execute(
+                "INSERT OR REPLACE INTO messenger_own_profile \
+                 (id, ens_name, profile_image, contact_updates_sent_ms) VALUES (0, ?1, ?2, ?3)",
+                params![
+                    profile.ens_name,
+                    profile.profile_image,
+                    clock_column(profile.contact_updates_sent_ms),
+                ],
+            )
+            .map_err(StoreError::sqlite("put own profile"))?;
         Ok(())
     }
 }

@@ -16,7 +16,8 @@ mod memory;
 mod sqlite;
 
 pub use devices::{
-    DeviceStore, InstallationMetadata, StoredContact, TAG_ADDED, TAG_BLOCKED, TAG_REQUEST_RECEIVED,
+    DeviceStore, InstallationMetadata, OwnProfile, StoredContact, TAG_ADDED, TAG_BLOCKED,
+    TAG_REQUEST_RECEIVED,
 };
 
 pub use memory::MemoryMessageStore;

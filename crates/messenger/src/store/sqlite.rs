@@ -140,6 +140,9 @@ impl SqliteMessageStore {
             tx.execute("INSERT INTO messenger_schema_version (version) VALUES (?1)", [version])
                 .map_err(StoreError::sqlite("schema version"))?;
         }
+        // Added after schema 3 without a version of its own (see `devices::OWN_PROFILE_TABLE`).
+        tx.execute_batch(super::devices::OWN_PROFILE_TABLE)
+            .map_err(StoreError::sqlite("own profile table"))?;
         tx.commit().map_err(StoreError::sqlite("commit schema"))?;
         Ok(Self { conn })
     }

@@ -15,7 +15,7 @@ use tokio::{
 use wisp_crypto::{PublicKey, SecretKey};
 use wisp_messenger::{
     Counters, Event, FilterSpec, IncomingEnvelope, MessageId, OutgoingEnvelope, Output,
-    SqliteMessenger, StoredChat, StoredMessage,
+    SqliteMessenger, StoredChat, StoredMessage, proto::ChatMessage,
 };
 use wisp_rlpx::NodeRecord;
 use wisp_waku::{
@@ -61,21 +61,45 @@ impl Core {
         response_to: Option<MessageId>,
         now_ms: u64,
     ) -> Result<StoredMessage, ChatError> {
+        let mut message = wisp_messenger::text_message(
+            0,
+            now_ms,
+            text,
+            chat_id,
+            wisp_messenger::proto::MessageType::PublicGroup,
+        );
+        if let Some(original) = response_to {
+            message.response_to = original.to_string();
+        }
+        self.send_message(chat_id, message, now_ms)
+    }
+
+    /// Sends a prepared `ChatMessage` (text, image, audio or sticker) to an active chat;
+    /// its `response_to`, when set, must name a stored message of the chat.
+    pub(crate) fn send_message(
+        &mut self,
+        chat_id: &str,
+        message: ChatMessage,
+        now_ms: u64,
+    ) -> Result<StoredMessage, ChatError> {
         let chat = self.known_chat(chat_id)?;
         if !chat.active {
             return Err(ChatError::InactiveChat(chat_id.to_owned()));
         }
-        if let Some(original) = &response_to
-            && !self
-                .messenger
-                .message(original)?
-                .is_some_and(|m| m.chat_id == chat_id && !m.deleted)
-        {
-            return Err(ChatError::UnknownMessage(format!(
-                "{original} in chat {chat_id:?} (responseTo)"
-            )));
+        if !message.response_to.is_empty() {
+            let original = super::parse_message_id(&message.response_to);
+            let found = match original {
+                Some(id) => self.messenger.message(&id)?,
+                None => None,
+            };
+            if !found.is_some_and(|m| m.chat_id == chat_id && !m.deleted) {
+                return Err(ChatError::UnknownMessage(format!(
+                    "{} in chat {chat_id:?} (responseTo)",
+                    message.response_to
+                )));
+            }
         }
-        let id = self.messenger.send_chat_text(chat_id, text, response_to.as_ref(), now_ms)?;
+        let id = self.messenger.send_chat_message(chat_id, message, now_ms)?;
         self.sent += 1;
         self.messenger.message(&id)?.ok_or_else(|| ChatError::UnknownMessage(id.to_string()))
     }

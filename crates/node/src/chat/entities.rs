@@ -1,6 +1,6 @@
 //! Reactions and pins through [`ChatHandle`].
 
-use wisp_messenger::{ChatEntity, EntityKind, MessageId, StoredMessage};
+use wisp_messenger::{ChatEntity, EntityKind, MessageId, PinnedPage};
 
 use super::{ChatError, ChatHandle};
 
@@ -80,25 +80,35 @@ impl ChatHandle {
         .await?
     }
 
-    /// The messages pinned in chat `chat_id` (with their pins), newest pin first.
+    /// A page of the messages pinned in chat `chat_id` (with their pins), newest message
+    /// first, from `cursor` (`chatMessages`' format), at most `limit`; with the cursor of the
+    /// next page (see [`wisp_messenger::Messenger::pinned_messages`]).
     pub async fn pinned_messages(
         &self,
         chat_id: &str,
-    ) -> Result<Vec<(StoredMessage, ChatEntity)>, ChatError> {
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<PinnedPage, ChatError> {
         let id = chat_id.to_owned();
         self.run(move |core, _| {
             core.known_chat(&id)?;
-            let mut out = Vec::new();
-            for pin in core.messenger.chat_entities(&id, EntityKind::Pin)?.into_iter().rev() {
-                if !pin.active {
-                    continue;
-                }
-                let target = parse_id(&pin.target)?;
-                if let Some(m) = core.messenger.message(&target)?.filter(|m| !m.deleted) {
-                    out.push((m, pin));
-                }
-            }
-            Ok(out)
+            Ok(core.messenger.pinned_messages(&id, cursor.as_deref(), limit)?)
+        })
+        .await?
+    }
+
+    /// The reactions (not withdrawn) on the page of chat `chat_id` that `chat_messages`
+    /// returns for the same `cursor` and `limit` (status-go's `emojiReactionsByChatID`).
+    pub async fn reactions_page(
+        &self,
+        chat_id: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<ChatEntity>, ChatError> {
+        let id = chat_id.to_owned();
+        self.run(move |core, _| {
+            core.known_chat(&id)?;
+            Ok(core.messenger.reactions_page(&id, cursor.as_deref(), limit)?)
         })
         .await?
     }

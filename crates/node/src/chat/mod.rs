@@ -42,6 +42,7 @@ use wisp_messenger::{DeliveryStatus, MessageId, StoredChat, StoredMessage};
 pub use group::{GroupChange, GroupChat};
 pub use history::HistoryProgress;
 pub(crate) use history::default_mailserver_key;
+pub use wisp_messenger::PinnedPage;
 
 pub(crate) use driver::{one_to_one_key, start};
 
@@ -239,6 +240,19 @@ impl ChatHandle {
         self.run(move |core, now| core.send_text(&id, &text, response_to, now)).await?
     }
 
+    /// Sends a prepared `ChatMessage` (text, image, audio or sticker: see
+    /// [`wisp_messenger::image_message`] and its siblings) to chat `chat_id` (an active chat
+    /// of any kind); its clock, chat and message type are set by the messenger. Returns the
+    /// stored message (status `sending`).
+    pub async fn send_message(
+        &self,
+        chat_id: &str,
+        message: wisp_messenger::proto::ChatMessage,
+    ) -> Result<StoredMessage, ChatError> {
+        let id = chat_id.to_owned();
+        self.run(move |core, now| core.send_message(&id, message, now)).await?
+    }
+
     /// Sends a message again (same id); an expired one goes back to `sending`.
     pub async fn resend(&self, id: MessageId) -> Result<(), ChatError> {
         self.run(move |core, now| {
@@ -372,6 +386,13 @@ impl Settings {
             db: data_dir.join(wisp_messenger::DATABASE_FILE),
         })
     }
+}
+
+/// A `0x`-hex message id.
+pub(crate) fn parse_message_id(s: &str) -> Option<MessageId> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(s.strip_prefix("0x")?, &mut bytes).ok()?;
+    Some(MessageId(bytes))
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@
 //! | `wakuext_deactivateChat` | `{id: CHAT}` | `MessengerResponse` with the chat |
 //! | `wakuext_deleteChat` | `CHAT` | `null` |
 //! | `wakuext_chatMessages` | `CHAT, CURSOR, LIMIT` | `{messages: [Message], cursor}` |
-//! | `wakuext_sendChatMessage` | `{chatId, text, contentType?, responseTo?}` | `MessengerResponse` with the message and chat |
-//! | `wakuext_sendChatMessages` | `[{chatId, text, responseTo?}...]` | `MessengerResponse` |
+//! | `wakuext_sendChatMessage` | `{chatId, text, contentType?, responseTo?, imagePath?, audioPath?, audioDurationMs?, sticker?}` | `MessengerResponse` with the message and chat |
+//! | `wakuext_sendChatMessages` | `[{chatId, text, ...}...]` (as `sendChatMessage`) | `MessengerResponse` |
 //! | `wakuext_reSendChatMessage` | `MESSAGE_ID` | `null` |
 //! | `wakuext_markAllRead` | `CHAT` | `null` |
 //! | `wakuext_markMessagesSeen` | `CHAT, [MESSAGE_ID...]` | number of messages newly seen |
@@ -30,12 +30,18 @@
 //!   `from`, `alias`, `identicon`, `seen`, `outgoingStatus` (ours: `sending`, `sent`,
 //!   `delivered`, `expired`), `quotedMessage`, `rtl`, `parsedText`, `lineCount`, `text`,
 //!   `chatId`, `localChatId`, `clock`, `replace`, `responseTo`, `ensName`, `sticker`,
+//!   `image` and `audio` (base64 data URIs, only when the message has one), `audioDurationMs`,
 //!   `commandParameters`, `timestamp`, `contentType`, `messageType`}; `Chat` {`id`, `name`,
 //!   `description`, `color`, `active`, `chatType` (1: 1:1, 2: public), `timestamp`,
 //!   `lastClockValue`, `deletedAtClockValue`, `unviewedMessagesCount`, `lastMessage`,
 //!   `members`, `membershipUpdateEvents`, `alias` and `identicon` (1:1), `muted`, `joined`}.
 //!   `MessengerResponse` is `{chats?, messages?, removedChats?}` (empty lists left out, as
 //!   status-go's `omitempty`).
+//! - Sending by `contentType`: 1 (TEXT_PLAIN, the default) needs `text`; 2 (STICKER) needs
+//!   `sticker: {hash, pack}`; 7 (IMAGE) needs `imagePath`, a JPEG, PNG, GIF or WebP file the
+//!   node reads; 8 (AUDIO) needs `audioPath`, an AAC (ADTS) or AMR file the node reads, and
+//!   takes `audioDurationMs`. Files are at most 512 KiB; errors name the field and the path.
+//!   Media messages may carry `text` too. Any chat kind takes any of them.
 //! - `wakuext_subscribe` (WebSocket only; ended by `wakuext_unsubscribe`) sends
 //!   `wakuext_subscription` notifications whose `result` is status-go's signal envelope:
 //!   `{"type": "messages.new", "event": MessengerResponse}` for messages received or whose
@@ -109,7 +115,9 @@ impl From<ChatError> for RpcError {
             | ChatError::Messenger(wisp_messenger::Error::UnknownChat { .. })
             | ChatError::Messenger(wisp_messenger::Error::NotJoined { .. })
             | ChatError::Messenger(wisp_messenger::Error::UnknownContact { .. })
-            | ChatError::Messenger(wisp_messenger::Error::UnknownInstallation { .. }) => {
+            | ChatError::Messenger(wisp_messenger::Error::UnknownInstallation { .. })
+            | ChatError::Messenger(wisp_messenger::Error::MediaTooBig { .. })
+            | ChatError::Messenger(wisp_messenger::Error::UnsupportedMedia { .. }) => {
                 RpcError::ChatInput(e.to_string())
             }
             other => RpcError::Chat(format!("messenger: {other}")),
@@ -189,6 +197,28 @@ fn cursor(s: &str) -> Result<Option<String>, RpcError> {
         )));
     }
     Ok(Some(s.to_owned()))
+}
+
+/// The `CURSOR, LIMIT` parameters (2 and 3) of the paged methods (`chatMessages`,
+/// `chatPinnedMessages`, `emojiReactionsByChatID`): the cursor as `chatMessages` returns it
+/// (`""` or absent for the newest page), the limit 1 to 1000 (absent: 20).
+pub(crate) fn page_args(args: &Args) -> Result<(Option<String>, usize), RpcError> {
+    let cursor = match args.opt(1) {
+        None => None,
+        Some(Value::String(s)) => cursor(s)?,
+        Some(_) => {
+            return Err(RpcError::Params("parameter 2 (cursor) must be a string".into()));
+        }
+    };
+    let limit = match args.opt(2) {
+        None => 20,
+        Some(v) => v.as_u64().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
+            RpcError::Params(format!(
+                "parameter 3 (limit) must be an integer from 1 to {MAX_LIMIT}, got {v}"
+            ))
+        })?,
+    };
+    Ok((cursor, usize::try_from(limit).unwrap_or(1000)))
 }
 
 /// `text` of a message to send: not empty, at most the messenger's limit.
@@ -284,11 +314,55 @@ pub(crate) fn message_json(m: &StoredMessage, profiles: &Profiles, quotes: &Quot
     o.insert("responseTo".into(), json!(c.response_to));
     o.insert("ensName".into(), json!(c.ens_name));
     o.insert("sticker".into(), sticker);
+    match &c.payload {
+        Some(Payload::Image(image)) => {
+            o.insert(
+                "image".into(),
+                json!(data_uri("image", image_mime(image.r#type), &image.payload)),
+            );
+        }
+        Some(Payload::Audio(audio)) => {
+            o.insert(
+                "audio".into(),
+                json!(data_uri("audio", audio_mime(audio.r#type), &audio.payload)),
+            );
+            o.insert("audioDurationMs".into(), json!(audio.duration_ms));
+        }
+        _ => {}
+    }
     o.insert("commandParameters".into(), Value::Null);
     o.insert("timestamp".into(), json!(c.timestamp));
     o.insert("contentType".into(), json!(c.content_type));
     o.insert("messageType".into(), json!(c.message_type));
     Value::Object(o)
+}
+
+/// status-go's `image` / `audio` field: a base64 data URI (`data:image/png;base64,…`).
+fn data_uri(kind: &str, mime: &str, bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    format!("data:{kind}/{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// The MIME subtype of an `ImageMessage.type`, as status-go's `getImageMessageMIME`.
+fn image_mime(kind: i32) -> &'static str {
+    use wisp_messenger::proto::ImageType;
+    match ImageType::try_from(kind) {
+        Ok(ImageType::Png) => "png",
+        Ok(ImageType::Jpeg) => "jpeg",
+        Ok(ImageType::Webp) => "webp",
+        Ok(ImageType::Gif) => "gif",
+        _ => "unknown",
+    }
+}
+
+/// The MIME subtype of an `AudioMessage.type`, as status-go's `getAudioMessageMIME`.
+fn audio_mime(kind: i32) -> &'static str {
+    use wisp_messenger::proto::audio_message::AudioType;
+    match AudioType::try_from(kind) {
+        Ok(AudioType::Aac) => "aac",
+        Ok(AudioType::Amr) => "amr",
+        _ => "unknown",
+    }
 }
 
 /// A chat as status-go's `protocol.Chat` JSON.
@@ -362,11 +436,33 @@ fn request_id<'a>(args: &'a Args, what: &'static str) -> Result<&'a str, RpcErro
     r.str("id")?.ok_or_else(|| RpcError::Params(format!("{what}.id is required")))
 }
 
-/// A message to send: `{chatId, text, contentType?, responseTo?}`.
+/// status-go's `ChatMessage.ContentType` values that can be sent.
+const TEXT_PLAIN: u64 = 1;
+const STICKER: u64 = 2;
+const IMAGE: u64 = 7;
+const AUDIO: u64 = 8;
+
+/// What a message to send carries.
+enum Content {
+    /// `contentType` 1: the text alone.
+    Text,
+    /// `contentType` 2: `sticker: {hash, pack}`.
+    Sticker { hash: String, pack: i32 },
+    /// `contentType` 7: the image file at `imagePath`, read by the node.
+    Image { path: String },
+    /// `contentType` 8: the audio file at `audioPath` and `audioDurationMs`.
+    Audio { path: String, duration_ms: u64 },
+}
+
+/// A message to send: `{chatId, text, contentType?, responseTo?, imagePath?, audioPath?,
+/// audioDurationMs?, sticker?}` (status-go's `common.Message` fields).
 struct Outgoing {
+    /// Where the message's fields came from (`Message`, `messages[2]`), for errors.
+    what: String,
     chat_id: String,
     text: String,
     response_to: Option<MessageId>,
+    content: Content,
 }
 
 /// Reads a message to send.
@@ -386,19 +482,154 @@ fn outgoing(value: &Value, what: &str, max_text: usize) -> Result<Outgoing, RpcE
         string("chatId")?.ok_or_else(|| RpcError::Params(format!("{what}.chatId is required")))?;
     let chat = chat_id(&format!("{what}.chatId"), chat)?;
     let text = string("text")?.unwrap_or("");
-    check_text(&format!("{what}.text"), text, max_text)?;
-    if let Some(t) = field("contentType")
-        && t.as_u64() != Some(1)
-    {
-        return Err(RpcError::Params(format!(
-            "{what}.contentType {t} is not supported: only 1 (TEXT_PLAIN) can be sent"
-        )));
+    let content_type = match field("contentType") {
+        None => TEXT_PLAIN,
+        Some(t) => t.as_u64().filter(|t| [TEXT_PLAIN, STICKER, IMAGE, AUDIO].contains(t)).ok_or_else(|| {
+            RpcError::Params(format!(
+                "{what}.contentType {t} is not supported: expected 1 (TEXT_PLAIN), 2 (STICKER), \
+                 7 (IMAGE) or 8 (AUDIO)"
+            ))
+        })?,
+    };
+    let image_path = string("imagePath")?.filter(|p| !p.is_empty());
+    let audio_path = string("audioPath")?.filter(|p| !p.is_empty());
+    let sticker = field("sticker");
+    for (present, key, wanted, name) in [
+        (image_path.is_some(), "imagePath", IMAGE, "IMAGE"),
+        (audio_path.is_some(), "audioPath", AUDIO, "AUDIO"),
+        (sticker.is_some(), "sticker", STICKER, "STICKER"),
+    ] {
+        if present && content_type != wanted {
+            return Err(RpcError::Params(format!(
+                "{what}.{key} is only read with {what}.contentType {wanted} ({name}), got {content_type}"
+            )));
+        }
+    }
+    let content = match content_type {
+        STICKER => {
+            let bad = || {
+                RpcError::Params(format!(
+                    "{what}.sticker must be an object {{hash: \"<content hash>\", pack: <pack id>}} \
+                     with contentType 2"
+                ))
+            };
+            let s = sticker.and_then(Value::as_object).ok_or_else(bad)?;
+            let hash = s.get("hash").and_then(Value::as_str).filter(|h| !h.is_empty());
+            let pack = s.get("pack").and_then(Value::as_i64).and_then(|p| i32::try_from(p).ok());
+            let (Some(hash), Some(pack)) = (hash, pack) else { return Err(bad()) };
+            Content::Sticker { hash: hash.to_owned(), pack }
+        }
+        IMAGE => Content::Image {
+            path: image_path
+                .ok_or_else(|| {
+                    RpcError::Params(format!(
+                        "{what}.imagePath is required with contentType 7 (IMAGE): a file the node can read"
+                    ))
+                })?
+                .to_owned(),
+        },
+        AUDIO => Content::Audio {
+            path: audio_path
+                .ok_or_else(|| {
+                    RpcError::Params(format!(
+                        "{what}.audioPath is required with contentType 8 (AUDIO): a file the node can read"
+                    ))
+                })?
+                .to_owned(),
+            duration_ms: match field("audioDurationMs") {
+                None => 0,
+                Some(v) => v.as_u64().ok_or_else(|| {
+                    RpcError::Params(format!(
+                        "{what}.audioDurationMs must be a whole number of milliseconds, got {v}"
+                    ))
+                })?,
+            },
+        },
+        _ => {
+            check_text(&format!("{what}.text"), text, max_text)?;
+            Content::Text
+        }
+    };
+    if text.len() > max_text {
+        check_text(&format!("{what}.text"), text, max_text)?;
     }
     let response_to = match string("responseTo")? {
         Some(id) if !id.is_empty() => Some(message_id(&format!("{what}.responseTo"), id)?),
         _ => None,
     };
-    Ok(Outgoing { chat_id: chat, text: text.to_owned(), response_to })
+    Ok(Outgoing {
+        what: what.to_owned(),
+        chat_id: chat,
+        text: text.to_owned(),
+        response_to,
+        content,
+    })
+}
+
+/// Reads the media file at `path` (`field` names it in errors): a regular file of at most
+/// [`wisp_messenger::MAX_MEDIA_BYTES`], read without holding more than that.
+async fn read_media(field: &str, path: &str) -> Result<Vec<u8>, RpcError> {
+    use tokio::io::AsyncReadExt as _;
+    let max = wisp_messenger::MAX_MEDIA_BYTES;
+    let cannot = |e: std::io::Error| {
+        RpcError::Params(format!("{field} {path:?} cannot be read by the node: {e}"))
+    };
+    let file = tokio::fs::File::open(path).await.map_err(cannot)?;
+    let meta = file.metadata().await.map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(RpcError::Params(format!("{field} {path:?} is not a regular file")));
+    }
+    let too_big = |size: u64| {
+        RpcError::Params(format!(
+            "{field} {path:?} is {size} bytes, more than the limit of {max} bytes (512 KiB)"
+        ))
+    };
+    if meta.len() > max as u64 {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(max));
+    file.take(max as u64 + 1).read_to_end(&mut bytes).await.map_err(cannot)?;
+    if bytes.len() > max {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+impl Outgoing {
+    /// The `ChatMessage` to send: media files read and checked (errors name the field and
+    /// the path).
+    async fn build(&self) -> Result<wisp_messenger::proto::ChatMessage, RpcError> {
+        let what = &self.what;
+        let media = |field: String, path: &str, e: wisp_messenger::Error| {
+            RpcError::Params(format!("{what}.{field} {path:?}: {e}"))
+        };
+        let mut message = match &self.content {
+            Content::Text => wisp_messenger::text_message(
+                0,
+                0,
+                &self.text,
+                &self.chat_id,
+                wisp_messenger::proto::MessageType::PublicGroup,
+            ),
+            Content::Sticker { hash, pack } => wisp_messenger::sticker_message(hash, *pack)
+                .map_err(|e| RpcError::Params(format!("{what}.sticker: {e}")))?,
+            Content::Image { path } => {
+                let bytes = read_media(&format!("{what}.imagePath"), path).await?;
+                wisp_messenger::image_message(bytes)
+                    .map_err(|e| media("imagePath".into(), path, e))?
+            }
+            Content::Audio { path, duration_ms } => {
+                let bytes = read_media(&format!("{what}.audioPath"), path).await?;
+                wisp_messenger::audio_message(bytes, *duration_ms)
+                    .map_err(|e| media("audioPath".into(), path, e))?
+            }
+        };
+        message.text.clone_from(&self.text);
+        if let Some(id) = self.response_to {
+            message.response_to = id.to_string();
+        }
+        Ok(message)
+    }
 }
 
 /// Registers the chat methods and the `messages.new` subscription.
@@ -458,22 +689,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     method(m, "wakuext_chatMessages", 3, |args, st| async move {
         let chat = chat_of(&st)?;
         let id = chat_id("chatID", args.string(0, "chatID")?)?;
-        let cursor = match args.opt(1) {
-            None => None,
-            Some(Value::String(s)) => cursor(s)?,
-            Some(_) => {
-                return Err(RpcError::Params("parameter 2 (cursor) must be a string".into()));
-            }
-        };
-        let limit = match args.opt(2) {
-            None => 20,
-            Some(v) => v.as_u64().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
-                RpcError::Params(format!(
-                    "parameter 3 (limit) must be an integer from 1 to {MAX_LIMIT}, got {v}"
-                ))
-            })?,
-        };
-        let limit = usize::try_from(limit).unwrap_or(1000);
+        let (cursor, limit) = page_args(&args)?;
         let (messages, next) = chat.chat_messages(&id, cursor, limit).await?;
         let quotes = quotes(&chat, &messages).await;
         Ok(json!({
@@ -484,7 +700,8 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     method(m, "wakuext_sendChatMessage", 1, |args, st| async move {
         let chat = chat_of(&st)?;
         let out = outgoing(args.required(0, "Message")?, "Message", chat.max_text_bytes())?;
-        let sent = chat.send_text(&out.chat_id, &out.text, out.response_to).await?;
+        let message = out.build().await?;
+        let sent = chat.send_message(&out.chat_id, message).await?;
         let current = chat.chat(&out.chat_id).await?;
         let sent = [sent];
         let quotes = quotes(&chat, &sent).await;
@@ -512,10 +729,15 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
             .enumerate()
             .map(|(i, v)| outgoing(v, &format!("messages[{i}]"), max))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut built = Vec::with_capacity(wanted.len());
+        for out in wanted {
+            let message = out.build().await?;
+            built.push((out, message));
+        }
         let mut sent = Vec::new();
         let mut chats: Vec<String> = Vec::new();
-        for out in wanted {
-            sent.push(chat.send_text(&out.chat_id, &out.text, out.response_to).await?);
+        for (out, message) in built {
+            sent.push(chat.send_message(&out.chat_id, message).await?);
             if !chats.contains(&out.chat_id) {
                 chats.push(out.chat_id);
             }

@@ -9,15 +9,23 @@
 //! | `wakuext_messageByMessageID` | `MESSAGE_ID` | `Message` |
 //! | `wakuext_chatPinnedMessages` | `CHAT, CURSOR, LIMIT` | `{pinnedMessages: [{message, pinnedAt, pinnedBy}], cursor}` |
 //!
+//! `CURSOR, LIMIT` page as `wakuext_chatMessages` does (`""` for the newest page, else the
+//! `cursor` of the previous page; `LIMIT` 1 to 1000, default 20). `chatPinnedMessages` orders
+//! the pinned messages by the message's clock then id, newest first, and returns the next
+//! page's cursor (`""` at the end). `emojiReactionsByChatID` returns, as status-go, the
+//! reactions (not withdrawn, at most 1000) on the messages of the `chatMessages` page with
+//! the same `CURSOR, LIMIT`: call both with the same arguments, and take the next cursor
+//! from `chatMessages`.
+//!
 //! `EmojiReaction` is `{id, clock, chatId, localChatId, from, messageId, emojiId, retracted}`
 //! (`id` is the reaction's message id); `PinMessage` `{id, clock, chatId, localChatId, from,
 //! messageId, pinned}`. Emoji types are status-go's: 1 love, 2 thumbs up, 3 thumbs down,
 //! 4 laugh, 5 sad, 6 angry.
 
 use serde_json::{Value, json};
-use wisp_messenger::{ChatEntity, EntityKind};
+use wisp_messenger::ChatEntity;
 
-use super::chat::{chat_of, message_id, message_json};
+use super::chat::{chat_of, message_id, message_json, page_args};
 use super::{Module, error::RpcError, method};
 
 fn key_hex(key: &wisp_crypto::PublicKey) -> String {
@@ -80,8 +88,9 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     method(m, "wakuext_emojiReactionsByChatID", 3, |args, st| async move {
         let chat = chat_of(&st)?;
         let id = chat_id("chatID", args.string(0, "chatID")?)?;
-        let all = chat.chat_entities(&id, EntityKind::Reaction).await?;
-        Ok(all.iter().filter(|e| e.active).map(reaction_json).collect::<Vec<_>>())
+        let (cursor, limit) = page_args(&args)?;
+        let page = chat.reactions_page(&id, cursor, limit).await?;
+        Ok(page.iter().map(reaction_json).collect::<Vec<_>>())
     })?;
     method(m, "wakuext_sendPinMessage", 1, |args, st| async move {
         let chat = chat_of(&st)?;
@@ -111,7 +120,8 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     method(m, "wakuext_chatPinnedMessages", 3, |args, st| async move {
         let chat = chat_of(&st)?;
         let id = chat_id("chatID", args.string(0, "chatID")?)?;
-        let pinned = chat.pinned_messages(&id).await?;
+        let (cursor, limit) = page_args(&args)?;
+        let (pinned, next) = chat.pinned_messages(&id, cursor, limit).await?;
         let quotes = Default::default();
         let list: Vec<Value> = pinned
             .iter()
@@ -123,7 +133,7 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
                 })
             })
             .collect();
-        Ok(json!({ "pinnedMessages": list, "cursor": "" }))
+        Ok(json!({ "pinnedMessages": list, "cursor": next.unwrap_or_default() }))
     })?;
     Ok(())
 }
