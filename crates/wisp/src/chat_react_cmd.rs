@@ -97,6 +97,18 @@ async fn reactions_on_page_of(rpc: &ChatRpc, chat: &str, id: &str) -> Result<Val
     }
 }
 
+/// Our chat key: every installation `wakuext_getOurInstallations` lists names it.
+async fn our_key(rpc: &ChatRpc) -> Result<String, ChatError> {
+    let list = rpc.call("wakuext_getOurInstallations", json!([])).await?;
+    list.as_array()
+        .and_then(|l| l.iter().map(|i| str_field(i, "identity")).find(|k| !k.is_empty()))
+        .map(str::to_owned)
+        .ok_or_else(|| ChatError::Answer {
+            method: "wakuext_getOurInstallations",
+            detail: "no installation names our chat key".into(),
+        })
+}
+
 /// Runs `wisp chat react`.
 pub(crate) async fn react(args: ReactArgs) -> Result<(), Error> {
     let id = message_id(&args.id)?;
@@ -104,10 +116,15 @@ pub(crate) async fn react(args: ReactArgs) -> Result<(), Error> {
     let rpc = ChatRpc::new(args.out.rpc.clone());
     let response = if args.retract {
         let chat = chat_of(&rpc, &id).await?;
+        let me = our_key(&rpc).await?;
         let list = reactions_on_page_of(&rpc, &chat, &id).await?;
         let ours = list.as_array().and_then(|l| {
             l.iter()
-                .find(|r| str_field(r, "messageId") == id && r["emojiId"] == emoji)
+                .find(|r| {
+                    str_field(r, "messageId") == id
+                        && r["emojiId"] == emoji
+                        && str_field(r, "from").eq_ignore_ascii_case(&me)
+                })
                 .map(|r| str_field(r, "id").to_owned())
         });
         let Some(reaction) = ours else {
