@@ -188,7 +188,7 @@ fn groups_created_by_others_or_before_pairing_reach_the_second_device() {
     let by_b = s.b.messenger.create_group_chat("bees", &[a, c], [9; 16], T0 + 6_000).unwrap();
     s.settle(T0 + 6_000);
     for p in [&s.a1, &s.a2] {
-        assert_eq!(p.messenger.group_invitations().unwrap(), [by_b.clone()]);
+        assert_eq!(p.messenger.group_invitations().unwrap(), std::slice::from_ref(&by_b));
     }
     s.a2.messenger.confirm_joining_group(&by_b, T0 + 7_000).unwrap();
     s.settle(T0 + 7_000);
