@@ -10,11 +10,12 @@
 //!   most recently active first) and every direct message we send is then encrypted for it
 //!   too. Its name and device type come from its `PairInstallation`
 //!   ([`Messenger::send_pair_installation`]).
-//! - What goes to our own devices (pairing, sync, the copy of every 1:1 message we send, as
-//!   status-go's `sendToPairedDevices`) is an MVDS message in the group of our key with
+//! - What goes to our own devices (pairing, sync, the copy of every 1:1 and group message we
+//!   send, as status-go's `sendToPairedDevices`) is an MVDS message in the group of our key with
 //!   itself, to our own key: encrypted for each enabled installation of ours, or in DH mode
 //!   (readable by all of them) while none is enabled, which is how a `PairInstallation`
-//!   reaches a device that has not enabled us yet.
+//!   reaches a device that has not enabled us yet. Group membership updates go to them as
+//!   plain ratchet messages, as to the other members.
 //! - Pairing and sync messages are accepted only from our own key, through the secure
 //!   transport; anything else is dropped as [`DropReason::Invalid`]. Malformed ones (an
 //!   empty installation id, a contact id that is not a key, a chat name that is not one,
@@ -285,7 +286,7 @@ where
         Ok(())
     }
 
-    /// The copy of a 1:1 message of ours for our enabled other installations (status-go
+    /// The copy of a 1:1 or group message of ours for our enabled other installations (status-go
     /// `sendToPairedDevices`), when there is one; the caller flushes MVDS. The message to the
     /// contact is stored and handed to MVDS already, so a store failure here only loses the
     /// copy (logged), not the message.
@@ -296,6 +297,17 @@ where
         if let Err(e) = copied {
             tracing::debug!(target: "messenger", error = %e, "copy to our other devices not sent");
         }
+    }
+
+    /// Posts our signed message `raw` to our enabled other installations as a plain ratchet
+    /// message (no MVDS), when there is one: the group membership updates we send (status-go
+    /// keeps our own key among a group's recipients while a device is paired).
+    pub(super) fn post_to_own_devices(&mut self, raw: &[u8], now_ms: u64) -> Result<()> {
+        if !self.has_paired_devices()? {
+            return Ok(());
+        }
+        let me = self.public;
+        self.post_direct(&me, raw, Vec::new(), now_ms)
     }
 
     /// Answers `sender`, whose message carried nothing for this installation, with our

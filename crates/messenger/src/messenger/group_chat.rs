@@ -6,7 +6,8 @@
 //!   state is needed, so a restart restores every group exactly.
 //! - Every update we make (and every group message) is a `MembershipUpdateMessage` carrying
 //!   the whole event log, signed as an `ApplicationMetadataMessage`, sent pairwise over the
-//!   secure transport to each member but us (a removed member gets the removal too).
+//!   secure transport to each member but us (a removed member gets the removal too), and
+//!   to our own enabled other installations when there are any.
 //!   Membership updates alone go as plain ratchet messages (DECISIONS 17: create and join are
 //!   not wrapped in MVDS, and we do the same for the other events); a group message is
 //!   wrapped in MVDS per member, its embedded `ChatMessage` of type `PRIVATE_GROUP`.
@@ -355,6 +356,9 @@ where
             for peer in &peers {
                 self.post_direct(peer, &bytes, Vec::new(), now_ms)?;
             }
+            // Our paired devices follow the group too (status-go keeps our key among the
+            // recipients while one is paired).
+            self.post_to_own_devices(&bytes, now_ms)?;
             return Ok(None);
         };
         // A group message: stored, then wrapped in MVDS for each member.
@@ -383,6 +387,8 @@ where
             self.mvds.add_peer(GroupId::one_to_one(&self.public, &peer), peer_id(&peer))?;
             self.mvds.send_message(record, None, now_ms)?;
         }
+        // The copy for our paired devices, kept out of the delivery status.
+        self.copy_to_own_devices(&bytes, now_ms);
         self.flush_mvds(now_ms)?;
         Ok(Some(id))
     }
