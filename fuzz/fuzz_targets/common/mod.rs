@@ -41,7 +41,8 @@ pub fn key(byte: u8) -> SecretKey {
 }
 
 /// A messenger with in-memory stores.
-pub type TestMessenger = Messenger<MemoryStore, wisp_mvds::MemoryStore, Counter, MemoryMessageStore>;
+pub type TestMessenger =
+    Messenger<MemoryStore, wisp_mvds::MemoryStore, Counter, MemoryMessageStore>;
 
 /// A fresh messenger of key 0x5e… as installation `installation`, not started (`start`
 /// derives the contact-code key with PBKDF2, too slow to fuzz; receiving does not need it).
