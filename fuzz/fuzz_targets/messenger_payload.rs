@@ -15,45 +15,16 @@
 
 #![no_main]
 
-use std::convert::Infallible;
+mod common;
+
 use std::time::{Duration, UNIX_EPOCH};
 
+use common::{NOW_MS, TestMessenger as Bob, key, receive};
 use libfuzzer_sys::fuzz_target;
-use rand_core::TryRng;
-use wisp_crypto::SecretKey;
 use wisp_messenger::proto::{self, AppPayload, Message as _};
-use wisp_messenger::{Config, IncomingEnvelope, MemoryMessageStore, Messenger, SignedMessage};
+use wisp_messenger::{IncomingEnvelope, SignedMessage};
 use wisp_ratchet::{MemoryStore, SecureTransport, SeededEntropy};
 use wisp_waku::Topic;
-
-const NOW_MS: u64 = 1_800_000_000_000;
-
-/// A fixed counter: MVDS needs jitter, not randomness.
-struct Counter(u64);
-
-impl TryRng for Counter {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.try_next_u64()? as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        Ok(self.0)
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for b in dst {
-            *b = self.try_next_u64()? as u8;
-        }
-        Ok(())
-    }
-}
-
-fn key(byte: u8) -> SecretKey {
-    SecretKey::from_bytes(&[byte; 32]).unwrap()
-}
 
 fn round_trip_payload(payload: &AppPayload) {
     fn check<M: proto::Message + Default + PartialEq + std::fmt::Debug>(m: &M) {
@@ -91,18 +62,8 @@ fn decoders(data: &[u8]) {
     }
 }
 
-type Bob = Messenger<MemoryStore, wisp_mvds::MemoryStore, Counter, MemoryMessageStore>;
-
 fn bob() -> Bob {
-    let bob = key(0x5e);
-    let transport = SecureTransport::new(bob.clone(), "bob", MemoryStore::new())
-        .with_entropy(SeededEntropy::new([2; 32]));
-    let mvds = wisp_mvds::Node::new(
-        wisp_mvds::Config::default(),
-        wisp_mvds::MemoryStore::new(),
-        Counter(1),
-    );
-    Messenger::new(bob, transport, mvds, MemoryMessageStore::new(), Config::default()).unwrap()
+    common::messenger("bob")
 }
 
 fn handle(payload: Vec<u8>) {
@@ -114,11 +75,7 @@ fn handle(payload: Vec<u8>) {
         timestamp: (NOW_MS / 1000) as u32,
         hash: [0; 32],
     };
-    let before = messenger.counters().dropped();
-    if messenger.handle_envelope(&envelope, NOW_MS).is_err() {
-        assert_eq!(messenger.counters().dropped(), before + 1, "one drop counted");
-    }
-    while messenger.poll_output().is_some() {}
+    receive(&mut messenger, &envelope);
 }
 
 fn messenger(data: &[u8]) {

@@ -16,46 +16,17 @@
 
 #![no_main]
 
-use std::convert::Infallible;
+mod common;
+
 use std::time::{Duration, UNIX_EPOCH};
 
+use common::{NOW_MS, TestMessenger as Me, key, messenger, receive};
 use libfuzzer_sys::fuzz_target;
-use rand_core::TryRng;
-use wisp_crypto::SecretKey;
+use wisp_messenger::IncomingEnvelope;
 use wisp_messenger::proto::{self, Message as _, application_metadata_message::Type};
-use wisp_messenger::{Config, IncomingEnvelope, MemoryMessageStore, Messenger};
 use wisp_ratchet::topic::partitioned_topic;
 use wisp_ratchet::{MemoryStore, SecureTransport, SeededEntropy};
 use wisp_waku::Topic;
-
-const NOW_MS: u64 = 1_800_000_000_000;
-
-/// A fixed counter: MVDS needs jitter, not randomness.
-struct Counter(u64);
-
-impl TryRng for Counter {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.try_next_u64()? as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        Ok(self.0)
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for b in dst {
-            *b = self.try_next_u64()? as u8;
-        }
-        Ok(())
-    }
-}
-
-fn key(byte: u8) -> SecretKey {
-    SecretKey::from_bytes(&[byte; 32]).unwrap()
-}
 
 fn check<M: proto::Message + Default + PartialEq + std::fmt::Debug>(m: &M) {
     let bytes = m.encode_to_vec();
@@ -86,26 +57,10 @@ fn decoders(data: &[u8]) {
     }
 }
 
-type Me = Messenger<MemoryStore, wisp_mvds::MemoryStore, Counter, MemoryMessageStore>;
-
-fn me() -> Me {
-    let me = key(0x5e);
-    let transport = SecureTransport::new(me.clone(), "mine", MemoryStore::new())
-        .with_entropy(SeededEntropy::new([2; 32]));
-    let mvds = wisp_mvds::Node::new(
-        wisp_mvds::Config::default(),
-        wisp_mvds::MemoryStore::new(),
-        Counter(1),
-    );
-    // Not started: `start` derives the contact-code key (PBKDF2), too slow to fuzz; receiving
-    // does not need it.
-    Messenger::new(me, transport, mvds, MemoryMessageStore::new(), Config::default()).unwrap()
-}
-
 /// `payload` of type `kind`, signed by `author`, sent in DH mode to 0x5e… by installation
 /// `installation` of `sender`; handed to a fresh messenger. Returns it.
 fn deliver(kind: i32, payload: &[u8], author: u8, sender: u8, installation: &str) -> Me {
-    let mut messenger = me();
+    let mut messenger = messenger("mine");
     let amm = wisp_messenger::identity::sign(payload.to_vec(), Type::Unknown, &key(author));
     // The signature covers the payload only, so any type number can be set afterwards.
     let bytes = proto::ApplicationMetadataMessage { r#type: kind, ..amm }.encode_to_vec();
@@ -122,11 +77,7 @@ fn deliver(kind: i32, payload: &[u8], author: u8, sender: u8, installation: &str
         timestamp: (NOW_MS / 1000) as u32,
         hash: [0; 32],
     };
-    let before = messenger.counters().dropped();
-    if messenger.handle_envelope(&envelope, NOW_MS).is_err() {
-        assert_eq!(messenger.counters().dropped(), before + 1, "one drop counted");
-    }
-    while messenger.poll_output().is_some() {}
+    receive(&mut messenger, &envelope);
     messenger
 }
 

@@ -11,39 +11,18 @@
 
 #![no_main]
 
-use std::collections::BTreeSet;
-use std::convert::Infallible;
+#[allow(dead_code)]
+mod common;
 
+use std::collections::BTreeSet;
+
+use common::Counter;
 use libfuzzer_sys::fuzz_target;
-use rand_core::TryRng;
 use wisp_mvds::{
     Config, Error, Event, GroupId, Limits, MemoryStore, MessageId, Mode, Node, Payload, PeerId,
 };
 
 const LIMITS: Limits = Limits { max_payload_bytes: 64 * 1024, max_records: 256 };
-
-/// A fixed counter: the fuzz target needs jitter, not randomness.
-struct Counter(u64);
-
-impl TryRng for Counter {
-    type Error = Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(self.try_next_u64()? as u32)
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        Ok(self.0)
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for b in dst {
-            *b = self.try_next_u64()? as u8;
-        }
-        Ok(())
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let decoded = Payload::decode_with_limits(&mut &data[..], &LIMITS);

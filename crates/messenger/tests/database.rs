@@ -6,7 +6,7 @@ mod common;
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use common::{Party, TempDir, Wire, settle};
@@ -17,7 +17,8 @@ use wisp_messenger::store::StoreError;
 use wisp_messenger::{
     ChatKind, Config, DATABASE_FILE, DeliveryStatus, DropReason, Error, Event, HistoryRange,
     MemoryMessageStore, MessageId, MessageStore, Messenger, Output, PendingMessage,
-    SqliteMessageStore, StoredChat, StoredMessage, database_key, one_to_one_chat_id, open_sqlite,
+    SqliteMessageStore, SqliteMessenger, StoredChat, StoredMessage, database_key,
+    one_to_one_chat_id, open_sqlite,
 };
 use wisp_ratchet::{MemoryStore, SecureTransport};
 use wisp_waku::Topic;
@@ -26,16 +27,25 @@ const T0: u64 = 1_800_000_000_000;
 
 type SqliteParty = Party<wisp_ratchet::SqliteStore, wisp_mvds::SqliteStore, SqliteMessageStore>;
 
+/// A scratch directory named `name` for an account's database, and a new account key.
+fn account(name: &str) -> (TempDir, SecretKey) {
+    (TempDir::new(name), SecretKey::random())
+}
+
+/// `<dir>/messenger.sqlite`.
+fn database_path(dir: &Path) -> PathBuf {
+    dir.join(DATABASE_FILE)
+}
+
+/// `open_sqlite` on `path` for `key`, installation "laptop", default config, MVDS jitter
+/// seeded with `seed`.
+fn try_open(path: &Path, key: SecretKey, seed: u64) -> Result<SqliteMessenger<StdRng>, Error> {
+    open_sqlite(path, key, "laptop", Config::default(), StdRng::seed_from_u64(seed))
+}
+
 /// The account `key`'s messenger on `<dir>/messenger.sqlite`, started at `now`.
 fn open(dir: &Path, key: &SecretKey, seed: u64, now: u64) -> SqliteParty {
-    let messenger = open_sqlite(
-        &dir.join(DATABASE_FILE),
-        key.clone(),
-        "laptop",
-        Config::default(),
-        StdRng::seed_from_u64(seed),
-    )
-    .unwrap();
+    let messenger = try_open(&database_path(dir), key.clone(), seed).unwrap();
     let mut party = Party::with_messenger(key.clone(), messenger);
     party.messenger.start(now).unwrap();
     party
@@ -45,6 +55,11 @@ fn memory_party(seed: u64) -> Party {
     let mut party = Party::new(SecretKey::random(), "phone", None, seed);
     party.messenger.start(T0).unwrap();
     party
+}
+
+/// Alice (MVDS seed 1) and Bob (seed 2), in memory, started at [`T0`].
+fn memory_pair() -> (Party, Party) {
+    (memory_party(1), memory_party(2))
 }
 
 fn filter_names<RS, MS, DB>(party: &Party<RS, MS, DB>) -> BTreeSet<String> {
@@ -84,8 +99,7 @@ where
 
 #[test]
 fn restart_restores_chats_and_filters() {
-    let dir = TempDir::new("restore");
-    let alice_key = SecretKey::random();
+    let (dir, alice_key) = account("restore");
     let mut bob = memory_party(2);
     let bob_chat = one_to_one_chat_id(&bob.public_key());
     {
@@ -153,8 +167,7 @@ fn restart_restores_chats_and_filters() {
 
 #[test]
 fn one_file_holds_the_three_stores_encrypted() {
-    let dir = TempDir::new("encrypted");
-    let alice_key = SecretKey::random();
+    let (dir, alice_key) = account("encrypted");
     let secret_text = "a known plaintext that must not be on disk 5f3a";
     let mut bob = memory_party(2);
     {
@@ -209,21 +222,13 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn another_account_cannot_open_the_file() {
-    let dir = TempDir::new("wrong-key");
-    let alice_key = SecretKey::random();
+    let (dir, alice_key) = account("wrong-key");
     {
         let mut alice = open(dir.path(), &alice_key, 1, T0);
         alice.messenger.join_public_chat("wisp").unwrap();
     }
-    let path = dir.path().join(DATABASE_FILE);
-    let err = open_sqlite(
-        &path,
-        SecretKey::random(),
-        "laptop",
-        Config::default(),
-        StdRng::seed_from_u64(1),
-    )
-    .unwrap_err();
+    let path = database_path(dir.path());
+    let err = try_open(&path, SecretKey::random(), 1).unwrap_err();
     assert!(matches!(err, Error::Store(StoreError::WrongKey { .. })), "{err:?}");
     let text = err.to_string();
     assert!(text.contains("messenger.sqlite cannot be opened with this account's key"), "{text}");
@@ -249,7 +254,7 @@ fn the_database_key_is_derived_from_the_chat_key() {
 #[test]
 fn a_newer_schema_is_refused() {
     let dir = TempDir::new("schema");
-    let path = dir.path().join(DATABASE_FILE);
+    let path = database_path(dir.path());
     let key = [3u8; 32];
     {
         let store = SqliteMessageStore::open(&path, &key).unwrap();
@@ -266,8 +271,7 @@ fn a_newer_schema_is_refused() {
 
 #[test]
 fn restart_resumes_one_to_one_retransmission_and_the_ack_marks_delivered_once() {
-    let (alice_dir, bob_dir) = (TempDir::new("kill-alice"), TempDir::new("kill-bob"));
-    let (alice_key, bob_key) = (SecretKey::random(), SecretKey::random());
+    let ((alice_dir, alice_key), (bob_dir, bob_key)) = (account("kill-alice"), account("kill-bob"));
     let mut bob = open(bob_dir.path(), &bob_key, 2, T0);
     bob.pump(T0);
     let (id, lost) = {
@@ -323,8 +327,7 @@ fn restart_resumes_one_to_one_retransmission_and_the_ack_marks_delivered_once() 
 
 #[test]
 fn duplicates_are_dropped_across_a_restart() {
-    let dir = TempDir::new("dedup");
-    let bob_key = SecretKey::random();
+    let (dir, bob_key) = account("dedup");
     let mut alice = memory_party(1);
     alice.messenger.join_public_chat("wisp").unwrap();
     let id = alice.messenger.send_public_text("wisp", "once", T0).unwrap();
@@ -348,8 +351,7 @@ fn duplicates_are_dropped_across_a_restart() {
 
 #[test]
 fn chat_messages_pages_newest_first_with_status_go_cursors() {
-    let mut alice = memory_party(1);
-    let mut bob = memory_party(2);
+    let (mut alice, mut bob) = memory_pair();
     alice.messenger.join_public_chat("wisp").unwrap();
     bob.messenger.join_public_chat("wisp").unwrap();
     bob.pump(T0);
@@ -403,8 +405,7 @@ fn chat_messages_pages_newest_first_with_status_go_cursors() {
 
 #[test]
 fn unread_counts_follow_mark_seen_and_mark_all_read() {
-    let mut alice = memory_party(1);
-    let mut bob = memory_party(2);
+    let (mut alice, mut bob) = memory_pair();
     alice.messenger.join_public_chat("wisp").unwrap();
     bob.messenger.join_public_chat("wisp").unwrap();
     bob.pump(T0);
@@ -437,8 +438,7 @@ fn unread_counts_follow_mark_seen_and_mark_all_read() {
 
 #[test]
 fn resend_posts_the_same_message_again() {
-    let mut alice = memory_party(1);
-    let mut bob = memory_party(2);
+    let (mut alice, mut bob) = memory_pair();
     alice.messenger.join_public_chat("wisp").unwrap();
     bob.messenger.join_public_chat("wisp").unwrap();
     bob.pump(T0);
@@ -466,8 +466,7 @@ fn resend_posts_the_same_message_again() {
 
 #[test]
 fn an_expired_one_to_one_message_is_resent_and_delivered() {
-    let mut alice = memory_party(1);
-    let mut bob = memory_party(2);
+    let (mut alice, mut bob) = memory_pair();
     let id = alice.messenger.send_text(&bob.public_key(), "are you there?", T0).unwrap();
     alice.pump(T0);
     let mut now = T0;
@@ -544,8 +543,7 @@ fn chats_deactivate_delete_and_name_their_topics() {
 
 #[test]
 fn history_ranges_and_gaps_per_topic() {
-    let dir = TempDir::new("history");
-    let key = SecretKey::random();
+    let (dir, key) = account("history");
     let topic = Topic([0xde, 0xad, 0xbe, 0xef]);
     {
         let mut alice = open(dir.path(), &key, 1, T0);
@@ -836,8 +834,7 @@ fn the_sqlite_messenger_can_move_to_another_thread() {
 
 #[test]
 fn a_public_message_stored_but_never_posted_is_posted_after_a_restart() {
-    let dir = TempDir::new("unposted");
-    let alice_key = SecretKey::random();
+    let (dir, alice_key) = account("unposted");
     let mut bob = memory_party(2);
     bob.messenger.join_public_chat("wisp").unwrap();
     bob.pump(T0);
@@ -863,8 +860,8 @@ fn a_public_message_stored_but_never_posted_is_posted_after_a_restart() {
 
 #[test]
 fn a_one_to_one_message_stored_before_mvds_had_it_is_sent_after_a_restart() {
-    let (alice_dir, bob_dir) = (TempDir::new("pre-mvds-alice"), TempDir::new("pre-mvds-bob"));
-    let (alice_key, bob_key) = (SecretKey::random(), SecretKey::random());
+    let ((alice_dir, alice_key), (bob_dir, bob_key)) =
+        (account("pre-mvds-alice"), account("pre-mvds-bob"));
     let alice_pub = alice_key.public_key();
     let bob_pub = bob_key.public_key();
     let chat_id = one_to_one_chat_id(&bob_pub);
@@ -907,7 +904,7 @@ fn a_one_to_one_message_stored_before_mvds_had_it_is_sent_after_a_restart() {
             raw,
             deleted: false,
         };
-        let path = alice_dir.path().join(DATABASE_FILE);
+        let path = database_path(alice_dir.path());
         let mut store = SqliteMessageStore::open(&path, &database_key(&alice_key)).unwrap();
         assert!(store.add_message(&chat, &stored, Some(mvds_id.0)).unwrap());
         signed.id
@@ -926,8 +923,7 @@ fn a_one_to_one_message_stored_before_mvds_had_it_is_sent_after_a_restart() {
 
 #[test]
 fn send_chat_text_replies_by_chat_id() {
-    let mut alice = memory_party(1);
-    let mut bob = memory_party(2);
+    let (mut alice, mut bob) = memory_pair();
     alice.messenger.join_public_chat("wisp").unwrap();
     bob.messenger.join_public_chat("wisp").unwrap();
     bob.pump(T0);
@@ -962,15 +958,8 @@ fn send_chat_text_replies_by_chat_id() {
 #[test]
 fn a_database_path_that_cannot_be_opened_is_named() {
     let dir = TempDir::new("bad-path");
-    let path = dir.path().join("missing-dir").join(DATABASE_FILE);
-    let err = open_sqlite(
-        &path,
-        SecretKey::random(),
-        "laptop",
-        Config::default(),
-        StdRng::seed_from_u64(1),
-    )
-    .unwrap_err();
+    let path = database_path(&dir.path().join("missing-dir"));
+    let err = try_open(&path, SecretKey::random(), 1).unwrap_err();
     assert!(matches!(err, Error::Store(StoreError::Open { .. })), "{err:?}");
     assert!(err.to_string().contains(&path.display().to_string()), "{err}");
 }
@@ -1080,7 +1069,7 @@ type CrashingParty = Party<wisp_ratchet::SqliteStore, CrashingMvds, SqliteMessag
 /// `key`'s messenger on `<dir>/messenger.sqlite` as `open_sqlite` builds it, but with the
 /// MVDS store of [`CrashingMvds`]; started at `now`.
 fn open_crashing(dir: &Path, key: &SecretKey, now: u64) -> (CrashingParty, Rc<Cell<bool>>) {
-    let path = dir.join(DATABASE_FILE);
+    let path = database_path(dir);
     let db_key = database_key(key);
     let connection = || wisp_messenger::db::open_connection(&path, &db_key).unwrap();
     let messages = SqliteMessageStore::from_connection(connection()).unwrap();
@@ -1103,8 +1092,8 @@ fn open_crashing(dir: &Path, key: &SecretKey, now: u64) -> (CrashingParty, Rc<Ce
 
 #[test]
 fn a_crash_between_the_message_commit_and_the_mvds_commit_loses_nothing() {
-    let (alice_dir, bob_dir) = (TempDir::new("crash-mvds-alice"), TempDir::new("crash-mvds-bob"));
-    let (alice_key, bob_key) = (SecretKey::random(), SecretKey::random());
+    let ((alice_dir, alice_key), (bob_dir, bob_key)) =
+        (account("crash-mvds-alice"), account("crash-mvds-bob"));
     let mut alice = open(alice_dir.path(), &alice_key, 1, T0);
     alice.pump(T0);
     let alice_pub = alice_key.public_key();
@@ -1195,8 +1184,7 @@ fn a_one_to_one_message_the_store_could_not_take_is_not_acked() {
 
 #[test]
 fn open_sqlite_runs_its_connections_in_wal_with_normal_and_the_ratchet_with_full() {
-    let dir = TempDir::new("durability");
-    let key = SecretKey::random();
+    let (dir, key) = account("durability");
     let party = open(dir.path(), &key, 1, T0);
     let messenger = &party.messenger;
     // PRAGMA synchronous: 1 = NORMAL, 2 = FULL.

@@ -10,7 +10,7 @@ use wisp_discovery::{
     dns::{MemoryResolver, Tree},
     enr::{EnrBuilder, WakuRoles},
 };
-use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeConfig, NodeHandle, Role};
+use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeConfig, Role};
 use wisp_rlpx::NodeRecord;
 
 use {
@@ -20,13 +20,10 @@ use {
 use {bytes as _, http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
 mod common;
-use common::{now_secs, temp_dir, wait_until};
-use wisp_crypto::symmetric_key_from_password;
-use wisp_node::HistoryQuery;
-use wisp_waku::{Encryption, Envelope, MessageParams, SealBudget, Topic, seal_payload};
-
-/// Generous: CI is two slow cores shared by many builds.
-const DEADLINE: Duration = Duration::from_secs(90);
+use common::discovery::{
+    DEADLINE, archive_three, config, fetch_history, pool_peers, start, wait_all,
+};
+use wisp_waku::Topic;
 
 fn discovery(bootnodes: Vec<NodeRecord>) -> DiscoveryConfig {
     DiscoveryConfig {
@@ -35,45 +32,6 @@ fn discovery(bootnodes: Vec<NodeRecord>) -> DiscoveryConfig {
         fast_search_ms: 500,
         min_wait_period_s: 1,
         ..DiscoveryConfig::default()
-    }
-}
-
-fn config(role: Role, discovery: DiscoveryConfig) -> NodeConfig {
-    NodeConfig {
-        data_dir: temp_dir("discovery"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rpc: None,
-        role,
-        discovery,
-        ..NodeConfig::default()
-    }
-}
-
-/// Starts a node, retrying when the UDP port with its TCP port's number is taken.
-async fn start(cfg: NodeConfig) -> Node {
-    for _ in 0..10 {
-        match Node::start(cfg.clone()).await {
-            Ok(n) => return n,
-            Err(wisp_node::NodeError::Bind { what: "discovery", .. }) => continue,
-            Err(e) => panic!("node did not start: {e}"),
-        }
-    }
-    panic!("no free UDP port next to a TCP port");
-}
-
-fn pool_peers(h: &NodeHandle, topic: &str) -> i64 {
-    h.metrics().get("wisp_discovery_pool_peers", &format!("topic=\"{topic}\""))
-}
-
-/// Polls until `f` holds for every handle; returns the time it took.
-async fn wait_all(what: &str, handles: &[NodeHandle], f: impl Fn(&NodeHandle) -> bool) -> Duration {
-    let t0 = Instant::now();
-    loop {
-        if handles.iter().all(&f) {
-            return t0.elapsed();
-        }
-        assert!(t0.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -114,19 +72,6 @@ async fn ten_nodes_that_know_one_bootnode_reach_their_limits_by_legacy_discovery
     boot.shutdown().await;
 }
 
-fn envelope(topic: Topic, text: &str) -> Envelope {
-    let data = seal_payload(
-        &MessageParams::new(text.as_bytes().to_vec()),
-        &Encryption::Symmetric(wisp_crypto::Zeroizing::new([0x33; 32])),
-    )
-    .unwrap();
-    let ttl = 300;
-    let mut env = Envelope { expiry: now_secs() + ttl, ttl, topic, data: data.into(), nonce: 0 };
-    let mut go = || true;
-    assert!(env.seal(0.002, SealBudget { max_attempts: 1 << 22, keep_going: &mut go }).reached);
-    env
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_light_node_finds_a_mailserver_by_whispermail_and_fetches_history() {
     let boot = start(config(Role::Bootstrap, discovery(Vec::new()))).await;
@@ -137,19 +82,8 @@ async fn a_light_node_finds_a_mailserver_by_whispermail_and_fetches_history() {
     let mail = start(config(Role::Mailserver, discovery(vec![boot.enode()]))).await;
     // The relays find the mailserver (it registers `whisper` too); what they post is archived.
     let topic = Topic([0x0d, 0x15, 0xc0, 0x01]);
-    let (r, ms) = (relays[0].handle(), mail.handle());
     let mail_id = mail.enode().id;
-    wait_until("the relay peers with the mailserver", || async {
-        r.peers().await.unwrap().iter().any(|p| p.id == mail_id)
-    })
-    .await;
-    for i in 0..3 {
-        r.post(envelope(topic, &format!("before the light node {i}"))).await.unwrap().unwrap();
-    }
-    wait_until("the archive", || async {
-        ms.metrics().total("wisp_archived_envelopes_total") >= 3
-    })
-    .await;
+    archive_three(&relays[0], &mail, topic).await;
     let light = start(config(Role::Light, discovery(vec![boot.enode()]))).await;
     let h = light.handle();
     let took = wait_all("a mailserver and two relays", std::slice::from_ref(&h), |h| {
@@ -159,16 +93,7 @@ async fn a_light_node_finds_a_mailserver_by_whispermail_and_fetches_history() {
     println!("legacy: a light node reached whispermail {{1, 1}} and whisper {{2, 2}} in {took:?}");
     let peers = h.peers().await.unwrap();
     assert!(peers.iter().any(|p| p.id == mail_id), "the mailserver is a peer");
-    let outcome = h
-        .request_history(
-            mail_id,
-            HistoryQuery::topics(vec![topic], now_secs() - 3600, now_secs() + 60),
-            symmetric_key_from_password(wisp_mailserver::request::DEFAULT_MAILSERVER_PASSWORD),
-            Duration::from_secs(10),
-            |_, _| {},
-        )
-        .await
-        .unwrap();
+    let outcome = fetch_history(&h, mail_id, topic).await;
     assert_eq!(outcome.received, 3, "the history from the discovered mailserver");
     light.shutdown().await;
     mail.shutdown().await;

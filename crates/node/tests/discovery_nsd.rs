@@ -28,10 +28,12 @@ use {
 use {bytes as _, http_body_util as _, hyper as _, hyper_util as _, tokio as _, tower as _};
 
 mod common;
-use common::temp_dir;
+use common::{
+    discovery::{DEADLINE, pool_peers},
+    temp_dir,
+};
 
 const ZONE: &str = "wisp.test";
-const DEADLINE: Duration = Duration::from_secs(90);
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
@@ -196,10 +198,6 @@ fn zone_of(tree: &Tree, domain: &str) -> String {
     );
     zone.push_str(&tree.zone_file(domain, ZoneTtl::default()).unwrap());
     zone
-}
-
-fn pool_peers(h: &NodeHandle, topic: &str) -> i64 {
-    h.metrics().get("wisp_discovery_pool_peers", &format!("topic=\"{topic}\""))
 }
 
 /// Ten relays listed in one tree, each started with only the tree's URL (no bootnodes, no

@@ -6,12 +6,12 @@
 use std::time::{Duration, Instant};
 
 use jsonrpsee::{
-    core::{ClientError, client::ClientT, params::ArrayParams},
+    core::{client::ClientT, params::ArrayParams},
     http_client::{HttpClient, HttpClientBuilder},
 };
 use serde_json::{Value, json};
 
-use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeConfig, NodeHandle, Role};
+use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeHandle, Role};
 
 use {
     alloy_rlp as _, base64 as _, hex as _, proptest as _, rand as _, serde as _, thiserror as _,
@@ -21,13 +21,11 @@ use {
 use {bytes as _, http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
 mod common;
-use common::{now_secs, temp_dir, wait_until};
-use wisp_crypto::symmetric_key_from_password;
-use wisp_node::HistoryQuery;
-use wisp_waku::{Encryption, Envelope, MessageParams, SealBudget, Topic, seal_payload};
-
-/// Generous: CI is two slow cores shared by many builds.
-const DEADLINE: Duration = Duration::from_secs(90);
+use common::discovery::{
+    DEADLINE, archive_three, config, fetch_history, pool_peers, start, wait_all,
+};
+use common::wait_until;
+use wisp_waku::Topic;
 
 /// A node that knows only the rendezvous server `server` (no legacy bootnodes).
 fn discovery(server: &str) -> DiscoveryConfig {
@@ -36,17 +34,6 @@ fn discovery(server: &str) -> DiscoveryConfig {
         rendezvous: vec![server.to_owned()],
         fast_search_ms: 500,
         ..DiscoveryConfig::default()
-    }
-}
-
-fn config(role: Role, discovery: DiscoveryConfig) -> NodeConfig {
-    NodeConfig {
-        data_dir: temp_dir("rendezvous"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rpc: None,
-        role,
-        discovery,
-        ..NodeConfig::default()
     }
 }
 
@@ -59,38 +46,10 @@ async fn server() -> Node {
     start(config(Role::Bootstrap, cfg)).await
 }
 
-/// Starts a node, retrying when the UDP port with its TCP port's number is taken.
-async fn start(cfg: NodeConfig) -> Node {
-    for _ in 0..10 {
-        match Node::start(cfg.clone()).await {
-            Ok(n) => return n,
-            Err(wisp_node::NodeError::Bind { what: "discovery", .. }) => continue,
-            Err(e) => panic!("node did not start: {e}"),
-        }
-    }
-    panic!("no free UDP port next to a TCP port");
-}
-
-fn pool_peers(h: &NodeHandle, topic: &str) -> i64 {
-    h.metrics().get("wisp_discovery_pool_peers", &format!("topic=\"{topic}\""))
-}
-
 fn requests(h: &NodeHandle, kind: &str) -> i64 {
     let m = h.metrics();
     m.get("wisp_rendezvous_requests_total", &format!("kind=\"{kind}\",outcome=\"ok\""))
         + m.get("wisp_rendezvous_requests_total", &format!("kind=\"{kind}\",outcome=\"error\""))
-}
-
-/// Polls until `f` holds for every handle; returns the time it took.
-async fn wait_all(what: &str, handles: &[NodeHandle], f: impl Fn(&NodeHandle) -> bool) -> Duration {
-    let t0 = Instant::now();
-    loop {
-        if handles.iter().all(&f) {
-            return t0.elapsed();
-        }
-        assert!(t0.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,19 +146,6 @@ async fn ten_nodes_that_know_one_rendezvous_server_reach_their_limits() {
     server.shutdown().await;
 }
 
-fn envelope(topic: Topic, text: &str) -> Envelope {
-    let data = seal_payload(
-        &MessageParams::new(text.as_bytes().to_vec()),
-        &Encryption::Symmetric(wisp_crypto::Zeroizing::new([0x33; 32])),
-    )
-    .unwrap();
-    let ttl = 300;
-    let mut env = Envelope { expiry: now_secs() + ttl, ttl, topic, data: data.into(), nonce: 0 };
-    let mut go = || true;
-    assert!(env.seal(0.002, SealBudget { max_attempts: 1 << 22, keep_going: &mut go }).reached);
-    env
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_light_node_finds_a_mailserver_by_whispermail_via_rendezvous() {
     let server = server().await;
@@ -210,19 +156,8 @@ async fn a_light_node_finds_a_mailserver_by_whispermail_via_rendezvous() {
     ];
     let mail = start(config(Role::Mailserver, discovery(&addr))).await;
     let topic = Topic([0x0d, 0x15, 0xc0, 0x02]);
-    let (r, ms) = (relays[0].handle(), mail.handle());
     let mail_id = mail.enode().id;
-    wait_until("the relay peers with the mailserver", || async {
-        r.peers().await.unwrap().iter().any(|p| p.id == mail_id)
-    })
-    .await;
-    for i in 0..3 {
-        r.post(envelope(topic, &format!("before the light node {i}"))).await.unwrap().unwrap();
-    }
-    wait_until("the archive", || async {
-        ms.metrics().total("wisp_archived_envelopes_total") >= 3
-    })
-    .await;
+    archive_three(&relays[0], &mail, topic).await;
     let light = start(config(Role::Light, discovery(&addr))).await;
     let h = light.handle();
     let took = wait_all("a mailserver and two relays", std::slice::from_ref(&h), |h| {
@@ -237,16 +172,7 @@ async fn a_light_node_finds_a_mailserver_by_whispermail_via_rendezvous() {
     assert_eq!(h.discovered_by(m), DiscoverySource::Rendezvous);
     // A light node never registers.
     assert_eq!(requests(&h, "register"), 0);
-    let outcome = h
-        .request_history(
-            mail_id,
-            HistoryQuery::topics(vec![topic], now_secs() - 3600, now_secs() + 60),
-            symmetric_key_from_password(wisp_mailserver::request::DEFAULT_MAILSERVER_PASSWORD),
-            Duration::from_secs(10),
-            |_, _| {},
-        )
-        .await
-        .unwrap();
+    let outcome = fetch_history(&h, mail_id, topic).await;
     assert_eq!(outcome.received, 3, "the history from the mailserver found by rendezvous");
     light.shutdown().await;
     mail.shutdown().await;
@@ -256,6 +182,7 @@ async fn a_light_node_finds_a_mailserver_by_whispermail_via_rendezvous() {
     server.shutdown().await;
 }
 
+/// An HTTP JSON-RPC client of `node`, 30 s per request.
 fn http_client(node: &Node) -> HttpClient {
     HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(30))
@@ -265,13 +192,7 @@ fn http_client(node: &Node) -> HttpClient {
 
 /// Calls `method` with one parameter; an error is its JSON-RPC message.
 async fn call(client: &HttpClient, method: &str, param: Value) -> Result<Value, String> {
-    let mut params = ArrayParams::new();
-    params.insert(param).unwrap();
-    match client.request::<Value, _>(method, params).await {
-        Ok(v) => Ok(v),
-        Err(ClientError::Call(e)) => Err(e.message().to_owned()),
-        Err(e) => panic!("{method}: transport error {e}"),
-    }
+    common::chat::call(client, method, vec![param]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use wisp_discovery::{
     enr::{Enr, WakuRoles},
     pool::Limits,
 };
-use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeConfig, NodeHandle, Role};
+use wisp_node::{DiscoveryConfig, DiscoverySource, Node, NodeHandle, Role};
 
 use {
     alloy_rlp as _, base64 as _, hex as _, jsonrpsee as _, proptest as _, rand as _, serde as _,
@@ -20,10 +20,7 @@ use {
 use {bytes as _, http_body_util as _, hyper as _, hyper_util as _, tower as _};
 
 mod common;
-use common::temp_dir;
-
-/// Generous: CI is two slow cores shared by many builds.
-const DEADLINE: Duration = Duration::from_secs(90);
+use common::discovery::{DEADLINE, config, pool_peers, start, wait_all};
 
 fn discovery(bootnodes: Vec<Enr>) -> DiscoveryConfig {
     DiscoveryConfig {
@@ -33,45 +30,6 @@ fn discovery(bootnodes: Vec<Enr>) -> DiscoveryConfig {
         v5_bootnodes: bootnodes,
         fast_search_ms: 500,
         ..DiscoveryConfig::default()
-    }
-}
-
-fn config(role: Role, discovery: DiscoveryConfig) -> NodeConfig {
-    NodeConfig {
-        data_dir: temp_dir("discv5"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        rpc: None,
-        role,
-        discovery,
-        ..NodeConfig::default()
-    }
-}
-
-/// Starts a node, retrying when the UDP port after its TCP port's number is taken.
-async fn start(cfg: NodeConfig) -> Node {
-    for _ in 0..10 {
-        match Node::start(cfg.clone()).await {
-            Ok(n) => return n,
-            Err(wisp_node::NodeError::Bind { what: "discv5", .. }) => continue,
-            Err(e) => panic!("node did not start: {e}"),
-        }
-    }
-    panic!("no free UDP port next to a TCP port");
-}
-
-fn pool_peers(h: &NodeHandle, topic: &str) -> i64 {
-    h.metrics().get("wisp_discovery_pool_peers", &format!("topic=\"{topic}\""))
-}
-
-/// Polls until `f` holds for every handle; returns the time it took.
-async fn wait_all(what: &str, handles: &[NodeHandle], f: impl Fn(&NodeHandle) -> bool) -> Duration {
-    let t0 = Instant::now();
-    loop {
-        if handles.iter().all(&f) {
-            return t0.elapsed();
-        }
-        assert!(t0.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -8,32 +8,14 @@
 mod common;
 
 use std::{
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::SocketAddr,
     time::{Duration, Instant},
 };
 
-use common::{RunningNode, Scratch, wisp, wisp_node};
+use common::{RunningNode, Scratch, rpc_poll, wisp, wisp_node};
 
 /// Generous: CI is two slow cores shared by many builds.
 const FIND_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// One JSON-RPC call over plain HTTP; the response body.
-fn rpc(addr: SocketAddr, method: &str) -> String {
-    let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
 
 #[test]
 fn a_bootnode_and_three_relays_find_each_other_by_discv5() {
@@ -68,9 +50,9 @@ fn a_bootnode_and_three_relays_find_each_other_by_discv5() {
         .map(|r| r.value("rpc").trim_start_matches("http://").parse().unwrap())
         .collect();
     loop {
-        let done = addrs
-            .iter()
-            .all(|a| rpc(*a, "admin_peers").matches("\"discoveredBy\":\"discv5\"").count() >= 2);
+        let done = addrs.iter().all(|a| {
+            rpc_poll(*a, "admin_peers").matches("\"discoveredBy\":\"discv5\"").count() >= 2
+        });
         if done {
             break;
         }

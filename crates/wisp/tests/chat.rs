@@ -22,17 +22,15 @@
 mod common;
 
 use std::{
-    io::{Read, Write},
-    net::TcpStream,
     path::PathBuf,
     process::Command,
     thread,
     time::{Duration, Instant},
 };
 
-use common::{Output, RunningNode, Scratch, wisp};
+use common::{Imported, Output, RunningNode, Scratch, chat, wisp};
 use serde_json::{Value, json};
-use wisp_accounts::{Account, ChatIdentity, Mnemonic};
+use wisp_accounts::{ChatIdentity, Mnemonic};
 use wisp_crypto::SecretKey;
 use wisp_ratchet::{
     NegotiatedSecret,
@@ -65,39 +63,22 @@ impl Person {
     /// A new account (a fresh mnemonic) imported with a light KDF into `<scratch>/<name>`.
     fn new(scratch: &Scratch, name: &'static str) -> Self {
         let mnemonic = Mnemonic::generate(12).unwrap();
-        let key = Account::from_mnemonic(&mnemonic, "").unwrap().chat_key().unwrap();
-        let mnemonic_file = scratch.write(&format!("{name}.words"), mnemonic.phrase());
-        let password_file = scratch.write(&format!("{name}.pw"), &format!("{name}'s password\n"));
-        let data = scratch.path(name);
-        let out = run(wisp()
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["account", "import", "--light-kdf", "--mnemonic-file"])
-            .arg(&mnemonic_file)
-            .arg("--password-file")
-            .arg(&password_file));
-        assert!(out.status.success(), "account import: {}", out.stderr);
-        let identity = ChatIdentity::of(&key.public_key());
-        assert!(out.stdout.contains(&identity.compressed_key), "{}", out.stdout);
+        let imported =
+            common::import_account(scratch, name, &mnemonic, &format!("{name}'s password\n"));
+        let Imported { data, password_file, key, identity, stdout } = imported;
+        assert!(stdout.contains(&identity.compressed_key), "{stdout}");
         Self { name, data, password_file, key, identity }
     }
 
     /// `wisp node --account <zQ3 key>` with RPC and metrics on loopback, and `args`.
     fn node(&self, args: &[&str]) -> RunningNode {
-        let mut cmd = common::wisp_node(
+        let mut cmd = common::account_node(
             &self.data,
-            &[
-                "--listen",
-                "127.0.0.1:0",
-                "--rpc",
-                "127.0.0.1:0",
-                "--metrics",
-                "127.0.0.1:0",
-                "--account",
-                &self.identity.compressed_key,
-            ],
+            &self.password_file,
+            &self.identity.compressed_key,
+            &["--metrics", "127.0.0.1:0"],
         );
-        cmd.arg("--password-file").arg(&self.password_file).args(args);
+        cmd.args(args);
         let node = RunningNode::start(cmd);
         assert_eq!(node.value("account"), self.identity.compressed_key, "{}", self.name);
         assert_eq!(node.value("alias"), self.identity.alias);
@@ -112,21 +93,6 @@ impl Person {
 
 fn run(cmd: &mut Command) -> Output {
     common::run(cmd, COMMAND_TIMEOUT)
-}
-
-/// `wisp chat ARGS... --rpc <node's rpc> --json`, which must succeed; its JSON lines.
-fn chat(node: &RunningNode, args: &[&str]) -> Vec<Value> {
-    let out = run(wisp().arg("chat").args(args).args(["--rpc", node.value("rpc"), "--json"]));
-    assert!(
-        out.status.success(),
-        "wisp chat {args:?} failed: {}\nnode:\n{}",
-        out.stderr,
-        node.stderr()
-    );
-    out.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
 }
 
 /// Sends `text` with `wisp chat send` (`to` is `--public NAME` or `--to KEY`), waiting for
@@ -185,21 +151,7 @@ fn wait_for_state(node: &RunningNode, chat_id: &str, id: &str, state: &str) {
 
 /// One JSON-RPC call over HTTP/1.1 (`Connection: close`); the `result`, which must be there.
 fn rpc(node: &RunningNode, method: &str, params: Value) -> Value {
-    let addr = node.value("rpc").trim_start_matches("http://");
-    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(COMMAND_TIMEOUT)).unwrap();
-    write!(
-        tcp,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    tcp.read_to_string(&mut response).unwrap();
-    let (_, json) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    let value: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let value = common::rpc_value(node.rpc_addr(), method, &params, COMMAND_TIMEOUT);
     assert!(value.get("error").is_none(), "{method}: {value}");
     value["result"].clone()
 }
@@ -215,12 +167,7 @@ fn wait_for_peers(node: &RunningNode, n: usize) {
 
 /// A counter of the node's Prometheus metrics (summed over labels), 0 if absent.
 fn metric(node: &RunningNode, name: &str) -> f64 {
-    let addr = node.value("metrics").trim_start_matches("http://").trim_end_matches("/metrics");
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(COMMAND_TIMEOUT)).unwrap();
-    write!(tcp, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    tcp.read_to_string(&mut text).unwrap();
+    let text = common::metrics_text(node.metrics_addr(), COMMAND_TIMEOUT);
     text.lines()
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

@@ -18,19 +18,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Output, RunningNode, Scratch, wisp};
+use common::{CHAT_COMMAND_TIMEOUT, Imported, Output, RunningNode, Scratch, chat, wisp};
 use serde_json::Value;
-use wisp_accounts::{Account, ChatIdentity, Mnemonic};
+use wisp_accounts::{ChatIdentity, Mnemonic};
 
-/// Longest wait for one `wisp` command.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for something to arrive (MVDS resends after 30 s plus jitter; CI is slow).
 const WAIT: Duration = Duration::from_secs(120);
 /// Between polls.
 const POLL: Duration = Duration::from_millis(250);
 
 fn run(cmd: &mut Command) -> Output {
-    common::run(cmd, COMMAND_TIMEOUT)
+    common::run(cmd, CHAT_COMMAND_TIMEOUT)
 }
 
 /// One installation of an account: a data directory the mnemonic was imported into.
@@ -42,53 +40,20 @@ struct Device {
 
 impl Device {
     fn import(scratch: &Scratch, name: &str, mnemonic: &Mnemonic) -> Self {
-        let key = Account::from_mnemonic(mnemonic, "").unwrap().chat_key().unwrap();
-        let mnemonic_file = scratch.write(&format!("{name}.words"), mnemonic.phrase());
-        let password_file = scratch.write(&format!("{name}.pw"), &format!("{name} password\n"));
-        let data = scratch.path(name);
-        let out = run(wisp()
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["account", "import", "--light-kdf", "--mnemonic-file"])
-            .arg(&mnemonic_file)
-            .arg("--password-file")
-            .arg(&password_file));
-        assert!(out.status.success(), "account import: {}", out.stderr);
-        Self { data, password_file, identity: ChatIdentity::of(&key.public_key()) }
+        let imported =
+            common::import_account(scratch, name, mnemonic, &format!("{name} password\n"));
+        let Imported { data, password_file, identity, .. } = imported;
+        Self { data, password_file, identity }
     }
 
     fn node(&self, relay: &str) -> RunningNode {
-        let mut cmd = common::wisp_node(
+        RunningNode::start(common::account_node(
             &self.data,
-            &[
-                "--listen",
-                "127.0.0.1:0",
-                "--rpc",
-                "127.0.0.1:0",
-                "--account",
-                &self.identity.compressed_key,
-                "--static",
-                relay,
-            ],
-        );
-        cmd.arg("--password-file").arg(&self.password_file);
-        RunningNode::start(cmd)
+            &self.password_file,
+            &self.identity.compressed_key,
+            &["--static", relay],
+        ))
     }
-}
-
-/// `wisp chat ARGS... --rpc <node's rpc> --json`, which must succeed; its JSON lines.
-fn chat(node: &RunningNode, args: &[&str]) -> Vec<Value> {
-    let out = run(wisp().arg("chat").args(args).args(["--rpc", node.value("rpc"), "--json"]));
-    assert!(
-        out.status.success(),
-        "wisp chat {args:?} failed: {}\nnode:\n{}",
-        out.stderr,
-        node.stderr()
-    );
-    out.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
 }
 
 /// Polls `wisp chat ARGS` on `node` until `done` holds for its lines; returns them.

@@ -18,8 +18,6 @@ mod common;
 
 use std::{
     collections::HashSet,
-    io::{Read, Write},
-    net::TcpStream as StdTcpStream,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -158,11 +156,7 @@ fn archived(path: &Path, envelopes: &[Envelope]) -> usize {
 
 /// A metric's value from `GET /metrics`, summed over its labels (0 when absent).
 fn metric(addr: &str, name: &str) -> i64 {
-    let mut tcp = StdTcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(tcp, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    tcp.read_to_string(&mut text).unwrap();
+    let text = common::metrics_text(addr, Duration::from_secs(10));
     // `name value` or `name{labels} value`, summed over the labels.
     text.lines()
         .filter_map(|l| {

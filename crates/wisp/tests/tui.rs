@@ -18,17 +18,15 @@
 mod common;
 
 use std::{
-    io::{Read, Write},
-    net::TcpStream,
     path::PathBuf,
     process::Command,
     thread,
     time::{Duration, Instant},
 };
 
-use common::{RunningNode, Scratch, wisp};
-use serde_json::{Value, json};
-use wisp_accounts::{Account, ChatIdentity, Mnemonic};
+use common::{Imported, RunningNode, Scratch};
+use serde_json::json;
+use wisp_accounts::{ChatIdentity, Mnemonic};
 
 /// Longest wait for something to show on a screen (1:1 acknowledgements are resent after
 /// 30 s plus jitter; CI is slow).
@@ -151,53 +149,25 @@ struct Person {
 impl Person {
     fn new(scratch: &Scratch, name: &str) -> Self {
         let mnemonic = Mnemonic::generate(12).unwrap();
-        let key = Account::from_mnemonic(&mnemonic, "").unwrap().chat_key().unwrap();
-        let words = scratch.write(&format!("{name}.words"), mnemonic.phrase());
-        let password_file = scratch.write(&format!("{name}.pw"), "password\n");
-        let data = scratch.path(name);
-        let out = common::run(
-            wisp()
-                .arg("--data-dir")
-                .arg(&data)
-                .args(["account", "import", "--light-kdf", "--mnemonic-file"])
-                .arg(&words)
-                .arg("--password-file")
-                .arg(&password_file),
-            Duration::from_secs(60),
-        );
-        assert!(out.status.success(), "account import: {}", out.stderr);
-        Self { data, password_file, identity: ChatIdentity::of(&key.public_key()) }
+        let imported = common::import_account(scratch, name, &mnemonic, "password\n");
+        let Imported { data, password_file, identity, .. } = imported;
+        Self { data, password_file, identity }
     }
 
     fn node(&self, relay: &str) -> RunningNode {
-        let mut cmd = common::wisp_node(
+        RunningNode::start(common::account_node(
             &self.data,
-            &["--listen", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--static", relay],
-        );
-        cmd.arg("--account").arg(&self.identity.compressed_key);
-        cmd.arg("--password-file").arg(&self.password_file);
-        RunningNode::start(cmd)
+            &self.password_file,
+            &self.identity.compressed_key,
+            &["--static", relay],
+        ))
     }
 }
 
 /// The number of peers of `node` (`admin_peers`).
 fn peers(node: &RunningNode) -> usize {
-    let addr = node.value("rpc").trim_start_matches("http://");
-    let body =
-        json!({ "jsonrpc": "2.0", "id": 1, "method": "admin_peers", "params": [] }).to_string();
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        tcp,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    tcp.read_to_string(&mut response).unwrap();
-    let (_, json) = response.split_once("\r\n\r\n").unwrap();
-    let value: Value = serde_json::from_str(json).unwrap();
+    let value =
+        common::rpc_value(node.rpc_addr(), "admin_peers", &json!([]), Duration::from_secs(30));
     value["result"].as_array().map_or(0, Vec::len)
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod chat;
+pub(crate) mod discovery;
 
 // Dependencies of the library that these tests do not name.
 use {rusqlite as _, wisp_discovery as _};

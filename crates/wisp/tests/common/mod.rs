@@ -8,12 +8,17 @@
 use std::{
     fs,
     io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex, mpsc},
     thread,
     time::{Duration, Instant},
 };
+
+use serde_json::{Value, json};
+use wisp_accounts::{Account, ChatIdentity, Mnemonic};
+use wisp_crypto::SecretKey;
 
 /// A scratch directory under cargo's per-target temp dir (`wisp-<test file>/<name>-<pid>`),
 /// removed on drop.
@@ -309,4 +314,140 @@ impl RunningNode {
     pub(crate) fn stderr(&self) -> String {
         self.proc.stderr()
     }
+
+    /// The `host:port` of the node's JSON-RPC server (its `rpc` start-up line).
+    pub(crate) fn rpc_addr(&self) -> &str {
+        self.value("rpc").trim_start_matches("http://")
+    }
+
+    /// The `host:port` of the node's metrics server (its `metrics` start-up line).
+    pub(crate) fn metrics_addr(&self) -> &str {
+        self.value("metrics").trim_start_matches("http://").trim_end_matches("/metrics")
+    }
+}
+
+/// Sends one JSON-RPC request to `addr` (`host:port`) over HTTP/1.1 with `Connection: close`
+/// and reads until the server closes; the whole HTTP response (status line, headers, body).
+/// A failed read (the read timeout is `limit`) is returned as the error.
+pub(crate) fn rpc_response(
+    addr: &str,
+    method: &str,
+    params: &Value,
+    limit: Duration,
+) -> std::io::Result<String> {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(limit)).unwrap();
+    write!(
+        tcp,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// One JSON-RPC call (see [`rpc_response`]); the whole JSON-RPC response object (`result` or
+/// `error`). Panics when the read fails or the body is not JSON.
+pub(crate) fn rpc_value(addr: &str, method: &str, params: &Value, limit: Duration) -> Value {
+    let response = rpc_response(addr, method, params, limit).unwrap();
+    let (_, json) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+/// The HTTP response to a call of `method` with no parameters on `addr` (see
+/// [`rpc_response`]), read with a 10 s timeout; empty when the read fails (callers poll).
+pub(crate) fn rpc_poll(addr: std::net::SocketAddr, method: &str) -> String {
+    rpc_response(&addr.to_string(), method, &json!([]), Duration::from_secs(10)).unwrap_or_default()
+}
+
+/// The text of `GET /metrics` from `addr` (`host:port`), with the read timeout `limit`.
+pub(crate) fn metrics_text(addr: &str, limit: Duration) -> String {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(limit)).unwrap();
+    write!(tcp, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// Longest wait for one `wisp account import` or `wisp chat` command.
+pub(crate) const CHAT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A chat account imported with `wisp account import --light-kdf` into its own data directory.
+pub(crate) struct Imported {
+    /// The data directory, `<scratch>/<name>`.
+    pub(crate) data: PathBuf,
+    /// The file holding the account's password.
+    pub(crate) password_file: PathBuf,
+    /// The account's chat key.
+    pub(crate) key: SecretKey,
+    /// The identity of that key.
+    pub(crate) identity: ChatIdentity,
+    /// What the import printed.
+    pub(crate) stdout: String,
+}
+
+/// Imports `mnemonic` (no passphrase) with a light KDF into `<scratch>/<name>`, the password
+/// being the line `password`; the import must succeed.
+pub(crate) fn import_account(
+    scratch: &Scratch,
+    name: &str,
+    mnemonic: &Mnemonic,
+    password: &str,
+) -> Imported {
+    let key = Account::from_mnemonic(mnemonic, "").unwrap().chat_key().unwrap();
+    let mnemonic_file = scratch.write(&format!("{name}.words"), mnemonic.phrase());
+    let password_file = scratch.write(&format!("{name}.pw"), password);
+    let data = scratch.path(name);
+    let out = run(
+        wisp()
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["account", "import", "--light-kdf", "--mnemonic-file"])
+            .arg(&mnemonic_file)
+            .arg("--password-file")
+            .arg(&password_file),
+        CHAT_COMMAND_TIMEOUT,
+    );
+    assert!(out.status.success(), "account import: {}", out.stderr);
+    let identity = ChatIdentity::of(&key.public_key());
+    Imported { data, password_file, key, identity, stdout: out.stdout }
+}
+
+/// `wisp node --account <zQ3 key> --password-file FILE` on `data` with its P2P and RPC ports
+/// on loopback (from :0), and `args`.
+pub(crate) fn account_node(
+    data: &Path,
+    password_file: &Path,
+    compressed_key: &str,
+    args: &[&str],
+) -> Command {
+    let mut cmd = wisp_node(
+        data,
+        &["--listen", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--account", compressed_key],
+    );
+    cmd.arg("--password-file").arg(password_file).args(args);
+    cmd
+}
+
+/// `wisp chat ARGS... --rpc <node's rpc> --json`, which must succeed; its JSON lines.
+pub(crate) fn chat(node: &RunningNode, args: &[&str]) -> Vec<Value> {
+    let out = run(
+        wisp().arg("chat").args(args).args(["--rpc", node.value("rpc"), "--json"]),
+        CHAT_COMMAND_TIMEOUT,
+    );
+    assert!(
+        out.status.success(),
+        "wisp chat {args:?} failed: {}\nnode:\n{}",
+        out.stderr,
+        node.stderr()
+    );
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
 }
