@@ -5,6 +5,8 @@
 //! - a public chat both ways (`/join #room`, Enter sends);
 //! - a 1:1 chat both ways (`/msg KEY`), with a reply (`/reply`) shown as a quote, and the
 //!   first message reaching the delivered mark `✓✓`;
+//! - a reaction (`/react`) shown under the message it reacts to, on the other screen;
+//! - a group (`/group new`), found by the invitee with Ctrl-N, accepted (`/accept`), both ways;
 //! - `/quit` ends the client and a new one shows the history again (kept by the node);
 //! - on a fresh data directory the client creates an account (the mnemonic shown once), runs an
 //!   embedded node, and after a restart unlocks that account and shows its history.
@@ -220,6 +222,35 @@ fn two_terminal_clients_chat_publicly_and_one_to_one_and_keep_history() {
     assert!(screen.contains("┃ ") && screen.contains(": a secret for bob"), "the quote:\n{screen}");
     let screen = tmux.wait_for("alice", "a secret for bob ✓✓");
     println!("alice's screen:\n{screen}");
+
+    // A reaction: alice likes bob's reply (the newest message), bob sees it under the reply.
+    tmux.type_line("alice", "/react 1 like");
+    tmux.wait_for("alice", "👍 1");
+    let screen = tmux.wait_for("bob", "👍 1");
+    let lines: Vec<&str> = screen.lines().collect();
+    let reply = lines.iter().rposition(|l| l.contains("got it")).expect("the reply is shown");
+    assert!(
+        lines[reply + 1..].iter().take(2).any(|l| l.contains("👍 1")),
+        "the reaction sits under the reply:\n{screen}"
+    );
+
+    // A group: alice creates it with bob, bob finds the invitation, accepts, both write.
+    tmux.type_line("alice", &format!("/group new trio {}", bob.identity.compressed_key));
+    tmux.wait_for("alice", "+trio");
+    tmux.wait_for("bob", "invited");
+    let deadline = Instant::now() + WAIT;
+    while !tmux.screen("bob").contains("(invited: /accept") {
+        assert!(Instant::now() < deadline, "bob cannot open the group:\n{}", tmux.screen("bob"));
+        tmux.ok(&["send-keys", "-t", "bob", "C-n"]);
+        thread::sleep(POLL);
+    }
+    tmux.type_line("bob", "/accept");
+    tmux.wait_for("bob", "joined the group");
+    tmux.type_line("bob", "bob joins trio");
+    tmux.wait_for("alice", "bob joins trio");
+    tmux.type_line("alice", "welcome to trio");
+    let screen = tmux.wait_for("bob", "welcome to trio");
+    println!("bob's group screen:\n{screen}");
 
     // Quit and start again: the history is back.
     tmux.type_line("bob", "/quit");

@@ -967,6 +967,13 @@ impl App {
             "/accept" => {
                 let Some(chat) = self.open_group() else { return };
                 if self.open_chat().is_some_and(|c| self.invited(c)) {
+                    // Joined as far as this screen goes: what is typed next is sent after the
+                    // confirmation (requests run in order); a refusal comes back as a notice
+                    // and the next chat list marks the invitation again.
+                    let me = self.me.as_ref().map(|(key, _)| key.clone());
+                    if let Some(open) = self.chats.iter_mut().find(|c| c.id == chat) {
+                        open.not_joined.retain(|k| Some(k) != me.as_ref());
+                    }
                     out.push(Request::AcceptGroup(chat));
                 } else {
                     self.notice = Some("no invitation to accept: you are in this group".into());
@@ -1596,6 +1603,13 @@ pub(crate) mod tests {
         app.cursor = 0;
         typed(&mut app, "/accept");
         assert_eq!(enter(&mut app), [Request::AcceptGroup("0xg2".into())]);
+        assert!(!app.invited(&app.chats[0]), "accepted: no longer shown as an invitation");
+        typed(&mut app, "hi");
+        assert_eq!(
+            enter(&mut app),
+            [Request::Send { chat: "0xg2".into(), text: "hi".into(), reply_to: None }],
+            "what is typed right after /accept is sent (after the confirmation)"
+        );
         typed(&mut app, "/leave");
         let out = enter(&mut app);
         assert_eq!(out[0], Request::LeaveGroup("0xg2".into()), "a group is left, not deactivated");
