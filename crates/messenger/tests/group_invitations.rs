@@ -3,18 +3,23 @@
 
 mod common;
 
-use common::{Party, TempDir, settle};
+use std::time::{Duration, UNIX_EPOCH};
+
+use common::{Party, TempDir, seal, settle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use wisp_crypto::SecretKey;
 use wisp_messenger::group::key_hex;
+use wisp_messenger::proto::application_metadata_message::Type as AppType;
 use wisp_messenger::proto::chat_message::ContentType;
 use wisp_messenger::proto::group_chat_invitation::State;
-use wisp_messenger::proto::{self, MessageType};
+use wisp_messenger::proto::{self, Message as _, MessageType};
 use wisp_messenger::{
-    Config, DATABASE_FILE, Event, GroupInvitation, MessageStore as _, SqliteMessageStore,
-    StoredMessage, group_invitation_id, open_sqlite,
+    Config, DATABASE_FILE, DropReason, Event, GroupInvitation, MessageStore as _, SignedMessage,
+    SqliteMessageStore, StoredMessage, group_invitation_id, open_sqlite,
 };
+use wisp_ratchet::{Destination, MemoryStore, SecureTransport};
+use wisp_waku::{Encryption, Topic};
 
 const T0: u64 = 1_800_000_000_000;
 
@@ -95,6 +100,75 @@ fn a_non_member_asks_the_admin_who_rejects() {
     settle(&mut [&mut alice, &mut bob, &mut carol, &mut dave], T0 + 4_000);
     assert!(bob.messenger.group_chat_invitations().unwrap().is_empty());
     assert_eq!(bob.messenger.counters().invalid, invalid + 1);
+}
+
+/// `invitation` signed by `from` and sent to `to` over a fresh secure transport session,
+/// delivered; returns what `to` made of it.
+fn forge(
+    from: &SecretKey,
+    to: &mut Party,
+    invitation: &proto::GroupChatInvitation,
+    now_ms: u64,
+) -> Result<(), DropReason> {
+    let (_, bytes) =
+        SignedMessage::build(invitation.encode_to_vec(), AppType::GroupChatInvitation, from);
+    let mut transport = SecureTransport::new(from.clone(), "forger", MemoryStore::new());
+    let secs = now_ms / 1000;
+    let built = transport
+        .build_direct_message(&to.public_key(), &bytes, UNIX_EPOCH + Duration::from_secs(secs))
+        .unwrap();
+    let Destination::Partitioned { topic, recipient } = built.destination else {
+        panic!("DH mode to the partitioned topic expected");
+    };
+    let timestamp = u32::try_from(secs).unwrap();
+    let wire = seal(
+        Topic(topic.0),
+        built.encode(),
+        &Encryption::Asymmetric(recipient),
+        Some(from),
+        timestamp,
+    );
+    to.deliver(&wire, now_ms).expect("opens")
+}
+
+#[test]
+fn forged_rejections_and_malformed_invitations_are_refused() {
+    let (mut alice, mut bob, mut carol) = (party("alice", 1), party("bob", 2), party("carol", 3));
+    settle(&mut [&mut alice, &mut bob, &mut carol], T0);
+    let a = alice.public_key();
+    let chat_id =
+        alice.messenger.create_group_chat("club", &[bob.public_key()], [4; 16], T0).unwrap();
+    settle(&mut [&mut alice, &mut bob, &mut carol], T0);
+    carol.messenger.create_group_chat_from_invitation(&chat_id, "club", T0).unwrap();
+    let sent = carol.messenger.send_group_invitation_request(&chat_id, &a, "hi", T0).unwrap();
+    let mallory = SecretKey::random();
+    let rejection = proto::GroupChatInvitation {
+        clock: sent.clock + 10,
+        chat_id: chat_id.clone(),
+        introduction_message: String::new(),
+        state: State::Rejected as i32,
+    };
+    let invalid = carol.messenger.counters().invalid;
+    // From someone who is no admin (Mallory, then Bob, a member).
+    assert_eq!(forge(&mallory, &mut carol, &rejection, T0 + 1_000), Err(DropReason::Invalid));
+    assert_eq!(
+        forge(&bob.key.clone(), &mut carol, &rejection, T0 + 1_000),
+        Err(DropReason::Invalid)
+    );
+    // A state that is neither a request nor a rejection; a chat id that is none.
+    let odd = proto::GroupChatInvitation { state: 7, ..rejection.clone() };
+    assert_eq!(forge(&alice.key.clone(), &mut carol, &odd, T0 + 1_000), Err(DropReason::Invalid));
+    let bad_id = proto::GroupChatInvitation { chat_id: "nope".into(), ..rejection.clone() };
+    assert_eq!(
+        forge(&alice.key.clone(), &mut carol, &bad_id, T0 + 1_000),
+        Err(DropReason::Invalid)
+    );
+    assert_eq!(carol.messenger.counters().invalid, invalid + 4);
+    assert_eq!(carol.messenger.group_chat_invitations().unwrap(), std::slice::from_ref(&sent));
+    // The real admin's rejection is taken.
+    assert_eq!(forge(&alice.key.clone(), &mut carol, &rejection, T0 + 1_000), Ok(()));
+    let got = carol.messenger.group_chat_invitations().unwrap();
+    assert_eq!((got.len(), got[0].state), (1, State::Rejected as i32));
 }
 
 #[test]
