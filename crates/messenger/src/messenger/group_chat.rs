@@ -13,6 +13,9 @@
 //! - Received updates are merged into the stored log; events that do not open or are not
 //!   allowed are refused and counted ([`Counters::group_events_rejected`]); an update for a
 //!   group we are not (and never were) a member of is dropped as invalid.
+//! - Every event applied (ours or received) leaves a system message in the chat, as
+//!   status-go's `buildSystemMessages`: content type `SYSTEM_MESSAGE_CONTENT_PRIVATE_GROUP`,
+//!   text from [`group::system_message_text`], id keccak256(event signature).
 
 use wisp_crypto::PublicKey;
 use wisp_mvds::GroupId;
