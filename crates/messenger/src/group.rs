@@ -385,3 +385,22 @@ pub fn open_events(
     }
     Ok((ok, bad))
 }
+
+/// The text status-go v0.79 shows for `event` by `from` in the group chat (its system
+/// messages: "@0x04… created the group NAME", "@0x04… has added @0x04…, @0x04…", ...);
+/// `None` for an event kind without one.
+pub fn system_message_text(event: &MembershipUpdateEvent, from: &PublicKey) -> Option<String> {
+    let from = key_hex(from);
+    let mentions = || event.members.iter().map(|m| format!("@{m}")).collect::<Vec<_>>().join(", ");
+    let first = || event.members.first().map(|m| format!("@{m}"));
+    Some(match EventType::try_from(event.r#type).ok()? {
+        EventType::ChatCreated => format!("@{from} created the group {}", event.name),
+        EventType::NameChanged => format!("@{from} changed the group's name to {}", event.name),
+        EventType::MembersAdded => format!("@{from} has added {}", mentions()),
+        EventType::MemberJoined => format!("@{from} joined the group"),
+        EventType::AdminsAdded => format!("@{from} has made {} admin", mentions()),
+        EventType::MemberRemoved => format!("{} left the group", first()?),
+        EventType::AdminRemoved => format!("{} is not admin anymore", first()?),
+        EventType::Unknown => return None,
+    })
+}

@@ -106,16 +106,16 @@ pub use messenger::{
     BUNDLE_ANSWER_INTERVAL_MS, CONTACT_UPDATE_INTERVAL, ChatKind, Config, Counters,
     DEFAULT_MAX_SEEN_IDS, DEFAULT_MAX_TEXT_BYTES, DEFAULT_TTL_SECS, DeliveryStatus, DropReason,
     Event, FilterSpec, IncomingEnvelope, InstallationInfo, LARGE_PAYLOAD_BYTES,
-    LARGE_PAYLOAD_POW_TARGET, MAX_BUNDLE_ANSWERS_PER_INTERVAL, MAX_FIELD_BYTES, MAX_MEDIA_BYTES,
-    MAX_NAME_BYTES, MAX_PAGE, MAX_PROFILE_IMAGE_BYTES, MAX_REACTIONS, MAX_STICKER_HASH_BYTES,
-    MAX_SYNC_ITEMS, Messenger, OutgoingEnvelope, Output, POW_TARGET, PinnedPage, ReceivedMessage,
-    audio_message, audio_type, image_message, image_type, one_to_one_chat_id, pow_target,
-    sticker_message, text_message,
+    LARGE_PAYLOAD_POW_TARGET, MAX_BUNDLE_ANSWERS_PER_INTERVAL, MAX_FIELD_BYTES,
+    MAX_INTRODUCTION_BYTES, MAX_MEDIA_BYTES, MAX_NAME_BYTES, MAX_PAGE, MAX_PROFILE_IMAGE_BYTES,
+    MAX_REACTIONS, MAX_STICKER_HASH_BYTES, MAX_SYNC_ITEMS, Messenger, OutgoingEnvelope, Output,
+    POW_TARGET, PinnedPage, ReceivedMessage, audio_message, audio_type, group_invitation_id,
+    image_message, image_type, one_to_one_chat_id, pow_target, sticker_message, text_message,
 };
 pub use store::{
-    ChatEntity, DeviceStore, EntityKind, HistoryRange, InstallationMetadata, MemoryMessageStore,
-    MessageStore, OwnProfile, PendingMessage, SqliteMessageStore, StoreError, StoredChat,
-    StoredContact, StoredMessage,
+    ChatEntity, DeviceStore, EntityKind, GroupInvitation, HistoryRange, InstallationMetadata,
+    MemoryMessageStore, MessageStore, OwnProfile, PendingMessage, SqliteMessageStore, StoreError,
+    StoredChat, StoredContact, StoredMessage,
 };
 
 // Dev-dependencies used by the integration tests only.

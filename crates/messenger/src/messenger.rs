@@ -247,6 +247,12 @@ pub enum Event {
         /// The events newly applied, in order.
         events: Vec<crate::group::SignedEvent>,
     },
+    /// A group chat invitation request or rejection was sent or received (stored; see
+    /// [`Messenger::group_chat_invitations`]).
+    GroupInvitation {
+        /// Its id ([`group_invitation_id`]).
+        id: String,
+    },
     /// A reaction or pin arrived (stored; see [`Messenger::chat_entities`]).
     EntityChanged(Box<crate::store::ChatEntity>),
     /// The delivery state of one of our messages changed.
@@ -333,6 +339,8 @@ pub struct Counters {
     pub pins: u64,
     /// Group membership updates accepted (with at least one valid event for a group of ours).
     pub group_updates: u64,
+    /// Group chat invitation requests and rejections accepted (stored).
+    pub group_invitations: u64,
     /// Group membership events refused (bad signature, not allowed, malformed).
     pub group_events_rejected: u64,
     /// Drops: [`DropReason::Undecodable`].
@@ -488,6 +496,8 @@ impl Chat {
 
 mod entities;
 mod group_chat;
+mod group_invitations;
+pub use group_invitations::{MAX_INTRODUCTION_BYTES, group_invitation_id};
 
 pub use entities::{MAX_REACTIONS, PinnedPage};
 pub use media::{
@@ -1476,6 +1486,9 @@ where
             AppPayload::Pin(pin) => self.apply_pin(&signed, pin, envelope, encrypted)?,
             AppPayload::Membership(update) => {
                 self.apply_membership(&signed, bytes, update, envelope, encrypted)?;
+            }
+            AppPayload::GroupInvitation(invitation) => {
+                self.apply_group_invitation(&signed, invitation, encrypted)?;
             }
             AppPayload::ContactCode(advertisement) => {
                 // The bundle in the ProtocolMessage was processed by the secure transport.

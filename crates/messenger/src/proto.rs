@@ -91,6 +91,11 @@ pub fn decode_sync_public_chat(bytes: &[u8]) -> Result<SyncInstallationPublicCha
     decode("SyncInstallationPublicChat", bytes)
 }
 
+/// Decodes a `GroupChatInvitation`.
+pub fn decode_group_chat_invitation(bytes: &[u8]) -> Result<GroupChatInvitation, Error> {
+    decode("GroupChatInvitation", bytes)
+}
+
 /// An application payload decoded according to its [`application_metadata_message::Type`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum AppPayload {
@@ -106,8 +111,10 @@ pub enum AppPayload {
     Pin(PinMessage),
     /// `MEMBERSHIP_UPDATE_MESSAGE`.
     Membership(MembershipUpdateMessage),
+    /// `GROUP_CHAT_INVITATION`.
+    GroupInvitation(GroupChatInvitation),
     /// A type of v0.79 that this crate does not decode yet (transactions, pairing, sync,
-    /// push notifications, communities, contact updates, group invitations): kept raw.
+    /// push notifications, communities, contact updates): kept raw.
     Other {
         /// The type.
         kind: application_metadata_message::Type,
@@ -130,6 +137,9 @@ pub fn decode_app_payload(kind: i32, payload: &[u8]) -> Result<AppPayload, Error
         Type::EmojiReaction => AppPayload::Reaction(decode_emoji_reaction(payload)?),
         Type::PinMessage => AppPayload::Pin(decode_pin_message(payload)?),
         Type::MembershipUpdateMessage => AppPayload::Membership(decode_membership_update(payload)?),
+        Type::GroupChatInvitation => {
+            AppPayload::GroupInvitation(decode_group_chat_invitation(payload)?)
+        }
         Type::Unknown => return Err(Error::UnknownType { kind }),
         other => AppPayload::Other { kind: other },
     })

@@ -265,8 +265,8 @@ fn a_newer_schema_is_refused() {
             .unwrap();
     }
     let err = SqliteMessageStore::open(&path, &key).unwrap_err();
-    assert!(matches!(err, StoreError::FutureSchema { found: 99, supported: 3 }), "{err:?}");
-    assert!(err.to_string().contains("newer than the 3 this build knows"), "{err}");
+    assert!(matches!(err, StoreError::FutureSchema { found: 99, supported: 4 }), "{err:?}");
+    assert!(err.to_string().contains("newer than the 4 this build knows"), "{err}");
 }
 
 #[test]
@@ -694,6 +694,22 @@ impl MessageStore for FailingStore {
     ) -> Result<usize, StoreError> {
         self.check()?;
         self.inner.add_group_events(chat_id, events)
+    }
+    fn put_group_invitation(
+        &mut self,
+        invitation: &wisp_messenger::GroupInvitation,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.put_group_invitation(invitation)
+    }
+    fn group_invitation(
+        &self,
+        id: &str,
+    ) -> Result<Option<wisp_messenger::GroupInvitation>, StoreError> {
+        self.inner.group_invitation(id)
+    }
+    fn group_invitations(&self) -> Result<Vec<wisp_messenger::GroupInvitation>, StoreError> {
+        self.inner.group_invitations()
     }
     fn pending(&self) -> Result<Vec<PendingMessage>, StoreError> {
         self.inner.pending()

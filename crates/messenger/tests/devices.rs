@@ -400,13 +400,14 @@ fn contacts_and_installations_persist_in_sqlite_and_v1_files_migrate() {
             .execute_batch(
                 "DROP TABLE messenger_contacts; DROP TABLE messenger_installations; \
                  DROP TABLE messenger_group_events; DROP TABLE messenger_chat_entities; \
+                 DROP TABLE messenger_group_invitations; \
                  DELETE FROM messenger_schema_version WHERE version >= 2;",
             )
             .unwrap();
         assert_eq!(store.schema_version().unwrap(), 1);
     }
     let mut store = SqliteMessageStore::open(&path, &key).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3, "migrated");
+    assert_eq!(store.schema_version().unwrap(), 5, "migrated");
     let mut contact = StoredContact::new(bob);
     contact.added = true;
     contact.ens_name = "bob.eth".to_owned();

@@ -238,7 +238,7 @@ fn the_group_survives_a_restart_and_the_schema_migrates() {
     m.send_group_text(&chat_id, "after restart", None, T0 + 2).unwrap();
     drop(m);
 
-    // A version 2 database (no group events table) is migrated to version 3.
+    // A version 2 database (no group events table) is migrated to version 4.
     let db = TempDir::new("group-migrate");
     let file = db.path().join("m.sqlite");
     {
@@ -247,13 +247,14 @@ fn the_group_survives_a_restart_and_the_schema_migrates() {
             .connection()
             .execute_batch(
                 "DROP TABLE messenger_group_events; DROP TABLE messenger_chat_entities; \
-                 DELETE FROM messenger_schema_version WHERE version = 3;",
+                 DROP TABLE messenger_group_invitations; \
+                 DELETE FROM messenger_schema_version WHERE version >= 3;",
             )
             .unwrap();
         assert_eq!(store.schema_version().unwrap(), 2);
     }
     let mut store = SqliteMessageStore::open(&file, &[5; 32]).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 5);
     assert_eq!(store.add_group_events("x", &[(1, vec![1; 70])]).unwrap(), 1);
     assert_eq!(store.add_group_events("x", &[(1, vec![1; 70])]).unwrap(), 0, "by signature");
     assert_eq!(store.group_events("x").unwrap(), [vec![1u8; 70]]);

@@ -36,15 +36,36 @@ fn config(account: Option<&SecretKey>, role: Role) -> NodeConfig {
     chat_config("chat-rpc", account, role)
 }
 
-/// The texts of a chat's newest `limit` messages, newest first.
+/// status-go's `contentType` of a group chat's system messages.
+const SYSTEM_MESSAGE: i64 = 6;
+
+/// The texts of a chat's newest 100 messages but its system messages, newest first.
 async fn texts(client: &HttpClient, chat: &str) -> Vec<String> {
     let page = ok(client, "wakuext_chatMessages", vec![json!(chat), json!(""), json!(100)]).await;
     page["messages"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|m| m["contentType"] != SYSTEM_MESSAGE)
         .map(|m| m["text"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The texts of a group chat's system messages, oldest (lowest clock) first.
+async fn system_texts(client: &HttpClient, chat: &str) -> Vec<String> {
+    let page = ok(client, "wakuext_chatMessages", vec![json!(chat), json!(""), json!(100)]).await;
+    let mut out: Vec<(u64, String)> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["contentType"] == SYSTEM_MESSAGE)
+        .map(|m| {
+            assert_eq!(m["messageType"], 4, "SYSTEM_MESSAGE_PRIVATE_GROUP: {m}");
+            (m["clock"].as_u64().unwrap(), m["text"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    out.sort();
+    out.into_iter().map(|(_, t)| t).collect()
 }
 
 /// The `outgoingStatus` of message `id` in `chat`.
@@ -623,7 +644,7 @@ async fn three_accounts_in_a_group_chat() {
     assert_eq!(chat["membershipUpdateEvents"].as_array().unwrap().len(), 2);
     for client in [&cb, &cc] {
         wait_until("the invitation", || async {
-            let inv = ok(client, "wakuext_getGroupChatInvitations", vec![]).await;
+            let inv = ok(client, "wisp_groupChatsToJoin", vec![]).await;
             inv.as_array().unwrap().iter().any(|c| c["id"] == id.as_str())
         })
         .await;
@@ -638,9 +659,7 @@ async fn three_accounts_in_a_group_chat() {
         vec![(ha.clone(), true, true), (hb.clone(), false, true), (hc.clone(), false, true)];
     want.sort();
     wait_until("A to see both joins", || async { members(&ca, &id).await == want }).await;
-    assert!(
-        ok(&cb, "wakuext_getGroupChatInvitations", vec![]).await.as_array().unwrap().is_empty()
-    );
+    assert!(ok(&cb, "wisp_groupChatsToJoin", vec![]).await.as_array().unwrap().is_empty());
 
     // Messages both ways, a reply among them.
     let sent =
@@ -734,6 +753,95 @@ async fn three_accounts_in_a_group_chat() {
     let err =
         call(&ca, "wakuext_createGroupChatWithMembers", vec![json!("x"), json!(["0x12"])]).await;
     assert!(err.unwrap_err().contains("members[0]"));
+    for n in [a, b, c] {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_invitation_request_is_rejected_and_events_become_system_messages() {
+    let (ka, kb, kc) = (SecretKey::random(), SecretKey::random(), SecretKey::random());
+    let a = Node::start(config(Some(&ka), Role::Relay)).await.unwrap();
+    let b = Node::start(config(Some(&kb), Role::Relay)).await.unwrap();
+    let c = Node::start(config(Some(&kc), Role::Relay)).await.unwrap();
+    connect(&a, &b).await;
+    connect(&a, &c).await;
+    connect(&b, &c).await;
+    let (ca, cb, cc) = (client(&a), client(&b), client(&c));
+    let (ha, hb, hc) = (key_hex(&ka), key_hex(&kb), key_hex(&kc));
+
+    // A creates the group with B: both events are system messages at A, in clock order.
+    let r = ok(&ca, "wakuext_createGroupChatWithMembers", vec![json!("club"), json!([hb])]).await;
+    let id = r["chats"][0]["id"].as_str().unwrap().to_owned();
+    let created = vec![format!("@{ha} created the group club"), format!("@{ha} has added @{hb}")];
+    assert_eq!(system_texts(&ca, &id).await, created);
+    wait_until("B to get the group", || async {
+        call(&cb, "wakuext_chatMessages", vec![json!(id), json!(""), json!(1)]).await.is_ok()
+    })
+    .await;
+    wait_until("B to get the system messages", || async {
+        system_texts(&cb, &id).await == created
+    })
+    .await;
+
+    // C knows the chat from a link and asks A to be added.
+    ok(&cc, "wakuext_createGroupChatFromInvitation", vec![json!("club"), json!(id), json!(ha)])
+        .await;
+    let r = ok(
+        &cc,
+        "wakuext_sendGroupChatInvitationRequest",
+        vec![json!(id), json!(ha), json!("let me in")],
+    )
+    .await;
+    let request = r["invitations"][0].clone();
+    assert_eq!(
+        (&request["chatId"], &request["from"], &request["introductionMessage"], &request["state"]),
+        (&json!(id), &json!(hc), &json!("let me in"), &json!(1))
+    );
+    let inv = request["id"].as_str().unwrap().to_owned();
+    assert_eq!(inv.len(), 66, "0x + keccak256 hex: {inv}");
+    wait_until("A to get the request", || async {
+        let all = ok(&ca, "wakuext_getGroupChatInvitations", vec![]).await;
+        all.as_array().unwrap().iter().any(|i| i == &request)
+    })
+    .await;
+    assert!(
+        ok(&cb, "wakuext_getGroupChatInvitations", vec![]).await.as_array().unwrap().is_empty()
+    );
+
+    // A rejects it; C's record turns rejected.
+    let r = ok(&ca, "wakuext_sendGroupChatInvitationRejection", vec![json!(inv)]).await;
+    assert_eq!(
+        (&r["invitations"][0]["id"], &r["invitations"][0]["state"]),
+        (&json!(inv), &json!(2))
+    );
+    wait_until("C to learn the rejection", || async {
+        let all = ok(&cc, "wakuext_getGroupChatInvitations", vec![]).await;
+        all.as_array().unwrap().iter().any(|i| i["id"] == inv.as_str() && i["state"] == 2)
+    })
+    .await;
+
+    // Bad input is refused, naming what is wrong.
+    let err =
+        call(&cc, "wakuext_sendGroupChatInvitationRequest", vec![json!(id), json!("0x12")]).await;
+    assert!(err.unwrap_err().contains("adminPK"));
+    let err = call(&ca, "wakuext_sendGroupChatInvitationRejection", vec![json!("0x00")]).await;
+    assert!(err.unwrap_err().contains("invitation request id"));
+    let err = call(&cc, "wakuext_sendGroupChatInvitationRejection", vec![json!(inv)]).await;
+    assert!(err.unwrap_err().contains("our own request"));
+
+    // B joins, A renames: everyone sees the same system messages once.
+    ok(&cb, "wakuext_confirmJoiningGroup", vec![json!(id)]).await;
+    wait_until("A to see B join", || async { system_texts(&ca, &id).await.len() == 3 }).await;
+    ok(&ca, "wakuext_changeGroupChatName", vec![json!(id), json!("club two")]).await;
+    let mut want = created.clone();
+    want.push(format!("@{hb} joined the group"));
+    want.push(format!("@{ha} changed the group's name to club two"));
+    assert_eq!(system_texts(&ca, &id).await, want);
+    wait_until("B to see the rename", || async { system_texts(&cb, &id).await == want }).await;
+    ok(&ca, "wakuext_sendChatMessage", vec![json!({"chatId": id, "text": "hi"})]).await;
+    wait_until("B to get the message", || async { texts(&cb, &id).await == ["hi"] }).await;
+    assert_eq!(system_texts(&cb, &id).await, want, "the replayed log added nothing");
     for n in [a, b, c] {
         n.shutdown().await;
     }

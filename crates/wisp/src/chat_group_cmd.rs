@@ -223,7 +223,7 @@ pub(crate) async fn run(command: GroupCommand) -> Result<(), Error> {
         }
         GroupCommand::Invitations(a) => {
             let rpc = ChatRpc::new(a.out.rpc.clone());
-            let list = rpc.call("wakuext_getGroupChatInvitations", json!([])).await?;
+            let list = rpc.call("wisp_groupChatsToJoin", json!([])).await?;
             let list = list.as_array().cloned().unwrap_or_default();
             if a.out.json {
                 for chat in &list {

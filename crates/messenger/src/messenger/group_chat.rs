@@ -14,6 +14,9 @@
 //! - Received updates are merged into the stored log; events that do not open or are not
 //!   allowed are refused and counted ([`Counters::group_events_rejected`]); an update for a
 //!   group we are not (and never were) a member of is dropped as invalid.
+//! - Every event applied (ours or received) leaves a system message in the chat, as
+//!   status-go's `buildSystemMessages`: content type `SYSTEM_MESSAGE_CONTENT_PRIVATE_GROUP`,
+//!   text from [`group::system_message_text`], id keccak256(event signature).
 
 use wisp_crypto::PublicKey;
 use wisp_mvds::GroupId;
@@ -27,11 +30,12 @@ use crate::group::{
     self, GroupState, SignedEvent, chat_id_creator, key_hex, open_event, parse_key_hex, sign_event,
 };
 use crate::identity::{MessageId, SignedMessage};
+use crate::proto::chat_message::ContentType;
 use crate::proto::{
     MembershipUpdateMessage, Message as _, membership_update_event::EventType,
     membership_update_message::ChatEntity,
 };
-use crate::store::MessageStore;
+use crate::store::{MessageStore, StoredMessage};
 
 impl Chat {
     /// A private group chat `id`, named `name`.
@@ -332,6 +336,7 @@ where
             let stored = chat.stored(chat_id);
             self.db.put_chat(&stored)?;
         }
+        self.store_system_messages(chat_id, &signed, now_ms)?;
         if !signed.is_empty() {
             self.event(Event::GroupUpdated { chat_id: chat_id.to_owned(), events: signed });
         }
@@ -391,6 +396,48 @@ where
         self.copy_to_own_devices(&bytes, now_ms);
         self.flush_mvds(now_ms)?;
         Ok(Some(id))
+    }
+
+    /// Stores the system message of each of `events` (applied to group chat `chat_id`) in
+    /// the chat, as status-go does: content type `SYSTEM_MESSAGE_CONTENT_PRIVATE_GROUP`, the
+    /// event's clock and author, id keccak256(event signature) so that an event seen twice
+    /// (replayed, or received again after a restart) stores one message.
+    fn store_system_messages(
+        &mut self,
+        chat_id: &str,
+        events: &[SignedEvent],
+        now_ms: u64,
+    ) -> Result<()> {
+        let Some(chat) = self.chats.get(chat_id).map(|c| c.stored(chat_id)) else {
+            return Ok(());
+        };
+        for ev in events {
+            let Some(text) = group::system_message_text(&ev.event, &ev.from) else {
+                continue;
+            };
+            let message = ChatMessage {
+                clock: ev.event.clock,
+                timestamp: now_ms,
+                text,
+                chat_id: chat_id.to_owned(),
+                message_type: MessageType::SystemMessagePrivateGroup as i32,
+                content_type: ContentType::SystemMessageContentPrivateGroup as i32,
+                ..ChatMessage::default()
+            };
+            let stored = StoredMessage {
+                id: MessageId(wisp_crypto::keccak256(ev.signature)),
+                chat_id: chat_id.to_owned(),
+                from: ev.from,
+                outgoing: None,
+                seen: true,
+                whisper_timestamp_ms: now_ms,
+                message,
+                raw: Vec::new(),
+                deleted: false,
+            };
+            self.db.add_message(&chat, &stored, None)?;
+        }
+        Ok(())
     }
 
     /// The group chat a `PRIVATE_GROUP` message from `sender` belongs to: one of ours, both
@@ -458,6 +505,8 @@ where
         chat.active = state.is_member(&me);
         self.db.put_chat(&chat.stored(&chat_id)).map_err(|_| DropReason::Storage)?;
         self.adopt_chat(&chat_id, chat, new);
+        let now_ms = u64::from(envelope.timestamp) * 1000;
+        self.store_system_messages(&chat_id, &added, now_ms).map_err(|_| DropReason::Storage)?;
         if !added.is_empty() {
             self.counters.group_updates += 1;
             self.event(Event::GroupUpdated { chat_id: chat_id.clone(), events: added });

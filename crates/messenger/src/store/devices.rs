@@ -36,11 +36,10 @@ CREATE TABLE messenger_installations (
 );
 ";
 
-/// Our own profile as our `ContactUpdate`s carry it, with when they last went to every added
-/// contact (one row, id 0). Created on every open when missing, beside the versioned
-/// migrations: an additive table that older builds ignore, so it needs no schema version
-/// (the integrator may fold it into the next numbered migration).
-pub(super) const OWN_PROFILE_TABLE: &str = "
+/// Schema 5: our own profile as our `ContactUpdate`s carry it, with when they last went to
+/// every added contact (one row, id 0). `IF NOT EXISTS`: development builds created it
+/// outside the numbered migrations.
+pub(super) const MIGRATION_OWN_PROFILE: &str = "
 CREATE TABLE IF NOT EXISTS messenger_own_profile (
     id INTEGER PRIMARY KEY NOT NULL CHECK (id = 0),
     ens_name TEXT NOT NULL,

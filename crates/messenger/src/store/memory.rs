@@ -26,6 +26,8 @@ pub struct MemoryMessageStore {
     group_events: HashMap<String, BTreeMap<(u64, Vec<u8>), ()>>,
     /// Reactions and pins by key.
     entities: HashMap<String, super::ChatEntity>,
+    /// Group chat invitations by id.
+    invitations: HashMap<String, super::GroupInvitation>,
 }
 
 impl MemoryMessageStore {
@@ -245,6 +247,27 @@ impl MessageStore for MemoryMessageStore {
             }
         }
         Ok(added)
+    }
+
+    fn put_group_invitation(
+        &mut self,
+        invitation: &super::GroupInvitation,
+    ) -> Result<bool, StoreError> {
+        if self.invitations.get(&invitation.id).is_some_and(|old| old.clock >= invitation.clock) {
+            return Ok(false);
+        }
+        self.invitations.insert(invitation.id.clone(), invitation.clone());
+        Ok(true)
+    }
+
+    fn group_invitation(&self, id: &str) -> Result<Option<super::GroupInvitation>, StoreError> {
+        Ok(self.invitations.get(id).cloned())
+    }
+
+    fn group_invitations(&self) -> Result<Vec<super::GroupInvitation>, StoreError> {
+        let mut all: Vec<_> = self.invitations.values().cloned().collect();
+        all.sort_by(|a, b| (a.clock, &a.id).cmp(&(b.clock, &b.id)));
+        Ok(all)
     }
 
     fn put_chat_entity(&mut self, entity: &super::ChatEntity) -> Result<bool, StoreError> {

@@ -260,6 +260,33 @@ pub trait MessageStore: DeviceStore {
         chat_id: &str,
         events: &[(u64, Vec<u8>)],
     ) -> Result<usize, StoreError>;
+
+    /// Stores a group chat invitation request (or its rejection), replacing the one with the
+    /// same id when `invitation` has a higher clock; returns whether it was stored.
+    fn put_group_invitation(&mut self, invitation: &GroupInvitation) -> Result<bool, StoreError>;
+    /// The group chat invitation `id`.
+    fn group_invitation(&self, id: &str) -> Result<Option<GroupInvitation>, StoreError>;
+    /// Every group chat invitation (sent and received, requests and rejections), by clock
+    /// then id.
+    fn group_invitations(&self) -> Result<Vec<GroupInvitation>, StoreError>;
+}
+
+/// A request to be added to a private group chat, as its requester and the admin it went
+/// to store it (status-go's `GroupChatInvitation`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupInvitation {
+    /// `0x` + hex of keccak256(`from` || `chat_id`), the same on both sides.
+    pub id: String,
+    /// The group chat.
+    pub chat_id: String,
+    /// The requester (`0x` + 65-byte key hex).
+    pub from: String,
+    /// The requester's words to the admin.
+    pub introduction_message: String,
+    /// `REQUEST` or `REJECTED` ([`crate::proto::group_chat_invitation::State`]).
+    pub state: i32,
+    /// The Lamport clock of the last request or rejection.
+    pub clock: u64,
 }
 
 /// Whether `(clock, id)` sorts strictly before `before` (the paging order).

@@ -21,7 +21,7 @@ use crate::proto::{self, ChatMessage, Message as _};
 
 /// The schema version this build writes. A file with a higher version is refused with
 /// [`StoreError::FutureSchema`].
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION, "one migration per version");
 
@@ -86,6 +86,17 @@ CREATE TABLE messenger_chat_entities (
 );
 CREATE INDEX messenger_chat_entities_chat ON messenger_chat_entities (chat_id, kind, clock);
 ",
+    "
+CREATE TABLE messenger_group_invitations (
+    id TEXT PRIMARY KEY NOT NULL,
+    chat_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    introduction TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    clock INTEGER NOT NULL
+);
+",
+    super::devices::MIGRATION_OWN_PROFILE,
 ];
 
 const MESSAGE_COLUMNS: &str = "id, chat_id, sender, outgoing_status, seen, whisper_timestamp_ms, \
@@ -140,9 +151,6 @@ impl SqliteMessageStore {
             tx.execute("INSERT INTO messenger_schema_version (version) VALUES (?1)", [version])
                 .map_err(StoreError::sqlite("schema version"))?;
         }
-        // Added after schema 3 without a version of its own (see `devices::OWN_PROFILE_TABLE`).
-        tx.execute_batch(super::devices::OWN_PROFILE_TABLE)
-            .map_err(StoreError::sqlite("own profile table"))?;
         tx.commit().map_err(StoreError::sqlite("commit schema"))?;
         Ok(Self { conn })
     }
@@ -779,6 +787,57 @@ impl MessageStore for SqliteMessageStore {
         Ok(added)
     }
 
+    fn put_group_invitation(
+        &mut self,
+        invitation: &super::GroupInvitation,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .conn
+            .execute(
+                "INSERT INTO messenger_group_invitations \
+                 (id, chat_id, sender, introduction, state, clock) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (id) DO UPDATE SET chat_id = ?2, sender = ?3, introduction = ?4, \
+                 state = ?5, clock = ?6 WHERE clock < ?6",
+                params![
+                    invitation.id,
+                    invitation.chat_id,
+                    invitation.from,
+                    invitation.introduction_message,
+                    invitation.state,
+                    to_sql(invitation.clock),
+                ],
+            )
+            .map_err(StoreError::sqlite("write group invitation"))?;
+        Ok(changed > 0)
+    }
+
+    fn group_invitation(&self, id: &str) -> Result<Option<super::GroupInvitation>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, chat_id, sender, introduction, state, clock \
+                 FROM messenger_group_invitations WHERE id = ?1",
+                [id],
+                invitation_row,
+            )
+            .optional()
+            .map_err(StoreError::sqlite("read group invitation"))
+    }
+
+    fn group_invitations(&self) -> Result<Vec<super::GroupInvitation>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, chat_id, sender, introduction, state, clock \
+                 FROM messenger_group_invitations ORDER BY clock, id",
+            )
+            .map_err(StoreError::sqlite("prepare"))?;
+        let rows = stmt
+            .query_map([], invitation_row)
+            .map_err(StoreError::sqlite("read group invitations"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::sqlite("read group invitation"))
+    }
+
     fn gaps(&self, topic: &Topic) -> Result<Vec<HistoryRange>, StoreError> {
         let mut stmt = self
             .conn
@@ -804,5 +863,16 @@ fn seconds_range(from: i64, to: i64) -> Result<HistoryRange, StoreError> {
     Ok(HistoryRange {
         from: u32::try_from(from).map_err(|_| corrupt())?,
         to: u32::try_from(to).map_err(|_| corrupt())?,
+    })
+}
+
+fn invitation_row(r: &Row<'_>) -> rusqlite::Result<super::GroupInvitation> {
+    Ok(super::GroupInvitation {
+        id: r.get(0)?,
+        chat_id: r.get(1)?,
+        from: r.get(2)?,
+        introduction_message: r.get(3)?,
+        state: r.get(4)?,
+        clock: from_sql(r.get(5)?),
     })
 }

@@ -2,8 +2,8 @@
 //! [`wisp_messenger::group`]'s, the sending [`wisp_messenger::Messenger`]'s).
 
 use wisp_crypto::PublicKey;
-use wisp_messenger::StoredChat;
 use wisp_messenger::group::GroupState;
+use wisp_messenger::{GroupInvitation, StoredChat};
 
 use super::{ChatError, ChatHandle};
 
@@ -110,6 +110,39 @@ impl ChatHandle {
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?
+    }
+}
+
+impl ChatHandle {
+    /// Asks `admin` to add us to group chat `id` (known here, e.g. from an invitation link)
+    /// with `message`; returns the stored request.
+    pub async fn send_group_invitation_request(
+        &self,
+        id: &str,
+        admin: PublicKey,
+        message: &str,
+    ) -> Result<GroupInvitation, ChatError> {
+        let (id, message) = (id.to_owned(), message.to_owned());
+        self.run(move |core, now| {
+            core.known_chat(&id)?;
+            Ok(core.messenger.send_group_invitation_request(&id, &admin, &message, now)?)
+        })
+        .await?
+    }
+
+    /// Rejects the invitation request `id` we received; returns the stored (rejected) record.
+    pub async fn reject_group_invitation_request(
+        &self,
+        id: &str,
+    ) -> Result<GroupInvitation, ChatError> {
+        let id = id.to_owned();
+        self.run(move |core, now| Ok(core.messenger.reject_group_invitation_request(&id, now)?))
+            .await?
+    }
+
+    /// Every group chat invitation request sent or received, and the rejections, by clock.
+    pub async fn group_chat_invitations(&self) -> Result<Vec<GroupInvitation>, ChatError> {
+        self.run(move |core, _| Ok(core.messenger.group_chat_invitations()?)).await?
     }
 }
 

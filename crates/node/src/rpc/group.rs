@@ -11,9 +11,10 @@
 //! | `wakuext_changeGroupChatName` | `CHAT, NAME` | `MessengerResponse` with the chat |
 //! | `wakuext_leaveGroupChat` | `CHAT, REMOVE` | `MessengerResponse` (the chat, or `removedChats`) |
 //! | `wakuext_createGroupChatFromInvitation` | `NAME, CHAT, ADMIN_KEY` | `MessengerResponse` with the chat |
-//! | `wakuext_getGroupChatInvitations` | none | `[Chat]`: groups we were added to and did not join |
-//! | `wakuext_sendGroupChatInvitationRequest` | `CHAT, ADMIN_KEY, TEXT` | refused: not supported yet |
-//! | `wakuext_sendGroupChatInvitationRejection` | `INVITATION_ID` | refused: not supported yet |
+//! | `wakuext_sendGroupChatInvitationRequest` | `CHAT, ADMIN_KEY, TEXT` | `{invitations: [Invitation]}` (the request) |
+//! | `wakuext_sendGroupChatInvitationRejection` | `INVITATION_ID` | `{invitations: [Invitation]}` (the rejection) |
+//! | `wakuext_getGroupChatInvitations` | none | `[Invitation]`: every request sent or received, rejections included |
+//! | `wisp_groupChatsToJoin` | none | `[Chat]`: groups we were added to and did not join (not status-go's) |
 //!
 //! A group `Chat` is the chat JSON of [`super::chat`] with `chatType` 3, `members`
 //! (`[{id, admin, joined}]`) and `membershipUpdateEvents` (`[{type, clockValue, name,
@@ -21,9 +22,20 @@
 //! status-go). `KEY` is a chat key (`0x04…`, `0x02…`/`0x03…` or `zQ3…`); `CHAT` a group chat
 //! id (`<uuid>-0x04…`). Declining an invitation is `wakuext_leaveGroupChat` with `REMOVE`
 //! true before joining, as in status-go.
+//!
+//! An `Invitation` is status-go's `GroupChatInvitation` JSON: `{id, chatId, from,
+//! introductionMessage, state}` with `state` 1 (REQUEST) or 2 (REJECTED), `from` the
+//! requester and `id` `0x` + hex of keccak256(`from` || `chatId`), the same at the requester
+//! and at the admin. A request goes pairwise to the admin named (the chat must be known
+//! here, e.g. from `wakuext_createGroupChatFromInvitation`); the admin accepts it by adding
+//! the requester (`wakuext_addMembersToGroupChat`) or rejects it, which tells the requester.
+//! Membership events also leave system messages in the chat (`wakuext_chatMessages`:
+//! `contentType` 6, `messageType` 4, text as status-go's, e.g. "@0x04… created the group
+//! NAME").
 
 use serde_json::{Map, Value, json};
 use wisp_crypto::PublicKey;
+use wisp_messenger::GroupInvitation;
 use wisp_messenger::group::{key_hex, open_event};
 
 use super::chat::{chat_json, chat_of};
@@ -141,6 +153,24 @@ pub(crate) async fn chats_json(
     out
 }
 
+/// A group chat invitation request as status-go's `GroupChatInvitation` JSON (`chatId`,
+/// `introductionMessage` and `state` left out when empty or zero, as there).
+pub(crate) fn invitation_json(i: &GroupInvitation) -> Value {
+    let mut o = Map::new();
+    o.insert("id".into(), json!(i.id));
+    if !i.chat_id.is_empty() {
+        o.insert("chatId".into(), json!(i.chat_id));
+    }
+    o.insert("from".into(), json!(i.from));
+    if !i.introduction_message.is_empty() {
+        o.insert("introductionMessage".into(), json!(i.introduction_message));
+    }
+    if i.state != 0 {
+        o.insert("state".into(), json!(i.state));
+    }
+    Value::Object(o)
+}
+
 fn response(g: &GroupChat, st: &State) -> Value {
     json!({ "chats": [group_json(g, st)] })
 }
@@ -220,20 +250,38 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
     })?;
     method(m, "wakuext_getGroupChatInvitations", 0, |_, st| async move {
         let chat = chat_of(&st)?;
+        let all = chat.group_chat_invitations().await?;
+        Ok(all.iter().map(invitation_json).collect::<Vec<_>>())
+    })?;
+    method(m, "wisp_groupChatsToJoin", 0, |_, st| async move {
+        let chat = chat_of(&st)?;
         let pending = chat.group_invitations().await?;
         Ok(pending.iter().map(|g| group_json(g, &st)).collect::<Vec<_>>())
     })?;
-    method(m, "wakuext_sendGroupChatInvitationRequest", 3, |_, st| async move {
-        chat_of(&st)?;
-        Err::<Value, _>(RpcError::ChatInput(
-            "sendGroupChatInvitationRequest is not supported yet (GROUP_CHAT_INVITATION messages); ask an admin to add you (wakuext_addMembersToGroupChat)".into(),
-        ))
+    method(m, "wakuext_sendGroupChatInvitationRequest", 3, |args, st| async move {
+        let chat = chat_of(&st)?;
+        let id = group_id("chatID", args.string(0, "chatID")?)?;
+        let admin = key("adminPK", args.string(1, "adminPK")?)?;
+        let message = match args.opt(2) {
+            None => "",
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| RpcError::Params("parameter 3 (message) must be a string".into()))?,
+        };
+        if message.len() > wisp_messenger::MAX_INTRODUCTION_BYTES {
+            return Err(RpcError::Params(format!(
+                "message must be at most {} bytes",
+                wisp_messenger::MAX_INTRODUCTION_BYTES
+            )));
+        }
+        let sent = chat.send_group_invitation_request(&id, admin, message).await?;
+        Ok(json!({ "invitations": [invitation_json(&sent)] }))
     })?;
-    method(m, "wakuext_sendGroupChatInvitationRejection", 1, |_, st| async move {
-        chat_of(&st)?;
-        Err::<Value, _>(RpcError::ChatInput(
-            "sendGroupChatInvitationRejection is not supported yet (GROUP_CHAT_INVITATION messages); decline an invitation with wakuext_leaveGroupChat(chatID, true)".into(),
-        ))
+    method(m, "wakuext_sendGroupChatInvitationRejection", 1, |args, st| async move {
+        let chat = chat_of(&st)?;
+        let id = args.string(0, "invitationRequestID")?;
+        let rejected = chat.reject_group_invitation_request(id).await?;
+        Ok(json!({ "invitations": [invitation_json(&rejected)] }))
     })?;
     Ok(())
 }
