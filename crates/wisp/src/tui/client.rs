@@ -21,6 +21,8 @@ use crate::{
 
 /// How long one call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a step back into a chat's history from the mailserver may take.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the chat list and the open chat are polled.
 pub(crate) const POLL: Duration = Duration::from_millis(300);
 /// How often the peers are asked for.
@@ -290,6 +292,19 @@ impl State {
             }
             Request::LoadOlder { chat, cursor } => {
                 self.page(rpc, &chat, &cursor, true, events).await
+            }
+            Request::SyncOlder(chat) => {
+                // The mailserver may take a while: its own task, so the polling goes on.
+                let (rpc, events) = (rpc.clone(), events.clone());
+                tokio::spawn(async move {
+                    let result = rpc
+                        .call_within("wakuext_syncChatFromSyncedFrom", json!([chat]), SYNC_TIMEOUT)
+                        .await
+                        .map(|r| r.get("envelopes").and_then(Value::as_u64).unwrap_or(0))
+                        .map_err(|e| e.to_string());
+                    let _ = events.send(Event::Synced { chat, result });
+                });
+                Ok(())
             }
             Request::Quit => Ok(()),
         };

@@ -218,6 +218,15 @@ fn draw_chat(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
         spans.extend(row.body);
         Line::from(spans)
     }));
+    // The mailserver is asked for older history: said on the top line while it runs.
+    if app.fetching_older()
+        && let Some(top) = lines.first_mut()
+    {
+        *top = Line::from(Span::styled(
+            truncate("⟳ fetching older messages…", usize::from(area.width)),
+            Style::default().fg(Color::Cyan).add_modifier(Modifier::ITALIC),
+        ));
+    }
     frame.render_widget(Paragraph::new(lines), body);
 }
 
@@ -683,6 +692,26 @@ mod tests {
         assert!(lines[last + 1].contains("📌 pinned"), "{lines:#?}");
         let second = find(&lines, "Second try");
         assert_eq!(second + 1, last, "no row under a message without reactions");
+    }
+
+    #[test]
+    fn the_fetching_line_shows_while_the_mailserver_is_asked() {
+        let mut app = sample();
+        let before = render(&app, 80, 16);
+        assert!(before.iter().all(|l| !l.contains("fetching older")), "{before:#?}");
+        // Everything the database has is on screen: scrolling up asks the mailserver.
+        let out = app.handle(Event::Action(Action::PageUp));
+        assert_eq!(out, [super::super::app::Request::SyncOlder("status".into())]);
+        let lines = render(&app, 80, 16);
+        let at = find(&lines, "⟳ fetching older messages…");
+        assert_eq!(at, 1, "the chat view's top line, under the title: {lines:#?}");
+        assert!(lines[0].contains("#status") || lines[0].contains("status"), "{lines:#?}");
+        assert!(lines[at].contains("│"), "in the chat pane: {}", lines[at]);
+        // The messages are still there.
+        find(&lines, "On its way");
+        app.handle(Event::Synced { chat: "status".into(), result: Ok(0) });
+        let after = render(&app, 80, 16);
+        assert!(after.iter().all(|l| !l.contains("fetching older")), "{after:#?}");
     }
 
     #[test]
