@@ -1,7 +1,8 @@
 //! `wakuext_syncChatFromSyncedFrom` on real nodes over loopback: a mailserver's archive holds
 //! a public chat's messages from 30 hours ago; a node whose history covers only the last 24
 //! hours steps a day back and gets them, and its fetched range moves back by a day. Unknown
-//! chats and a node without a mailserver are errors that name the chat.
+//! chats and a node without a mailserver are errors that name the chat. The history progress
+//! can be polled (`wakuext_historyProgress`).
 
 use rand::{SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
@@ -119,6 +120,11 @@ async fn a_day_back_brings_older_messages_from_the_mailserver() {
     assert_eq!(first["history"]["mailservers"], 1, "{first}");
     assert_eq!(first["history"]["failed"], 0, "{first}");
     assert!(texts(&c).await.is_empty());
+    // HTTP clients poll the progress the `history.progress` subscription sends.
+    let p = ok(&c, "wakuext_historyProgress", vec![]).await;
+    assert_eq!(p["running"], false, "{p}");
+    assert_eq!(p["topicsDone"], p["topicsTotal"], "{p}");
+    assert!(p["topicsTotal"].as_u64().unwrap() >= 1 && p["rounds"].as_u64().unwrap() >= 1, "{p}");
 
     // A day back from where the fetched range starts.
     let before = now_secs();

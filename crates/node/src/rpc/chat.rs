@@ -19,6 +19,7 @@
 //! | `wakuext_markMessagesSeen` | `CHAT, [MESSAGE_ID...]` | number of messages newly seen |
 //! | `wakuext_deleteMessage` | `MESSAGE_ID` | `null` |
 //! | `wakuext_requestAllHistoricMessages` | none | `MessengerResponse` + `history` progress |
+//! | `wakuext_historyProgress` | none | the `history.progress` event (a wisp addition) |
 //! | `wakuext_syncChatFromSyncedFrom` | `CHAT` | `{syncedFrom, syncedTo, envelopes}` |
 //! | `wakuext_subscribe` | `"messages.new"` or `"history.progress"` | subscription id (WebSocket) |
 //!
@@ -809,6 +810,9 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
             o.insert("history".into(), history_json(&progress));
         }
         Ok(r)
+    })?;
+    method(m, "wakuext_historyProgress", 0, |_, st| async move {
+        Ok(history_json(&chat_of(&st)?.history_progress()))
     })?;
     method(m, "wakuext_syncChatFromSyncedFrom", 1, |args, st| async move {
         let chat = chat_of(&st)?;
