@@ -107,6 +107,8 @@ pub(crate) struct Message {
     pub(crate) kind: MessageKind,
     /// The author's identicon: 5×5 cells and a colour.
     pub(crate) identicon: Option<Identicon>,
+    /// Right-to-left text (status-go's `rtl`: Arabic, Hebrew…): drawn aligned right.
+    pub(crate) rtl: bool,
 }
 
 /// A small identicon: which of the 5×5 cells are filled, and their colour.
@@ -1349,6 +1351,7 @@ pub(crate) mod tests {
             quote: None,
             kind: MessageKind::Text,
             identicon: None,
+            rtl: false,
         }
     }
 

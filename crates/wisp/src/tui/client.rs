@@ -684,6 +684,7 @@ pub(crate) fn message_of(m: &Value) -> Message {
         quote,
         kind,
         identicon: None,
+        rtl: m.get("rtl").and_then(Value::as_bool).unwrap_or(false),
     }
 }
 
@@ -701,6 +702,15 @@ mod tests {
             contacts: Vec::new(),
             me_known: false,
         }
+    }
+
+    #[test]
+    fn the_rtl_flag_of_the_node_is_kept() {
+        let m = message_of(&json!({"id": "0x1", "text": "שלום", "rtl": true}));
+        assert!(m.rtl);
+        assert_eq!(m.text, "שלום");
+        assert!(!message_of(&json!({"id": "0x2", "text": "hi"})).rtl);
+        assert!(!message_of(&json!({"id": "0x3", "text": "hi", "rtl": "yes"})).rtl);
     }
 
     #[test]
