@@ -22,6 +22,8 @@ use crate::{ChatConfig, HistoryError, NodeHandle, service::now_ms};
 
 /// How often the connected peers are checked while waiting for a mailserver.
 const PEER_POLL: Duration = Duration::from_millis(100);
+/// How long a step back waits for the envelopes that came to reach the messenger.
+const HANDLED_WAIT: Duration = Duration::from_secs(5);
 
 /// The key of the default mailserver password (`status-offline-inbox`), derived once
 /// (PBKDF2 is slow).
@@ -332,6 +334,7 @@ impl Runner {
         let key = tokio::task::spawn_blocking(default_mailserver_key)
             .await
             .map_err(|e| ChatError::HistoryFailed { chat: chat.to_owned(), why: e.to_string() })?;
+        let handled_before = self.chat.run(|core, _| core.handled).await?;
         let mut envelopes = 0;
         let mut failure = None;
         let mut fetched = false;
@@ -364,6 +367,16 @@ impl Runner {
                 chat: chat.to_owned(),
                 why: failure.unwrap_or_else(|| "no mailserver answered".into()),
             });
+        }
+        // The envelopes go through the filters to the messenger: wait (a little) until it has
+        // seen as many, so that they are stored when this answers.
+        let deadline = tokio::time::Instant::now() + HANDLED_WAIT;
+        while envelopes > 0 && tokio::time::Instant::now() < deadline {
+            let handled = self.chat.run(|core, _| core.handled).await?;
+            if handled >= handled_before.saturating_add(envelopes) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let range = self
             .chat

@@ -320,9 +320,9 @@ impl ChatHandle {
 
     /// Asks the trusted mailservers for the day ([`SYNC_BACK_SECS`]) of chat `chat_id`'s
     /// history before its fetched range starts (before now if nothing was fetched), and
-    /// widens that range. The envelopes reach the messenger through its filters (they may be
-    /// stored just after this returns). Returns the chat's fetched range and how many
-    /// envelopes came.
+    /// widens that range. The envelopes reach the messenger through its filters; this waits
+    /// (up to 5 s) until it has handled as many envelopes as came, so they are stored.
+    /// Returns the chat's fetched range and how many envelopes came.
     pub async fn sync_chat_from_synced_from(
         &self,
         chat_id: &str,

@@ -47,9 +47,9 @@
 //! - `wakuext_syncChatFromSyncedFrom` (the name of later status-go versions) asks the trusted
 //!   mailservers for the day of the chat's history before the range already fetched starts
 //!   (before now if none was), and widens the range; `syncedFrom` and `syncedTo` are that
-//!   range's ends (Unix seconds). The messages arrive in `wakuext_chatMessages` as the
-//!   envelopes are opened. An unknown chat, no trusted mailserver connected, or every
-//!   request failing is an error naming the chat.
+//!   range's ends (Unix seconds). The messages are in `wakuext_chatMessages` when it
+//!   answers (it waits up to 5 s for the envelopes to be opened). An unknown chat, no
+//!   trusted mailserver connected, or every request failing is an error naming the chat.
 //! - `wakuext_subscribe` (WebSocket only; ended by `wakuext_unsubscribe`) sends
 //!   `wakuext_subscription` notifications whose `result` is status-go's signal envelope:
 //!   `{"type": "messages.new", "event": MessengerResponse}` for messages received or whose
