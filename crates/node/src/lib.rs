@@ -28,7 +28,10 @@ mod service;
 #[cfg(feature = "test-utils")]
 pub mod test_utils;
 
-pub use chat::{ChatError, ChatEvent, ChatHandle, GroupChange, GroupChat, HistoryProgress};
+pub use chat::{
+    ChatError, ChatEvent, ChatHandle, GroupChange, GroupChat, HistoryProgress, SYNC_BACK_SECS,
+    SyncedRange,
+};
 pub use config::{
     ChatConfig, DEFAULT_HISTORY_SECS, NodeConfig, Role, WakuConfig, default_data_dir, xdg_data_dir,
 };

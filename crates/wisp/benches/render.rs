@@ -73,6 +73,7 @@ fn loaded_app() -> App {
                     cells: [[true, false, true, false, true]; 5],
                     rgb: [200, 100, 50],
                 }),
+                rtl: false,
             })
             .collect();
         app.handle(Event::Messages {

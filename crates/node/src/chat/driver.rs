@@ -44,6 +44,8 @@ pub(crate) struct Core {
     pub(crate) messenger: SqliteMessenger<StdRng>,
     /// Messages sent by commands since the last report.
     sent: u64,
+    /// Envelopes the filters handed to the messenger since the start.
+    pub(crate) handled: u64,
 }
 
 impl Core {
@@ -146,7 +148,7 @@ pub(crate) fn start(
     let (posted_tx, posted) = mpsc::unbounded_channel();
     let metrics = node.metrics.clone();
     let driver = Driver {
-        core: Core { messenger, sent: 0 },
+        core: Core { messenger, sent: 0, handled: 0 },
         identity: config.identity.clone(),
         node: node.clone(),
         jobs,
@@ -273,6 +275,7 @@ impl Driver {
         };
         // Drops are counted by the messenger (and copied into the metrics by `drain`).
         let _ = self.core.messenger.handle_envelope(&envelope, now_ms());
+        self.core.handled += 1;
     }
 
     /// Handles every pending output of the messenger, then reports events and metrics.

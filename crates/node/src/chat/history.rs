@@ -17,11 +17,13 @@ use wisp_mailserver::{client::HistoryQuery, request::DEFAULT_MAILSERVER_PASSWORD
 use wisp_rlpx::NodeRecord;
 use wisp_waku::Topic;
 
-use super::{ChatEvent, ChatHandle};
+use super::{ChatError, ChatEvent, ChatHandle};
 use crate::{ChatConfig, HistoryError, NodeHandle, service::now_ms};
 
 /// How often the connected peers are checked while waiting for a mailserver.
 const PEER_POLL: Duration = Duration::from_millis(100);
+/// How long a step back waits for the envelopes that came to reach the messenger.
+const HANDLED_WAIT: Duration = Duration::from_secs(5);
 
 /// The key of the default mailserver password (`status-offline-inbox`), derived once
 /// (PBKDF2 is slow).
@@ -53,12 +55,36 @@ pub struct HistoryProgress {
     pub rounds: u64,
 }
 
+/// How far back one [`super::ChatHandle::sync_chat_from_synced_from`] call reaches: a day.
+pub const SYNC_BACK_SECS: u32 = 24 * 60 * 60;
+
+/// What one step back into a chat's history fetched
+/// ([`super::ChatHandle::sync_chat_from_synced_from`], `wakuext_syncChatFromSyncedFrom`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncedRange {
+    /// Where the chat's fetched history starts now (Unix seconds).
+    pub synced_from: u32,
+    /// Where the chat's fetched history ends (Unix seconds).
+    pub synced_to: u32,
+    /// Envelopes the mailservers sent for this step.
+    pub envelopes: u64,
+}
+
 /// A request for a round of history.
 pub(crate) struct Trigger {
     /// The chats to fetch; `None`: every active chat.
     pub(crate) chats: Option<Vec<String>>,
     /// Answered with the progress when the round is over.
     pub(crate) done: Option<oneshot::Sender<HistoryProgress>>,
+    /// Instead of a round: one step back into this chat's history.
+    pub(crate) back: Option<SyncBack>,
+}
+
+/// One step back (a day) into a chat's history, answered when it is done.
+pub(crate) struct SyncBack {
+    pub(crate) chat: String,
+    pub(crate) reply: oneshot::Sender<Result<SyncedRange, ChatError>>,
 }
 
 pub(crate) struct Runner {
@@ -74,7 +100,7 @@ pub(crate) struct Runner {
 
 /// Runs rounds of history requests as they are asked for (on start: every chat).
 pub(crate) async fn run(mut r: Runner) {
-    let mut pending = vec![Trigger { chats: None, done: None }];
+    let mut pending = vec![Trigger { chats: None, done: None, back: None }];
     loop {
         if pending.is_empty() {
             tokio::select! {
@@ -91,7 +117,14 @@ pub(crate) async fn run(mut r: Runner) {
         }
         let mut chats: Option<BTreeSet<String>> = Some(BTreeSet::new());
         let mut done = Vec::new();
+        let mut backs = Vec::new();
+        let mut round = false;
         for t in pending.drain(..) {
+            if let Some(back) = t.back {
+                backs.push(back);
+                continue;
+            }
+            round = true;
             match (&mut chats, t.chats) {
                 (Some(all), Some(some)) => all.extend(some),
                 (_, None) => chats = None,
@@ -100,13 +133,22 @@ pub(crate) async fn run(mut r: Runner) {
             done.extend(t.done);
         }
         let mut shutdown = r.shutdown.clone();
-        tokio::select! {
-            _ = r.round(chats) => {}
-            _ = shutdown.changed() => return,
+        if round {
+            tokio::select! {
+                _ = r.round(chats) => {}
+                _ = shutdown.changed() => return,
+            }
+            let progress = r.snapshot();
+            for d in done {
+                let _ = d.send(progress.clone());
+            }
         }
-        let progress = r.snapshot();
-        for d in done {
-            let _ = d.send(progress.clone());
+        for back in backs {
+            let answer = tokio::select! {
+                a = r.sync_back(&back.chat) => a,
+                _ = shutdown.changed() => return,
+            };
+            let _ = back.reply.send(answer);
         }
     }
 }
@@ -254,6 +296,102 @@ impl Runner {
             self.update(|p| p.topics_done += topics.len());
         }
         finish(None);
+    }
+
+    /// Asks the trusted mailservers for the day of `chat`'s history before its fetched range
+    /// starts (before now if nothing was fetched), and widens the range when one answered.
+    async fn sync_back(&self, chat: &str) -> Result<SyncedRange, ChatError> {
+        let id = chat.to_owned();
+        let (topics, start) = self
+            .chat
+            .run(move |core, _| {
+                core.known_chat(&id)?;
+                let topics = core.messenger.chat_topics(&id)?;
+                let mut start: Option<u32> = None;
+                for topic in &topics {
+                    if let Some(range) = core.messenger.history_range(topic)? {
+                        start = Some(start.map_or(range.from, |s| s.min(range.from)));
+                    }
+                }
+                Ok::<_, ChatError>((topics, start))
+            })
+            .await??;
+        let no_mailserver =
+            |why: &str| ChatError::NoMailserver { chat: chat.to_owned(), why: why.to_owned() };
+        if self.trusted.is_empty() {
+            return Err(no_mailserver("none is configured (--trusted)"));
+        }
+        let mailservers = self.connected_mailservers().await;
+        if mailservers.is_empty() {
+            return Err(no_mailserver(&format!(
+                "none of the trusted ones connected within {:?}",
+                self.config.mailserver_wait
+            )));
+        }
+        let now = u32::try_from(now_ms() / 1000).unwrap_or(u32::MAX);
+        let to = start.unwrap_or(now).min(now);
+        let from = to.saturating_sub(SYNC_BACK_SECS);
+        let key = tokio::task::spawn_blocking(default_mailserver_key)
+            .await
+            .map_err(|e| ChatError::HistoryFailed { chat: chat.to_owned(), why: e.to_string() })?;
+        let handled_before = self.chat.run(|core, _| core.handled).await?;
+        let mut envelopes = 0;
+        let mut failure = None;
+        let mut fetched = false;
+        for peer in &mailservers {
+            let query = HistoryQuery::topics(topics.clone(), from, to);
+            let outcome = self
+                .node
+                .request_history(
+                    peer.id,
+                    query,
+                    key.clone(),
+                    self.config.history_page_timeout,
+                    |_, _| {},
+                )
+                .await;
+            match outcome {
+                Ok(o) => {
+                    fetched = true;
+                    envelopes += o.received;
+                    tracing::info!(target: "chat::history", mailserver = %peer, chat, from, to, envelopes = o.received, "older history fetched");
+                }
+                Err(e) => {
+                    tracing::warn!(target: "chat::history", mailserver = %peer, chat, error = %e, "older history request failed");
+                    failure = Some(e.to_string());
+                }
+            }
+        }
+        if !fetched {
+            return Err(ChatError::HistoryFailed {
+                chat: chat.to_owned(),
+                why: failure.unwrap_or_else(|| "no mailserver answered".into()),
+            });
+        }
+        // The envelopes go through the filters to the messenger: wait (a little) until it has
+        // seen as many, so that they are stored when this answers.
+        let deadline = tokio::time::Instant::now() + HANDLED_WAIT;
+        while envelopes > 0 && tokio::time::Instant::now() < deadline {
+            let handled = self.chat.run(|core, _| core.handled).await?;
+            if handled >= handled_before.saturating_add(envelopes) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let range = self
+            .chat
+            .run(move |core, _| {
+                let mut range = (from, to);
+                for topic in &topics {
+                    core.messenger.set_history_fetched(topic, from, to)?;
+                    if let Some(r) = core.messenger.history_range(topic)? {
+                        range = (range.0.min(r.from), range.1.max(r.to));
+                    }
+                }
+                Ok::<_, ChatError>(range)
+            })
+            .await??;
+        Ok(SyncedRange { synced_from: range.0, synced_to: range.1, envelopes })
     }
 
     /// The topics of the chats (deduplicated).

@@ -40,8 +40,8 @@ use wisp_crypto::PublicKey;
 use wisp_messenger::{DeliveryStatus, MessageId, StoredChat, StoredMessage};
 
 pub use group::{GroupChange, GroupChat};
-pub use history::HistoryProgress;
 pub(crate) use history::default_mailserver_key;
+pub use history::{HistoryProgress, SYNC_BACK_SECS, SyncedRange};
 pub use wisp_messenger::PinnedPage;
 
 pub(crate) use driver::{one_to_one_key, start};
@@ -73,6 +73,22 @@ pub enum ChatError {
         "chat {0:?} is not active: join it again (wakuext_createPublicChat, wakuext_createOneToOneChat)"
     )]
     InactiveChat(String),
+    /// No trusted mailserver can be asked for a chat's history.
+    #[error("no trusted mailserver to fetch the history of chat {chat:?}: {why}")]
+    NoMailserver {
+        /// The chat.
+        chat: String,
+        /// Why: none configured, or none connected.
+        why: String,
+    },
+    /// Every mailserver asked for a chat's history failed.
+    #[error("fetching the history of chat {chat:?} failed: {why}")]
+    HistoryFailed {
+        /// The chat.
+        chat: String,
+        /// The last failure.
+        why: String,
+    },
     /// The messenger refused the command or its store failed.
     #[error(transparent)]
     Messenger(#[from] wisp_messenger::Error),
@@ -302,6 +318,22 @@ impl ChatHandle {
         rx.await.map_err(|_| ChatError::Stopped)
     }
 
+    /// Asks the trusted mailservers for the day ([`SYNC_BACK_SECS`]) of chat `chat_id`'s
+    /// history before its fetched range starts (before now if nothing was fetched), and
+    /// widens that range. The envelopes reach the messenger through its filters; this waits
+    /// (up to 5 s) until it has handled as many envelopes as came, so they are stored.
+    /// Returns the chat's fetched range and how many envelopes came.
+    pub async fn sync_chat_from_synced_from(
+        &self,
+        chat_id: &str,
+    ) -> Result<SyncedRange, ChatError> {
+        let (tx, rx) = oneshot::channel();
+        let back = history::SyncBack { chat: chat_id.to_owned(), reply: tx };
+        let trigger = history::Trigger { chats: None, done: None, back: Some(back) };
+        self.history.send(trigger).await.map_err(|_| ChatError::Stopped)?;
+        rx.await.map_err(|_| ChatError::Stopped)?
+    }
+
     /// The progress of the history requests so far.
     pub fn history_progress(&self) -> HistoryProgress {
         self.progress.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -312,7 +344,7 @@ impl ChatHandle {
         chats: Option<Vec<String>>,
         done: Option<oneshot::Sender<HistoryProgress>>,
     ) {
-        let _ = self.history.send(history::Trigger { chats, done }).await;
+        let _ = self.history.send(history::Trigger { chats, done, back: None }).await;
     }
 }
 

@@ -19,6 +19,8 @@
 //! | `wakuext_markMessagesSeen` | `CHAT, [MESSAGE_ID...]` | number of messages newly seen |
 //! | `wakuext_deleteMessage` | `MESSAGE_ID` | `null` |
 //! | `wakuext_requestAllHistoricMessages` | none | `MessengerResponse` + `history` progress |
+//! | `wakuext_historyProgress` | none | the `history.progress` event (a wisp addition) |
+//! | `wakuext_syncChatFromSyncedFrom` | `CHAT` | `{syncedFrom, syncedTo, envelopes}` |
 //! | `wakuext_subscribe` | `"messages.new"` or `"history.progress"` | subscription id (WebSocket) |
 //!
 //! - `CHAT` is a chat id: a public chat's name, or `0x04…` (130 hex digits) for a 1:1 chat.
@@ -42,6 +44,12 @@
 //!   node reads; 8 (AUDIO) needs `audioPath`, an AAC (ADTS) or AMR file the node reads, and
 //!   takes `audioDurationMs`. Files are at most 512 KiB; errors name the field and the path.
 //!   Media messages may carry `text` too. Any chat kind takes any of them.
+//! - `wakuext_syncChatFromSyncedFrom` (the name of later status-go versions) asks the trusted
+//!   mailservers for the day of the chat's history before the range already fetched starts
+//!   (before now if none was), and widens the range; `syncedFrom` and `syncedTo` are that
+//!   range's ends (Unix seconds). The messages are in `wakuext_chatMessages` when it
+//!   answers (it waits up to 5 s for the envelopes to be opened). An unknown chat, no
+//!   trusted mailserver connected, or every request failing is an error naming the chat.
 //! - `wakuext_subscribe` (WebSocket only; ended by `wakuext_unsubscribe`) sends
 //!   `wakuext_subscription` notifications whose `result` is status-go's signal envelope:
 //!   `{"type": "messages.new", "event": MessengerResponse}` for messages received or whose
@@ -107,7 +115,9 @@ pub(crate) fn chat_of(st: &State) -> Result<ChatHandle, RpcError> {
 impl From<ChatError> for RpcError {
     fn from(e: ChatError) -> Self {
         match e {
-            ChatError::Stopped => RpcError::Chat(e.to_string()),
+            ChatError::Stopped
+            | ChatError::NoMailserver { .. }
+            | ChatError::HistoryFailed { .. } => RpcError::Chat(e.to_string()),
             ChatError::UnknownChat(_)
             | ChatError::UnknownMessage(_)
             | ChatError::InactiveChat(_) => RpcError::ChatInput(e.to_string()),
@@ -800,6 +810,15 @@ pub(crate) fn register(m: &mut Module) -> Result<(), jsonrpsee::core::RegisterMe
             o.insert("history".into(), history_json(&progress));
         }
         Ok(r)
+    })?;
+    method(m, "wakuext_historyProgress", 0, |_, st| async move {
+        Ok(history_json(&chat_of(&st)?.history_progress()))
+    })?;
+    method(m, "wakuext_syncChatFromSyncedFrom", 1, |args, st| async move {
+        let chat = chat_of(&st)?;
+        let id = chat_id("chatID", args.string(0, "chat id")?)?;
+        let range = chat.sync_chat_from_synced_from(&id).await?;
+        Ok(serde_json::to_value(range).unwrap_or(Value::Null))
     })?;
 
     m.register_subscription(

@@ -11,7 +11,8 @@
 //!   `wakuext_deleteChat`, `wakuext_chatMessages`, `wakuext_sendChatMessage`,
 //!   `wakuext_sendChatMessages`, `wakuext_reSendChatMessage`, `wakuext_markAllRead`,
 //!   `wakuext_markMessagesSeen`, `wakuext_deleteMessage`,
-//!   `wakuext_requestAllHistoricMessages`, and the subscription `wakuext_subscribe`
+//!   `wakuext_requestAllHistoricMessages`, `wakuext_syncChatFromSyncedFrom`,
+//!   `wakuext_historyProgress`, and the subscription `wakuext_subscribe`
 //!   (`"messages.new"` or `"history.progress"`; notifications `wakuext_subscription`, ended by
 //!   `wakuext_unsubscribe`), WebSocket only (see `chat.rs` for parameters and results).
 //!

@@ -107,6 +107,8 @@ pub(crate) struct Message {
     pub(crate) kind: MessageKind,
     /// The author's identicon: 5×5 cells and a colour.
     pub(crate) identicon: Option<Identicon>,
+    /// Right-to-left text (status-go's `rtl`: Arabic, Hebrew…): drawn aligned right.
+    pub(crate) rtl: bool,
 }
 
 /// A small identicon: which of the 5×5 cells are filled, and their colour.
@@ -251,6 +253,13 @@ pub(crate) enum Event {
         /// The pinned message ids.
         ids: Vec<String>,
     },
+    /// A day more of a chat's history came from the mailserver (or the request failed).
+    Synced {
+        /// The chat.
+        chat: String,
+        /// The envelopes that came, or why it failed.
+        result: Result<u64, String>,
+    },
 }
 
 /// What the app asks the node to do.
@@ -343,6 +352,8 @@ pub(crate) enum Request {
         /// Where the memory starts.
         cursor: String,
     },
+    /// Ask the mailserver for a day more of a chat's history (`wakuext_syncChatFromSyncedFrom`).
+    SyncOlder(String),
     /// End the program.
     Quit,
 }
@@ -436,6 +447,8 @@ pub(crate) struct App {
     pub(crate) pins: HashMap<String, HashSet<String>>,
     /// Whether an older page is being fetched (so scrolling asks once).
     loading_older: bool,
+    /// Chats whose older history is being fetched from the mailserver (one request each).
+    syncing: HashSet<String>,
 }
 
 impl App {
@@ -467,7 +480,13 @@ impl App {
             key_shown: false,
             clipboard: None,
             loading_older: false,
+            syncing: HashSet::new(),
         }
+    }
+
+    /// Whether the open chat's older history is being fetched from the mailserver.
+    pub(crate) fn fetching_older(&self) -> bool {
+        self.open.as_ref().is_some_and(|id| self.syncing.contains(id))
     }
 
     /// The open chat.
@@ -505,6 +524,7 @@ impl App {
             Event::Messages { chat, page, cursor, older } => {
                 self.merge(&chat, page, cursor, older);
             }
+            Event::Synced { chat, result } => self.synced(chat, result, &mut out),
             Event::Sent(Ok((chat, message))) => {
                 self.merge(&chat, vec![message], String::new(), false);
             }
@@ -811,7 +831,8 @@ impl App {
         }
     }
 
-    /// Scrolls back `lines`; at the top of what is loaded, asks for the older page.
+    /// Scrolls back `lines`; at the top of what is loaded, asks for the older page, and once
+    /// the database has none, for a day more from the mailserver.
     fn scroll_by(&mut self, lines: usize, out: &mut Vec<Request>) {
         self.scroll = self.scroll.saturating_add(lines);
         let Some(id) = self.open.clone() else { return };
@@ -819,12 +840,39 @@ impl App {
         // A message takes at least one line: past their count, the start is on screen.
         let height = usize::from(self.size.1.saturating_sub(4));
         let max = log.messages.len().saturating_sub(1);
-        if self.scroll + height >= log.messages.len() && !log.complete && !self.loading_older {
+        let at_top = self.scroll + height >= log.messages.len();
+        if at_top && !log.complete && !self.loading_older {
             self.loading_older = true;
-            out.push(Request::LoadOlder { chat: id, cursor: log.cursor.clone() });
+            out.push(Request::LoadOlder { chat: id.clone(), cursor: log.cursor.clone() });
         }
         if log.complete {
             self.scroll = self.scroll.min(max);
+            if at_top && self.search.is_none() && self.syncing.insert(id.clone()) {
+                out.push(Request::SyncOlder(id));
+            }
+        }
+    }
+
+    /// The mailserver answered a [`Request::SyncOlder`]: the database may hold older
+    /// messages now, so the page before the oldest in memory is loaded again.
+    fn synced(&mut self, chat: String, result: Result<u64, String>, out: &mut Vec<Request>) {
+        self.syncing.remove(&chat);
+        if let Err(e) = result {
+            self.notice = Some(format!("older messages: {e}"));
+            return;
+        }
+        let Some(log) = self.logs.get_mut(&chat) else { return };
+        match log.messages.first() {
+            Some(m) => {
+                log.complete = false;
+                log.cursor = format!("{:064}{}", m.clock, m.id);
+                if self.open.as_deref() == Some(chat.as_str()) {
+                    self.loading_older = true;
+                }
+                out.push(Request::LoadOlder { chat, cursor: log.cursor.clone() });
+            }
+            None if self.open.as_deref() == Some(chat.as_str()) => out.push(Request::Load(chat)),
+            None => {}
         }
     }
 
@@ -1310,6 +1358,7 @@ pub(crate) mod tests {
             quote: None,
             kind: MessageKind::Text,
             identicon: None,
+            rtl: false,
         }
     }
 
@@ -1491,6 +1540,48 @@ pub(crate) mod tests {
         app.handle(Event::Action(Action::Home));
         app.handle(Event::Action(Action::Delete));
         assert_eq!(app.input, "😀");
+    }
+
+    #[test]
+    fn scrolling_past_the_database_asks_the_mailserver_then_reloads() {
+        let mut app = App::new(false);
+        app.handle(Event::Resize(80, 10));
+        app.handle(Event::Chats(vec![chat("a", ChatKind::Public, 0, 1)]));
+        let page: Vec<Message> =
+            (5..=8).rev().map(|i| msg(&format!("0x{i}"), "k", "A", "m", i)).collect();
+        // The database has nothing older (empty cursor).
+        app.handle(Event::Messages { chat: "a".into(), page, cursor: String::new(), older: false });
+        assert!(!app.fetching_older());
+        let out = app.handle(Event::Action(Action::PageUp));
+        assert_eq!(out, [Request::SyncOlder("a".into())]);
+        assert!(app.fetching_older());
+        assert!(app.handle(Event::Action(Action::PageUp)).is_empty(), "one request per chat");
+        assert!(app.handle(Event::Action(Action::ScrollUp)).is_empty());
+        // Typing and switching keep working meanwhile.
+        typed(&mut app, "hi");
+        assert_eq!(app.input, "hi");
+        // The mailserver answered: the page before the oldest in memory is loaded again.
+        let out = app.handle(Event::Synced { chat: "a".into(), result: Ok(2) });
+        let cursor = format!("{:064}0x5", 5);
+        assert_eq!(out, [Request::LoadOlder { chat: "a".into(), cursor }]);
+        assert!(!app.fetching_older());
+        let older = vec![msg("0x2", "k", "A", "old", 2), msg("0x1", "k", "A", "older", 1)];
+        app.handle(Event::Messages {
+            chat: "a".into(),
+            page: older,
+            cursor: String::new(),
+            older: true,
+        });
+        let texts: Vec<&str> = app.visible_messages().iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["older", "old", "m", "m", "m", "m"]);
+        // At the top again: another day back; a failure is shown and allows a retry.
+        let out = app.handle(Event::Action(Action::PageUp));
+        assert_eq!(out, [Request::SyncOlder("a".into())]);
+        let out =
+            app.handle(Event::Synced { chat: "a".into(), result: Err("no mailserver".into()) });
+        assert!(out.is_empty());
+        assert!(app.notice.as_deref().is_some_and(|n| n.contains("no mailserver")));
+        assert_eq!(app.handle(Event::Action(Action::PageUp)), [Request::SyncOlder("a".into())]);
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::{
 
 /// How long one call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a step back into a chat's history from the mailserver may take.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the chat list and the open chat are polled.
 pub(crate) const POLL: Duration = Duration::from_millis(300);
 /// How often the peers are asked for.
@@ -95,20 +97,8 @@ pub(crate) async fn run(
             }
             Some(history) = history_rx.recv() => {
                 match history {
-                    None => state.status.history = Some((0, 0)),
-                    Some(Ok(answer)) => {
-                        let h = answer.get("history").cloned().unwrap_or(Value::Null);
-                        let n = |k: &str| h.get(k).and_then(Value::as_u64).unwrap_or(0);
-                        state.status.history = None;
-                        state.status.mailserver = match n("mailservers") {
-                            0 => Some(h.get("error").and_then(Value::as_str).map_or("none".to_owned(), |e| format!("none ({e})"))),
-                            m => Some(format!("{m} trusted, {} envelopes", n("envelopes"))),
-                        };
-                    }
-                    Some(Err(e)) => {
-                        state.status.history = None;
-                        state.status.mailserver = Some(format!("history failed: {e}"));
-                    }
+                    None => state.history_started(),
+                    Some(answer) => state.history_done(answer.map_err(|e| e.to_string())),
                 }
                 if events.send(Event::Status(state.status.clone())).is_err() {
                     return;
@@ -136,6 +126,46 @@ struct State {
 }
 
 impl State {
+    /// `wakuext_requestAllHistoricMessages` was sent: the bar says "fetching…".
+    fn history_started(&mut self) {
+        self.status.history = Some((0, 0));
+    }
+
+    /// The node's history progress (`wakuext_historyProgress`) while the fetch runs: the bar
+    /// follows `topicsDone`/`topicsTotal` of a running round. Returns whether it changed.
+    fn history_progress(&mut self, p: &Value) -> bool {
+        if self.status.history.is_none() || p.get("running") != Some(&Value::Bool(true)) {
+            return false;
+        }
+        let n = |k: &str| {
+            p.get(k).and_then(Value::as_u64).map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX))
+        };
+        let bar = Some((n("topicsDone").min(n("topicsTotal")), n("topicsTotal")));
+        let changed = self.status.history != bar;
+        self.status.history = bar;
+        changed
+    }
+
+    /// The fetch is over: the bar goes, the mailserver part says what came.
+    fn history_done(&mut self, answer: Result<Value, String>) {
+        self.status.history = None;
+        match answer {
+            Ok(answer) => {
+                let h = answer.get("history").cloned().unwrap_or(Value::Null);
+                let n = |k: &str| h.get(k).and_then(Value::as_u64).unwrap_or(0);
+                self.status.mailserver = match n("mailservers") {
+                    0 => Some(
+                        h.get("error")
+                            .and_then(Value::as_str)
+                            .map_or("none".to_owned(), |e| format!("none ({e})")),
+                    ),
+                    m => Some(format!("{m} trusted, {} envelopes", n("envelopes"))),
+                };
+            }
+            Err(e) => self.status.mailserver = Some(format!("history failed: {e}")),
+        }
+    }
+
     async fn request(
         &mut self,
         rpc: &RpcClient,
@@ -291,6 +321,19 @@ impl State {
             Request::LoadOlder { chat, cursor } => {
                 self.page(rpc, &chat, &cursor, true, events).await
             }
+            Request::SyncOlder(chat) => {
+                // The mailserver may take a while: its own task, so the polling goes on.
+                let (rpc, events) = (rpc.clone(), events.clone());
+                tokio::spawn(async move {
+                    let result = rpc
+                        .call_within("wakuext_syncChatFromSyncedFrom", json!([chat]), SYNC_TIMEOUT)
+                        .await
+                        .map(|r| r.get("envelopes").and_then(Value::as_u64).unwrap_or(0))
+                        .map_err(|e| e.to_string());
+                    let _ = events.send(Event::Synced { chat, result });
+                });
+                Ok(())
+            }
             Request::Quit => Ok(()),
         };
         if let Err(e) = result {
@@ -385,6 +428,12 @@ impl State {
         }
         if peers && let Err(e) = self.contacts(rpc, events).await {
             let _ = events.send(Event::Failed(e.to_string()));
+        }
+        if self.status.history.is_some()
+            && let Ok(p) = rpc.call("wakuext_historyProgress", json!([])).await
+            && self.history_progress(&p)
+        {
+            let _ = events.send(Event::Status(self.status.clone()));
         }
         if peers && let Ok(Value::Array(list)) = rpc.call("admin_peers", json!([])).await {
             let n = u32::try_from(list.len()).unwrap_or(u32::MAX);
@@ -635,12 +684,68 @@ pub(crate) fn message_of(m: &Value) -> Message {
         quote,
         kind,
         identicon: None,
+        rtl: m.get("rtl").and_then(Value::as_bool).unwrap_or(false),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state() -> State {
+        State {
+            open: None,
+            profiles: HashMap::new(),
+            queue: VecDeque::new(),
+            online: true,
+            status: NetStatus::default(),
+            contacts: Vec::new(),
+            me_known: false,
+        }
+    }
+
+    #[test]
+    fn the_rtl_flag_of_the_node_is_kept() {
+        let m = message_of(&json!({"id": "0x1", "text": "שלום", "rtl": true}));
+        assert!(m.rtl);
+        assert_eq!(m.text, "שלום");
+        assert!(!message_of(&json!({"id": "0x2", "text": "hi"})).rtl);
+        assert!(!message_of(&json!({"id": "0x3", "text": "hi", "rtl": "yes"})).rtl);
+    }
+
+    #[test]
+    fn the_history_bar_follows_the_progress_of_the_fetch() {
+        let mut s = state();
+        // Progress seen before the fetch was asked for does not start a bar.
+        assert!(!s.history_progress(&json!({"running": true, "topicsDone": 0, "topicsTotal": 3})));
+        assert_eq!(s.status.history, None);
+        s.history_started();
+        assert_eq!(s.status.history, Some((0, 0)), "fetching…");
+        // A round not started yet (the previous one is over) keeps "fetching…".
+        assert!(!s.history_progress(&json!({"running": false, "topicsDone": 2, "topicsTotal": 2})));
+        assert_eq!(s.status.history, Some((0, 0)));
+        let p = |done: u64| json!({"running": true, "topicsDone": done, "topicsTotal": 3});
+        assert!(s.history_progress(&p(0)));
+        assert_eq!(s.status.history, Some((0, 3)));
+        assert!(s.history_progress(&p(1)));
+        assert_eq!(s.status.history, Some((1, 3)));
+        assert!(!s.history_progress(&p(1)), "no change, no redraw");
+        assert!(s.history_progress(&p(9)));
+        assert_eq!(s.status.history, Some((3, 3)), "never past the total");
+        assert!(!s.history_progress(&json!("garbage")));
+        s.history_done(Ok(json!({"history": {"mailservers": 1, "envelopes": 12}})));
+        assert_eq!(s.status.history, None);
+        assert_eq!(s.status.mailserver.as_deref(), Some("1 trusted, 12 envelopes"));
+        assert!(!s.history_progress(&p(2)), "after the fetch the bar stays away");
+        s.history_started();
+        s.history_done(Err("timed out".into()));
+        assert_eq!(s.status.history, None);
+        assert_eq!(s.status.mailserver.as_deref(), Some("history failed: timed out"));
+        s.history_done(Ok(
+            json!({"history": {"mailservers": 0, "error": "no trusted mailserver"}}),
+        ));
+        assert_eq!(s.status.mailserver.as_deref(), Some("none (no trusted mailserver)"));
+    }
 
     #[test]
     fn node_json_maps_to_chats_reactions_and_contact_names() {

@@ -218,6 +218,15 @@ fn draw_chat(frame: &mut Frame<'_>, app: &App, area: Rect, narrow: bool) {
         spans.extend(row.body);
         Line::from(spans)
     }));
+    // The mailserver is asked for older history: said on the top line while it runs.
+    if app.fetching_older()
+        && let Some(top) = lines.first_mut()
+    {
+        *top = Line::from(Span::styled(
+            truncate("⟳ fetching older messages…", usize::from(area.width)),
+            Style::default().fg(Color::Cyan).add_modifier(Modifier::ITALIC),
+        ));
+    }
     frame.render_widget(Paragraph::new(lines), body);
 }
 
@@ -262,8 +271,20 @@ fn message_rows(m: &Message, name: &str, header: bool, width: usize, identicon: 
     let mut wrapped = wrap(&text, width);
     // The mark goes after the last line if it fits, else on a line of its own.
     let fits = wrapped.last().is_some_and(|l| l.width() + mark_width <= width);
-    for line in wrapped.drain(..) {
-        rows.push(Row { gutter: Vec::new(), body: vec![Span::styled(line, style)] });
+    let count = wrapped.len();
+    for (i, line) in wrapped.drain(..).enumerate() {
+        let mut body = Vec::new();
+        // Right-to-left text keeps its characters in logical order (the terminal shapes and
+        // orders them) and ends at the right edge, the mark of ours included.
+        if m.rtl {
+            let mark = if i + 1 == count && fits { mark_width } else { 0 };
+            let pad = width.saturating_sub(line.width() + mark);
+            if pad > 0 {
+                body.push(Span::raw(" ".repeat(pad)));
+            }
+        }
+        body.push(Span::styled(line, style));
+        rows.push(Row { gutter: Vec::new(), body });
     }
     if let (Some(mark), Some(d)) = (mark, m.delivery) {
         let mark_style = Style::default().fg(match d {
@@ -683,6 +704,79 @@ mod tests {
         assert!(lines[last + 1].contains("📌 pinned"), "{lines:#?}");
         let second = find(&lines, "Second try");
         assert_eq!(second + 1, last, "no row under a message without reactions");
+    }
+
+    #[test]
+    fn the_fetching_line_shows_while_the_mailserver_is_asked() {
+        let mut app = sample();
+        let before = render(&app, 80, 16);
+        assert!(before.iter().all(|l| !l.contains("fetching older")), "{before:#?}");
+        // Everything the database has is on screen: scrolling up asks the mailserver.
+        let out = app.handle(Event::Action(Action::PageUp));
+        assert_eq!(out, [super::super::app::Request::SyncOlder("status".into())]);
+        let lines = render(&app, 80, 16);
+        let at = find(&lines, "⟳ fetching older messages…");
+        assert_eq!(at, 1, "the chat view's top line, under the title: {lines:#?}");
+        assert!(lines[0].contains("#status") || lines[0].contains("status"), "{lines:#?}");
+        assert!(lines[at].contains("│"), "in the chat pane: {}", lines[at]);
+        // The messages are still there.
+        find(&lines, "On its way");
+        app.handle(Event::Synced { chat: "status".into(), result: Ok(0) });
+        let after = render(&app, 80, 16);
+        assert!(after.iter().all(|l| !l.contains("fetching older")), "{after:#?}");
+    }
+
+    #[test]
+    fn right_to_left_messages_render_intact_and_aligned_right() {
+        let mut app = App::new(false);
+        app.handle(Event::Resize(60, 14));
+        app.handle(Event::Chats(vec![chat("status", ChatKind::Public, 0, 50)]));
+        let hebrew = "שלום עולם, מה שלומך היום? הכל טוב אצלי";
+        let arabic = "مَرْحَبًا بِالْعَالَمِ";
+        let mixed = "שלום wisp 1.0 مرحبا";
+        let mut page = Vec::new();
+        for (i, text) in [hebrew, arabic, mixed].into_iter().enumerate() {
+            let mut m = msg(&format!("0x{i}"), "0x04bb", "Bob", text, i as u64 + 1);
+            m.rtl = true;
+            page.push(m);
+        }
+        page.push(msg("0x9", "0x04bb", "Bob", "plain left", 9));
+        app.handle(Event::Messages {
+            chat: "status".into(),
+            page,
+            cursor: String::new(),
+            older: false,
+        });
+        let lines = render(&app, 60, 14);
+        // The chat pane's text column: where the left-aligned message starts.
+        let left = find(&lines, "plain left");
+        let byte = lines[left].find("plain left").unwrap();
+        let column = lines[left][..byte].chars().count();
+        let tail = |l: &str| l.chars().skip(column).collect::<String>();
+        let right_edge = |l: &str| l.trim_end().width();
+        // Narrow chat pane: the Hebrew text wraps at spaces, each line ends at the right edge,
+        // and the lines read back as the message.
+        let first = find(&lines, "שלום עולם,");
+        let mut hebrew_lines = Vec::new();
+        let mut at = first;
+        while !lines[at].contains("مَرْحَبًا") {
+            hebrew_lines.push(tail(&lines[at]).trim().to_owned());
+            at += 1;
+        }
+        assert!(hebrew_lines.len() >= 2, "wrapped: {lines:#?}");
+        assert_eq!(hebrew_lines.join(" "), hebrew, "no character lost or reordered");
+        let edge = right_edge(&lines[first]);
+        for l in first..at {
+            assert_eq!(right_edge(&lines[l]), edge, "aligned right: {lines:#?}");
+        }
+        assert!(tail(&lines[first]).starts_with(' '), "padded on the left: {:?}", lines[first]);
+        // Arabic with its vowel marks, and mixed lines, keep every character in order.
+        let a = find(&lines, arabic);
+        assert_eq!(right_edge(&lines[a]), edge);
+        let x = find(&lines, mixed);
+        assert_eq!(right_edge(&lines[x]), edge);
+        // Left-to-right text stays at the left.
+        assert!(right_edge(&lines[left]) < edge);
     }
 
     #[test]
