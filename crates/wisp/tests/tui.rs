@@ -247,6 +247,7 @@ fn two_terminal_clients_chat_publicly_and_one_to_one_and_keep_history() {
     tmux.type_line("bob", "/accept");
     tmux.wait_for("bob", "joined the group");
     tmux.type_line("bob", "bob joins trio");
+    tmux.wait_for("bob", "bob joins trio");
     tmux.wait_for("alice", "bob joins trio");
     tmux.type_line("alice", "welcome to trio");
     let screen = tmux.wait_for("bob", "welcome to trio");
@@ -295,13 +296,90 @@ fn a_fresh_data_directory_creates_an_account_and_runs_an_embedded_node() {
     tmux.wait_for("solo", "kept across restarts");
     tmux.type_line("solo", "/quit");
     tmux.wait_exit("solo");
-    tmux.ok(&["kill-session", "-t", "solo"]);
+    // The dead pane stays (remain-on-exit): killing the server's only session would stop the
+    // server, and a new session started while it exits fails.
 
     // The one account of the data directory is unlocked; the mnemonic is not shown again.
-    tmux.start_embedded("solo", &data, &args);
-    let screen = tmux.wait_for("solo", "kept across restarts");
+    tmux.start_embedded("again", &data, &args);
+    let screen = tmux.wait_for("again", "kept across restarts");
     assert!(!screen.contains("mnemonic"), "{screen}");
     assert!(screen.contains("#solo-room") && screen.contains(&alias), "{screen}");
-    tmux.type_line("solo", "/quit");
-    tmux.wait_exit("solo");
+    tmux.type_line("again", "/quit");
+    tmux.wait_exit("again");
+}
+
+/// The walk-through: `wisp devnet` and two `wisp chat` with embedded light nodes (one
+/// on each devnet node, `--static`), holding a public chat, a 1:1 and a group both ways.
+#[test]
+fn two_embedded_clients_on_a_devnet_hold_public_one_to_one_and_group_chats() {
+    let Some(tmux) = Tmux::new("devnet") else {
+        println!("SKIPPED: tmux is not installed here (`.ci/run` installs it)");
+        return;
+    };
+    let scratch = Scratch::new("tui-devnet");
+    let mut devnet = common::Running::spawn(
+        scratch.wisp().env_remove("WISP_DATA_DIR").args(["devnet", "--nodes", "2"]),
+    );
+    devnet.read_until(WAIT, "'devnet ready' line", |l| l.starts_with("devnet ready"));
+    // The table: index, enode URL, JSON-RPC URL.
+    let enodes: Vec<String> = devnet
+        .stdout
+        .iter()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let _index: usize = words.next()?.parse().ok()?;
+            words.next().filter(|w| w.starts_with("enode://")).map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(enodes.len(), 2, "the devnet's table:\n{}", devnet.stdout.join("\n"));
+
+    let (alice, bob) = (Person::new(&scratch, "alice"), Person::new(&scratch, "bob"));
+    for (name, person, enode) in [("alice", &alice, &enodes[0]), ("bob", &bob, &enodes[1])] {
+        let args = format!(
+            "--password-file {} --listen 127.0.0.1:0 --no-discovery --static {enode}",
+            person.password_file.display()
+        );
+        tmux.start_embedded(name, &person.data, &args);
+    }
+    tmux.wait_for("alice", "● 1 peer");
+    tmux.wait_for("bob", "● 1 peer");
+
+    tmux.type_line("alice", "/join #devnet-room");
+    tmux.type_line("bob", "/join #devnet-room");
+    tmux.wait_for("alice", "#devnet-room");
+    tmux.wait_for("bob", "#devnet-room");
+    tmux.type_line("alice", "hello from alice's terminal");
+    tmux.wait_for("bob", "hello from alice's terminal");
+    tmux.type_line("bob", "bob's terminal answers");
+    tmux.wait_for("alice", "bob's terminal answers");
+
+    tmux.type_line("alice", &format!("/msg {} a 1:1 over the devnet", bob.identity.compressed_key));
+    tmux.type_line("bob", &format!("/msg {}", alice.identity.compressed_key));
+    tmux.wait_for("bob", "a 1:1 over the devnet");
+    tmux.type_line("bob", "and back to alice");
+    tmux.wait_for("alice", "and back to alice");
+
+    tmux.type_line("alice", &format!("/group new devs {}", bob.identity.compressed_key));
+    tmux.wait_for("alice", "+devs");
+    tmux.wait_for("bob", "invited");
+    let deadline = Instant::now() + WAIT;
+    while !tmux.screen("bob").contains("(invited: /accept") {
+        assert!(Instant::now() < deadline, "bob cannot open the group:\n{}", tmux.screen("bob"));
+        tmux.ok(&["send-keys", "-t", "bob", "C-n"]);
+        thread::sleep(POLL);
+    }
+    tmux.type_line("bob", "/accept");
+    tmux.wait_for("bob", "joined the group");
+    tmux.type_line("bob", "bob in the group");
+    tmux.wait_for("alice", "bob in the group");
+    tmux.type_line("alice", "alice in the group");
+    let screen = tmux.wait_for("bob", "alice in the group");
+    println!("bob's screen:\n{screen}");
+
+    for name in ["alice", "bob"] {
+        tmux.type_line(name, "/quit");
+        tmux.wait_exit(name);
+    }
+    devnet.signal("TERM");
+    devnet.wait(WAIT);
 }

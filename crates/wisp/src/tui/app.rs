@@ -449,6 +449,9 @@ pub(crate) struct App {
     loading_older: bool,
     /// Chats whose older history is being fetched from the mailserver (one request each).
     syncing: HashSet<String>,
+    /// Groups we accepted here whose chat list entry may still show the invitation (a list
+    /// fetched before the confirmation): treated as joined until a list shows us joined.
+    accepted: HashSet<String>,
 }
 
 impl App {
@@ -481,6 +484,7 @@ impl App {
             clipboard: None,
             loading_older: false,
             syncing: HashSet::new(),
+            accepted: HashSet::new(),
         }
     }
 
@@ -624,8 +628,17 @@ impl App {
     }
 
     fn set_chats(&mut self, mut chats: Vec<Chat>, out: &mut Vec<Request>) {
+        let me = self.me.as_ref().map(|(key, _)| key.clone());
         for chat in &mut chats {
             name_chat(chat, &self.contacts);
+            if self.accepted.contains(&chat.id) {
+                let before = chat.not_joined.len();
+                chat.not_joined.retain(|k| Some(k) != me.as_ref());
+                if chat.not_joined.len() == before {
+                    // The node's list shows us joined: it no longer needs our help.
+                    self.accepted.remove(&chat.id);
+                }
+            }
         }
         sort_chats(&mut chats);
         // The bell: more unread in a 1:1 chat not open, or a last message that mentions us.
@@ -1022,6 +1035,7 @@ impl App {
                     if let Some(open) = self.chats.iter_mut().find(|c| c.id == chat) {
                         open.not_joined.retain(|k| Some(k) != me.as_ref());
                     }
+                    self.accepted.insert(chat.clone());
                     out.push(Request::AcceptGroup(chat));
                 } else {
                     self.notice = Some("no invitation to accept: you are in this group".into());
@@ -1701,6 +1715,17 @@ pub(crate) mod tests {
             [Request::Send { chat: "0xg2".into(), text: "hi".into(), reply_to: None }],
             "what is typed right after /accept is sent (after the confirmation)"
         );
+        // A chat list fetched before the confirmation still shows the invitation: stale.
+        let mut stale = chat("0xg2", ChatKind::Group, 1, 21);
+        stale.not_joined = vec!["0x04me".into()];
+        app.handle(Event::Chats(vec![stale.clone()]));
+        assert!(!app.invited(&app.chats[0]), "a stale list does not bring the invitation back");
+        // Once a list shows us joined, the node's word holds again.
+        stale.not_joined.clear();
+        app.handle(Event::Chats(vec![stale.clone()]));
+        stale.not_joined = vec!["0x04me".into()];
+        app.handle(Event::Chats(vec![stale]));
+        assert!(app.invited(&app.chats[0]));
         typed(&mut app, "/leave");
         let out = enter(&mut app);
         assert_eq!(out[0], Request::LeaveGroup("0xg2".into()), "a group is left, not deactivated");

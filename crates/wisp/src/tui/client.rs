@@ -619,7 +619,7 @@ pub(crate) fn chat_of(c: &Value) -> Chat {
             a => a.to_owned(),
         };
         let first = who.split(' ').next().unwrap_or_default().to_owned();
-        format!("{first}: {}", str_field(m, "text"))
+        format!("{first}: {}", named_mentions(str_field(m, "text")))
     });
     let activity = c
         .get("lastMessage")
@@ -652,6 +652,28 @@ pub(crate) fn chat_of(c: &Value) -> Chat {
     Chat { id, kind, name, unread, last, activity, not_joined, last_from }
 }
 
+/// `text` with every mention of a chat key (`@0x04` + 128 hex digits, as status-go's group
+/// system messages and mentions carry them) replaced by `@` and that key's 3-word alias.
+pub(crate) fn named_mentions(text: &str) -> String {
+    const KEY_LEN: usize = 2 + 130;
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("@0x04") {
+        out.push_str(&rest[..at + 1]);
+        let after = &rest[at + 1..];
+        let key = after.get(..KEY_LEN).filter(|k| k[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+        match key.and_then(|k| parse_public_key(k).ok().map(|_| k)) {
+            Some(k) => {
+                out.push_str(&alias_of(k));
+                rest = &after[KEY_LEN..];
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A status-go `Message` object as the screen shows it (without its identicon).
 pub(crate) fn message_of(m: &Value) -> Message {
     let from = str_field(m, "from").to_owned();
@@ -673,7 +695,7 @@ pub(crate) fn message_of(m: &Value) -> Message {
         id: str_field(m, "id").to_owned(),
         from,
         alias,
-        text: str_field(m, "text").to_owned(),
+        text: named_mentions(str_field(m, "text")),
         clock: m.get("clock").and_then(Value::as_u64).unwrap_or(0),
         timestamp_ms: m
             .get("timestamp")
@@ -691,6 +713,20 @@ pub(crate) fn message_of(m: &Value) -> Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mentioned_keys_show_as_aliases() {
+        let key = wisp_crypto::SecretKey::random().public_key();
+        let hex = format!("0x{}", hex::encode(key.to_uncompressed()));
+        let alias = wisp_accounts::alias(&key);
+        let text = format!("@{hex} has added @{hex}, @0x04nothex and @{}", &hex[..40]);
+        assert_eq!(
+            named_mentions(&text),
+            format!("@{alias} has added @{alias}, @0x04nothex and @{}", &hex[..40])
+        );
+        assert_eq!(named_mentions("no mention, an @ alone @"), "no mention, an @ alone @");
+        assert_eq!(named_mentions("ünïcode @0x04"), "ünïcode @0x04");
+    }
 
     fn state() -> State {
         State {
