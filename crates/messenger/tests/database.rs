@@ -265,8 +265,8 @@ fn a_newer_schema_is_refused() {
             .unwrap();
     }
     let err = SqliteMessageStore::open(&path, &key).unwrap_err();
-    assert!(matches!(err, StoreError::FutureSchema { found: 99, supported: 4 }), "{err:?}");
-    assert!(err.to_string().contains("newer than the 4 this build knows"), "{err}");
+    assert!(matches!(err, StoreError::FutureSchema { found: 99, supported: 5 }), "{err:?}");
+    assert!(err.to_string().contains("newer than the 5 this build knows"), "{err}");
 }
 
 #[test]

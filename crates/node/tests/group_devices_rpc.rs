@@ -156,7 +156,7 @@ async fn a_second_device_of_a_member_follows_the_group() {
     let id = r["chats"][0]["id"].as_str().unwrap().to_owned();
     for client in [&cb, &cc] {
         wait_until("the invitation", || async {
-            let inv = ok(client, "wakuext_getGroupChatInvitations", vec![]).await;
+            let inv = ok(client, "wisp_groupChatsToJoin", vec![]).await;
             inv.as_array().unwrap().iter().any(|c| c["id"] == id.as_str())
         })
         .await;
@@ -167,7 +167,7 @@ async fn a_second_device_of_a_member_follows_the_group() {
     })
     .await;
     assert!(
-        ok(&c2, "wakuext_getGroupChatInvitations", vec![]).await.as_array().unwrap().is_empty(),
+        ok(&c2, "wisp_groupChatsToJoin", vec![]).await.as_array().unwrap().is_empty(),
         "A created it: no invitation on A2"
     );
 

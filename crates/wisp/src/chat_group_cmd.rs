@@ -26,7 +26,12 @@ Examples:
     wisp chat group remove <chat id> zQ3shCarol…
     wisp chat group admin <chat id> zQ3shBob…
     wisp chat group rename <chat id> 'best friends'
-    wisp chat group leave <chat id>";
+    wisp chat group leave <chat id>
+  Someone who knows a group but is not in it (e.g. was removed) asks an admin to be added;
+  the admin lists the requests and adds or rejects them:
+    wisp chat group request <chat id> zQ3shAdmin… 'may I join?'
+    wisp chat group requests
+    wisp chat group reject 0x<request id>";
 
 /// `wisp chat group ...`
 #[derive(Debug, Subcommand)]
@@ -50,6 +55,40 @@ pub(crate) enum GroupCommand {
     Leave(ChatArgs),
     /// The groups you were added to and did not accept yet
     Invitations(InvitationsArgs),
+    /// Ask an admin of a group you know but are not in to add you
+    Request(RequestArgs),
+    /// Requests to join sent and received, with their state (request, rejected)
+    Requests(InvitationsArgs),
+    /// Reject a request to join one of your groups (admins; the requester is told)
+    Reject(RejectArgs),
+}
+
+/// `wisp chat group request`
+#[derive(Debug, Args)]
+pub(crate) struct RequestArgs {
+    /// The group's chat id
+    #[arg(value_name = "CHAT")]
+    chat: String,
+    /// The chat key (0x04… or zQ3sh…) of an admin of the group
+    #[arg(value_name = "ADMIN")]
+    admin: String,
+    /// A few words for the admin
+    #[arg(value_name = "MESSAGE", default_value = "")]
+    message: String,
+    /// The node and the output format.
+    #[command(flatten)]
+    out: Output,
+}
+
+/// `wisp chat group reject`
+#[derive(Debug, Args)]
+pub(crate) struct RejectArgs {
+    /// The request's id (0x + 64 hex digits, as `wisp chat group requests` prints it)
+    #[arg(value_name = "ID")]
+    id: String,
+    /// The node and the output format.
+    #[command(flatten)]
+    out: Output,
 }
 
 /// `wisp chat group new`
@@ -151,6 +190,54 @@ fn report(out: &Output, what: &str, response: &Value) -> Result<(), Error> {
     ))
 }
 
+/// A request id argument: `0x` + 64 hex digits.
+fn request_id(text: &str) -> Result<String, ChatError> {
+    let t = text.trim();
+    let ok = t.len() == 66
+        && t.starts_with("0x")
+        && t.get(2..).is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !ok {
+        return Err(ChatError::Input(format!(
+            "{t:?} is not a request id: expected 0x and 64 hex digits, as `wisp chat group \
+             requests` prints it"
+        )));
+    }
+    Ok(t.to_ascii_lowercase())
+}
+
+/// `id  chat  from KEY  STATE  "message"` for an invitation record.
+fn invitation_line(i: &Value) -> String {
+    let state = match i["state"].as_u64() {
+        Some(1) => "request",
+        Some(2) => "rejected",
+        Some(3) => "approved",
+        _ => "unknown",
+    };
+    format!(
+        "{}  {}  from {}  {state}  {:?}",
+        str_field(i, "id"),
+        str_field(i, "chatId"),
+        str_field(i, "from"),
+        str_field(i, "introductionMessage")
+    )
+}
+
+/// Prints the `invitations` of an answer (JSON lines with `--json`).
+fn report_invitations(out: &Output, what: &str, list: &Value) -> Result<(), Error> {
+    let list = list.as_array().cloned().unwrap_or_default();
+    for i in &list {
+        if out.json {
+            print_line(&i.to_string())?;
+        } else {
+            print_line(&format!("{what}{}", invitation_line(i)))?;
+        }
+    }
+    if list.is_empty() && !out.json {
+        print_line("no requests")?;
+    }
+    Ok(())
+}
+
 /// Runs a `wisp chat group` command.
 pub(crate) async fn run(command: GroupCommand) -> Result<(), Error> {
     match command {
@@ -220,6 +307,28 @@ pub(crate) async fn run(command: GroupCommand) -> Result<(), Error> {
             let rpc = ChatRpc::new(a.out.rpc.clone());
             let r = rpc.call("wakuext_leaveGroupChat", json!([group_id(&a.chat)?, false])).await?;
             report(&a.out, "left", &r)
+        }
+        GroupCommand::Request(a) => {
+            let rpc = ChatRpc::new(a.out.rpc.clone());
+            let r = rpc
+                .call(
+                    "wakuext_sendGroupChatInvitationRequest",
+                    json!([group_id(&a.chat)?, one_to_one_id(&a.admin)?, a.message]),
+                )
+                .await?;
+            report_invitations(&a.out, "sent ", &r["invitations"])
+        }
+        GroupCommand::Requests(a) => {
+            let rpc = ChatRpc::new(a.out.rpc.clone());
+            let list = rpc.call("wakuext_getGroupChatInvitations", json!([])).await?;
+            report_invitations(&a.out, "", &list)
+        }
+        GroupCommand::Reject(a) => {
+            let rpc = ChatRpc::new(a.out.rpc.clone());
+            let r = rpc
+                .call("wakuext_sendGroupChatInvitationRejection", json!([request_id(&a.id)?]))
+                .await?;
+            report_invitations(&a.out, "rejected ", &r["invitations"])
         }
         GroupCommand::Invitations(a) => {
             let rpc = ChatRpc::new(a.out.rpc.clone());

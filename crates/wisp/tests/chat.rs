@@ -653,6 +653,31 @@ fn three_accounts_hold_a_group_chat_from_the_command_line() {
     wait_for_text(&b, &group, "without carol");
     assert!(log(&c, &group).iter().all(|m| m["text"] != "without carol"));
 
+    // Carol asks alice (an admin) to be added again; alice sees the request and rejects it.
+    let sent =
+        chat(&c, &["group", "request", &group, &alice.identity.compressed_key, "may I come back?"]);
+    let request = sent[0]["id"].as_str().expect("the request's id").to_owned();
+    assert_eq!((sent[0]["state"].as_u64(), sent[0]["chatId"].as_str()), (Some(1), Some(&*group)));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = chat(&a, &["group", "requests"]);
+        if let Some(r) = seen.iter().find(|r| r["id"] == request.as_str()) {
+            assert_eq!(r["introductionMessage"], "may I come back?");
+            break;
+        }
+        assert!(Instant::now() < deadline, "alice got no request:\n{}", a.stderr());
+        thread::sleep(POLL);
+    }
+    chat(&a, &["group", "reject", &request]);
+    let deadline = Instant::now() + WAIT;
+    while !chat(&c, &["group", "requests"])
+        .iter()
+        .any(|r| r["id"] == request.as_str() && r["state"] == 2)
+    {
+        assert!(Instant::now() < deadline, "carol was not told of the rejection:\n{}", c.stderr());
+        thread::sleep(POLL);
+    }
+
     chat(&b, &["group", "leave", &group]);
     let deadline = Instant::now() + WAIT;
     loop {
