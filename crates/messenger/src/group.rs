@@ -92,6 +92,12 @@ pub struct SignedEvent {
 }
 
 impl SignedEvent {
+    /// The id of the system message this event leaves in its chat: keccak256 of the
+    /// signature, so that an event seen twice leaves one message.
+    pub fn system_message_id(&self) -> crate::identity::MessageId {
+        crate::identity::MessageId(wisp_crypto::keccak256(self.signature))
+    }
+
     /// `signature || raw`: the form a `MembershipUpdateMessage` carries.
     pub fn to_wire(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(EVENT_SIGNATURE_LEN + self.raw.len());

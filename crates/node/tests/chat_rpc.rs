@@ -629,6 +629,38 @@ async fn three_accounts_in_a_group_chat() {
     connect(&b, &c).await;
     let (ca, cb, cc) = (client(&a), client(&b), client(&c));
     let (ha, hb, hc) = (key_hex(&ka), key_hex(&kb), key_hex(&kc));
+    // C listens to `messages.new` for the group's system messages and reactions.
+    let ws_c = WsClientBuilder::default()
+        .request_timeout(WAIT)
+        .build(format!("ws://{}", c.rpc_addr().unwrap()))
+        .await
+        .unwrap();
+    let mut params = ArrayParams::new();
+    params.insert("messages.new").unwrap();
+    let mut sub_c = ws_c
+        .subscribe::<Value, _>("wakuext_subscribe", params, "wakuext_unsubscribe")
+        .await
+        .expect("subscribed");
+    // Reads C's events until one carries a message that `want` accepts.
+    async fn next_with(
+        sub: &mut jsonrpsee::core::client::Subscription<Value>,
+        what: &str,
+        want: impl Fn(&Value) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let n = tokio::time::timeout(left, sub.next())
+                .await
+                .unwrap_or_else(|_| panic!("no messages.new event with {what}"))
+                .expect("subscription open")
+                .expect("an event");
+            let messages = n["event"]["messages"].as_array().cloned().unwrap_or_default();
+            if messages.iter().any(&want) {
+                return;
+            }
+        }
+    }
 
     // Create with members: B and C get an invitation.
     let r = ok(
@@ -649,6 +681,13 @@ async fn three_accounts_in_a_group_chat() {
         })
         .await;
     }
+    // The creation reached C's subscribers as a system message (contentType 6).
+    next_with(&mut sub_c, "the creation's system message", |m| {
+        m["contentType"] == 6
+            && m["localChatId"] == id.as_str()
+            && m["text"].as_str().is_some_and(|t| t.contains("created the group trio"))
+    })
+    .await;
 
     // Both accept; A sees them joined.
     for client in [&cb, &cc] {
@@ -684,8 +723,12 @@ async fn three_accounts_in_a_group_chat() {
     assert_eq!(page["messages"][0]["responseTo"], hello);
     assert_eq!(page["messages"][0]["quotedMessage"]["text"], "hello trio");
 
+    // C's events so far are read; the next one naming `hello` is the reaction's.
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_secs(1), sub_c.next()).await {}
+
     // A reaction and a pin round trip; then the reaction is withdrawn.
     let r = ok(&cb, "wakuext_sendEmojiReaction", vec![json!(id), hello.clone(), json!(2)]).await;
+    next_with(&mut sub_c, "the message B reacted to", |m| m["id"] == hello).await;
     let reaction = r["emojiReactions"][0]["id"].clone();
     wait_until("A to see B's reaction", || async {
         let list =

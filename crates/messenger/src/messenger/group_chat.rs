@@ -425,7 +425,7 @@ where
                 ..ChatMessage::default()
             };
             let stored = StoredMessage {
-                id: MessageId(wisp_crypto::keccak256(ev.signature)),
+                id: ev.system_message_id(),
                 chat_id: chat_id.to_owned(),
                 from: ev.from,
                 outgoing: None,

@@ -374,6 +374,21 @@ impl Driver {
                 self.changed_chats.insert(chat_id);
                 self.changed_messages.push(id);
             }
+            Event::GroupUpdated { chat_id, events } => {
+                // The system messages the events left (an event without one finds nothing).
+                self.changed_messages.extend(events.iter().map(|e| e.system_message_id()));
+                self.changed_chats.insert(chat_id);
+            }
+            Event::EntityChanged(entity) => {
+                // The message reacted to or pinned, so that clients fetch its reactions and
+                // pins again.
+                let target = entity.target.strip_prefix("0x").and_then(|h| {
+                    let mut id = [0u8; 32];
+                    hex::decode_to_slice(h, &mut id).ok().map(|()| MessageId(id))
+                });
+                self.changed_messages.extend(target);
+                self.changed_chats.insert(entity.chat_id);
+            }
             #[allow(unreachable_patterns)]
             _ => {}
         }

@@ -53,7 +53,9 @@
 //! - `wakuext_subscribe` (WebSocket only; ended by `wakuext_unsubscribe`) sends
 //!   `wakuext_subscription` notifications whose `result` is status-go's signal envelope:
 //!   `{"type": "messages.new", "event": MessengerResponse}` for messages received or whose
-//!   delivery status changed (and chats added), or `{"type": "history.progress", "event":
+//!   delivery status changed (and chats added), group system messages as their events apply,
+//!   and a message someone reacted to or pinned (fetch its reactions and pins again); or
+//!   `{"type": "history.progress", "event":
 //!   {running, topicsDone, topicsTotal, envelopes, mailservers, failed, error?, rounds}}`.
 
 use std::{
