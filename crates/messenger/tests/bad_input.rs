@@ -8,7 +8,8 @@ use common::{Party, Wire, seal};
 use wisp_crypto::SecretKey;
 use wisp_messenger::proto::{self, Message as _, MessageType, application_metadata_message::Type};
 use wisp_messenger::{
-    Counters, DropReason, Event, IncomingEnvelope, MAX_CLOCK_DRIFT_MS, SignedMessage, text_message,
+    Counters, DropReason, Event, IncomingEnvelope, MAX_CLOCK_DRIFT_MS, MAX_MEDIA_BYTES,
+    SignedMessage, text_message,
 };
 use wisp_ratchet::topic::{public_chat_key, public_chat_topic};
 use wisp_ratchet::{MemoryStore, SecureTransport};
@@ -240,14 +241,36 @@ fn invalid_chat_messages_are_dropped_and_counted() {
         text_message(T0, T0, "hi", CHAT, MessageType::OneToOne),
         // No clock.
         text_message(0, T0, "hi", CHAT, MessageType::PublicGroup),
+        // An image and an audio clip one byte over the limit (built by hand: the builders
+        // refuse them).
+        oversized(proto::chat_message::Payload::Image(proto::ImageMessage {
+            payload: vec![0x89; MAX_MEDIA_BYTES + 1],
+            r#type: proto::ImageType::Png as i32,
+        })),
+        oversized(proto::chat_message::Payload::Audio(proto::AudioMessage {
+            payload: vec![0xff; MAX_MEDIA_BYTES + 1],
+            r#type: proto::audio_message::AudioType::Aac as i32,
+            duration_ms: 1_000,
+        })),
     ];
     for message in cases {
         let amm = s.signed(message.encode_to_vec(), Type::ChatMessage);
         let wire = s.public_envelope(&amm, Some(&alice));
         s.expect_drop(&wire, DropReason::Invalid);
     }
-    assert_eq!(s.bob.messenger.counters().invalid, 4);
+    assert_eq!(s.bob.messenger.counters().invalid, 6);
     s.expect_accepted(T0);
+}
+
+/// A public-chat message of the test's chat carrying `payload` (an image or audio clip).
+fn oversized(payload: proto::chat_message::Payload) -> proto::ChatMessage {
+    let mut message = text_message(T0, T0, "", CHAT, MessageType::PublicGroup);
+    message.content_type = match payload {
+        proto::chat_message::Payload::Audio(_) => proto::chat_message::ContentType::Audio,
+        _ => proto::chat_message::ContentType::Image,
+    } as i32;
+    message.payload = Some(payload);
+    message
 }
 
 #[test]
