@@ -361,7 +361,7 @@ pub(crate) enum Request {
 /// The commands of the input line, with their help text.
 pub(crate) const COMMANDS: &[(&str, &str)] = &[
     ("/join", "/join #name — join a public chat"),
-    ("/msg", "/msg KEY [text] — open a 1:1 chat (0x04… or zQ3… key)"),
+    ("/msg", "/msg KEY|NAME [text] — open a 1:1 chat (0x04…/zQ3… key, or a contact or 1:1 name)"),
     ("/leave", "/leave — leave the open chat (a group: leave it, or decline its invitation)"),
     ("/group", "/group new NAME KEY... — create a group chat (NAME in \"quotes\" for spaces)"),
     ("/invite", "/invite KEY... — add people to the open group"),
@@ -594,6 +594,29 @@ impl App {
     /// they are a contact.
     pub(crate) fn name_of<'a>(&'a self, from: &str, alias: &'a str) -> &'a str {
         self.contacts.get(from).map_or(alias, String::as_str)
+    }
+
+    /// The person whose contact name, or 1:1 chat name (alias), starts `typed` (any ASCII
+    /// case; the longest name wins, and it must end at a space or the end): their chat key and
+    /// the text after the name.
+    fn person_named<'a>(&self, typed: &'a str) -> Option<(String, &'a str)> {
+        let contacts = self.contacts.iter().map(|(key, name)| (key.as_str(), name.as_str()));
+        let chats = self
+            .chats
+            .iter()
+            .filter(|c| c.kind == ChatKind::OneToOne)
+            .map(|c| (c.id.as_str(), c.name.as_str()));
+        contacts
+            .chain(chats)
+            .filter(|(_, name)| !name.is_empty())
+            .filter_map(|(key, name)| {
+                let head = typed.get(..name.len())?;
+                let tail = typed.get(name.len()..)?;
+                let ends = tail.is_empty() || tail.starts_with(char::is_whitespace);
+                (ends && head.eq_ignore_ascii_case(name)).then_some((key, name.len(), tail))
+            })
+            .max_by_key(|(_, len, _)| *len)
+            .map(|(key, _, tail)| (key.to_owned(), tail.trim()))
     }
 
     /// The key a contact command acts on: the one typed, else the open 1:1 chat's.
@@ -974,15 +997,22 @@ impl App {
                 self.pending_open(chat.to_owned(), out);
             }
             "/msg" | "/query" => {
-                let (key, text) = match rest.split_once(char::is_whitespace) {
-                    Some((k, t)) => (k, t.trim()),
-                    None => (rest, ""),
+                let (key, text) = match self.person_named(rest) {
+                    Some((key, text)) => (key, text),
+                    None => match rest.split_once(char::is_whitespace) {
+                        Some((k, t)) => (k.to_owned(), t.trim()),
+                        None => (rest.to_owned(), ""),
+                    },
                 };
                 if key.is_empty() {
-                    self.notice = Some("usage: /msg KEY [text] (0x04… or zQ3… chat key)".into());
+                    self.notice = Some(
+                        "usage: /msg KEY|NAME [text] (0x04… or zQ3… chat key, a contact's name \
+                         or a 1:1 chat's name)"
+                            .into(),
+                    );
                     return;
                 }
-                out.push(Request::OpenOneToOne(key.to_owned()));
+                out.push(Request::OpenOneToOne(key));
                 // The text goes once the node has opened the chat.
                 self.after_open = (!text.is_empty()).then(|| text.to_owned());
             }
@@ -1851,6 +1881,16 @@ pub(crate) mod tests {
 
         // Contact names replace aliases: in the list and for authors.
         app.handle(Event::Contacts(vec![("0x04bob".into(), "Bobby".into())]));
+        // `/msg` takes a contact's name (any case), then the text.
+        typed(&mut app, "/msg bobby are you there?");
+        assert_eq!(enter(&mut app), [Request::OpenOneToOne("0x04bob".into())]);
+        assert_eq!(app.after_open.as_deref(), Some("are you there?"));
+        typed(&mut app, "/msg Bobbyx hi");
+        assert_eq!(
+            enter(&mut app),
+            [Request::OpenOneToOne("Bobbyx".into())],
+            "a name must end at a space: otherwise the word goes to the node as a key"
+        );
         assert_eq!(app.chats.iter().find(|c| c.id == "0x04bob").unwrap().name, "Bobby");
         app.handle(Event::Chats(vec![
             chat("0x04bob", ChatKind::OneToOne, 0, 9),
