@@ -39,6 +39,7 @@ fn round_trip_payload(payload: &AppPayload) {
         AppPayload::Reaction(m) => check(m),
         AppPayload::Pin(m) => check(m),
         AppPayload::Membership(m) => check(m),
+        AppPayload::GroupInvitation(m) => check(m),
         AppPayload::Other { .. } => {}
     }
 }
