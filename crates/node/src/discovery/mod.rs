@@ -750,7 +750,7 @@ impl PoolDriver {
                         self.found_by.note(p.id, Source::Inbound);
                     }
                     self.reconcile(&ids);
-                    self.offer_retries(&ids);
+                    self.offer_retries();
                     self.offer_dns_again(Instant::now());
                     live = Some(ids);
                 }
@@ -850,10 +850,13 @@ impl PoolDriver {
         self.started_at.elapsed()
     }
 
-    /// Offers the pool again the lost nodes whose backoff ended (see [`retry`]).
-    fn offer_retries(&mut self, live: &HashSet<NodeId>) {
+    /// Offers the pool again the lost nodes whose backoff ended (see [`retry`]). A node that
+    /// came back by dialling us is offered too: the pool counts it as connected (the `Dial`
+    /// of a live node), where skipping it left the pool one peer short for ever while
+    /// connected to it.
+    fn offer_retries(&mut self) {
         for (topic, node) in self.retries.due(self.clock()) {
-            if live.contains(&node.id) || self.pending.contains_key(&node.id) {
+            if self.connected.contains_key(&node.id) || self.pending.contains_key(&node.id) {
                 continue;
             }
             tracing::debug!(target: "node::discovery", %topic, peer = %node, "offering a lost peer again");
